@@ -1,0 +1,1 @@
+"""Raster input and output: validation, window reads, COG writing."""

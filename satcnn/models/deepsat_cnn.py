@@ -1,0 +1,87 @@
+"""The DeepSat-style CNN for 28x28 multi-band patches (Basu et al. 2015)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from satcnn.models.registry import register_model
+
+
+def conv_bn_relu_pool(in_ch: int, out_ch: int) -> nn.Sequential:
+    """conv3x3 (valid) - BN - ReLU - maxpool 2x2: one stage of the DeepSat CNN.
+
+    Valid (unpadded) convolutions make the network exactly equivalent to its fully
+    convolutional form: a window never sees zero padding that its neighbours would fill.
+    """
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+@register_model("deepsat_cnn")
+class DeepSatCNN(nn.Module):
+    """Stacks of conv3x3 - BN - ReLU - maxpool, then flatten - dense - classes.
+
+    The dense layers are expressed so that :meth:`as_fully_convolutional` can turn them
+    into convolutions (FCN style) for dense class maps over large windows.
+
+    Args:
+        in_channels: input bands (4 for R, G, B, NIR).
+        num_classes: output classes (6 for SAT-6, 4 for SAT-4).
+        channels: filters of each conv stage; each stage halves the patch size.
+        hidden: width of the dense layer.
+        dropout: dropout before the classifier.
+        patch_size: input patch size (28 for DeepSat).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 4,
+        num_classes: int = 6,
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 128,
+        dropout: float = 0.25,
+        patch_size: int = 28,
+    ) -> None:
+        super().__init__()
+        chans = [in_channels, *channels]
+        self.features = nn.Sequential(*(conv_bn_relu_pool(a, b) for a, b in zip(chans, chans[1:], strict=False)))
+        self.patch_size = patch_size
+        self.stride = 2 ** len(channels)
+        with torch.no_grad():
+            shape = self.features.eval()(torch.zeros(1, in_channels, patch_size, patch_size)).shape
+        self.feature_size = int(shape[-1])
+        self.hidden = nn.Linear(chans[-1] * self.feature_size**2, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x).flatten(1)
+        x = self.dropout(torch.relu(self.hidden(x)))
+        return self.classifier(x)
+
+    def as_fully_convolutional(self) -> nn.Module:
+        """The same network with dense layers as convolutions.
+
+        On an input of H x W it returns logits of shape
+        ``(N, classes, (H - patch) // stride + 1, (W - patch) // stride + 1)`` with
+        ``stride = 2 ** stages``: the logits of every patch-sized window at that stride,
+        equal (up to float rounding) to classifying each window on its own.
+        """
+        f = self.feature_size
+        c = self.hidden.in_features // (f * f)
+        hidden = nn.Conv2d(c, self.hidden.out_features, f)
+        hidden.weight.data.copy_(self.hidden.weight.data.view(-1, c, f, f))
+        assert self.hidden.bias is not None
+        hidden.bias.data.copy_(self.hidden.bias.data)
+        cls = nn.Conv2d(self.classifier.in_features, self.classifier.out_features, 1)
+        cls.weight.data.copy_(self.classifier.weight.data[:, :, None, None])
+        assert self.classifier.bias is not None
+        cls.bias.data.copy_(self.classifier.bias.data)
+        return nn.Sequential(self.features, hidden, nn.ReLU(inplace=True), cls).eval()

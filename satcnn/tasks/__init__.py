@@ -1,0 +1,1 @@
+"""satcnn.tasks."""
