@@ -64,7 +64,7 @@ def test_open_raster_reads_header(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InputFileNotFoundError, match="nope.tif"):
+    with pytest.raises(InputFileNotFoundError, match=r"nope\.tif"):
         open_raster(tmp_path / "nope.tif")
 
 
