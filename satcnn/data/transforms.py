@@ -1,0 +1,108 @@
+"""Albumentations pipelines that move image and mask together, for any number of bands.
+
+Only transforms that treat every channel alike are used, so 4-band (RGB+NIR) and larger
+stacks work: flips, ``RandomRotate90``, ``RandomBrightnessContrast``, ``RandomGamma`` and
+``GaussNoise``. Colour-space transforms (``HueSaturationValue``, ``ColorJitter``,
+``ToGray``...) assume RGB and are left out on purpose.
+
+Samples carry raw digital numbers (uint8 0-255, uint16 up to 65535) as float32. The
+photometric transforms in albumentations 2 assume float images in ``[0, 1]``, so the adapter
+divides by the dtype's full range (``max_value``) before the pipeline and multiplies back
+after it; geometric transforms are exact either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import albumentations as A
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AugmentKind", "SegmentationAugment", "build_augment"]
+
+AugmentKind = Literal["none", "flips", "default"]
+
+
+def build_augment(kind: AugmentKind = "default") -> A.Compose:
+    """Build an albumentations pipeline for (image HWC float in [0, 1], mask HW) pairs.
+
+    Args:
+        kind: ``"none"`` (identity), ``"flips"`` (horizontal/vertical flips and 90-degree
+            rotations: the 8 symmetries of a square) or ``"default"`` (``"flips"`` plus
+            brightness/contrast, gamma and Gaussian noise applied to all bands alike).
+
+    Raises:
+        ValueError: unknown ``kind``.
+    """
+    geometric: list[A.BasicTransform] = [
+        A.HorizontalFlip(p=0.5),
+        A.VerticalFlip(p=0.5),
+        A.RandomRotate90(p=0.5),
+    ]
+    if kind == "none":
+        transforms: list[A.BasicTransform] = []
+    elif kind == "flips":
+        transforms = geometric
+    elif kind == "default":
+        transforms = [
+            *geometric,
+            A.RandomBrightnessContrast(brightness_limit=0.1, contrast_limit=0.1, p=0.5),
+            A.RandomGamma(gamma_limit=(90, 110), p=0.3),
+            A.GaussNoise(std_range=(0.005, 0.02), p=0.2),
+        ]
+    else:
+        raise ValueError(f"unknown augmentation kind {kind!r}; expected 'none', 'flips' or 'default'")
+    return A.Compose(transforms)
+
+
+class SegmentationAugment:
+    """Apply an albumentations pipeline to a sample dict with CHW image and mask.
+
+    The sample keeps its other keys (``crs``, ``bounds``) unchanged: they describe the
+    source window, whatever flips were applied to its pixels.
+
+    Args:
+        transform: pipeline from :func:`build_augment` (or any ``A.Compose``).
+        max_value: full range of the raw values, e.g. 255 for uint8 and 65535 for uint16;
+            images are scaled by ``1 / max_value`` for the pipeline and back afterwards.
+    """
+
+    def __init__(self, transform: A.Compose, max_value: float = 255.0) -> None:
+        if max_value <= 0:
+            raise ValueError(f"max_value must be > 0, got {max_value}")
+        self.transform = transform
+        self.max_value = float(max_value)
+
+    def __call__(self, sample: Mapping[str, Any]) -> dict[str, Any]:
+        """Return a new sample with ``image`` (C, H, W) and ``mask`` (1, H, W) augmented together.
+
+        Inputs may be numpy arrays or torch tensors; outputs are float32 torch tensors.
+        """
+        image = _to_numpy(sample["image"]).astype(np.float32, copy=False)
+        mask = _to_numpy(sample["mask"])
+        if image.ndim != 3:
+            raise ValueError(f"image must be (C, H, W), got shape {image.shape}")
+        mask_hw = mask[0] if mask.ndim == 3 else mask
+        out = self.transform(
+            image=np.ascontiguousarray(image.transpose(1, 2, 0)) / self.max_value,
+            mask=np.ascontiguousarray(mask_hw),
+        )
+        result = dict(sample)
+        aug_image = np.asarray(out["image"], dtype=np.float32) * self.max_value
+        result["image"] = torch.from_numpy(np.ascontiguousarray(aug_image.transpose(2, 0, 1)))
+        result["mask"] = torch.from_numpy(np.ascontiguousarray(out["mask"], dtype=np.float32)[None])
+        return result
+
+    def __repr__(self) -> str:
+        return f"SegmentationAugment({self.transform!r}, max_value={self.max_value})"
+
+
+def _to_numpy(x: Any) -> np.ndarray[Any, Any]:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)

@@ -1,0 +1,349 @@
+"""Road scene DataModule: validation, split, batch contract, grid coverage, band stats."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+from rasterio.windows import from_bounds
+
+from satcnn.data.normalization import RunningStats
+from satcnn.data.scenes import RoadSceneDataModule, find_scenes
+from satcnn.errors import ConfigError, InputFileNotFoundError, RasterError
+
+ORIGIN = (500_000.0, 4_600_000.0)
+
+
+def write_scene(
+    root: Path,
+    name: str,
+    height: int = 96,
+    width: int = 80,
+    count: int = 4,
+    dtype: str = "uint8",
+    epsg: int = 32633,
+    res: float = 0.5,
+    seed: int = 0,
+    offset: int = 0,
+    mask_epsg: int | None = None,
+    mask_res: float | None = None,
+    mask_shape: tuple[int, int] | None = None,
+    write_mask: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Write a seeded image (count bands) and a 0/255 mask; return both arrays."""
+    rng = np.random.default_rng(seed)
+    high = 200 if dtype == "uint8" else 60000
+    image = (rng.integers(0, high, size=(count, height, width)) + offset).astype(dtype)
+    mask = np.where(rng.random((height, width)) > 0.7, 255, 0).astype("uint8")
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    transform = from_origin(*ORIGIN, res, res)
+    profile = {"driver": "GTiff", "crs": CRS.from_epsg(epsg), "transform": transform}
+    with rasterio.open(
+        root / "images" / f"{name}.tif", "w", height=height, width=width, count=count, dtype=dtype, **profile
+    ) as dst:
+        dst.write(image)
+    if write_mask:
+        mh, mw = mask_shape or (height, width)
+        mprofile = {
+            "driver": "GTiff",
+            "crs": CRS.from_epsg(mask_epsg or epsg),
+            "transform": from_origin(*ORIGIN, mask_res or res, mask_res or res),
+        }
+        with rasterio.open(
+            root / "masks" / f"{name}.tif", "w", height=mh, width=mw, count=1, dtype="uint8", **mprofile
+        ) as dst:
+            dst.write(np.resize(mask, (mh, mw))[None])
+    return image, mask
+
+
+def make_dm(root: str, **kwargs: object) -> RoadSceneDataModule:
+    """A DataModule with small test defaults (32 px patches overlapping by 8)."""
+    kwargs.setdefault("patch_size", 32)
+    kwargs.setdefault("val_overlap", 8)
+    return RoadSceneDataModule(root, **kwargs)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- RunningStats
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_running_stats_matches_numpy_over_chunks(as_tensor: bool) -> None:
+    rng = np.random.default_rng(1)
+    data = rng.normal(
+        loc=[[[[100.0]], [[5.0]], [[-3.0]]]], scale=[[[[20.0]], [[0.1]], [[7.0]]]], size=(23, 3, 9, 7)
+    )
+    stats = RunningStats(3)
+    for lo, hi in [(0, 1), (1, 8), (8, 20), (20, 23)]:
+        chunk = data[lo:hi]
+        stats.update(torch.from_numpy(chunk) if as_tensor else chunk)
+    stats.update(data[0, :, :0])  # an empty chunk changes nothing
+    flat = data.transpose(1, 0, 2, 3).reshape(3, -1)
+    np.testing.assert_allclose(stats.mean, flat.mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(stats.std, flat.std(axis=1), rtol=1e-10)
+    assert stats.count == flat.shape[1]
+
+
+def test_running_stats_chw_uint8_and_merge() -> None:
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 256, size=(4, 30, 30), dtype=np.uint8)
+    b = rng.integers(0, 256, size=(2, 4, 10, 10), dtype=np.uint8)
+    left, right = RunningStats(4), RunningStats(4)
+    left.update(a)
+    right.update(b)
+    left.merge(right)
+    flat = np.concatenate([a.reshape(4, -1), b.transpose(1, 0, 2, 3).reshape(4, -1)], axis=1).astype(
+        np.float64
+    )
+    np.testing.assert_allclose(left.mean, flat.mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(left.std, flat.std(axis=1), rtol=1e-10)
+
+
+def test_running_stats_rejects_bad_input() -> None:
+    stats = RunningStats(4)
+    with pytest.raises(ValueError, match="no data"):
+        _ = stats.mean
+    with pytest.raises(ValueError, match="C=4"):
+        stats.update(np.zeros((3, 5, 5)))
+    with pytest.raises(ValueError, match="C=4"):
+        stats.update(np.zeros((5, 5)))
+
+
+# ---------------------------------------------------------------- validation
+
+
+def test_find_scenes_reads_metadata(tmp_path: Path) -> None:
+    write_scene(tmp_path, "b", seed=1)
+    write_scene(tmp_path, "a", seed=2, height=70)
+    scenes = find_scenes(tmp_path)
+    assert [s.name for s in scenes] == ["a", "b"]
+    assert (scenes[0].height, scenes[0].width, scenes[0].count, scenes[0].dtype) == (70, 80, 4, "uint8")
+    assert CRS.from_wkt(scenes[0].crs_wkt) == CRS.from_epsg(32633)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"mask_epsg": 32634}, "different CRS"),
+        ({"mask_res": 1.0}, "different transforms"),
+        ({"mask_shape": (90, 80)}, "different shapes"),
+    ],
+)
+def test_mismatched_mask_names_both_files(tmp_path: Path, kwargs: dict[str, object], match: str) -> None:
+    write_scene(tmp_path, "s1", **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(RasterError, match=match) as info:
+        make_dm(str(tmp_path), patch_size=32).setup()
+    assert "images/s1.tif" in str(info.value) and "masks/s1.tif" in str(info.value)
+
+
+def test_missing_mask_and_no_scenes(tmp_path: Path) -> None:
+    with pytest.raises(InputFileNotFoundError, match="images/"):
+        make_dm(str(tmp_path / "nowhere")).setup()
+    (tmp_path / "images").mkdir()
+    with pytest.raises(InputFileNotFoundError, match="no scenes found"):
+        make_dm(str(tmp_path)).setup()
+    write_scene(tmp_path, "lonely", write_mask=False)
+    with pytest.raises(InputFileNotFoundError, match=r"masks/lonely\.tif"):
+        make_dm(str(tmp_path), patch_size=32).setup()
+
+
+def test_band_count_mismatch_across_scenes(tmp_path: Path) -> None:
+    write_scene(tmp_path, "a", count=4)
+    write_scene(tmp_path, "b", count=3)
+    with pytest.raises(RasterError, match="band count differs") as info:
+        make_dm(str(tmp_path), patch_size=32).setup()
+    assert "a.tif" in str(info.value) and "b.tif" in str(info.value)
+
+
+def test_bands_length_must_match_files(tmp_path: Path) -> None:
+    write_scene(tmp_path, "a", count=3)
+    with pytest.raises(ConfigError, match="3 bands"):
+        make_dm(str(tmp_path), patch_size=32).setup()
+    dm = make_dm(str(tmp_path), patch_size=32, bands=["r", "g", "b"])
+    dm.setup()
+    assert dm.in_channels == 3
+
+
+def test_patch_larger_than_scene(tmp_path: Path) -> None:
+    write_scene(tmp_path, "a", height=40, width=200)
+    write_scene(tmp_path, "b", height=200, width=200)
+    with pytest.raises(RasterError, match="patch_size 64 is larger") as info:
+        make_dm(str(tmp_path), patch_size=64).setup()
+    assert "a.tif" in str(info.value)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ConfigError, match="val_overlap"):
+        make_dm("x", patch_size=32, val_overlap=32)
+    with pytest.raises(ConfigError, match="val_scenes is empty"):
+        make_dm("x", val_scenes=[])
+
+
+def test_setup_is_idempotent(tmp_path: Path) -> None:
+    write_scene(tmp_path, "a")
+    dm = make_dm(str(tmp_path), patch_size=32)
+    dm.setup("fit")
+    scenes = dm.scenes
+    (tmp_path / "images" / "a.tif").unlink()  # a second setup must not look at the files again
+    dm.setup("test")
+    assert dm.scenes is scenes
+
+
+# ---------------------------------------------------------------- split
+
+
+def _split_names(dm: RoadSceneDataModule) -> dict[str, set[str]]:
+    return {k: {dm.scenes[r.scene].name for r in v} for k, v in dm.regions.items()}
+
+
+def test_seeded_split_is_disjoint_and_reproducible(tmp_path: Path) -> None:
+    for i in range(6):
+        write_scene(tmp_path, f"s{i}", height=40, width=40, seed=i)
+    splits = []
+    for _ in range(2):
+        dm = make_dm(str(tmp_path), patch_size=32, val_fraction=0.2, seed=3)
+        dm.setup()
+        splits.append(_split_names(dm))
+    a = splits[0]
+    assert a == splits[1]
+    assert len(a["val"]) == 1 and len(a["test"]) == 1 and len(a["train"]) == 4
+    assert not (a["train"] & a["val"]) and not (a["train"] & a["test"]) and not (a["val"] & a["test"])
+    others = set()
+    for seed in range(8):
+        dm = make_dm(str(tmp_path), patch_size=32, seed=seed)
+        dm.setup()
+        others.add(frozenset(_split_names(dm)["val"]))
+    assert len(others) > 1  # the seed drives the split
+
+
+def test_named_and_two_scene_splits(tmp_path: Path) -> None:
+    write_scene(tmp_path, "x", height=40, width=40)
+    write_scene(tmp_path, "y", height=40, width=40, seed=1)
+    dm = make_dm(str(tmp_path), patch_size=32)
+    dm.setup()
+    names = _split_names(dm)
+    assert len(names["train"]) == 1 and names["val"] == names["test"] and names["val"] != names["train"]
+    dm = make_dm(str(tmp_path), patch_size=32, val_scenes=["x"])
+    dm.setup()
+    assert _split_names(dm) == {"train": {"y"}, "val": {"x"}, "test": {"x"}}
+    with pytest.raises(ConfigError, match="unknown scenes"):
+        make_dm(str(tmp_path), patch_size=32, test_scenes=["z"]).setup()
+    with pytest.raises(ConfigError, match="no scene left for training"):
+        make_dm(str(tmp_path), patch_size=32, val_scenes=["x"], test_scenes=["y"]).setup()
+
+
+def test_single_scene_uses_disjoint_row_bands(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_scene(tmp_path, "only", height=200, width=64)
+    dm = make_dm(str(tmp_path), patch_size=32, val_fraction=0.2)
+    dm.setup()
+    (train,), (val,), (test,) = dm.regions["train"], dm.regions["val"], dm.regions["test"]
+    assert (train.row_off, train.height) == (0, 120)
+    assert (val.row_off, val.height) == (120, 40) and (test.row_off, test.height) == (160, 40)
+    bounds = torch.cat([b["bounds"] for b in dm.val_dataloader()])
+    top = ORIGIN[1] - 120 * 0.5
+    assert float(bounds[:, 3].max()) <= top and float(bounds[:, 1].min()) >= ORIGIN[1] - 160 * 0.5
+
+    small = tmp_path / "small"
+    write_scene(small, "only", height=64, width=64)
+    dm = make_dm(str(small), patch_size=32)
+    with caplog.at_level(logging.WARNING):
+        dm.setup()
+    assert "whole scene" in caplog.text
+    assert dm.regions["train"] == dm.regions["val"] == dm.regions["test"]
+
+
+# ---------------------------------------------------------------- batches
+
+
+def test_batches_carry_raw_values_crs_and_bounds(tmp_path: Path) -> None:
+    image, mask = write_scene(tmp_path, "a", dtype="uint16", seed=5)
+    dm = make_dm(
+        str(tmp_path), patch_size=32, batch_size=4, train_samples_per_epoch=10, augment=False, val_overlap=8
+    )
+    dm.setup()
+    transform = from_origin(*ORIGIN, 0.5, 0.5)
+    for loader in (dm.train_dataloader(), dm.val_dataloader()):
+        batches = list(loader)
+        batch = batches[0]
+        n = len(batch["crs"])
+        assert n == min(4, sum(len(b["crs"]) for b in batches))
+        assert batch["image"].dtype == torch.float32 and batch["image"].shape == (n, 4, 32, 32)
+        assert batch["mask"].dtype == torch.float32 and batch["mask"].shape == (n, 1, 32, 32)
+        assert batch["bounds"].dtype == torch.float64 and batch["bounds"].shape == (n, 4)
+        assert CRS.from_wkt(batch["crs"][0]) == CRS.from_epsg(32633)
+        for b in batches:
+            for i in range(len(b["crs"])):
+                win = (
+                    from_bounds(*b["bounds"][i].tolist(), transform=transform).round_offsets().round_lengths()
+                )
+                r, c = win.row_off, win.col_off
+                np.testing.assert_array_equal(b["image"][i].numpy(), image[:, r : r + 32, c : c + 32])
+                np.testing.assert_array_equal(b["mask"][i, 0].numpy(), (mask[r : r + 32, c : c + 32] > 0))
+    assert sum(len(b["crs"]) for b in dm.train_dataloader()) == 10
+    assert float(batch["image"].max()) > 255  # raw uint16 DN, not scaled
+
+
+def test_grid_covers_every_pixel_of_val_scenes(tmp_path: Path) -> None:
+    write_scene(tmp_path, "a", height=97, width=75)
+    write_scene(tmp_path, "b", height=50, width=61, seed=1)
+    write_scene(tmp_path, "c", height=40, width=40, seed=2)  # the training scene
+    dm = make_dm(
+        str(tmp_path), patch_size=32, batch_size=5, val_overlap=6, val_scenes=["a", "b"], test_scenes=["a"]
+    )
+    dm.setup()
+    shapes = {"a": (97, 75), "b": (50, 61)}
+    cover = {k: np.zeros(v, dtype=int) for k, v in shapes.items()}
+    expected_bounds = []
+    loader = dm.val_dataloader()
+    for ref in loader.sampler:
+        name = dm.scenes[ref.scene].name
+        assert name in shapes
+        assert ref.row_off + 32 <= shapes[name][0] and ref.col_off + 32 <= shapes[name][1]
+        cover[name][ref.row_off : ref.row_off + 32, ref.col_off : ref.col_off + 32] += 1
+        x0, y1 = ORIGIN[0] + ref.col_off * 0.5, ORIGIN[1] - ref.row_off * 0.5
+        expected_bounds.append([x0, y1 - 16.0, x0 + 16.0, y1])
+    assert cover["a"].min() >= 1 and cover["b"].min() >= 1
+    assert cover["a"].max() <= 4  # overlapping grid, not a dense sliding window
+    seen = torch.cat([b["bounds"] for b in loader])
+    np.testing.assert_allclose(seen.numpy(), np.array(expected_bounds))
+
+
+def test_augmented_training_batches_and_workers(tmp_path: Path) -> None:
+    write_scene(tmp_path, "a", height=64, width=64)
+    dm = make_dm(
+        str(tmp_path), patch_size=32, batch_size=3, train_samples_per_epoch=6, num_workers=2, augment=True
+    )
+    dm.setup()
+    batches = list(dm.train_dataloader())
+    assert sum(b["image"].shape[0] for b in batches) == 6
+    for b in batches:
+        assert b["image"].shape[1:] == (4, 32, 32) and torch.isin(b["mask"], torch.tensor([0.0, 1.0])).all()
+        assert float(b["image"].min()) >= 0 and float(b["image"].max()) <= 255
+
+
+# ---------------------------------------------------------------- band stats
+
+
+def test_band_stats_use_training_scenes_only(tmp_path: Path) -> None:
+    train_a, _ = write_scene(tmp_path, "a", seed=1)
+    train_b, _ = write_scene(tmp_path, "b", seed=2, height=50)
+    write_scene(tmp_path, "v", seed=3, offset=50)  # brighter: would shift the mean if it leaked in
+    write_scene(tmp_path, "t", seed=4, offset=50)
+    dm = make_dm(str(tmp_path), patch_size=32, val_scenes=["v"], test_scenes=["t"])
+    mean, std = dm.band_stats()
+    flat = np.concatenate([train_a.reshape(4, -1), train_b.reshape(4, -1)], axis=1).astype(np.float64)
+    np.testing.assert_allclose(mean, flat.mean(axis=1), rtol=1e-9)
+    np.testing.assert_allclose(std, flat.std(axis=1), rtol=1e-9)
+    assert dm.band_stats() == (mean, std)
+
+    decimated = make_dm(str(tmp_path), patch_size=32, val_scenes=["v"], test_scenes=["t"])
+    dmean, dstd = decimated.band_stats(max_pixels_per_scene=500)
+    np.testing.assert_allclose(dmean, flat.mean(axis=1), rtol=0.1)
+    np.testing.assert_allclose(dstd, flat.std(axis=1), rtol=0.15)
+    assert not np.allclose(dmean, mean, rtol=1e-9)  # it really read fewer pixels
