@@ -191,7 +191,7 @@ class RelaxedPrecisionRecall(Metric):
                 raise ValueError("RelaxedPrecisionRecall expects target values in {0, 1}")
         p = preds.float()
         road = target != 0
-        thresholds = self.thresholds.to(p.device)
+        thresholds = self.thresholds.to(device=p.device, dtype=p.dtype)
         near_road = disk_max_filter(road.float(), self.rho) > 0
         p_near = disk_max_filter(p, self.rho)
         self.pred_count += _counts_above(p.flatten(), thresholds)
