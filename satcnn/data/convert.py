@@ -1,0 +1,150 @@
+"""Convert non-georeferenced image/mask pairs (Massachusetts Roads PNGs) to GeoTIFFs.
+
+The Massachusetts Roads release ships RGB PNG tiles and {0, 255} PNG masks without any
+georeferencing. :func:`png_pair_to_geotiff` writes them as GeoTIFFs with a pixel-unit
+transform ``Affine(resolution, 0, 0, 0, -resolution, 0)`` and **no CRS**. We chose "no CRS"
+over a LOCAL_CS / engineering CRS because GDAL round-trips LOCAL_CS poorly (it is written as a
+user-defined ProjectedCSTypeGeoKey, several readers drop or misread it, and torchgeo/rasterio
+tools cannot reproject it anyway); ``crs is None`` is the honest, unambiguous signal that the
+file is not georeferenced, and every conversion emits a :class:`NotGeoreferencedWarning`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning as _RioNotGeoreferencedWarning
+
+from satcnn.errors import DataFormatError, RasterError, require_file
+
+__all__ = ["NotGeoreferencedWarning", "atomic_output", "png_pair_to_geotiff"]
+
+log = logging.getLogger(__name__)
+
+
+class NotGeoreferencedWarning(UserWarning):
+    """A raster was written without a CRS: its coordinates are pixel units, not map units."""
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
+
+    The temporary file lives in the same folder (same file system), so ``os.replace`` is atomic:
+    readers never see a half-written raster. On error the temporary file is removed.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.tmp{final.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _read_png(path: Path, what: str) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", _RioNotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                return src.read()
+    except rasterio.RasterioIOError as exc:
+        raise RasterError(f"cannot read {what}: {exc}", path) from exc
+
+
+def _write(path: Path, data: np.ndarray, transform: Affine, descriptions: list[str]) -> None:
+    count, height, width = data.shape
+    profile = {
+        "driver": "GTiff",
+        "dtype": "uint8",
+        "count": count,
+        "height": height,
+        "width": width,
+        "crs": None,
+        "transform": transform,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+        "interleave": "pixel" if count > 1 else "band",
+    }
+    with atomic_output(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", _RioNotGeoreferencedWarning)
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(data)
+            for band, desc in enumerate(descriptions, start=1):
+                dst.set_band_description(band, desc)
+
+
+def png_pair_to_geotiff(
+    image_png: str | Path,
+    mask_png: str | Path,
+    out_dir: str | Path,
+    resolution: float = 1.0,
+) -> tuple[Path, Path]:
+    """Convert a non-georeferenced image/mask PNG pair to GeoTIFFs with a pixel-unit transform.
+
+    Writes ``out_dir/images/<stem>.tif`` (the image's bands, uint8) and ``out_dir/masks/<stem>.tif``
+    (1 band uint8, mask values > 0 become 1), where ``<stem>`` is the image file's stem with a
+    trailing ``_sat`` removed (``train_10078660_15_sat.png`` -> ``train_10078660_15``). Both use
+    ``Affine(resolution, 0, 0, 0, -resolution, 0)`` and no CRS; a :class:`NotGeoreferencedWarning`
+    is emitted. Files are written atomically.
+
+    Args:
+        image_png: 8-bit PNG, usually RGB (3 bands, described red/green/blue); any format GDAL
+            reads works.
+        mask_png: single-band mask PNG (or RGB with equal bands, of which the first is used).
+        out_dir: output root; ``images/`` and ``masks/`` are created.
+        resolution: pixel size in (nominal) metres, e.g. 1.0 for Massachusetts Roads at 1500 px.
+
+    Returns:
+        ``(image_tif, mask_tif)`` paths.
+
+    Raises:
+        InputFileNotFoundError: a PNG does not exist.
+        RasterError: a PNG cannot be read, is not uint8, or image and mask sizes differ.
+        DataFormatError: ``resolution`` is not positive.
+    """
+    image_path = require_file(image_png, "image PNG")
+    mask_path = require_file(mask_png, "mask PNG")
+    if not resolution > 0:
+        raise DataFormatError(f"resolution must be > 0, got {resolution}")
+    image = _read_png(image_path, "image")
+    mask = _read_png(mask_path, "mask")
+    if image.dtype != np.uint8:
+        raise RasterError(f"image must be 8-bit, got {image.dtype}; rescale it to uint8 first", image_path)
+    if image.shape[1:] != mask.shape[1:]:
+        raise RasterError(
+            f"mask size {mask.shape[2]}x{mask.shape[1]} differs from image size "
+            f"{image.shape[2]}x{image.shape[1]} ({image_path.name}); pass the matching pair",
+            mask_path,
+        )
+    stem = image_path.stem.removesuffix("_sat")
+    out = Path(out_dir)
+    transform = Affine(resolution, 0.0, 0.0, 0.0, -resolution, 0.0)
+    if image.shape[0] == 3:
+        descriptions = ["red", "green", "blue"]
+    else:
+        descriptions = [f"band_{i + 1}" for i in range(image.shape[0])]
+    image_tif = out / "images" / f"{stem}.tif"
+    mask_tif = out / "masks" / f"{stem}.tif"
+    _write(image_tif, image, transform, descriptions)
+    _write(mask_tif, (mask[:1] > 0).astype(np.uint8), transform, ["road"])
+    msg = (
+        f"{image_tif} and {mask_tif} are not georeferenced: pixel-unit transform "
+        f"(resolution {resolution}) and no CRS"
+    )
+    warnings.warn(msg, NotGeoreferencedWarning, stacklevel=2)
+    log.warning(msg)
+    return image_tif, mask_tif
