@@ -1,0 +1,74 @@
+"""Augmentations move image and mask together and keep bands, dtype and raw value range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from satcnn.data.transforms import SegmentationAugment, build_augment
+
+
+def marked_sample(size: int = 16, bands: int = 4, scale: float = 1.0) -> dict[str, object]:
+    """Zero image with one marked pixel (band b = (b + 1) * 10 * scale) and a mask marking it."""
+    image = np.zeros((bands, size, size), dtype=np.float32)
+    image[:, 3, 11] = (np.arange(bands) + 1) * 10 * scale
+    mask = np.zeros((1, size, size), dtype=np.float32)
+    mask[0, 3, 11] = 1
+    return {
+        "image": torch.from_numpy(image),
+        "mask": torch.from_numpy(mask),
+        "crs": "EPSG:32633",
+        "bounds": (0, 1, 2, 3),
+    }
+
+
+@pytest.mark.parametrize("scale", [1.0, 1000.0])
+def test_geometric_augment_keeps_image_and_mask_aligned(scale: float) -> None:
+    max_value = 255.0 if scale == 1.0 else 65535.0
+    aug = SegmentationAugment(build_augment("flips"), max_value=max_value)
+    sample = marked_sample(scale=scale)
+    positions = set()
+    for seed in range(24):
+        aug.transform.set_random_seed(seed)
+        out = aug(sample)
+        image, mask = out["image"], out["mask"]
+        assert image.shape == (4, 16, 16) and mask.shape == (1, 16, 16)
+        assert image.dtype == torch.float32 and mask.dtype == torch.float32
+        (r, c) = torch.nonzero(mask[0]).tolist()[0]
+        assert torch.count_nonzero(mask) == 1
+        # every band's only non-zero pixel sits where the mask is, with its raw value kept
+        for b in range(4):
+            assert torch.nonzero(image[b]).tolist() == [[r, c]]
+            assert float(image[b, r, c]) == pytest.approx((b + 1) * 10 * scale, rel=1e-5)
+        positions.add((r, c))
+        assert out["crs"] == "EPSG:32633" and out["bounds"] == (0, 1, 2, 3)
+    assert len(positions) >= 4  # flips and rotations really happen
+
+
+def test_default_augment_changes_values_on_all_bands() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(20, 230, size=(4, 32, 32)).astype(np.float32)
+    mask = (rng.random((1, 32, 32)) > 0.5).astype(np.float32)
+    aug = SegmentationAugment(build_augment("default"), max_value=255.0)
+    photometric = 0
+    for seed in range(30):
+        aug.transform.set_random_seed(seed)
+        out = aug({"image": image, "mask": mask})
+        assert out["image"].shape == (4, 32, 32) and out["image"].dtype == torch.float32
+        assert float(out["image"].min()) >= 0 and float(out["image"].max()) <= 255.0 + 1e-3
+        assert set(torch.unique(out["mask"]).tolist()) <= {0.0, 1.0}
+        assert int(out["mask"].sum()) == int(mask.sum())  # geometry only moves mask pixels
+        # geometric transforms permute pixels; a photometric one changes the multiset of values
+        if not np.allclose(np.sort(out["image"].numpy().ravel()), np.sort(image.ravel()), atol=1e-3):
+            photometric += 1
+    assert photometric > 0
+
+
+def test_none_is_identity_and_unknown_kind_fails() -> None:
+    sample = marked_sample()
+    out = SegmentationAugment(build_augment("none"))(sample)
+    torch.testing.assert_close(out["image"], sample["image"])
+    torch.testing.assert_close(out["mask"], sample["mask"])
+    with pytest.raises(ValueError, match="unknown augmentation kind"):
+        build_augment("rainbow")  # type: ignore[arg-type]
