@@ -323,6 +323,8 @@ def test_augmented_training_batches_and_workers(tmp_path: Path) -> None:
     batches = list(dm.train_dataloader())
     assert sum(b["image"].shape[0] for b in batches) == 6
     for b in batches:
+        assert b["image"].dtype == torch.float32 and b["mask"].dtype == torch.float32
+        assert b["bounds"].dtype == torch.float64 and len(b["crs"]) == len(b["image"])
         assert b["image"].shape[1:] == (4, 32, 32) and torch.isin(b["mask"], torch.tensor([0.0, 1.0])).all()
         assert float(b["image"].min()) >= 0 and float(b["image"].max()) <= 255
 

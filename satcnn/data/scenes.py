@@ -188,14 +188,15 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
         mask = self._open(scene.mask_path).read(1, window=window)
         minx, miny, maxx, maxy = window_bounds(window, rasterio.Affine(*scene.transform))
         sample: dict[str, Any] = {
-            "image": torch.from_numpy(image.astype(np.float32)),
-            "mask": torch.from_numpy((mask != 0).astype(np.float32)[None]),
+            "image": image if self.augment is not None else torch.from_numpy(image.astype(np.float32)),
+            "mask": (mask != 0).astype(np.uint8)[None],
             "crs": scene.crs_wkt,
             "bounds": (min(minx, maxx), min(miny, maxy), max(minx, maxx), max(miny, maxy)),
         }
-        if self.augment is not None:
+        if self.augment is not None:  # takes native-dtype arrays, returns float32 tensors
             self.augment.transform.set_random_seed(ref.seed)
-            sample = self.augment(sample)
+            return self.augment(sample)
+        sample["mask"] = torch.from_numpy(sample["mask"].astype(np.float32))
         return sample
 
     def close(self) -> None:

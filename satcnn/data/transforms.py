@@ -5,10 +5,11 @@ stacks work: flips, ``RandomRotate90``, ``RandomBrightnessContrast``, ``RandomGa
 ``GaussNoise``. Colour-space transforms (``HueSaturationValue``, ``ColorJitter``,
 ``ToGray``...) assume RGB and are left out on purpose.
 
-Samples carry raw digital numbers (uint8 0-255, uint16 up to 65535) as float32. The
-photometric transforms in albumentations 2 assume float images in ``[0, 1]``, so the adapter
-divides by the dtype's full range (``max_value``) before the pipeline and multiplies back
-after it; geometric transforms are exact either way.
+Samples carry raw digital numbers (uint8 0-255, uint16 up to 65535). uint8 images are
+augmented as uint8 (albumentations' lookup-table fast path); other dtypes are divided by the
+full range (``max_value``) to float ``[0, 1]``, which the photometric transforms of
+albumentations 2 assume, and multiplied back afterwards. Geometric transforms are exact
+either way; outputs are float32 raw values.
 """
 
 from __future__ import annotations
@@ -81,19 +82,24 @@ class SegmentationAugment:
     def __call__(self, sample: Mapping[str, Any]) -> dict[str, Any]:
         """Return a new sample with ``image`` (C, H, W) and ``mask`` (1, H, W) augmented together.
 
-        Inputs may be numpy arrays or torch tensors; outputs are float32 torch tensors.
+        Inputs may be numpy arrays or torch tensors (uint8 images are augmented in uint8,
+        which is several times faster); outputs are float32 torch tensors.
         """
-        image = _to_numpy(sample["image"]).astype(np.float32, copy=False)
+        image = _to_numpy(sample["image"])
         mask = _to_numpy(sample["mask"])
         if image.ndim != 3:
             raise ValueError(f"image must be (C, H, W), got shape {image.shape}")
         mask_hw = mask[0] if mask.ndim == 3 else mask
+        hwc = np.ascontiguousarray(image.transpose(1, 2, 0))
+        # uint8 goes through as is (albumentations' fast lookup-table path, same 0-255 scale);
+        # anything else is scaled to float [0, 1] and back.
+        native = hwc.dtype == np.uint8 and self.max_value == 255.0
         out = self.transform(
-            image=np.ascontiguousarray(image.transpose(1, 2, 0)) / self.max_value,
+            image=hwc if native else hwc.astype(np.float32) / self.max_value,
             mask=np.ascontiguousarray(mask_hw),
         )
         result = dict(sample)
-        aug_image = np.asarray(out["image"], dtype=np.float32) * self.max_value
+        aug_image = np.asarray(out["image"], dtype=np.float32) * (1.0 if native else self.max_value)
         result["image"] = torch.from_numpy(np.ascontiguousarray(aug_image.transpose(2, 0, 1)))
         result["mask"] = torch.from_numpy(np.ascontiguousarray(out["mask"], dtype=np.float32)[None])
         return result
