@@ -257,10 +257,17 @@ class RoadScene:
                 kc * (x * np.cos(a2) + y * np.sin(a2)) + p2
             )
             shade += crown_amp * crowns
+        shade += 1.0
+        noise_sd = _NOISE_SD[cover]
         rng = np.random.default_rng([*self._entropy, 2, index])
-        noise = rng.standard_normal((4, h, w), dtype=np.float32) * _NOISE_SD[cover]
-        image = np.moveaxis(self._colour[ids], -1, 0) * (1.0 + shade) + noise
-        return np.clip(np.rint(image), 0, 255).astype(np.uint8), mask, cover
+        image = np.empty((4, h, w), dtype=np.uint8)
+        for band in range(4):  # one band at a time keeps the float temporaries small
+            value = self._colour[:, band][ids]
+            value *= shade
+            value += rng.standard_normal((h, w), dtype=np.float32) * noise_sd
+            np.clip(np.rint(value, out=value), 0, 255, out=value)
+            image[band] = value
+        return image, mask, cover
 
     def profile(self) -> dict[str, object]:
         """GeoTIFF profile of the image (4 bands); the mask uses ``count=1``."""
