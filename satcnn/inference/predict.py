@@ -179,6 +179,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _gdal_env(cache_mb: int | None) -> rasterio.Env:
+    """A rasterio environment that bounds GDAL's block cache (rasterio applies it process-wide)."""
+    return rasterio.Env(GDAL_CACHEMAX=cache_mb * 2**20) if cache_mb else rasterio.Env()
+
+
 def _check_paths(src: Path, dst: Path) -> None:
     if src.resolve() == dst.resolve():
         raise ConfigError(f"output {dst} is the input raster; choose another output path")
@@ -238,6 +243,7 @@ def predict_raster(
     bands: int | Sequence[str] | None = None,
     dtypes: Sequence[str] | None = None,
     prefetch: int = 2,
+    gdal_cache_mb: int | None = 256,
     tags: Mapping[str, Any] | None = None,
     overviews: bool = True,
     blocksize: int = 512,
@@ -268,6 +274,8 @@ def predict_raster(
         bands: Expected band count or names, checked before any compute.
         dtypes: Allowed input data types.
         prefetch: Batches in flight between stages.
+        gdal_cache_mb: GDAL block cache for this run (GDAL's default is 5% of RAM, which
+            fills up on large rasters); ``None`` keeps the current setting.
         tags: Extra dataset tags for the output.
         overviews: Build COG overviews.
         blocksize: COG tile size.
@@ -328,7 +336,7 @@ def predict_raster(
     batches = [tiles[i : i + batch_size] for i in range(0, len(tiles), batch_size)]
     bar = tqdm(total=len(tiles), unit="win", desc=src.name, disable=not progress)
 
-    with rasterio.open(src) as ds, writer:
+    with _gdal_env(gdal_cache_mb), rasterio.open(src) as ds, writer:
         strategy = valid_mask_strategy(ds)
 
         def read(batch: list[Tile]) -> tuple[list[Tile], np.ndarray, np.ndarray | None]:
@@ -450,6 +458,7 @@ def classify_raster(
     bands: int | Sequence[str] | None = None,
     dtypes: Sequence[str] | None = None,
     prefetch: int = 2,
+    gdal_cache_mb: int | None = 256,
     tags: Mapping[str, Any] | None = None,
     overviews: bool = True,
     blocksize: int = 512,
@@ -480,6 +489,8 @@ def classify_raster(
         bands: Expected band count or names, checked before any compute.
         dtypes: Allowed input data types.
         prefetch: Blocks in flight between stages.
+        gdal_cache_mb: GDAL block cache for this run (GDAL's default is 5% of RAM, which
+            fills up on large rasters); ``None`` keeps the current setting.
         tags: Extra dataset tags.
         overviews: Build COG overviews (nearest resampling).
         blocksize: COG tile size.
@@ -541,7 +552,7 @@ def classify_raster(
     bar = tqdm(total=len(blocks), unit="block", desc=src.name, disable=not progress)
     Block = tuple[int, int, int, int]
 
-    with rasterio.open(src) as ds, writer:
+    with _gdal_env(gdal_cache_mb), rasterio.open(src) as ds, writer:
         strategy = valid_mask_strategy(ds)
 
         def read(b: Block) -> tuple[Block, np.ndarray, np.ndarray | None]:

@@ -71,6 +71,7 @@ class AtomicCOGWriter:
             unaligned window writes; costs disk).
         in_memory: Let rio-cogeo build the COG in memory (faster, not bounded); default on disk.
         overwrite: Replace an existing destination; otherwise raise ``RasterError`` at open.
+        num_threads: Threads GDAL uses to compress the COG.
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class AtomicCOGWriter:
         temp_compress: str | None = None,
         in_memory: bool = False,
         overwrite: bool = True,
+        num_threads: int | Literal["ALL_CPUS"] = "ALL_CPUS",
     ) -> None:
         missing = [k for k in _DATA_KEYS[:-1] if k not in profile]
         if missing:
@@ -111,6 +113,7 @@ class AtomicCOGWriter:
         self.temp_compress = temp_compress
         self.in_memory = in_memory
         self.overwrite = overwrite
+        self.num_threads = str(num_threads)
         self._ds: DatasetWriter | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -217,6 +220,7 @@ class AtomicCOGWriter:
             "blockysize": self.blocksize,
             "compress": self.compress,
             "BIGTIFF": "IF_SAFER",
+            "NUM_THREADS": self.num_threads,
         }
         if self.compress.lower() in ("deflate", "lzw", "zstd"):
             dst_kwargs["predictor"] = 3 if np.dtype(self.profile["dtype"]).kind == "f" else 2
