@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -170,15 +171,17 @@ def test_input_nodata_stays_nodata(tmp_path: Path) -> None:
     data = scene(100, 90, seed=2)
     data[:, 10:30, 5:25] = 0  # every band nodata
     data[:, :, 80:] = 0  # a collar wider than one window's core
+    data[:, :34, :] = 0  # whole windows of nodata: the model skips them
     data[0, 50:60, 50:60] = 0  # one band only: still valid
     src = write_tif(tmp_path / "in.tif", data, nodata=0)
     invalid = np.all(data == 0, axis=0)
     model = scaled(seg_model(2))
-    for output, check in [
+    checks: list[tuple[str, Callable[[np.ndarray], np.ndarray]]] = [
         ("prob_uint8", lambda a: a == 255),
         ("mask", lambda a: a == 255),
         ("prob_float32", np.isnan),
-    ]:
+    ]
+    for output, check in checks:
         dst = tmp_path / f"{output}.tif"
         predict_raster(model, src, dst, window=32, margin=4, output=output, progress=False)  # type: ignore[arg-type]
         with rasterio.open(dst) as ds:
@@ -209,6 +212,27 @@ def test_logits_and_two_channel_output(tmp_path: Path) -> None:
     expected2 = torch.sigmoid(2 * torch.from_numpy(whole(model, data))).numpy()
     with rasterio.open(dst) as ds:
         np.testing.assert_allclose(ds.read(1), expected2, atol=1e-5)
+
+
+def test_raster_smaller_than_window(tmp_path: Path) -> None:
+    data = scene(20, 37, seed=6)
+    src = write_tif(tmp_path / "tiny.tif", data)
+    torch.manual_seed(6)
+    model = scaled(nn.Sequential(nn.Conv2d(4, 1, 1), nn.Sigmoid()))  # pointwise: padding cannot matter
+    shapes: list[tuple[int, ...]] = []
+
+    def spy(x: torch.Tensor) -> torch.Tensor:
+        shapes.append(tuple(x.shape))
+        return model(x)
+
+    dst = tmp_path / "p.tif"
+    predict_raster(
+        spy, src, dst, window=64, margin=8, size_multiple=16, output="prob_float32", progress=False
+    )
+    assert shapes == [(1, 4, 32, 48)]  # one window, padded up to the size multiple
+    with rasterio.open(dst) as ds:
+        assert (ds.height, ds.width) == (20, 37)
+        np.testing.assert_allclose(ds.read(1), whole(model, data), atol=1e-6)
 
 
 def test_bad_model_output_leaves_no_file(tmp_path: Path) -> None:

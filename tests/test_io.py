@@ -57,7 +57,7 @@ def test_open_raster_reads_header(tmp_path: Path) -> None:
     p = write_tif(tmp_path / "a.tif", nodata=0)
     info = open_raster(p, bands=["red", "green", "blue", "nir"], dtypes=["uint8"], min_size=40)
     assert (info.height, info.width, info.count, info.dtype) == (40, 50, 4, "uint8")
-    assert info.crs.to_epsg() == 32633
+    assert info.crs is not None and info.crs.to_epsg() == 32633
     assert info.transform == TRANSFORM
     assert info.nodata == 0
     assert info.profile["width"] == 50
@@ -126,6 +126,29 @@ def test_read_window_boundless_and_nodata(tmp_path: Path) -> None:
     expected[1 + 1, 2 + 2] = False
     np.testing.assert_array_equal(valid, expected)
     assert x[:, 0].sum() == 0 and x[:, :, 8:].sum() == 0
+
+
+def test_read_window_internal_mask(tmp_path: Path) -> None:
+    p = write_tif(tmp_path / "m.tif", count=3, height=12, width=10)
+    mask = np.full((12, 10), 255, np.uint8)
+    mask[2:5, 3:7] = 0
+    with rasterio.open(p, "r+") as ds:
+        ds.write_mask(mask)
+    with rasterio.open(p) as ds:
+        assert valid_mask_strategy(ds) == "mask"
+        x, valid = read_window(ds, Window(0, 0, 10, 12))
+    assert valid is not None
+    np.testing.assert_array_equal(valid, mask > 0)
+    assert x[:, 2:5, 3:7].sum() == 0 and x[:, 6:].sum() > 0
+
+
+def test_read_window_all_valid_inside(tmp_path: Path) -> None:
+    p = write_tif(tmp_path / "v.tif", count=2, height=12, width=10)
+    with rasterio.open(p) as ds:
+        assert valid_mask_strategy(ds) == "none"
+        x, valid = read_window(ds, Window(2, 3, 5, 4))
+        np.testing.assert_array_equal(x, ds.read(window=Window(2, 3, 5, 4)).astype(np.float32))
+    assert valid is None
 
 
 # -- AtomicCOGWriter -------------------------------------------------------------------------
