@@ -141,11 +141,15 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--output", default="prob_uint8", choices=["prob_uint8", "prob_float32", "mask"])
     ap.add_argument("--model", default="conv3", choices=["conv3", "pointwise"])
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     common = ["--window", str(args.window), "--margin", str(args.margin), "--batch", str(args.batch)]
     common += ["--device", args.device, "--output", args.output, "--model", args.model]
+    common += ["--threads", str(args.threads)]
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.one:
         print(
             json.dumps(
