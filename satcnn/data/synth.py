@@ -120,6 +120,16 @@ def _wander(
     return np.vstack([start, start + np.cumsum(steps, axis=0)])
 
 
+def _plane_wave(x: np.ndarray, y: np.ndarray, k: float, angle: float, phase: float) -> np.ndarray:
+    """``sin(k (x cos(angle) + y sin(angle)) + phase)`` on the (h, w) grid from a row ``x`` and column ``y``.
+
+    Expanded as sin(a + b) = sin a cos b + cos a sin b so only 1-D sines are evaluated.
+    """
+    a = (k * np.cos(angle)) * x + phase
+    b = (k * np.sin(angle)) * y
+    return (np.sin(a) * np.cos(b) + np.cos(a) * np.sin(b)).astype(np.float32, copy=False)
+
+
 def _chunks(points: np.ndarray, size: int = 12) -> list[np.ndarray]:
     """Split a long polyline into overlapping pieces so the STRtree can prune windows."""
     return [points[i : i + size + 1] for i in range(0, len(points) - 1, size)]
@@ -151,8 +161,8 @@ class RoadScene:
         self._cover = np.zeros(n + 1, dtype=np.uint8)
         self._colour = np.zeros((n + 1, 4), dtype=np.float32)
         self._colour[0] = _COLOURS[Cover.NONE]
-        self._theta = np.zeros(n + 1, dtype=np.float32)
-        self._k = np.zeros(n + 1, dtype=np.float32)  # 2 pi / wavelength
+        self._kx = np.zeros(n + 1, dtype=np.float32)  # wave vector of field rows (radians per metre)
+        self._ky = np.zeros(n + 1, dtype=np.float32)
         self._amp = np.zeros(n + 1, dtype=np.float32)
         i = 1
         for layer in layers:
@@ -161,8 +171,9 @@ class RoadScene:
             self._cover[sl] = layer.cover
             self._colour[sl] = layer.colours
             if layer.theta is not None and layer.wavelength is not None and layer.amp is not None:
-                self._theta[sl] = layer.theta
-                self._k[sl] = 2 * np.pi / layer.wavelength
+                k = 2 * np.pi / layer.wavelength
+                self._kx[sl] = k * np.cos(layer.theta)
+                self._ky[sl] = k * np.sin(layer.theta)
                 self._amp[sl] = layer.amp
             i += m
         self._geoms = geoms
@@ -243,20 +254,16 @@ class RoadScene:
         y = ((window.row_off + np.arange(h, dtype=np.float32) + 0.5) * res)[:, None]
         shade = np.zeros((h, w), dtype=np.float32)
         for angle, k, phase in self._waves:
-            shade += np.sin(k * (x * np.cos(angle) + y * np.sin(angle)) + phase)
+            shade += _plane_wave(x, y, k, angle, phase)
         shade *= 0.06 / len(self._waves)
         # Field rows / furrows: per-feature direction, spacing and amplitude.
-        theta = self._theta[ids]
-        shade += self._amp[ids] * np.sin(self._k[ids] * (x * np.cos(theta) + y * np.sin(theta)))
+        shade += self._amp[ids] * np.sin(self._kx[ids] * x + self._ky[ids] * y)
         # Canopy: crossed waves give crown-sized bright/dark blobs.
         crown_amp = _CROWN_AMP[cover]
         if crown_amp.any():
             (a1, p1), (a2, p2) = self._crown
-            kc = np.float32(2 * np.pi / 5.0)
-            crowns = np.sin(kc * (x * np.cos(a1) + y * np.sin(a1)) + p1) * np.sin(
-                kc * (x * np.cos(a2) + y * np.sin(a2)) + p2
-            )
-            shade += crown_amp * crowns
+            kc = 2 * np.pi / 5.0
+            shade += crown_amp * _plane_wave(x, y, kc, a1, p1) * _plane_wave(x, y, kc, a2, p2)
         shade += 1.0
         noise_sd = _NOISE_SD[cover]
         rng = np.random.default_rng([*self._entropy, 2, index])
