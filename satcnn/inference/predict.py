@@ -189,7 +189,9 @@ def _check_paths(src: Path, dst: Path) -> None:
         raise ConfigError(f"output {dst} is the input raster; choose another output path")
 
 
-def _encode(prob: np.ndarray, valid: np.ndarray | None, output: OutputKind, threshold: float, nodata: float):
+def _encode(
+    prob: np.ndarray, valid: np.ndarray | None, output: OutputKind, threshold: float, nodata: float
+) -> np.ndarray:
     """Encode probabilities ``(h, w)`` as the output dtype, with nodata where not valid."""
     if output == "prob_float32":
         out = prob.astype(np.float32, copy=True)
