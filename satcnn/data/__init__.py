@@ -1,1 +1,5 @@
-"""satcnn.data."""
+"""Datasets and LightningDataModules: DeepSat patches and GeoTIFF road scenes."""
+
+from satcnn.data.deepsat_datamodule import DeepSatDataModule
+
+__all__ = ["DeepSatDataModule"]

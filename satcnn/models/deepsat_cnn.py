@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -51,7 +52,7 @@ class DeepSatCNN(nn.Module):
     ) -> None:
         super().__init__()
         chans = [in_channels, *channels]
-        self.features = nn.Sequential(*(conv_bn_relu_pool(a, b) for a, b in zip(chans, chans[1:], strict=False)))
+        self.features = nn.Sequential(*(conv_bn_relu_pool(a, b) for a, b in itertools.pairwise(chans)))
         self.patch_size = patch_size
         self.stride = 2 ** len(channels)
         with torch.no_grad():
@@ -77,11 +78,9 @@ class DeepSatCNN(nn.Module):
         f = self.feature_size
         c = self.hidden.in_features // (f * f)
         hidden = nn.Conv2d(c, self.hidden.out_features, f)
-        hidden.weight.data.copy_(self.hidden.weight.data.view(-1, c, f, f))
-        assert self.hidden.bias is not None
-        hidden.bias.data.copy_(self.hidden.bias.data)
+        hidden.load_state_dict({"weight": self.hidden.weight.view(-1, c, f, f), "bias": self.hidden.bias})
         cls = nn.Conv2d(self.classifier.in_features, self.classifier.out_features, 1)
-        cls.weight.data.copy_(self.classifier.weight.data[:, :, None, None])
-        assert self.classifier.bias is not None
-        cls.bias.data.copy_(self.classifier.bias.data)
+        cls.load_state_dict(
+            {"weight": self.classifier.weight[:, :, None, None], "bias": self.classifier.bias}
+        )
         return nn.Sequential(self.features, hidden, nn.ReLU(inplace=True), cls).eval()

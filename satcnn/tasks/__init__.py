@@ -1,1 +1,6 @@
-"""satcnn.tasks."""
+"""LightningModules: they wire a registered model, a loss, metrics and an optimiser."""
+
+from satcnn.tasks.base import SatcnnTask
+from satcnn.tasks.classification import ClassificationTask
+
+__all__ = ["ClassificationTask", "SatcnnTask"]

@@ -1,0 +1,93 @@
+"""The ``satcnn`` command line: LightningCLI for fit/validate/test/predict, plus data, infer and ui.
+
+Expected errors (bad input files, bad settings) end with one line on stderr and exit status 1;
+usage errors exit with status 2. Neither prints a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from satcnn import __version__
+from satcnn.errors import SatcnnError
+
+log = logging.getLogger("satcnn")
+
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+
+HELP = f"""usage: satcnn [-h] [--version] COMMAND ...
+
+satcnn {__version__}: land cover and road mapping from 4-band satellite and aerial imagery.
+
+commands:
+  fit        train a model (LightningCLI: --config FILE.yaml [--config overlay.yaml] [--key value ...])
+  validate   evaluate a checkpoint on the validation split
+  test       evaluate a checkpoint on the test split
+  predict    run a model over a datamodule's predict split
+  infer      turn a model and GeoTIFF tiles into georeferenced masks and class maps (COGs)
+  data       data tools (synth-roads: write synthetic road scenes)
+  ui         serve the MLflow UI on the project's tracking store
+
+Run `satcnn COMMAND --help` for a command's options, and
+`satcnn fit --config configs/deepsat/sat6.yaml --print_config` to see every setting.
+"""
+
+
+def _setup_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("satcnn").setLevel(logging.INFO)
+
+
+def _write(text: str) -> None:
+    """Command output for the user (stdout), as opposed to log messages (stderr)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def run_lightning(argv: Sequence[str]) -> Any:
+    """Run LightningCLI on ``argv`` (``fit --config ...``) and return the CLI object."""
+    from satcnn.lightning_cli import SatcnnCLI
+
+    return SatcnnCLI(args=list(argv))
+
+
+def _extra_commands() -> dict[str, Callable[[list[str]], int]]:
+    from satcnn import commands
+
+    return {"ui": commands.ui_main}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``satcnn`` and ``python -m satcnn``; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _setup_logging()
+    if not args:
+        sys.stderr.write(HELP)
+        return 2
+    if args[0] in ("-h", "--help"):
+        _write(HELP.rstrip())
+        return 0
+    if args[0] == "--version":
+        _write(f"satcnn {__version__}")
+        return 0
+    command = args[0]
+    try:
+        if command in LIGHTNING_COMMANDS:
+            run_lightning(args)
+            return 0
+        extra = _extra_commands()
+        if command in extra:
+            return extra[command](args[1:])
+    except SatcnnError as err:
+        log.debug("expected error", exc_info=True)
+        sys.stderr.write(f"satcnn: error: {err}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("satcnn: interrupted\n")
+        return 130
+    sys.stderr.write(f"satcnn: error: unknown command {command!r}\n\n{HELP}")
+    return 2

@@ -1,0 +1,181 @@
+"""The LightningModule base shared by satcnn tasks.
+
+A task wires a registered model, a loss, metrics and an optimiser. It normalises inputs
+itself with per-band statistics taken from the datamodule at fit time and stored as buffers,
+and writes the ``satcnn`` metadata block into every checkpoint (see docs/architecture.md),
+so a checkpoint alone rebuilds the model for inference.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from torch import nn
+
+from satcnn import __version__
+from satcnn.errors import ConfigError
+from satcnn.models import create_model
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_KEY = "satcnn"
+FORMAT_VERSION = 1
+
+
+class Normalize(nn.Module):
+    """``(x - mean) / std`` per band, with the statistics kept as buffers."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(channels))
+        self.register_buffer("std", torch.ones(channels))
+
+    def set(self, mean: list[float], std: list[float]) -> None:
+        if len(mean) != self.mean.numel() or len(std) != self.std.numel():
+            raise ConfigError(f"statistics for {len(mean)} bands given to a {self.mean.numel()}-band model")
+        self.mean.copy_(torch.as_tensor(mean, dtype=self.mean.dtype))
+        self.std.copy_(torch.as_tensor(std, dtype=self.std.dtype).clamp_min(1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean[:, None, None]) / self.std[:, None, None]
+
+
+class SatcnnTask(L.LightningModule):
+    """Base of satcnn's LightningModules.
+
+    Args:
+        model: registered model name (see ``satcnn.models.list_models()``).
+        model_kwargs: keyword arguments of the model, besides ``in_channels`` and ``num_classes``.
+        in_channels: input bands.
+        num_classes: outputs of the model.
+        lr: learning rate.
+        weight_decay: weight decay (decoupled for AdamW).
+        optimizer: optimiser.
+        scheduler: learning-rate schedule over ``trainer.max_epochs`` (``cosine``) or none.
+        channels_last: run the model in channels-last memory format (faster convolutions on CPU and GPU).
+    """
+
+    task: str = "base"
+    headline: tuple[str, str] = ("test_loss", "test loss")  # (metric, label) printed after a run
+    monitor: str = "val_loss"
+    monitor_mode: Literal["min", "max"] = "min"
+
+    def __init__(
+        self,
+        model: str,
+        model_kwargs: dict[str, Any] | None = None,
+        in_channels: int = 4,
+        num_classes: int = 1,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
+        scheduler: Literal["cosine", "none"] = "cosine",
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model_name = model
+        self.model_kwargs = {**(model_kwargs or {}), "in_channels": in_channels, "num_classes": num_classes}
+        self.model = create_model(model, **self.model_kwargs)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.normalize = Normalize(in_channels)
+        self.bands: list[str] = [f"band{i + 1}" for i in range(in_channels)]
+        self.class_names: list[str] = [str(i) for i in range(num_classes)]
+        self.patch_size: int | None = None
+        self.input_dtype = "uint8"
+
+    # -- data-derived state -----------------------------------------------------------------
+    def check_data(self, dm: Any) -> None:
+        """Raise ConfigError if the datamodule's bands do not fit the model (before any run starts)."""
+        in_channels = getattr(dm, "in_channels", None)
+        if in_channels is not None and in_channels != self.hparams["in_channels"]:
+            raise ConfigError(
+                f"the data has {in_channels} bands but the model takes {self.hparams['in_channels']}; "
+                f"set model.init_args.in_channels: {in_channels}"
+            )
+
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if dm is None:
+            return
+        self.check_data(dm)
+        self.bands = list(getattr(dm, "bands", self.bands))
+        self.patch_size = getattr(dm, "patch_size", self.patch_size)
+        if stage == "fit" and hasattr(dm, "band_stats"):
+            mean, std = dm.band_stats()
+            self.normalize.set(mean, std)
+            log.info("normalisation from the training split: mean %s, std %s", mean, std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.normalize(x)
+        if self.hparams["channels_last"]:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+    # -- checkpoint metadata ------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        """The ``satcnn`` block of the checkpoint: everything inference needs besides weights."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "task": self.task,
+            "model": {"name": self.model_name, "kwargs": dict(self.model_kwargs)},
+            "bands": list(self.bands),
+            "mean": self.normalize.mean.tolist(),
+            "std": self.normalize.std.tolist(),
+            "classes": list(self.class_names),
+            "patch_size": self.patch_size,
+            "input_dtype": self.input_dtype,
+            "satcnn_version": __version__,
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = self.metadata()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        meta = checkpoint.get(CHECKPOINT_KEY, {})
+        self.bands = list(meta.get("bands", self.bands))
+        self.class_names = list(meta.get("classes", self.class_names))
+        self.patch_size = meta.get("patch_size", self.patch_size)
+
+    # -- optimisation -----------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        params = self.parameters()
+        opt: torch.optim.Optimizer
+        if hp["optimizer"] == "sgd":
+            opt = torch.optim.SGD(params, lr=hp["lr"], momentum=0.9, weight_decay=hp["weight_decay"])
+        elif hp["optimizer"] == "adam":
+            opt = torch.optim.Adam(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
+        else:
+            opt = torch.optim.AdamW(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
+        if hp["scheduler"] == "none":
+            return opt
+        epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+        from satcnn.tracking.mlflow import MLflowArtifactsCallback
+
+        callbacks: list[L.Callback] = [
+            MLflowArtifactsCallback(),
+            ModelCheckpoint(
+                monitor=self.monitor,
+                mode=self.monitor_mode,
+                save_last=True,
+                filename="best-{epoch:03d}-{step}",
+                auto_insert_metric_name=False,
+            ),
+        ]
+        if self._trainer is not None and self.trainer.loggers:
+            callbacks.append(LearningRateMonitor("epoch"))
+        return callbacks
