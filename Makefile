@@ -1,0 +1,40 @@
+# satcnn: `make demo` runs the main job on the embedded samples; `make test` runs the test suite.
+# Both create .venv and install the pinned stack (constraints.txt) on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.satcnn-installed
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint pytest bench system-deps clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+## demo: fit the SAT-6 classifier on the real sample rows, test it, print accuracy, run id, checkpoint
+demo: install
+	$(BIN)/python -m satcnn fit --config configs/deepsat/sat6.yaml --test_after_fit true \
+		--trainer.enable_progress_bar false
+
+## test: lint, type-check, then the whole test suite (slow tests included)
+test: install lint pytest
+
+lint: install
+	$(BIN)/ruff check satcnn tests bench pipelines
+	$(BIN)/ruff format --check satcnn tests bench pipelines
+	$(BIN)/mypy satcnn
+
+pytest: install
+	$(BIN)/python -m pytest --timeout=900 $(PYTEST_ARGS)
+
+## bench: speed and memory benchmarks (results in bench/results/)
+bench: install
+	$(BIN)/python bench/bench_tiling.py
+
+clean:
+	rm -rf runs mlruns mlflow.db outputs .pytest_cache .mypy_cache .ruff_cache
