@@ -130,6 +130,7 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ({"count": 0}, "count"),
         ({"size": 8}, "size"),
         ({"block": 4}, "block"),
+        ({"seed": -1}, "seed"),
         ({"resolution": -1.0}, "resolution"),
     ],
 )

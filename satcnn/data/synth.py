@@ -658,12 +658,14 @@ def synth_roads(
         ``[(image_path, mask_path), ...]`` in scene order.
 
     Raises:
-        ConfigError: ``count``, ``size``, ``block`` or ``resolution`` out of range.
+        ConfigError: ``count``, ``size``, ``seed``, ``block`` or ``resolution`` out of range.
     """
     if count < 1:
         raise ConfigError(f"count must be >= 1, got {count}")
     if size < 32:
         raise ConfigError(f"size must be >= 32 pixels, got {size}")
+    if seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
     if block < 32:
         raise ConfigError(f"block must be >= 32 pixels, got {block}")
     if resolution is not None and not 0 < resolution <= 100:
