@@ -1,0 +1,347 @@
+"""Load a satcnn model for inference from a checkpoint file or an MLflow URI.
+
+Accepted URIs:
+
+* a checkpoint file path (``runs/<experiment>/<run_id>/checkpoints/best-....ckpt`` or any ``.ckpt``);
+* ``runs:/<run_id>/<artifact path>``: an artifact of an MLflow run. A ``.ckpt`` artifact is
+  downloaded as is; an omitted path means ``checkpoints/best.ckpt`` (logged by ``fit``); a folder
+  is searched for a checkpoint (see below);
+* ``models:/<name>/<version>`` or ``models:/<name>@<alias>``: a registered model version. Its
+  artifacts are downloaded and searched for a checkpoint; if they hold none, the version's source
+  run's ``checkpoints/best.ckpt`` is used. So registering a run's ``checkpoints`` folder (or a
+  single ``.ckpt``) as the version's source is enough.
+
+A folder is searched for ``best.ckpt``, then ``checkpoints/best.ckpt``, then ``last.ckpt``, then
+the only ``*.ckpt`` below it.
+
+The checkpoint is read with ``torch.load(..., weights_only=True)`` only: arbitrary pickled
+objects are refused, never executed. The model is rebuilt from the ``satcnn`` block
+(``create_model(name, **kwargs)``) with the ``model.``-prefixed weights and wrapped so that it
+takes raw digital numbers (float32) and normalises them with the stored mean and std.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from satcnn.errors import InputFileNotFoundError, ModelError
+from satcnn.models import create_model
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LoadedModel", "NormalizedModel", "SlidingPatchClassifier", "load_model", "source_run_from_path"]
+
+CHECKPOINT_KEY = "satcnn"
+WEIGHTS_PREFIX = "model."
+DEFAULT_RUN_ARTIFACT = "checkpoints/best.ckpt"
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_REQUIRED_META = ("task", "model", "bands", "mean", "std")
+
+
+class NormalizedModel(nn.Module):
+    """``model((x - mean) / std)``: takes raw digital numbers, as the training task did.
+
+    Args:
+        model: The network (in eval mode).
+        mean: Per-band mean in raw units.
+        std: Per-band standard deviation in raw units (clamped to >= 1e-6).
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, model: nn.Module, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(-1, 1, 1))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-6).view(-1, 1, 1))
+        self.size_multiple = int(getattr(model, "size_multiple", 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self.mean) / self.std)
+
+    def as_fully_convolutional(self) -> NormalizedModel:
+        """The same normalisation around the inner model's fully convolutional form.
+
+        Raises:
+            ModelError: The inner model has no ``as_fully_convolutional``.
+        """
+        fcn = getattr(self.model, "as_fully_convolutional", None)
+        if not callable(fcn):
+            raise ModelError(f"{type(self.model).__name__} has no fully convolutional form")
+        wrapped = NormalizedModel(fcn(), self.mean.flatten().tolist(), self.std.flatten().tolist())
+        return wrapped.to(self.mean.device).eval()
+
+
+class SlidingPatchClassifier(nn.Module):
+    """Turn a patch classifier ``(N, C, P, P) -> (N, K)`` into a dense scorer.
+
+    On ``(N, C, H, W)`` it returns ``(N, K, (H - P) // S + 1, (W - P) // S + 1)``: the scores of
+    every ``P x P`` window at stride ``S``, classified ``chunk`` windows at a time. Used for
+    classifiers without ``as_fully_convolutional``; slower than a true FCN.
+    """
+
+    def __init__(self, model: nn.Module, patch_size: int, stride: int, chunk: int = 1024) -> None:
+        super().__init__()
+        self.model = model
+        self.patch_size = patch_size
+        self.stride = stride
+        self.chunk = chunk
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        P, S = self.patch_size, self.stride
+        oh, ow = (h - P) // S + 1, (w - P) // S + 1
+        cols = torch.nn.functional.unfold(x, P, stride=S)  # (N, C*P*P, L)
+        patches = cols.transpose(1, 2).reshape(-1, c, P, P)
+        scores = torch.cat(
+            [self.model(patches[i : i + self.chunk]) for i in range(0, len(patches), self.chunk)]
+        )
+        return scores.view(n, oh, ow, -1).permute(0, 3, 1, 2)
+
+
+class StridedFCN(nn.Module):
+    """Keep every ``step``-th output of a fully convolutional classifier along both axes."""
+
+    def __init__(self, model: nn.Module, step: int) -> None:
+        super().__init__()
+        self.model = model
+        self.step = step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        return out if self.step == 1 else out[:, :, :: self.step, :: self.step]
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference and what it was trained on.
+
+    Attributes:
+        module: Takes raw digital numbers ``(N, C, H, W)`` float32 (normalises inside), in eval mode.
+        meta: The checkpoint's ``satcnn`` block (task, model, bands, classes, patch_size,
+            input_dtype, mean, std, ...).
+        uri: What the user asked for.
+        path: The local checkpoint file that was read.
+        source_run_id: The MLflow run that produced the checkpoint, when known.
+    """
+
+    module: NormalizedModel
+    meta: dict[str, Any]
+    uri: str
+    path: Path
+    source_run_id: str | None = None
+    registered: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        """``"classification"`` or ``"segmentation"``."""
+        return str(self.meta["task"])
+
+    @property
+    def bands(self) -> list[str]:
+        """Band names, in input order."""
+        return list(self.meta["bands"])
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names."""
+        return [str(c) for c in self.meta.get("classes") or []]
+
+    @property
+    def patch_size(self) -> int | None:
+        """Training patch (classifier window) size, if recorded."""
+        p = self.meta.get("patch_size")
+        return int(p) if p else None
+
+    @property
+    def input_dtype(self) -> str | None:
+        """Raster data type the model was trained on, if recorded."""
+        d = self.meta.get("input_dtype")
+        return str(d) if d else None
+
+    @property
+    def size_multiple(self) -> int:
+        """Input sides must be a multiple of this (1 for most classifiers)."""
+        return self.module.size_multiple
+
+
+def source_run_from_path(path: str | Path) -> str | None:
+    """The MLflow run id of a checkpoint stored as ``.../<run_id>/checkpoints/<file>.ckpt``, else None."""
+    p = Path(path)
+    if p.parent.name == "checkpoints" and _RUN_ID.match(p.parent.parent.name):
+        return p.parent.parent.name
+    return None
+
+
+def _find_checkpoint(folder: Path, what: str) -> Path:
+    for rel in ("best.ckpt", "checkpoints/best.ckpt", "last.ckpt", "checkpoints/last.ckpt"):
+        if (folder / rel).is_file():
+            return folder / rel
+    found = sorted(folder.rglob("*.ckpt"))
+    if len(found) == 1:
+        return found[0]
+    detail = f"several: {', '.join(str(f.relative_to(folder)) for f in found)}" if found else "none"
+    raise ModelError(
+        f"{what} does not hold exactly one checkpoint (*.ckpt) and no best.ckpt ({detail}); "
+        "name the checkpoint file in the URI",
+        folder,
+    )
+
+
+def _download(artifact_uri: str, tracking_uri: str | None) -> Path:
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return Path(download_artifacts(artifact_uri=artifact_uri, tracking_uri=tracking_uri))
+    except (MlflowException, OSError) as err:
+        raise ModelError(f"cannot download {artifact_uri} from MLflow ({tracking_uri}): {err}") from None
+
+
+def _resolve_runs_uri(uri: str, tracking_uri: str) -> tuple[Path, str]:
+    m = re.fullmatch(r"runs:/([^/]+)/?(.*)", uri)
+    if not m:
+        raise ModelError(f"model URI {uri!r} is not of the form runs:/<run_id>/<artifact path>")
+    run_id, artifact = m.group(1), m.group(2).strip("/") or DEFAULT_RUN_ARTIFACT
+    local = _download(f"runs:/{run_id}/{artifact}", tracking_uri)
+    return (_find_checkpoint(local, uri) if local.is_dir() else local), run_id
+
+
+def _resolve_models_uri(uri: str, tracking_uri: str) -> tuple[Path, str | None, dict[str, str]]:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    m = re.fullmatch(r"models:/([^/@]+)(?:/([^/]+)|@([^/]+))/?", uri)
+    if not m:
+        raise ModelError(
+            f"model URI {uri!r} is not of the form models:/<name>/<version> or models:/<name>@<alias>"
+        )
+    name, version, alias = m.groups()
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        mv = (
+            client.get_model_version_by_alias(name, alias)
+            if alias
+            else client.get_model_version(name, version)
+        )
+    except MlflowException as err:
+        raise ModelError(f"registered model {uri} not found in {tracking_uri}: {err.message}") from None
+    registered = {"name": name, "version": str(mv.version), "source": str(mv.source)}
+    local = _download(f"models:/{name}/{mv.version}", tracking_uri)
+    if local.is_file():
+        return local, mv.run_id, registered
+    try:
+        return _find_checkpoint(local, uri), mv.run_id, registered
+    except ModelError:
+        if not mv.run_id:
+            raise
+        logger.info("%s holds no checkpoint; using its source run's %s", uri, DEFAULT_RUN_ARTIFACT)
+        path, run_id = _resolve_runs_uri(f"runs:/{mv.run_id}/{DEFAULT_RUN_ARTIFACT}", tracking_uri)
+        return path, run_id, registered
+
+
+def _read_checkpoint(path: Path, device: str | torch.device) -> dict[str, Any]:
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        lines = [ln.strip() for ln in str(err).splitlines() if "Unpickler error" in ln]
+        first = lines[0].split(". Please")[0] if lines else type(err).__name__
+        raise ModelError(
+            "refused to load: the checkpoint holds objects other than tensors and plain values "
+            f"(weights_only load failed: {first}); only load checkpoints written by satcnn",
+            path,
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise ModelError(f"not a readable PyTorch checkpoint: {err}", path) from None
+    if not isinstance(ckpt, dict) or CHECKPOINT_KEY not in ckpt:
+        raise ModelError(
+            f"not a satcnn checkpoint (no {CHECKPOINT_KEY!r} block); use a checkpoint written by "
+            "`satcnn fit` (see docs/architecture.md, checkpoint contract)",
+            path,
+        )
+    return ckpt
+
+
+def _build(ckpt: dict[str, Any], path: Path) -> tuple[NormalizedModel, dict[str, Any]]:
+    meta = dict(ckpt[CHECKPOINT_KEY])
+    missing = [k for k in _REQUIRED_META if k not in meta]
+    if missing:
+        raise ModelError(f"the satcnn block lacks {', '.join(missing)}", path)
+    spec = meta["model"]
+    try:
+        model = create_model(str(spec["name"]), **dict(spec.get("kwargs") or {}))
+    except ModelError as err:
+        raise ModelError(f"cannot rebuild the model: {err}", path) from None
+    state = ckpt.get("state_dict") or {}
+    weights = {k[len(WEIGHTS_PREFIX) :]: v for k, v in state.items() if k.startswith(WEIGHTS_PREFIX)}
+    if not weights:
+        raise ModelError(f"the checkpoint has no {WEIGHTS_PREFIX!r} weights in its state_dict", path)
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())[:400]
+        raise ModelError(
+            f"weights do not match model {spec['name']!r} {spec.get('kwargs')}: {detail}", path
+        ) from None
+    if len(meta["mean"]) != len(meta["bands"]) or len(meta["std"]) != len(meta["bands"]):
+        raise ModelError(
+            f"mean/std have {len(meta['mean'])}/{len(meta['std'])} values for {len(meta['bands'])} bands",
+            path,
+        )
+    return NormalizedModel(model.eval(), list(meta["mean"]), list(meta["std"])).eval(), meta
+
+
+def load_model(
+    uri: str | Path, device: str | torch.device = "cpu", tracking_uri: str | None = None
+) -> LoadedModel:
+    """Load a satcnn model from a checkpoint path or an MLflow ``runs:/`` or ``models:/`` URI.
+
+    Args:
+        uri: Checkpoint path, ``runs:/<run_id>[/<artifact path>]``, ``models:/<name>/<version>``
+            or ``models:/<name>@<alias>``.
+        device: Where to put the model.
+        tracking_uri: MLflow store for ``runs:/`` and ``models:/`` URIs (default
+            ``satcnn.tracking.mlflow.default_tracking_uri()``).
+
+    Returns:
+        The normalising model in eval mode, its metadata and provenance.
+
+    Raises:
+        InputFileNotFoundError: The checkpoint file does not exist.
+        ModelError: The URI cannot be resolved, the file is not a satcnn checkpoint, holds
+            pickled objects, names an unknown model, or its weights do not fit the model.
+    """
+    text = str(uri)
+    source_run: str | None = None
+    registered: dict[str, str] = {}
+    if text.startswith(("runs:/", "models:/")):
+        from satcnn.tracking.mlflow import default_tracking_uri
+
+        store = tracking_uri or default_tracking_uri()
+        if text.startswith("runs:/"):
+            path, source_run = _resolve_runs_uri(text, store)
+        else:
+            path, source_run, registered = _resolve_models_uri(text, store)
+    else:
+        path = Path(text).expanduser()
+        if not path.exists():
+            raise InputFileNotFoundError(
+                "model checkpoint not found; give a .ckpt path or an MLflow URI", path
+            )
+        if path.is_dir():
+            path = _find_checkpoint(path, "model folder")
+        source_run = source_run_from_path(path)
+    ckpt = _read_checkpoint(path, device)
+    module, meta = _build(ckpt, path)
+    module.to(device)
+    logger.info("loaded %s model %s from %s", meta["task"], meta["model"]["name"], path)
+    return LoadedModel(module, meta, text, path.resolve(), source_run, registered)
