@@ -58,7 +58,7 @@ def run_lightning(argv: Sequence[str]) -> Any:
 def _extra_commands() -> dict[str, Callable[[list[str]], int]]:
     from satcnn import commands
 
-    return {"ui": commands.ui_main}
+    return {"data": commands.data_main, "infer": commands.infer_main, "ui": commands.ui_main}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,3 +31,60 @@ def ui_main(argv: list[str]) -> int:
         return subprocess.call(cmd)
     except KeyboardInterrupt:
         return 0
+
+
+def data_main(argv: list[str]) -> int:
+    """``satcnn data synth-roads|png-to-geotiff|rasterize-roads ...``: data preparation tools."""
+    parser = argparse.ArgumentParser(prog="satcnn data", description="Data preparation tools.")
+    sub = parser.add_subparsers(dest="tool", required=True)
+    synth = sub.add_parser(
+        "synth-roads",
+        help="write synthetic 4-band road scenes and masks (DIR/images/*.tif, DIR/masks/*.tif)",
+    )
+    synth.add_argument("--out", required=True, help="output folder")
+    synth.add_argument("--count", type=int, default=4, help="number of scenes (default 4)")
+    synth.add_argument(
+        "--size", type=int, default=1024, help="scene width and height in pixels (default 1024)"
+    )
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    synth.add_argument("--resolution", type=float, default=None, help="metres per pixel (default: 0.5-1 m)")
+    png = sub.add_parser(
+        "png-to-geotiff",
+        help="convert a non-georeferenced image/mask PNG pair (e.g. Massachusetts Roads) to GeoTIFFs",
+    )
+    png.add_argument("image", help="image PNG")
+    png.add_argument("mask", help="road mask PNG")
+    png.add_argument("--out", required=True, help="output folder (gets images/ and masks/)")
+    png.add_argument("--resolution", type=float, default=1.0, help="pixel size to record (default 1.0)")
+    rast = sub.add_parser(
+        "rasterize-roads",
+        help="buffer road centrelines (GeoJSON/GeoPackage) and burn them onto a raster grid",
+    )
+    rast.add_argument("vectors", help="centrelines file")
+    rast.add_argument("like", help="raster whose grid the mask takes")
+    rast.add_argument("--out", required=True, help="mask GeoTIFF to write")
+    rast.add_argument("--width", type=float, required=True, help="road width in metres")
+    args = parser.parse_args(argv)
+    if args.tool == "synth-roads":
+        from satcnn.data.synth import synth_roads
+
+        pairs = synth_roads(args.out, args.count, args.size, args.seed, resolution=args.resolution)
+        sys.stdout.write(f"wrote {len(pairs)} scenes to {args.out}/images and {args.out}/masks\n")
+    elif args.tool == "png-to-geotiff":
+        from satcnn.data.convert import png_pair_to_geotiff
+
+        image, mask = png_pair_to_geotiff(args.image, args.mask, args.out, resolution=args.resolution)
+        sys.stdout.write(f"wrote {image} and {mask}\n")
+    else:
+        from satcnn.data.labels import rasterize_centerlines
+
+        rasterize_centerlines(args.vectors, args.like, args.width, out=args.out)
+        sys.stdout.write(f"wrote {args.out}\n")
+    return 0
+
+
+def infer_main(argv: list[str]) -> int:
+    """``satcnn infer --model M --input I --output DIR``: georeferenced masks and class maps."""
+    from satcnn.inference.cli import infer_main as run
+
+    return run(argv)

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from satcnn.data.deepsat import BANDS, DeepSatSplits, Format, Split, read_deepsat
+from satcnn.data.normalization import RunningStats
 from satcnn.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -56,19 +57,13 @@ class ImageAugment:
 
 
 def band_stats(split: Split, indices: np.ndarray, chunk: int = 8192) -> tuple[list[float], list[float]]:
-    """Per-band mean and standard deviation over ``indices``, read in chunks (float64 sums)."""
-    total = np.zeros(len(BANDS))
-    square = np.zeros(len(BANDS))
-    count = 0
+    """Per-band mean and standard deviation over ``indices``, streamed in chunks."""
+    stats = RunningStats(len(BANDS))
     ordered = np.sort(indices)
     for start in range(0, len(ordered), chunk):
-        block = np.asarray(split.images[ordered[start : start + chunk]], dtype=np.float64)
-        total += block.sum(axis=(0, 1, 2))
-        square += (block**2).sum(axis=(0, 1, 2))
-        count += block.shape[0] * block.shape[1] * block.shape[2]
-    mean = total / count
-    std = np.sqrt(np.maximum(square / count - mean**2, 1e-12))
-    return mean.tolist(), std.tolist()
+        block = np.asarray(split.images[ordered[start : start + chunk]])
+        stats.update(block.transpose(0, 3, 1, 2))
+    return [float(v) for v in stats.mean], [float(v) for v in stats.std]
 
 
 class DeepSatDataModule(L.LightningDataModule):

@@ -2,5 +2,6 @@
 
 from satcnn.tasks.base import SatcnnTask
 from satcnn.tasks.classification import ClassificationTask
+from satcnn.tasks.segmentation import SegmentationTask
 
-__all__ = ["ClassificationTask", "SatcnnTask"]
+__all__ = ["ClassificationTask", "SatcnnTask", "SegmentationTask"]

@@ -108,6 +108,7 @@ class SatcnnTask(L.LightningModule):
         self.check_data(dm)
         self.bands = list(getattr(dm, "bands", self.bands))
         self.patch_size = getattr(dm, "patch_size", self.patch_size)
+        self.input_dtype = str(getattr(dm, "input_dtype", self.input_dtype))
         if stage == "fit" and hasattr(dm, "band_stats"):
             mean, std = dm.band_stats()
             self.normalize.set(mean, std)
@@ -143,6 +144,7 @@ class SatcnnTask(L.LightningModule):
         self.bands = list(meta.get("bands", self.bands))
         self.class_names = list(meta.get("classes", self.class_names))
         self.patch_size = meta.get("patch_size", self.patch_size)
+        self.input_dtype = meta.get("input_dtype", self.input_dtype)
 
     # -- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

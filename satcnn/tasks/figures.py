@@ -63,3 +63,37 @@ def task_figures(task: Any, stage: str) -> dict[str, Figure]:
 def close(fig: Figure) -> None:
     """Free a figure's memory."""
     plt.close(fig)
+
+
+def display_rgb(image: Any) -> np.ndarray:
+    """A (C, H, W) raw image as an (H, W, 3) array in [0, 1]: bands 1-3 (or band 1 as grey),
+    each stretched between its 2nd and 98th percentiles."""
+    arr = np.asarray(image, dtype=np.float64)
+    rgb = arr[:3] if arr.shape[0] >= 3 else np.repeat(arr[:1], 3, axis=0)
+    lo = np.percentile(rgb, 2, axis=(1, 2), keepdims=True)
+    hi = np.percentile(rgb, 98, axis=(1, 2), keepdims=True)
+    return np.clip((rgb - lo) / np.maximum(hi - lo, 1e-9), 0, 1).transpose(1, 2, 0)
+
+
+def road_overlay_figure(images: Any, masks: Any, probs: Any, threshold: float = 0.5) -> Figure:
+    """One row per patch: the image, the true roads, the predicted probability, and an overlay
+    (true positives yellow, missed roads red, false alarms cyan)."""
+    n = len(images)
+    fig, axes = plt.subplots(n, 4, figsize=(10, 2.6 * n), squeeze=False)
+    for row in range(n):
+        rgb = display_rgb(images[row])
+        truth = np.asarray(masks[row][0]) > 0.5
+        prob = np.asarray(probs[row][0], dtype=np.float64)
+        pred = prob > threshold
+        overlay = rgb * 0.6
+        overlay[truth & pred] = (1.0, 0.85, 0.0)
+        overlay[truth & ~pred] = (0.9, 0.1, 0.1)
+        overlay[~truth & pred] = (0.0, 0.9, 0.9)
+        panels = [(rgb, "image"), (truth, "truth"), (prob, "road probability"), (overlay, "overlay")]
+        for ax, (data, title) in zip(axes[row], panels, strict=True):
+            ax.imshow(data, cmap="gray" if data.ndim == 2 else None, vmin=0, vmax=1)
+            ax.set_axis_off()
+            if row == 0:
+                ax.set_title(title, fontsize="small")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,155 @@
+"""LightningModule for binary road segmentation (Residual U-Net, U-Net)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import MetricCollection
+
+from satcnn.tasks.base import SatcnnTask
+from satcnn.tasks.road_metrics import RelaxedPrecisionRecall, RoadF1, RoadIoU
+
+Stage = Literal["train", "val", "test"]
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """1 - soft Dice of the road class over the batch (robust to the rarity of road pixels)."""
+    prob = torch.sigmoid(logits)
+    inter = (prob * target).sum()
+    return 1 - (2 * inter + eps) / (prob.sum() + target.sum() + eps)
+
+
+class SegmentationTask(SatcnnTask):
+    """Segment roads: a one-channel logit map per patch, trained with BCE (+ Dice).
+
+    The paper's sigmoid is applied here (``predict_step``, metrics) and by inference, never
+    inside the model, so the loss can use the numerically stable ``BCEWithLogits``.
+
+    Logs IoU and F1 at 0.5, and on validation and test the relaxed precision and recall
+    (slack ``rho`` pixels) with their breakeven point. Keeps a few validation patches for an
+    image / truth / prediction overlay figure.
+
+    Args:
+        model: registered model name (``resunet`` or ``unet``).
+        model_kwargs: further model arguments.
+        in_channels: input bands (4 for RGB+NIR, 3 for RGB, 1 for panchromatic).
+        num_classes: must be 1 (road logit).
+        loss: ``bce`` or ``bce_dice`` (BCE + soft Dice).
+        pos_weight: weight of road pixels in BCE (road is rare; > 1 raises recall).
+        rho: slack of the relaxed metrics, in pixels.
+        overlay_samples: validation patches shown in the overlay figure.
+        lr: learning rate.
+        weight_decay: weight decay.
+        optimizer: optimiser.
+        scheduler: learning-rate schedule.
+        channels_last: channels-last memory format (1.7x faster ResUNet forward on CPU).
+    """
+
+    task = "segmentation"
+    headline = ("test_iou", "test IoU")
+    monitor = "val_iou"
+    monitor_mode = "max"
+
+    def __init__(
+        self,
+        model: str = "resunet",
+        model_kwargs: dict[str, Any] | None = None,
+        in_channels: int = 4,
+        num_classes: int = 1,
+        loss: Literal["bce", "bce_dice"] = "bce_dice",
+        pos_weight: float | None = None,
+        rho: int = 3,
+        overlay_samples: int = 4,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
+        scheduler: Literal["cosine", "none"] = "cosine",
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__(
+            model,
+            model_kwargs,
+            in_channels,
+            num_classes,
+            lr,
+            weight_decay,
+            optimizer,
+            scheduler,
+            channels_last,
+        )
+        self.class_names = ["background", "road"]
+        self.loss_kind = loss
+        self.pos_weight = pos_weight
+        self.overlay_samples = overlay_samples
+        overlap = MetricCollection({"iou": RoadIoU(), "f1": RoadF1()})
+        self.train_metrics = overlap.clone(prefix="train_")
+        self.val_metrics = overlap.clone(prefix="val_")
+        self.test_metrics = overlap.clone(prefix="test_")
+        self.val_relaxed = RelaxedPrecisionRecall(rho=rho, thresholds=51)
+        self.test_relaxed = RelaxedPrecisionRecall(rho=rho, thresholds=51)
+        self.overlay: dict[str, dict[str, torch.Tensor]] = {}
+
+    def loss(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        weight = None if self.pos_weight is None else torch.tensor(self.pos_weight, device=logits.device)
+        loss = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=weight)
+        if self.loss_kind == "bce_dice":
+            loss = loss + soft_dice_loss(logits, mask)
+        return loss
+
+    def _step(self, batch: dict[str, Any], stage: Stage, batch_idx: int) -> torch.Tensor:
+        x, mask = batch["image"], batch["mask"]
+        logits = self(x).float()
+        loss = self.loss(logits, mask)
+        prob = torch.sigmoid(logits)
+        n = x.shape[0]
+        self.log(
+            f"{stage}_loss", loss, batch_size=n, on_epoch=True, on_step=False, prog_bar=True, sync_dist=True
+        )
+        metrics = {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[stage]
+        metrics(prob, mask)
+        self.log_dict(metrics, batch_size=n, on_epoch=True, on_step=False, prog_bar=stage != "train")
+        if stage != "train":
+            getattr(self, f"{stage}_relaxed").update(prob, mask)
+            if batch_idx == 0:
+                k = self.overlay_samples
+                self.overlay[stage] = {
+                    "image": x[:k].detach().cpu(),
+                    "mask": mask[:k].detach().cpu(),
+                    "prob": prob[:k].detach().cpu(),
+                }
+        return loss
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train", batch_idx)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._step(batch, "val", batch_idx)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._step(batch, "test", batch_idx)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        return torch.sigmoid(self(batch["image"]))
+
+    def _epoch_end(self, stage: Stage) -> None:
+        relaxed = getattr(self, f"{stage}_relaxed")
+        for name, value in relaxed.compute().items():
+            self.log(f"{stage}_{name}", value)
+        relaxed.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._epoch_end("test")
+
+    def figures(self, stage: str) -> dict[str, Any]:
+        """Image / truth / prediction overlays of the first ``stage`` batch."""
+        from satcnn.tasks.figures import road_overlay_figure
+
+        if stage not in self.overlay:
+            return {}
+        data = self.overlay[stage]
+        return {f"road_overlays_{stage}": road_overlay_figure(data["image"], data["mask"], data["prob"])}
