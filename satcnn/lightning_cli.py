@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,9 +13,16 @@ import lightning as L
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from satcnn import __version__
+from satcnn.errors import ConfigError
 from satcnn.tasks.base import SatcnnTask
 from satcnn.tracking.checkpoints import AtomicCheckpointIO
-from satcnn.tracking.mlflow import MLflowSaveConfigCallback, mlflow_logger
+from satcnn.tracking.mlflow import (
+    MLflowArtifactsCallback,
+    MLflowSaveConfigCallback,
+    SatcnnMLFlowLogger,
+    checkpoint_run_id,
+    mlflow_logger,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +36,11 @@ TRAINER_DEFAULTS: dict[str, Any] = {
 class SatcnnCLI(LightningCLI):
     """``satcnn fit|validate|test|predict``: configs pick the task and datamodule by ``class_path``.
 
-    Adds ``--test_after_fit`` (test the best checkpoint in the same run, then print a summary),
-    validates the data before any run or file is created, and writes checkpoints atomically.
+    Adds ``--test_after_fit`` (test the best checkpoint in the same run, then print a summary) and
+    ``--register NAME`` (register the run's MLflow model in the model registry), validates the data
+    before any run or file is created, and writes checkpoints atomically. ``fit --ckpt_path`` takes
+    a checkpoint file, ``last`` (the newest ``last.ckpt`` under ``trainer.default_root_dir``) or an
+    MLflow run id, and continues that checkpoint's MLflow run.
     """
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
@@ -55,6 +66,18 @@ class SatcnnCLI(LightningCLI):
             default=False,
             help="After fit, test the best checkpoint in the same MLflow run and print a summary.",
         )
+        parser.add_argument(
+            "--register",
+            type=str | None,
+            default=None,
+            help="After fit, register the best model in the MLflow model registry under this name.",
+        )
+        parser.add_argument(
+            "--register_alias",
+            type=str | None,
+            default="current",
+            help="Alias set on the registered version (models:/NAME@ALIAS); null for none.",
+        )
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         plugins = kwargs.get("plugins") or []
@@ -74,6 +97,24 @@ class SatcnnCLI(LightningCLI):
 
     def before_fit(self) -> None:
         self._validate_data("fit")
+        self._resume()
+
+    def _resume(self) -> None:
+        """Resolve ``--ckpt_path`` (file, ``last`` or run id) and continue the checkpoint's MLflow run."""
+        config = self.config_init["fit"]
+        ckpt_path = config.get("ckpt_path")
+        if not ckpt_path:
+            return
+        path = resolve_resume_checkpoint(str(ckpt_path), self.trainer.default_root_dir)
+        if path is None:
+            log.warning("ckpt_path=%s: no checkpoint found, starting from scratch", ckpt_path)
+            config["ckpt_path"] = None
+            return
+        config["ckpt_path"] = str(path)
+        logger = mlflow_logger(self.trainer)
+        run_id = checkpoint_run_id(path)
+        if isinstance(logger, SatcnnMLFlowLogger) and run_id:
+            logger.resume(run_id)
 
     def before_validate(self) -> None:
         self._validate_data("validate")
@@ -91,11 +132,62 @@ class SatcnnCLI(LightningCLI):
             best = getattr(trainer.checkpoint_callback, "best_model_path", "")
             ckpt = "best" if best else None
             results = list(trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt))
+        name = self.config["fit"].get("register")
+        version = None
+        if name and trainer.is_global_zero:
+            version = self._register(name, self.config["fit"].get("register_alias"))
         if trainer.is_global_zero:
-            _summary(trainer, self.model, results)
+            _summary(trainer, self.model, results, version)
+
+    def _register(self, name: str, alias: str | None) -> str:
+        from satcnn.tracking.registry import register_model
+
+        logger = mlflow_logger(self.trainer)
+        artifacts = next(
+            (c for c in getattr(self.trainer, "callbacks", []) if isinstance(c, MLflowArtifactsCallback)),
+            None,
+        )
+        if logger is None or logger.run_id is None or artifacts is None or artifacts.model_uri is None:
+            raise ConfigError(
+                f"--register {name}: this fit logged no MLflow model (no MLflow logger or checkpoint)"
+            )
+        version = register_model(logger.experiment, logger.run_id, name, alias=alias)
+        return f"models:/{name}/{version.version}" + (f" (models:/{name}@{alias})" if alias else "")
 
 
-def _summary(trainer: L.Trainer, model: L.LightningModule, results: list[Mapping[str, float]]) -> None:
+def resolve_resume_checkpoint(ckpt_path: str, root_dir: str | Path) -> Path | None:
+    """The checkpoint file ``fit --ckpt_path`` means: a path, ``last``, or an MLflow run id.
+
+    ``last`` is the newest ``last*.ckpt`` under ``root_dir`` (checkpoints live in
+    ``<root_dir>/<experiment id>/<run id>/checkpoints/``); a run id is that run's ``last.ckpt``.
+    Returns None for ``last`` when there is none yet.
+    """
+    root = Path(root_dir)
+    if ckpt_path == "last":
+        found = list(root.glob("*/*/checkpoints/last*.ckpt"))
+        return max(found, key=lambda p: p.stat().st_mtime) if found else None
+    path = Path(ckpt_path)
+    if path.is_file():
+        return path
+    if re.fullmatch(r"[0-9a-f]{32}", ckpt_path):
+        found = list(root.glob(f"*/{ckpt_path}/checkpoints/last*.ckpt"))
+        if found:
+            return max(found, key=lambda p: p.stat().st_mtime)
+        raise ConfigError(
+            f"--ckpt_path {ckpt_path}: no checkpoints/last.ckpt of that MLflow run under {root.resolve()}; "
+            "give the checkpoint file instead"
+        )
+    raise ConfigError(
+        f"--ckpt_path {ckpt_path}: no such file (expected a .ckpt file, 'last' or an MLflow run id)"
+    )
+
+
+def _summary(
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    results: list[Mapping[str, float]],
+    registered: str | None = None,
+) -> None:
     """Print the headline test metric, the run id, the best checkpoint and how to open the UI."""
     lines = []
     metric, label = getattr(model, "headline", ("test_loss", "test loss"))
@@ -107,6 +199,8 @@ def _summary(trainer: L.Trainer, model: L.LightningModule, results: list[Mapping
     ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "")
     if ckpt:
         lines.append(f"checkpoint: {Path(ckpt).resolve()}")
+    if registered:
+        lines.append(f"registered model: {registered}")
     if logger is not None:
         lines.append(f"tracking store: {logger._tracking_uri}")
         lines.append("open the MLflow UI: python -m satcnn ui  (then browse http://127.0.0.1:5000)")

@@ -5,13 +5,19 @@ from satcnn.tracking.mlflow import (
     MLflowArtifactsCallback,
     MLflowSaveConfigCallback,
     SatcnnMLFlowLogger,
+    checkpoint_run_id,
     default_tracking_uri,
 )
+from satcnn.tracking.registry import log_checkpoint_model, register_model, resolve_checkpoint
 
 __all__ = [
     "AtomicCheckpointIO",
     "MLflowArtifactsCallback",
     "MLflowSaveConfigCallback",
     "SatcnnMLFlowLogger",
+    "checkpoint_run_id",
     "default_tracking_uri",
+    "log_checkpoint_model",
+    "register_model",
+    "resolve_checkpoint",
 ]

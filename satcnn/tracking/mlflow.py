@@ -7,12 +7,15 @@ is needed. Everything here logs from rank 0 only.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import random
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -26,6 +29,58 @@ DEFAULT_STORE = "mlflow.db"
 BEST_CHECKPOINT_ARTIFACT = "checkpoints/best.ckpt"
 LAST_CHECKPOINT_ARTIFACT = "checkpoints/last.ckpt"
 PARAM_VALUE_LIMIT = 6000  # MLflow's limit on a parameter value
+RUN_KEY = "satcnn_mlflow"  # checkpoint entry with the run a checkpoint belongs to (resuming)
+LOCK_RETRIES = 8  # on top of SQLite's own 20 s busy timeout that MLflow sets per session
+
+
+def _rank() -> int:
+    """This process's global rank as Lightning knows it (set from the launcher's environment)."""
+    return int(getattr(rank_zero_only, "rank", 0))
+
+
+def _is_locked(err: BaseException) -> bool:
+    """Whether ``err`` is SQLite's "database is locked" (raw, from SQLAlchemy or wrapped by MLflow)."""
+    text = str(err).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+class _RetryingClient:
+    """An ``MlflowClient`` proxy whose calls retry with jittered backoff while SQLite reports a lock.
+
+    MLflow sets ``busy_timeout`` on each SQLite session, but a write transaction that began as a
+    read fails at once with "database is locked" when another process holds the write lock, so
+    several runs writing one ``mlflow.db`` would otherwise lose metric batches.
+    """
+
+    def __init__(self, client: Any, retries: int = LOCK_RETRIES) -> None:
+        self._client = client
+        self._retries = retries
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return _retry_locked(attr, self._retries, *args, **kwargs)
+
+        return call
+
+
+def _retry_locked(fn: Callable[..., Any], retries: int, *args: Any, **kwargs: Any) -> Any:
+    for attempt in range(retries + 1):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:
+            if attempt == retries or not _is_locked(err):
+                raise
+            delay = min(5.0, 0.05 * 2**attempt) * (0.5 + random.random())
+            log.warning(
+                "MLflow store locked (%s), retry %d/%d in %.2fs", fn.__name__, attempt + 1, retries, delay
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def default_tracking_uri() -> str:
@@ -63,6 +118,20 @@ class SatcnnMLFlowLogger(MLFlowLogger):
             artifact_location=artifact_location,
             run_id=run_id,
         )
+        self._mlflow_client = cast(Any, _RetryingClient(self._mlflow_client))
+
+    def resume(self, run_id: str) -> None:
+        """Continue the MLflow run ``run_id`` (from a checkpoint) instead of starting a new one.
+
+        Must be called before the trainer first touches the logger; marks the run RUNNING again.
+        """
+        if self._initialized and self._run_id != run_id:
+            raise RuntimeError(f"the logger already started run {self._run_id}; cannot resume {run_id}")
+        self._run_id = run_id
+        self._initialized = False
+        if _rank() == 0:
+            self.experiment.update_run(run_id, status="RUNNING")
+            log.info("continuing MLflow run %s", run_id)
 
 
 def mlflow_logger(trainer: L.Trainer) -> MLFlowLogger | None:
@@ -96,22 +165,52 @@ def log_params(logger: MLFlowLogger, params: Mapping[str, str]) -> None:
 
 
 class MLflowSaveConfigCallback(SaveConfigCallback):
-    """Log the fully resolved CLI config to MLflow: as ``config.yaml`` and as flat params."""
+    """Log the fully resolved CLI config to MLflow: as ``config.yaml`` and as flat params (rank 0 only)."""
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         logger = mlflow_logger(trainer)
-        if logger is None or not trainer.is_global_zero:
+        # In DDP the other ranks have no run (run_id is None there): only rank 0 logs.
+        if logger is None or not trainer.is_global_zero or _rank() != 0:
+            return
+        run_id = logger.run_id
+        if run_id is None:
             return
         text = self.parser.dump(self.config, skip_none=False)
-        assert logger.run_id is not None
-        logger.experiment.log_text(logger.run_id, text, "config.yaml")
+        logger.experiment.log_text(run_id, text, "config.yaml")
         config = self.config.as_dict()
         config.pop("config", None)
         log_params(logger, flatten(config))
 
 
 class MLflowArtifactsCallback(L.Callback):
-    """At the end of fit and test, log the checkpoints and figures of the run to MLflow."""
+    """Tie checkpoints to their run; at the end of fit log checkpoints, the MLflow model and figures.
+
+    Every checkpoint records its run (``checkpoint["satcnn_mlflow"]``) so that resuming from it
+    continues the same run. At the end of fit, rank 0 logs ``checkpoints/best.ckpt`` and
+    ``checkpoints/last.ckpt``, the best checkpoint as the MLflow model ``model`` (see
+    :mod:`satcnn.tracking.registry`), learning-rate and loss curves and the task's figures.
+
+    Args:
+        log_model: log the best checkpoint as an MLflow model at the end of fit.
+    """
+
+    def __init__(self, log_model: bool = True) -> None:
+        self.log_model = log_model
+        self.model_uri: str | None = None
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        logger = mlflow_logger(trainer)
+        if logger is None or _rank() != 0:
+            return
+        run_id = logger.run_id
+        if run_id is not None:
+            checkpoint[RUN_KEY] = {
+                "run_id": run_id,
+                "experiment_id": logger.experiment_id,
+                "tracking_uri": logger._tracking_uri,
+            }
 
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -127,13 +226,38 @@ class MLflowArtifactsCallback(L.Callback):
             ):
                 if path and Path(path).exists():
                     _log_file_as(client, run_id, path, artifact)
+            best = ckpt.best_model_path or ckpt.last_model_path
             if ckpt.best_model_path:
                 client.set_tag(run_id, "satcnn.best_checkpoint", str(Path(ckpt.best_model_path).resolve()))
+            if self.log_model and best and Path(best).exists():
+                from satcnn.tracking.registry import log_checkpoint_model
+
+                self.model_uri = log_checkpoint_model(client, run_id, best)
+        self._log_curves(client, run_id)
         self._log_figures(trainer, pl_module, "val")
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._log_figures(trainer, pl_module, "test")
+
+    @staticmethod
+    def _log_curves(client: Any, run_id: str) -> None:
+        """Learning-rate and loss curves from the run's metric history (the whole run, resumes included)."""
+        from satcnn.tasks import figures
+
+        keys = sorted(client.get_run(run_id).data.metrics)
+        groups = {
+            "learning_rate": [k for k in keys if k.startswith("lr-")],
+            "loss": [k for k in keys if k.endswith("_loss") and not k.startswith("test_")],
+        }
+        for name, metrics in groups.items():
+            histories = {k: client.get_metric_history(run_id, k) for k in metrics}
+            histories = {k: h for k, h in histories.items() if h}
+            if not histories:
+                continue
+            fig = _curves_figure(histories, name.replace("_", " "))
+            client.log_figure(run_id, fig, f"figures/{name}.png")
+            figures.close(fig)
 
     @staticmethod
     def _log_figures(trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -145,6 +269,37 @@ class MLflowArtifactsCallback(L.Callback):
         for name, fig in figures.task_figures(pl_module, stage).items():
             logger.experiment.log_figure(logger.run_id, fig, f"figures/{name}.png")
             figures.close(fig)
+
+
+def _curves_figure(histories: Mapping[str, list[Any]], ylabel: str) -> Any:
+    """One line per metric against the global step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.add_subplot()
+    for key, history in histories.items():
+        points = sorted((m.step, m.value) for m in history)
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=key)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    if ylabel.startswith("learning"):
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def checkpoint_run_id(ckpt_path: str | Path) -> str | None:
+    """The MLflow run a satcnn checkpoint was written by, if it records one."""
+    import torch
+
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    info = ckpt.get(RUN_KEY) or {}
+    return info.get("run_id")
 
 
 def _log_file_as(client: Any, run_id: str, path: str, artifact: str) -> None:

@@ -1,0 +1,208 @@
+"""MLflow models and the model registry: log the best checkpoint as an MLflow model, register it, resolve it.
+
+A satcnn MLflow model is a ``pyfunc`` model written as *model from code* (no pickled objects):
+its only artifact is the Lightning checkpoint, ``artifacts/model.ckpt`` (``checkpoint["satcnn"]``
+holds everything inference needs, see docs/architecture.md), its signature is the input tensor
+``(N, C, H, W) float32`` in raw digital numbers, and the ``satcnn`` block is copied into the
+MLmodel metadata. ``satcnn.inference.model_io.load_model("models:/NAME/1")`` finds the ``.ckpt``
+in the version's artifacts; :func:`resolve_checkpoint` does the same here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import torch
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
+from mlflow.types import Schema, TensorSpec
+
+from satcnn.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MODEL_ARTIFACT = "model"  # artifact path of the MLflow model inside the run
+CHECKPOINT_NAME = "model.ckpt"  # the checkpoint inside the MLflow model (artifacts/model.ckpt)
+CHECKPOINT_KEY = "satcnn"
+DEFAULT_ALIAS = "current"  # MLflow reserves "latest"
+
+_MODEL_CODE = """\
+import mlflow
+
+from satcnn.tracking.registry import SatcnnPyfuncModel
+
+mlflow.models.set_model(SatcnnPyfuncModel())
+"""
+
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))/?$")
+
+
+class SatcnnPyfuncModel(PythonModel):  # type: ignore[misc]
+    """``pyfunc`` wrapper: raw ``(N, C, H, W)`` float32 in, softmax/sigmoid probabilities out."""
+
+    def load_context(self, context: Any) -> None:
+        from satcnn.models import create_model
+
+        ckpt = torch.load(context.artifacts["checkpoint"], map_location="cpu", weights_only=True)
+        meta = ckpt[CHECKPOINT_KEY]
+        self.meta = meta
+        self.model = create_model(meta["model"]["name"], **meta["model"]["kwargs"])
+        state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+        self.model.load_state_dict(state)
+        self.model.eval()
+        self.mean = torch.tensor(meta["mean"], dtype=torch.float32)[:, None, None]
+        self.std = torch.tensor(meta["std"], dtype=torch.float32).clamp_min(1e-6)[:, None, None]
+
+    # No type hints on predict: MLflow would derive a (list-typed) signature from them.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        if isinstance(model_input, dict):  # a named tensor input
+            model_input = next(iter(model_input.values()))
+        x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
+        with torch.inference_mode():
+            out = self.model((x - self.mean) / self.std)
+        probs = out.softmax(dim=1) if out.shape[1] > 1 else out.sigmoid()
+        return probs.numpy()
+
+
+def checkpoint_metadata(ckpt_path: str | Path) -> dict[str, Any]:
+    """The ``satcnn`` block of a checkpoint (loaded with ``weights_only=True``)."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if CHECKPOINT_KEY not in ckpt:
+        raise ConfigError(f"{ckpt_path}: not a satcnn checkpoint (no {CHECKPOINT_KEY!r} block)")
+    return dict(ckpt[CHECKPOINT_KEY])
+
+
+def model_signature(meta: dict[str, Any]) -> ModelSignature:
+    """Input ``(N, C, H, W)`` float32; classifiers take ``patch_size`` squares, segmenters any size."""
+    channels = len(meta["bands"])
+    classification = meta["task"] == "classification"
+    side = int(meta["patch_size"]) if classification and meta.get("patch_size") else -1
+    inputs = Schema([TensorSpec(np.dtype(np.float32), (-1, channels, side, side))])
+    num_out = int(meta["model"]["kwargs"].get("num_classes", len(meta.get("classes") or [])) or -1)
+    shape = (-1, num_out) if classification else (-1, num_out, -1, -1)
+    outputs = Schema([TensorSpec(np.dtype(np.float32), shape)])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def _mlmodel_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    keys = ("task", "model", "bands", "mean", "std", "classes", "patch_size", "input_dtype", "satcnn_version")
+    return {"satcnn": {k: meta.get(k) for k in keys}, "checkpoint": f"artifacts/{CHECKPOINT_NAME}"}
+
+
+def log_checkpoint_model(
+    client: MlflowClient, run_id: str, ckpt_path: str | Path, artifact_path: str = MODEL_ARTIFACT
+) -> str:
+    """Log the checkpoint ``ckpt_path`` as the MLflow model ``runs:/<run_id>/<artifact_path>``.
+
+    Returns:
+        The model's ``runs:/`` URI.
+    """
+    meta = checkpoint_metadata(ckpt_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        code = Path(tmp) / "satcnn_model.py"
+        code.write_text(_MODEL_CODE)
+        out = Path(tmp) / "model"
+        mlflow.pyfunc.save_model(  # type: ignore[attr-defined]
+            path=str(out),
+            python_model=str(code),
+            artifacts={"checkpoint": str(ckpt_path)},
+            signature=model_signature(meta),
+            metadata=_mlmodel_metadata(meta),
+            pip_requirements=[
+                f"satcnn=={meta.get('satcnn_version', '0')}",
+                f"torch=={torch.__version__.split('+')[0]}",
+            ],
+        )
+        _rename_checkpoint(out)
+        client.log_artifacts(run_id, str(out), artifact_path)
+    uri = f"runs:/{run_id}/{artifact_path}"
+    log.info("logged MLflow model %s", uri)
+    return uri
+
+
+def _rename_checkpoint(model_dir: Path) -> None:
+    """Give the checkpoint the fixed name ``artifacts/model.ckpt`` (MLflow keeps the source's name)."""
+    import yaml
+
+    mlmodel = model_dir / "MLmodel"
+    spec = yaml.safe_load(mlmodel.read_text())
+    pyfunc = spec["flavors"]["python_function"]
+    old = Path(pyfunc["artifacts"]["checkpoint"]["path"])
+    new = old.with_name(CHECKPOINT_NAME)
+    if old != new:
+        (model_dir / old).rename(model_dir / new)
+        pyfunc["artifacts"]["checkpoint"]["path"] = str(new)
+        mlmodel.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def register_model(
+    client: MlflowClient,
+    run_id: str,
+    name: str,
+    alias: str | None = DEFAULT_ALIAS,
+    artifact_path: str = MODEL_ARTIFACT,
+) -> ModelVersion:
+    """Register ``runs:/<run_id>/<artifact_path>`` as a new version of ``name`` and point ``alias`` at it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(name)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    source = client.get_run(run_id).info.artifact_uri.rstrip("/") + f"/{artifact_path}"
+    version = client.create_model_version(name, source, run_id=run_id)
+    if alias:
+        client.set_registered_model_alias(name, alias, version.version)
+    log.info("registered %s version %s%s", name, version.version, f" (@{alias})" if alias else "")
+    return version
+
+
+def resolve_checkpoint(
+    uri: str | Path, tracking_uri: str | None = None, dst: str | Path | None = None
+) -> Path:
+    """A local ``.ckpt`` for a path, ``runs:/<id>/<path>``, ``models:/NAME/V`` or ``models:/NAME@alias``.
+
+    Args:
+        uri: where the model is.
+        tracking_uri: store holding runs and registered models (default: satcnn's default store).
+        dst: folder to download into (default: a new temporary folder).
+    """
+    from mlflow.artifacts import download_artifacts
+
+    from satcnn.tracking.mlflow import default_tracking_uri
+
+    text = str(uri)
+    if not text.startswith(("runs:/", "models:/")):
+        path = Path(text)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such checkpoint; give a .ckpt file, runs:/ or models:/ URI")
+        return path
+    tracking_uri = tracking_uri or default_tracking_uri()
+    dst = str(dst or tempfile.mkdtemp(prefix="satcnn-model-"))
+    if text.startswith("models:/"):
+        match = _MODELS_URI.match(text)
+        if match is None:
+            raise ConfigError(f"{text}: expected models:/NAME/VERSION or models:/NAME@ALIAS")
+        client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+        name = match["name"]
+        if match["alias"]:
+            version = client.get_model_version_by_alias(name, match["alias"]).version
+        else:
+            version = match["version"]
+        text = client.get_model_version_download_uri(name, version)
+    local = Path(download_artifacts(artifact_uri=text, dst_path=dst, tracking_uri=tracking_uri))
+    if local.is_file():
+        return local
+    found = sorted(local.rglob("*.ckpt"))
+    if not found:
+        raise FileNotFoundError(f"{uri}: no .ckpt file among the model's artifacts ({local})")
+    return found[0]

@@ -1,0 +1,69 @@
+"""The best checkpoint of a fit becomes an MLflow model; ``--register`` puts it in the model registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from mlflow import MlflowClient
+from mlflow.artifacts import download_artifacts
+
+from satcnn.cli import main
+from satcnn.tracking.registry import CHECKPOINT_NAME, resolve_checkpoint
+from tests.conftest import CONFIGS, SAT6_CSV
+
+DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
+SAT6 = str(CONFIGS / "deepsat" / "sat6.yaml")
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+
+
+def test_fit_registers_the_best_model(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["fit", "--config", SAT6, "--config", DEBUG, "--data.init_args.root", str(SAT6_CSV)]
+    assert main([*args, "--register", "sat6-classifier"]) == 0
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    client = MlflowClient(uri, registry_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("deepsat-sat6").experiment_id])  # type: ignore[union-attr]
+    versions = client.search_model_versions("name='sat6-classifier'")
+    assert [str(v.version) for v in versions] == ["1"] and versions[0].run_id == run.info.run_id
+    assert str(client.get_model_version_by_alias("sat6-classifier", "current").version) == "1"
+    assert "registered model: models:/sat6-classifier/1" in capsys.readouterr().out
+
+    best = Path(run.data.tags["satcnn.best_checkpoint"])
+    for model_uri in ("models:/sat6-classifier/1", "models:/sat6-classifier@current"):
+        local = resolve_checkpoint(model_uri, tracking_uri=uri, dst=workdir / model_uri.replace("/", "_"))
+        assert local.name == CHECKPOINT_NAME
+        got, want = _weights(local), _weights(best)
+        assert got.keys() == want.keys() and len(got) > 0
+        assert all(torch.equal(got[k], want[k]) for k in want)
+
+    # the MLmodel: signature (N, 4, 28, 28) float32, the satcnn block as metadata, no pickled model
+    model_dir = Path(download_artifacts(run_id=run.info.run_id, artifact_path="model", tracking_uri=uri))
+    spec = yaml.safe_load((model_dir / "MLmodel").read_text())
+    inputs = yaml.safe_load(spec["signature"]["inputs"])
+    assert inputs[0]["tensor-spec"] == {"dtype": "float32", "shape": [-1, 4, 28, 28]}
+    meta = spec["metadata"]["satcnn"]
+    assert meta["classes"][-1] == "water" and meta["bands"] == ["red", "green", "blue", "nir"]
+    assert meta["model"]["name"] == "deepsat_cnn" and len(meta["mean"]) == 4 and meta["patch_size"] == 28
+    assert not list(model_dir.rglob("*.pkl"))
+
+    # the pyfunc model predicts class probabilities from raw digital numbers
+    import mlflow.pyfunc
+
+    pyfunc = mlflow.pyfunc.load_model(str(model_dir))
+    x = np.random.default_rng(0).integers(0, 255, (3, 4, 28, 28)).astype(np.float32)
+    probs = np.asarray(pyfunc.predict(x))
+    assert probs.shape == (3, 6) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+
+
+def test_resolve_checkpoint_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        resolve_checkpoint(tmp_path / "missing.ckpt")
+    with pytest.raises(ValueError, match="models:/NAME/VERSION"):
+        resolve_checkpoint("models:/a/b/c", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
