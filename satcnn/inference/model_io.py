@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from satcnn.errors import InputFileNotFoundError, ModelError
+from satcnn.errors import ModelError
 from satcnn.models import create_model
 
 logger = logging.getLogger(__name__)
@@ -253,11 +253,13 @@ def _read_checkpoint(path: Path, device: str | torch.device) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
-        lines = [ln.strip() for ln in str(err).splitlines() if "Unpickler error" in ln]
-        first = lines[0].split(". Please")[0] if lines else type(err).__name__
+        globals_ = [ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln]
+        if not globals_:
+            raise ModelError("not a readable PyTorch checkpoint (it does not unpickle)", path) from None
+        detail = globals_[0].split("Unsupported global: ")[-1].split(" was not")[0]
         raise ModelError(
             "refused to load: the checkpoint holds objects other than tensors and plain values "
-            f"(weights_only load failed: {first}); only load checkpoints written by satcnn",
+            f"(Unsupported global {detail}); only load checkpoints written by satcnn",
             path,
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
@@ -316,9 +318,9 @@ def load_model(
         The normalising model in eval mode, its metadata and provenance.
 
     Raises:
-        InputFileNotFoundError: The checkpoint file does not exist.
-        ModelError: The URI cannot be resolved, the file is not a satcnn checkpoint, holds
-            pickled objects, names an unknown model, or its weights do not fit the model.
+        ModelError: The checkpoint file does not exist, the URI cannot be resolved, the file is
+            not a satcnn checkpoint, holds pickled objects, names an unknown model, or its
+            weights do not fit the model.
     """
     text = str(uri)
     source_run: str | None = None
@@ -334,9 +336,7 @@ def load_model(
     else:
         path = Path(text).expanduser()
         if not path.exists():
-            raise InputFileNotFoundError(
-                "model checkpoint not found; give a .ckpt path or an MLflow URI", path
-            )
+            raise ModelError("model checkpoint not found; give a .ckpt path or an MLflow URI", path)
         if path.is_dir():
             path = _find_checkpoint(path, "model folder")
         source_run = source_run_from_path(path)
