@@ -192,7 +192,7 @@ def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for q in found:
-        key = q.resolve()
+        key = Path(os.path.abspath(q))  # not resolve(): symlinked copies are distinct tiles
         if key not in seen:
             seen.add(key)
             unique.append(q)

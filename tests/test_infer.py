@@ -1,0 +1,379 @@
+"""Batch inference (`satcnn infer` / run_inference): real sample tiles, bad inputs, resume, MLflow, shards."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from mlflow import MlflowClient
+from rasterio.windows import Window
+from rio_cogeo.cogeo import cog_validate
+
+from satcnn.cli import main
+from satcnn.errors import RasterError
+from satcnn.inference import load_model, run_inference
+from satcnn.inference.predict import class_map_transform
+from tests.conftest import CONFIGS, ROOT, SAMPLES, SAT6_CSV
+from tests.test_model_io import CLASSES, write_checkpoint
+
+NAIP = SAMPLES / "naip" / "m_4709963_se_14_1_20200831.tif"
+VEGAS = SAMPLES / "roads" / "spacenet3-vegas" / "road_mask_input.tif"
+# The infer CLI without the Lightning/MLflow imports of the top-level CLI (faster subprocess start).
+INFER = "import sys; from satcnn.inference.cli import infer_main; sys.exit(infer_main(sys.argv[1:]))"
+
+
+@pytest.fixture
+def classifier(tmp_path: Path) -> Path:
+    return write_checkpoint(tmp_path / "models" / "sat6.ckpt")
+
+
+def _crop(src: Path, dst: Path, size: int, **changes: object) -> Path:
+    """A ``size`` x ``size`` crop of ``src`` (its CRS and shifted transform), with profile ``changes``."""
+    with rasterio.open(src) as ds:
+        win = Window(0, 0, size, size)
+        data = ds.read(window=win)
+        profile = {**ds.profile, "width": size, "height": size, "transform": ds.window_transform(win)}
+    profile.update(changes)
+    if "count" in changes:
+        data = data[: int(changes["count"])]  # type: ignore[call-overload]
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(data.astype(profile["dtype"]))
+    return dst
+
+
+def _read(path: Path) -> tuple[np.ndarray, dict[str, object]]:
+    with rasterio.open(path) as ds:
+        return ds.read(), {
+            k: ds.profile[k] for k in ("crs", "transform", "width", "height", "dtype", "nodata")
+        }
+
+
+# -- (a) real sample tiles -------------------------------------------------------------------------
+def test_classifier_on_naip_tile(classifier: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    report = run_inference(classifier, NAIP, out, track=False, progress=False)
+    assert [r.status for r in report.results] == ["done"]
+    cmap = out / f"{NAIP.stem}.tif"
+    with rasterio.open(NAIP) as src, rasterio.open(cmap) as ds:
+        assert ds.crs == src.crs and ds.crs.to_epsg() == 26914
+        assert ds.transform == class_map_transform(src.transform, 28, 28)
+        assert (ds.height, ds.width) == ((src.height - 28) // 28 + 1, (src.width - 28) // 28 + 1)
+        assert json.loads(ds.tags()["CLASS_NAMES"]) == CLASSES
+        classes = ds.read(1)
+    assert cog_validate(cmap)[0]
+    assert set(np.unique(classes)) <= set(range(6)) | {255}
+    with (out / "class_fractions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["tile"] for r in rows] == [NAIP.stem]
+    fractions = np.array([float(rows[0][c]) for c in CLASSES])
+    assert fractions.sum() == pytest.approx(1.0, abs=1e-5)
+    valid = classes[classes != 255]
+    np.testing.assert_allclose(fractions, np.bincount(valid, minlength=6) / valid.size, atol=1e-6)
+
+    # (f) a rerun skips the finished tile; --overwrite redoes it
+    os.utime(cmap, ns=(10**18, 10**18))
+    again = run_inference(classifier, NAIP, out, track=False, progress=False)
+    assert [r.status for r in again.results] == ["skipped"]
+    assert cmap.stat().st_mtime_ns == 10**18
+    assert again.results[0].class_fractions == pytest.approx(report.results[0].class_fractions)
+    redo = run_inference(classifier, NAIP, out, track=False, progress=False, overwrite=True)
+    assert [r.status for r in redo.results] == ["done"] and cmap.stat().st_mtime_ns != 10**18
+    np.testing.assert_array_equal(_read(cmap)[0][0], classes)
+
+
+def test_road_model_on_spacenet_tile_keeps_the_grid(tmp_path: Path) -> None:
+    ckpt = write_checkpoint(
+        tmp_path / "road.ckpt",
+        name="unet",
+        kwargs={"in_channels": 1, "num_classes": 1, "base_filters": 8, "depth": 2},
+        task="segmentation",
+        bands=["pan"],
+        patch_size=256,
+        input_dtype="uint16",
+        mean=[400.0],
+        std=[150.0],
+    )
+    out = tmp_path / "out"
+    code = main(
+        [
+            "infer",
+            "--model",
+            str(ckpt),
+            "--input",
+            str(VEGAS),
+            "--output",
+            str(out),
+            "--output-type",
+            "both",
+            "--threshold",
+            "0.5",
+            "--no-track",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    _, src = _read(VEGAS)
+    prob, p_prof = _read(out / f"{VEGAS.stem}.tif")
+    mask, m_prof = _read(out / f"{VEGAS.stem}_mask.tif")
+    for prof in (p_prof, m_prof):
+        assert {k: prof[k] for k in ("crs", "transform", "width", "height")} == {
+            k: src[k] for k in ("crs", "transform", "width", "height")
+        }
+    assert p_prof["crs"].to_epsg() == 4326  # type: ignore[attr-defined]
+    assert p_prof["dtype"] == "uint8" and p_prof["nodata"] == 255
+    assert prob.min() < prob.max()  # the model responds to the image
+    np.testing.assert_array_equal(mask[0], (prob[0] / 254.0 >= 0.5).astype(np.uint8))
+    assert not (out / "class_fractions.csv").exists()
+
+
+# -- (d) bad inputs ------------------------------------------------------------------------------------
+@pytest.fixture
+def bad_tiles(tmp_path: Path) -> dict[str, Path]:
+    d = tmp_path / "tiles"
+    d.mkdir()
+    tiles = {"good": _crop(NAIP, d / "a_good.tif", 120), "good2": _crop(NAIP, d / "z_good.tif", 64)}
+    tiles["corrupt"] = d / "b_corrupt.tif"
+    tiles["corrupt"].write_bytes(np.random.default_rng(0).bytes(5000))
+    tiles["nocrs"] = _crop(NAIP, d / "c_nocrs.tif", 64, crs=None)
+    tiles["bands"] = _crop(NAIP, d / "d_threeband.tif", 64, count=3)
+    tiles["small"] = _crop(NAIP, d / "e_small.tif", 20)
+    tiles["dtype"] = _crop(NAIP, d / "f_float.tif", 64, dtype="float32", nodata=None)
+    png = tmp_path / "g_picture.png"
+    with rasterio.open(png, "w", driver="PNG", width=64, height=64, count=4, dtype="uint8") as ds:
+        ds.write(np.zeros((4, 64, 64), np.uint8))
+    tiles["png"] = png
+    return tiles
+
+
+EXPECTED = {
+    "corrupt": "not a readable raster",
+    "nocrs": "has no coordinate reference system",
+    "bands": "model expects 4 bands",
+    "small": "raster is 20 x 20 pixels",
+    "dtype": "data type float32 is not supported",
+    "png": "has no coordinate reference system",
+}
+
+
+def test_bad_inputs_fail_per_file_and_keep_going(
+    classifier: Path, bad_tiles: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    base = ["infer", "--model", str(classifier), "--input", str(bad_tiles["good"].parent)]
+    flags = ["--no-track", "--no-progress"]
+    assert main([*base, "--input", str(bad_tiles["png"]), "--output", str(out), *flags, "--keep-going"]) == 1
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("satcnn: error: ")]
+    assert len(lines) == len(EXPECTED)
+    for key, problem in EXPECTED.items():
+        assert any(ln.startswith(f"satcnn: error: {bad_tiles[key]}: {problem}") for ln in lines), (key, err)
+    assert "Traceback" not in err
+    assert sorted(p.name for p in out.glob("*.tif")) == ["a_good.tif", "z_good.tif"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {Path(f["input"]).name for f in manifest["failures"]} == {bad_tiles[k].name for k in EXPECTED}
+    with (out / "class_fractions.csv").open() as f:
+        assert sorted(r["tile"] for r in csv.DictReader(f)) == ["a_good", "z_good"]
+
+    # without --keep-going the first failure stops the run (z_good is never reached)
+    out2 = tmp_path / "out2"
+    assert main([*base, "--output", str(out2), *flags]) == 1
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert err_lines[-1].startswith(f"satcnn: error: {bad_tiles['corrupt']}: not a readable raster")
+    assert sorted(p.name for p in out2.glob("*.tif")) == ["a_good.tif"]
+    with pytest.raises(RasterError, match=r"b_corrupt\.tif: not a readable raster"):
+        run_inference(classifier, bad_tiles["good"].parent, tmp_path / "out3", track=False, progress=False)
+
+
+def test_usage_errors_exit_2(classifier: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["infer", "--model", str(classifier), "--output", str(tmp_path)])  # no --input
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(
+            [
+                "infer",
+                "--model",
+                str(classifier),
+                "--input",
+                str(NAIP),
+                "--output",
+                str(tmp_path),
+                "--shard-index",
+                "2",
+                "--num-shards",
+                "2",
+            ]
+        )
+    assert exc.value.code == 2
+
+
+# -- (b, g) MLflow: a real debug fit, runs:/ and models:/ URIs, the tracked inference -------------------
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """A debug SAT-6 fit in its own working directory: (workdir, training run id)."""
+    work = tmp_path_factory.mktemp("fit")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv("SATCNN_CACHE", str(work / "cache"))
+        args = ["fit", "--config", str(CONFIGS / "deepsat" / "sat6.yaml"), "--config"]
+        args += [str(CONFIGS / "trainer" / "debug.yaml"), "--data.init_args.root", str(SAT6_CSV)]
+        assert main(args) == 0
+        client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+        exp = client.get_experiment_by_name("deepsat-sat6")
+        assert exp is not None
+        (run,) = client.search_runs([exp.experiment_id])
+        yield work, run.info.run_id
+
+
+def test_load_from_mlflow_run_and_registry(fitted: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    work, run_id = fitted
+    monkeypatch.chdir(work)
+    lm = load_model(f"runs:/{run_id}/checkpoints/best.ckpt")
+    assert lm.source_run_id == run_id and lm.task == "classification"
+    assert lm.classes[-1] == "water" and lm.patch_size == 28 and lm.bands == ["red", "green", "blue", "nir"]
+    assert load_model(f"runs:/{run_id}").meta == lm.meta  # omitted path: checkpoints/best.ckpt
+    # a registered version whose source is the run's checkpoints folder
+    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    client.create_registered_model("sat6")
+    mv = client.create_model_version("sat6", f"runs:/{run_id}/checkpoints", run_id=run_id)
+    client.set_registered_model_alias("sat6", "champion", mv.version)
+    for uri in (f"models:/sat6/{mv.version}", "models:/sat6@champion"):
+        reg = load_model(uri)
+        assert reg.source_run_id == run_id and reg.path.name == "best.ckpt" and reg.meta == lm.meta
+    from satcnn.errors import ModelError
+
+    with pytest.raises(ModelError, match="registered model models:/nope/1 not found"):
+        load_model("models:/nope/1")
+
+
+def test_inference_run_is_tracked_with_manifest(
+    fitted: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work, run_id = fitted
+    monkeypatch.chdir(work)
+    tile = _crop(NAIP, tmp_path / "tile.tif", 200)
+    out = tmp_path / "out"
+    report = run_inference(f"runs:/{run_id}", [tile], out, progress=False, stride=4)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"]["uri"] == f"runs:/{run_id}" and manifest["model"]["source_run_id"] == run_id
+    assert Path(manifest["model"]["path"]).name == "best.ckpt"
+    assert manifest["model"]["meta"]["classes"][-1] == "water"
+    assert manifest["inputs"] == [str(tile)] and manifest["parameters"]["stride"] == 4
+    assert manifest["outputs"][0]["outputs"] == [str(out / "tile.tif")]
+    assert {"satcnn", "torch", "rasterio", "mlflow"} <= set(manifest["versions"])
+    assert manifest["timings"]["tiles"] == 1 and manifest["failures"] == []
+    with rasterio.open(out / "tile.tif") as ds:
+        assert ds.width == (200 - 28) // 4 + 1  # stride 4 = the FCN's native stride
+    # the MLflow run, read back
+    client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("satcnn-inference")
+    assert exp is not None
+    run = client.get_run(report.mlflow_run_id)  # type: ignore[arg-type]
+    assert run.info.experiment_id == exp.experiment_id and run.info.status == "FINISHED"
+    assert run.data.tags["satcnn.source_run_id"] == run_id
+    assert run.data.params["stride"] == "4" and run.data.params["model_uri"] == f"runs:/{run_id}"
+    assert run.data.metrics["tiles"] == 1 and run.data.metrics["megapixels_per_s"] > 0
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"manifest.json", "class_fractions.csv"} <= names
+
+
+# -- (e) resume after SIGKILL, (h) shards ---------------------------------------------------------------
+def _cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", INFER, *args], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+@pytest.mark.slow
+def test_killed_run_leaves_no_partial_output_and_resumes(classifier: Path, tmp_path: Path) -> None:
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    names = [f"t{i}" for i in range(6)]
+    for n in names:
+        (tiles / f"{n}.tif").symlink_to(NAIP)
+    listing = tmp_path / "tiles.txt"
+    listing.write_text("".join(f"tiles/{n}.tif\n" for n in names))
+    out = tmp_path / "out"
+    proc = _cli(
+        [
+            "--model",
+            str(classifier),
+            "--input",
+            str(listing),
+            "--output",
+            str(out),
+            "--no-track",
+            "--no-progress",
+            "--stride",
+            "4",
+        ]
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "t0.tif").exists():
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finals = sorted(out.glob("t*.tif"))
+    assert 1 <= len(finals) < len(names)
+    for f in finals:  # every file at a final name is a complete, valid COG
+        assert cog_validate(f)[0], f
+    # resume: the finished tiles are skipped, the rest computed
+    resumed = run_inference(classifier, listing, out, stride=4, track=False, progress=False)
+    assert len(resumed.skipped) == len(finals) and len(resumed.done) == len(names) - len(finals)
+    reference = run_inference(classifier, listing, tmp_path / "ref", stride=4, track=False, progress=False)
+    assert len(reference.done) == len(names)
+    for n in names:
+        a, pa = _read(out / f"{n}.tif")
+        b, pb = _read(tmp_path / "ref" / f"{n}.tif")
+        assert pa == pb
+        np.testing.assert_array_equal(a, b)
+    assert (out / "class_fractions.csv").read_text() == (tmp_path / "ref" / "class_fractions.csv").read_text()
+
+
+@pytest.mark.slow
+def test_two_ranks_split_the_inputs(classifier: Path, tmp_path: Path) -> None:
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for i in range(5):
+        _crop(NAIP, tiles / f"tile{i}.tif", 64 + 8 * i)
+    out = tmp_path / "out"
+    args = [
+        "--model",
+        str(classifier),
+        "--input",
+        str(tiles),
+        "--output",
+        str(out),
+        "--no-track",
+        "--no-progress",
+    ]
+    procs = [_cli(args, {"RANK": str(r), "WORLD_SIZE": "2"}) for r in (0, 1)]
+    for p in procs:
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err.decode()
+    done = []
+    for r in (0, 1):
+        manifest = json.loads((out / f"manifest.rank{r}.json").read_text())
+        assert manifest["shard"] == {"index": r, "count": 2}
+        done.append({Path(o["input"]).stem for o in manifest["outputs"] if o["status"] == "done"})
+    assert done[0] == {"tile0", "tile2", "tile4"} and done[1] == {"tile1", "tile3"}
+    assert sorted(p.stem for p in out.glob("*.tif")) == [f"tile{i}" for i in range(5)]
+    assert not (out / "manifest.json").exists()
+    # a rerun without shards computes nothing and writes the full class_fractions.csv
+    report = run_inference(classifier, tiles, out, track=False, progress=False)
+    assert len(report.skipped) == 5 and not report.done
+    with (out / "class_fractions.csv").open() as f:
+        assert [r["tile"] for r in csv.DictReader(f)] == [f"tile{i}" for i in range(5)]
