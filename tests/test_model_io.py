@@ -38,6 +38,7 @@ def write_checkpoint(
     # non-trivial BN statistics so that eval-mode normalisation matters
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
+            assert m.running_mean is not None and m.running_var is not None
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 1.5)
     meta = {
