@@ -13,7 +13,7 @@ import lightning as L
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from satcnn import __version__
-from satcnn.errors import ConfigError
+from satcnn.errors import ConfigError, InputFileNotFoundError
 from satcnn.tasks.base import SatcnnTask
 from satcnn.tracking.checkpoints import AtomicCheckpointIO
 from satcnn.tracking.mlflow import (
@@ -177,7 +177,7 @@ def resolve_resume_checkpoint(ckpt_path: str, root_dir: str | Path) -> Path | No
             f"--ckpt_path {ckpt_path}: no checkpoints/last.ckpt of that MLflow run under {root.resolve()}; "
             "give the checkpoint file instead"
         )
-    raise ConfigError(
+    raise InputFileNotFoundError(
         f"--ckpt_path {ckpt_path}: no such file (expected a .ckpt file, 'last' or an MLflow run id)"
     )
 
