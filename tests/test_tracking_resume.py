@@ -57,9 +57,9 @@ def test_resume_continues_the_run(workdir: Path, monkeypatch: pytest.MonkeyPatch
 def test_resolve_resume_checkpoint(tmp_path: Path) -> None:
     assert resolve_resume_checkpoint("last", tmp_path) is None
     run = "0123456789abcdef0123456789abcdef"
-    with pytest.raises(ValueError, match="no checkpoints/last.ckpt of that MLflow run"):
+    with pytest.raises(ValueError, match=r"no checkpoints/last\.ckpt of that MLflow run"):
         resolve_resume_checkpoint(run, tmp_path)
-    with pytest.raises(FileNotFoundError, match="nope.ckpt: no such file"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.ckpt: no such file"):
         resolve_resume_checkpoint("nope.ckpt", tmp_path)
     ckpt = tmp_path / "1" / run / "checkpoints" / "last.ckpt"
     ckpt.parent.mkdir(parents=True)
