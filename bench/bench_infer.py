@@ -141,7 +141,7 @@ def main() -> None:
         "",
         f"Ratio end to end / model only ({'channels_last' if best else 'contiguous'}, the faster): "
         f"**{(mp / e2e) / (mp / cl[best]):.2f}** (tile wall time {report.results[0].seconds:.1f} s of "
-        f"{e2e:.1f} s; the rest is checkpoint loading and the manifest). The runner feeds contiguous batches.",
+        f"{e2e:.1f} s; the rest is checkpoint loading and the manifest). The runner feeds contiguous input.",
         "",
         "Peak memory of the streaming core on large rasters (4k vs 16k): see `bench/bench_infer_core.py`",
         "and its results under `bench/results/` (the core bounds GDAL's block cache per run, so peak RSS",
