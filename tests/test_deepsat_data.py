@@ -83,6 +83,7 @@ def test_csv_release_matches_mat_layout(tmp_path: Path) -> None:
     # the parsed cache is memory-mapped on the next read, not parsed again
     again = read_csv_release(tmp_path / "csv", cache=str(tmp_path / "cache"))
     assert isinstance(again.train.images, np.memmap)
+    np.testing.assert_array_equal(np.asarray(again.train.images), np.asarray(splits.train.images))
 
 
 def test_real_sample_rows_in_annotation_order() -> None:

@@ -225,8 +225,14 @@ def read_csv_images(path: str | Path, cache: str | os.PathLike[str] | None = Non
     """
     path = require_file(path, "DeepSat image CSV")
     target = cache_dir(cache) / f"{path.stem}-{_cache_key(path)}.npy"
-    if target.exists():
-        return np.load(target, mmap_mode="r")
+    if not target.exists():
+        _parse_csv(path, target)
+    rows = np.load(target, mmap_mode="r")
+    return rows.reshape(len(rows), PATCH, PATCH, len(BANDS))
+
+
+def _parse_csv(path: Path, target: Path) -> None:
+    """Parse the CSV in chunks into the ``.npy`` file ``target`` (written atomically)."""
     rows = _count_rows(path)
     if rows == 0:
         raise DataFormatError("the CSV is empty; expected rows of 3136 values", path)
@@ -270,7 +276,6 @@ def read_csv_images(path: str | Path, cache: str | os.PathLike[str] | None = Non
     finally:
         tmp.unlink(missing_ok=True)
     log.info("cached %s rows of %s in %s", rows, path, target)
-    return np.load(target, mmap_mode="r").reshape(rows, PATCH, PATCH, len(BANDS))
 
 
 def read_csv_labels(path: str | Path, classes: int) -> np.ndarray:
