@@ -235,3 +235,22 @@ def test_fit_lenet_through_the_cli_then_transfer(workdir: Path) -> None:
     for key in ("features.0.weight", "features.3.bias", "hidden.0.weight", "hidden.1.weight"):
         torch.testing.assert_close(got[key], ckpt["state_dict"][f"model.{key}"])
     assert got["classifier.weight"].shape == (4, 84)
+
+
+def test_checkpoint_of_a_transfer_learnt_model_loads_without_the_source_weights(tmp_path: Path) -> None:
+    """The source weights file is needed to start training, not to use the result."""
+    from satcnn.inference import load_model
+    from satcnn.tasks import ClassificationTask
+
+    src = create_model("lenet", in_channels=4, num_classes=6).state_dict()
+    weights = _save(src, tmp_path / "lenet.pt")
+    task = ClassificationTask(model="lenet", model_kwargs={"pretrained": str(weights)})
+    checkpoint = {"state_dict": task.state_dict()}
+    task.on_save_checkpoint(checkpoint)
+    assert checkpoint["satcnn"]["model"]["kwargs"]["pretrained"] is None
+    torch.save(checkpoint, tmp_path / "model.ckpt")
+    weights.unlink()
+    loaded = load_model(str(tmp_path / "model.ckpt"))
+    rebuilt = loaded.module.model.state_dict()
+    for key, value in task.model.state_dict().items():
+        torch.testing.assert_close(rebuilt[key], value)

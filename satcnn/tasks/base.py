@@ -126,7 +126,7 @@ class SatcnnTask(L.LightningModule):
         return {
             "format_version": FORMAT_VERSION,
             "task": self.task,
-            "model": {"name": self.model_name, "kwargs": dict(self.model_kwargs)},
+            "model": {"name": self.model_name, "kwargs": self.rebuild_kwargs()},
             "bands": list(self.bands),
             "mean": self.normalize.mean.tolist(),
             "std": self.normalize.std.tolist(),
@@ -135,6 +135,14 @@ class SatcnnTask(L.LightningModule):
             "input_dtype": self.input_dtype,
             "satcnn_version": __version__,
         }
+
+    def rebuild_kwargs(self) -> dict[str, Any]:
+        """Model kwargs that rebuild the network anywhere: transfer-learning sources are dropped,
+        since their weights are already in the checkpoint's state dict."""
+        kwargs = dict(self.model_kwargs)
+        if kwargs.get("pretrained") is not None:
+            kwargs["pretrained"] = None
+        return kwargs
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = self.metadata()
