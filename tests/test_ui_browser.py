@@ -1,0 +1,132 @@
+"""``satcnn ui`` serves the MLflow UI: headless Chromium finds the experiment, the run and its metrics."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from satcnn.cli import main
+from tests.conftest import CONFIGS, ROOT, SAT6_CSV
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOT = ROOT / "test-artifacts" / "mlflow-ui.png"
+README_IMAGE = ROOT / "docs" / "img" / "mlflow-ui.png"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"no answer from {url} in {timeout} s")
+
+
+def _driver(tmp_path: Path):  # type: ignore[no-untyped-def]
+    if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
+        pytest.skip(f"{CHROMIUM} / {CHROMEDRIVER} missing: run `make system-deps` (apt-get install chromium)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,900",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def test_ui_shows_the_run(workdir: Path) -> None:
+    fit = ["fit", "--config", str(CONFIGS / "deepsat" / "sat6.yaml"), "--config"]
+    fit += [str(CONFIGS / "trainer" / "debug.yaml"), "--data.init_args.root", str(SAT6_CSV)]
+    assert main(fit) == 0
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("deepsat-sat6")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "satcnn", "ui", "--port", str(port)], cwd=workdir, env=env
+    )
+    driver = None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/health", server)
+        driver = _driver(tmp_path=workdir)
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def page_shows(*texts: str) -> str:
+            try:
+                WebDriverWait(driver, 60).until(
+                    lambda d: all(t in d.find_element("tag name", "body").text for t in texts)
+                )
+            except TimeoutException:
+                SCREENSHOT.parent.mkdir(exist_ok=True)
+                driver.save_screenshot(str(SCREENSHOT.with_name("mlflow-ui-failed.png")))
+                text = driver.find_element("tag name", "body").text
+                raise AssertionError(f"{texts} not on {driver.current_url}:\n{text[:2000]}") from None
+            return str(driver.find_element("tag name", "body").text)
+
+        run_name = run.info.run_name
+        driver.get(f"{base}/#/experiments/{experiment.experiment_id}/runs")
+        page_shows("deepsat-sat6", run_name)
+        driver.get(f"{base}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}")
+        body = page_shows(run_name, "val_acc")
+        assert run_name in body and "val_acc" in body
+        time.sleep(1)  # let charts settle for the screenshot
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        assert driver.save_screenshot(str(SCREENSHOT))
+        assert SCREENSHOT.stat().st_size > 10_000
+        if not README_IMAGE.exists():  # the README's picture is taken once, then kept
+            README_IMAGE.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(SCREENSHOT, README_IMAGE)
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            code = server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    assert code == 0  # Ctrl-C is a clean stop
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{base}/health", timeout=2)
