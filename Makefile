@@ -29,8 +29,15 @@ lint: install
 	$(BIN)/ruff format --check satcnn tests bench pipelines
 	$(BIN)/mypy satcnn
 
-pytest: install
+pytest: install system-deps
 	$(BIN)/python -m pytest --timeout=900 $(PYTEST_ARGS)
+
+## system-deps: headless Chromium + chromedriver for the browser test (apt-get, as root, when missing)
+system-deps:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else echo "system-deps: chromium/chromedriver missing and cannot apt-get install them (need root): the browser test will skip"; fi
 
 ## bench: speed and memory benchmarks (results in bench/results/)
 bench: install
