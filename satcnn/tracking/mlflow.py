@@ -7,13 +7,14 @@ is needed. Everything here logs from rank 0 only.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import random
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,6 +22,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
@@ -109,16 +111,30 @@ class SatcnnMLFlowLogger(MLFlowLogger):
         artifact_location: str | None = None,
         run_id: str | None = None,
     ) -> None:
-        super().__init__(
-            experiment_name=experiment_name,
-            run_name=run_name,
-            tracking_uri=tracking_uri or default_tracking_uri(),
-            tags=tags,
-            log_model=False,  # the best and last checkpoints are logged by MLflowArtifactsCallback
-            artifact_location=artifact_location,
-            run_id=run_id,
-        )
+        tracking_uri = tracking_uri or default_tracking_uri()
+        # MLflow creates a new SQLite store's schema on first use, which is not safe against
+        # several processes starting at once: serialise that step with a lock file.
+        with _store_init_lock(tracking_uri):
+            super().__init__(
+                experiment_name=experiment_name,
+                run_name=run_name,
+                tracking_uri=tracking_uri,
+                tags=tags,
+                log_model=False,  # the best and last checkpoints are logged by MLflowArtifactsCallback
+                artifact_location=artifact_location,
+                run_id=run_id,
+            )
         self._mlflow_client = cast(Any, _RetryingClient(self._mlflow_client))
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Any:
+        """The MLflow client (rank 0), after creating the experiment safely against concurrent runs."""
+        if not self._initialized and self._experiment_id is None and self._run_id is None:
+            self._experiment_id = _get_or_create_experiment(
+                self._mlflow_client, self._experiment_name, self._artifact_location
+            )
+        return MLFlowLogger.experiment.fget(self)  # type: ignore[attr-defined]
 
     def resume(self, run_id: str) -> None:
         """Continue the MLflow run ``run_id`` (from a checkpoint) instead of starting a new one.
@@ -132,6 +148,40 @@ class SatcnnMLFlowLogger(MLFlowLogger):
         if _rank() == 0:
             self.experiment.update_run(run_id, status="RUNNING")
             log.info("continuing MLflow run %s", run_id)
+
+
+@contextlib.contextmanager
+def _store_init_lock(tracking_uri: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``<db>-init.lock`` beside a local SQLite store (no-op otherwise)."""
+    if not tracking_uri.startswith("sqlite:///") or os.name != "posix":
+        yield
+        return
+    import fcntl
+
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{db}-init.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _get_or_create_experiment(client: Any, name: str, artifact_location: str | None) -> str:
+    """The id of experiment ``name``, created if missing; another process creating it first is fine."""
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(name=name, artifact_location=artifact_location))
+    except MlflowException:
+        found = client.get_experiment_by_name(name)  # lost the race to a concurrent run
+        if found is None:
+            raise
+        return str(found.experiment_id)
 
 
 def mlflow_logger(trainer: L.Trainer) -> MLFlowLogger | None:
