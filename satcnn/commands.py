@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from satcnn.tracking.mlflow import default_tracking_uri
-
 log = logging.getLogger(__name__)
 
 
@@ -19,6 +17,8 @@ def ui_main(argv: list[str]) -> int:
     Runs ``mlflow server`` (one worker) on the tracking store until Ctrl-C, then stops it cleanly.
     """
     import signal
+
+    from satcnn.tracking.mlflow import default_tracking_uri
 
     parser = argparse.ArgumentParser(prog="satcnn ui", description=ui_main.__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1: this machine only)")

@@ -117,7 +117,8 @@ class ClassificationTask(SatcnnTask):
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         preds = logits.argmax(dim=1)
         n = x.shape[0]
-        self.log(f"{stage}_loss", loss, batch_size=n, prog_bar=stage != "test", on_epoch=True, on_step=False)
+        epoch_only = {"on_epoch": True, "on_step": False, "batch_size": n}
+        self.log(f"{stage}_loss", loss, prog_bar=stage != "test", sync_dist=True, **epoch_only)
         metrics = {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[stage]
         metrics(preds, y)
         self.log_dict(metrics, batch_size=n, on_epoch=True, on_step=False, prog_bar=stage != "train")
