@@ -65,13 +65,17 @@ class SceneInfo:
     dtype: str
 
 
-def _scene_info(name: str, image_path: Path, mask_path: Path) -> SceneInfo:
+def _scene_info(name: str, image_path: Path, mask_path: Path, allow_no_crs: bool = False) -> SceneInfo:
     try:
         with rasterio.open(image_path) as img, rasterio.open(mask_path) as msk:
-            if img.crs is None:
+            if img.crs is None and not allow_no_crs:
                 raise RasterError(
-                    "image has no CRS; write one (e.g. rio edit-info --crs EPSG:xxxx)", image_path
+                    "image has no CRS; write one (e.g. rio edit-info --crs EPSG:xxxx), or set "
+                    "allow_no_crs: true for pixel-unit scenes such as converted Massachusetts Roads PNGs",
+                    image_path,
                 )
+            if img.crs is None:
+                logger.warning("%s has no CRS: patch bounds are in pixel units of its transform", image_path)
             if msk.count != 1:
                 raise RasterError(f"mask must have 1 band, found {msk.count}", mask_path)
             pair = f"image {image_path} and mask {mask_path}"
@@ -96,7 +100,7 @@ def _scene_info(name: str, image_path: Path, mask_path: Path) -> SceneInfo:
                 name=name,
                 image_path=str(image_path),
                 mask_path=str(mask_path),
-                crs_wkt=img.crs.to_wkt(),
+                crs_wkt=img.crs.to_wkt() if img.crs is not None else "",
                 transform=tuple(img.transform)[:6],
                 height=img.height,
                 width=img.width,
@@ -107,8 +111,10 @@ def _scene_info(name: str, image_path: Path, mask_path: Path) -> SceneInfo:
         raise RasterError(f"cannot read {image_path} or {mask_path}: {exc}") from exc
 
 
-def find_scenes(root: str | Path) -> list[SceneInfo]:
+def find_scenes(root: str | Path, allow_no_crs: bool = False) -> list[SceneInfo]:
     """Find and check every ``images/<name>.tif`` with its ``masks/<name>.tif`` under ``root``.
+
+    Scenes without a CRS are refused unless ``allow_no_crs`` (their ``crs`` is then ``""``).
 
     Raises:
         InputFileNotFoundError: ``root``/``images`` missing, no images, or an image without mask.
@@ -131,7 +137,7 @@ def find_scenes(root: str | Path) -> list[SceneInfo]:
             raise InputFileNotFoundError(
                 f"mask for image {image_path} not found; add masks/{image_path.name}", mask_path
             )
-        scenes.append(_scene_info(image_path.stem, image_path, mask_path))
+        scenes.append(_scene_info(image_path.stem, image_path, mask_path, allow_no_crs))
     first = scenes[0]
     for s in scenes[1:]:
         if s.count != first.count:
@@ -254,6 +260,8 @@ class RoadSceneDataModule(L.LightningDataModule):
         augment_kind: which pipeline of :func:`satcnn.data.transforms.build_augment` to use.
         seed: seed for the scene split, random windows and augmentation.
         bands: band names in file order; their count must equal the images' band count.
+        allow_no_crs: accept scenes without a CRS (pixel-unit transforms, e.g. Massachusetts Roads
+            PNGs converted by ``satcnn data png-to-geotiff``); their samples carry ``crs == ""``.
     """
 
     classes: tuple[str, ...] = ("background", "road")
@@ -273,6 +281,7 @@ class RoadSceneDataModule(L.LightningDataModule):
         augment_kind: AugmentKind = "default",
         seed: int = 0,
         bands: list[str] = ["red", "green", "blue", "nir"],  # noqa: B006 (copied, never mutated; shown by --print_config)
+        allow_no_crs: bool = False,
     ) -> None:
         super().__init__()
         if patch_size < 1:
@@ -306,6 +315,7 @@ class RoadSceneDataModule(L.LightningDataModule):
         self.augment_kind: AugmentKind = augment_kind
         self.seed = seed
         self.bands = list(bands)
+        self.allow_no_crs = allow_no_crs
         self.scenes: list[SceneInfo] = []
         self.regions: dict[str, list[Region]] = {}
         self._stats: tuple[list[float], list[float]] | None = None
@@ -326,7 +336,7 @@ class RoadSceneDataModule(L.LightningDataModule):
         """Find and check scenes, split them, and check patches fit; runs once (later calls return)."""
         if self._ready:
             return
-        scenes = find_scenes(self.root)
+        scenes = find_scenes(self.root, self.allow_no_crs)
         if len(self.bands) != scenes[0].count:
             raise ConfigError(
                 f"bands lists {len(self.bands)} names {self.bands} but {scenes[0].image_path} has "
