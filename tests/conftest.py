@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from lightning_utilities.core.rank_zero import rank_zero_only
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
@@ -18,10 +20,17 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep CSV caches and MLflow stores out of the user's home and the repository."""
+def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keep CSV caches and MLflow stores out of the user's home and the repository, and undo
+    the process-wide state a Trainer leaves behind (environment variables, the rank that
+    Lightning's rank-zero helpers read), so one test's launch layout never leaks into the next."""
     monkeypatch.setenv("SATCNN_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    environ = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(environ)
+    rank_zero_only.rank = 0  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def test_torchrun_layout(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None
     _clear_launchers(monkeypatch)
     env = {
         "TORCHELASTIC_RUN_ID": "satcnn-test",
-        "MASTER_ADDR": "10.0.0.1",
+        "MASTER_ADDR": "127.0.0.1",
         "MASTER_PORT": "29500",
         "WORLD_SIZE": "4",
         "RANK": "3",
@@ -58,7 +58,7 @@ def test_torchrun_layout(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert trainer.num_nodes == 2 and trainer.num_devices == 2
     assert trainer.world_size == 4 and trainer.node_rank == 1
     assert trainer.global_rank == 3 and trainer.local_rank == 1 and not trainer.is_global_zero
-    assert environment.main_address == "10.0.0.1" and environment.main_port == 29500
+    assert environment.main_address == "127.0.0.1" and environment.main_port == 29500
 
 
 def test_slurm_layout(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
