@@ -39,9 +39,12 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else echo "system-deps: chromium/chromedriver missing and cannot apt-get install them (need root): the browser test will skip"; fi
 
-## bench: speed and memory benchmarks (results in bench/results/)
+## bench: speed and memory benchmarks (results in bench/results/; about 15 minutes on 2 cores)
 bench: install
 	$(BIN)/python bench/bench_tiling.py
+	$(BIN)/python bench/bench_infer.py --size 1024 --threads 2
+	$(BIN)/python bench/bench_infer_core.py --sizes 4096 16384 --model pointwise --threads 1 \
+		--json bench/results/infer_core.json
 
 clean:
 	rm -rf runs mlruns mlflow.db outputs .pytest_cache .mypy_cache .ruff_cache
