@@ -141,11 +141,11 @@ def main() -> None:
         "",
         f"Ratio end to end / model only ({'channels_last' if best else 'contiguous'}, the faster): "
         f"**{(mp / e2e) / (mp / cl[best]):.2f}** (tile wall time {report.results[0].seconds:.1f} s of "
-        f"{e2e:.1f} s; the rest is checkpoint loading and the manifest). The runner feeds contiguous input.",
+        f"{e2e:.1f} s; the rest is checkpoint loading and the manifest). "
+        "The runner runs segmentation models channels-last.",
         "",
-        "Peak memory of the streaming core on large rasters (4k vs 16k): see `bench/bench_infer_core.py`",
-        "and its results under `bench/results/` (the core bounds GDAL's block cache per run, so peak RSS",
-        "does not track raster size).",
+        "Peak memory of the streaming core on large rasters (4k vs 16k): `bench/bench_infer_core.py`,",
+        "results in `bench/results/infer_core.md`.",
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
