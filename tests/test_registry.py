@@ -12,7 +12,9 @@ from mlflow import MlflowClient
 from mlflow.artifacts import download_artifacts
 
 from satcnn.cli import main
-from satcnn.tracking.registry import CHECKPOINT_NAME, resolve_checkpoint
+from satcnn.errors import ModelError
+from satcnn.inference.model_io import resolve_model_path
+from satcnn.tracking.registry import CHECKPOINT_NAME
 from tests.conftest import CONFIGS, SAT6_CSV
 
 DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
@@ -37,7 +39,8 @@ def test_fit_registers_the_best_model(workdir: Path, capsys: pytest.CaptureFixtu
 
     best = Path(run.data.tags["satcnn.best_checkpoint"])
     for model_uri in ("models:/sat6-classifier/1", "models:/sat6-classifier@current"):
-        local = resolve_checkpoint(model_uri, tracking_uri=uri, dst=workdir / model_uri.replace("/", "_"))
+        local, source_run, registered = resolve_model_path(model_uri, tracking_uri=uri)
+        assert source_run == run.info.run_id and registered["version"] == "1"
         assert local.name == CHECKPOINT_NAME
         got, want = _weights(local), _weights(best)
         assert got.keys() == want.keys() and len(got) > 0
@@ -62,8 +65,8 @@ def test_fit_registers_the_best_model(workdir: Path, capsys: pytest.CaptureFixtu
     assert probs.shape == (3, 6) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
 
 
-def test_resolve_checkpoint_errors(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
-        resolve_checkpoint(tmp_path / "missing.ckpt")
-    with pytest.raises(ValueError, match="models:/NAME/VERSION"):
-        resolve_checkpoint("models:/a/b/c", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")
+def test_resolve_model_path_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"missing\.ckpt: model checkpoint not found"):
+        resolve_model_path(tmp_path / "missing.ckpt")
+    with pytest.raises(ModelError, match="models:/<name>/<version>"):
+        resolve_model_path("models:/a/b/c", tracking_uri=f"sqlite:///{tmp_path / 'm.db'}")

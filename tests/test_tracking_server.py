@@ -13,7 +13,7 @@ import torch
 from mlflow import MlflowClient
 
 from satcnn.cli import main
-from satcnn.tracking.registry import resolve_checkpoint
+from satcnn.inference.model_io import resolve_model_path
 from tests.conftest import CONFIGS, SAT6_CSV
 from tests.test_ui_browser import free_port, wait_http
 
@@ -45,7 +45,7 @@ def test_fit_against_a_tracking_server(workdir: Path, monkeypatch: pytest.Monkey
         # artifacts went through the server into its artifact root, not into the workdir
         assert not (workdir / "mlruns").exists() and not (workdir / "mlflow.db").exists()
         assert list((server_dir / "artifacts").rglob("best.ckpt"))
-        local = resolve_checkpoint("models:/sat6-server@current", tracking_uri=uri, dst=workdir / "dl")
+        local, _, _ = resolve_model_path("models:/sat6-server@current", tracking_uri=uri)
         best = torch.load(Path(run.data.tags["satcnn.best_checkpoint"]), weights_only=True)["state_dict"]
         got = torch.load(local, weights_only=True)["state_dict"]
         assert all(torch.equal(got[k], best[k]) for k in best)

@@ -37,7 +37,14 @@ from satcnn.models import create_model
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LoadedModel", "NormalizedModel", "SlidingPatchClassifier", "load_model", "source_run_from_path"]
+__all__ = [
+    "LoadedModel",
+    "NormalizedModel",
+    "SlidingPatchClassifier",
+    "load_model",
+    "resolve_model_path",
+    "source_run_from_path",
+]
 
 CHECKPOINT_KEY = "satcnn"
 WEIGHTS_PREFIX = "model."
@@ -332,6 +339,24 @@ def load_model(
             not a satcnn checkpoint, holds pickled objects, names an unknown model, or its
             weights do not fit the model.
     """
+    path, source_run, registered = resolve_model_path(uri, tracking_uri)
+    ckpt = _read_checkpoint(path, device)
+    module, meta = _build(ckpt, path)
+    module.to(device)
+    logger.info("loaded %s model %s from %s", meta["task"], meta["model"]["name"], path)
+    return LoadedModel(module, meta, str(uri), path.resolve(), source_run, registered)
+
+
+def resolve_model_path(
+    uri: str | Path, tracking_uri: str | None = None
+) -> tuple[Path, str | None, dict[str, str]]:
+    """The local checkpoint behind a model URI, the MLflow run that made it, and registry details.
+
+    Accepts what :func:`load_model` accepts; MLflow artifacts are downloaded to a temporary folder.
+
+    Raises:
+        ModelError: the file is missing, or the URI cannot be resolved to exactly one checkpoint.
+    """
     text = str(uri)
     source_run: str | None = None
     registered: dict[str, str] = {}
@@ -350,8 +375,4 @@ def load_model(
         if path.is_dir():
             path = _find_checkpoint(path, "model folder")
         source_run = source_run_from_path(path)
-    ckpt = _read_checkpoint(path, device)
-    module, meta = _build(ckpt, path)
-    module.to(device)
-    logger.info("loaded %s model %s from %s", meta["task"], meta["model"]["name"], path)
-    return LoadedModel(module, meta, text, path.resolve(), source_run, registered)
+    return path, source_run, registered

@@ -8,7 +8,7 @@ from satcnn.tracking.mlflow import (
     checkpoint_run_id,
     default_tracking_uri,
 )
-from satcnn.tracking.registry import log_checkpoint_model, register_model, resolve_checkpoint
+from satcnn.tracking.registry import log_checkpoint_model, register_model
 
 __all__ = [
     "AtomicCheckpointIO",
@@ -19,5 +19,4 @@ __all__ = [
     "default_tracking_uri",
     "log_checkpoint_model",
     "register_model",
-    "resolve_checkpoint",
 ]

@@ -5,13 +5,12 @@ its only artifact is the Lightning checkpoint, ``artifacts/model.ckpt`` (``check
 holds everything inference needs, see docs/architecture.md), its signature is the input tensor
 ``(N, C, H, W) float32`` in raw digital numbers, and the ``satcnn`` block is copied into the
 MLmodel metadata. ``satcnn.inference.model_io.load_model("models:/NAME/1")`` finds the ``.ckpt``
-in the version's artifacts; :func:`resolve_checkpoint` does the same here.
+in the version's artifacts (``resolve_model_path`` alone gives its local path).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -42,24 +41,16 @@ from satcnn.tracking.registry import SatcnnPyfuncModel
 mlflow.models.set_model(SatcnnPyfuncModel())
 """
 
-_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w-]+))/?$")
-
 
 class SatcnnPyfuncModel(PythonModel):  # type: ignore[misc]
     """``pyfunc`` wrapper: raw ``(N, C, H, W)`` float32 in, softmax/sigmoid probabilities out."""
 
     def load_context(self, context: Any) -> None:
-        from satcnn.models import create_model
+        from satcnn.inference.model_io import load_model
 
-        ckpt = torch.load(context.artifacts["checkpoint"], map_location="cpu", weights_only=True)
-        meta = ckpt[CHECKPOINT_KEY]
-        self.meta = meta
-        self.model = create_model(meta["model"]["name"], **meta["model"]["kwargs"])
-        state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-        self.model.load_state_dict(state)
-        self.model.eval()
-        self.mean = torch.tensor(meta["mean"], dtype=torch.float32)[:, None, None]
-        self.std = torch.tensor(meta["std"], dtype=torch.float32).clamp_min(1e-6)[:, None, None]
+        loaded = load_model(context.artifacts["checkpoint"])
+        self.meta = loaded.meta
+        self.module = loaded.module  # normalises raw digital numbers itself
 
     # No type hints on predict: MLflow would derive a (list-typed) signature from them.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
@@ -67,7 +58,7 @@ class SatcnnPyfuncModel(PythonModel):  # type: ignore[misc]
             model_input = next(iter(model_input.values()))
         x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
         with torch.inference_mode():
-            out = self.model((x - self.mean) / self.std)
+            out = self.module(x)
         probs = out.softmax(dim=1) if out.shape[1] > 1 else out.sigmoid()
         return probs.numpy()
 
@@ -164,45 +155,3 @@ def register_model(
         client.set_registered_model_alias(name, alias, version.version)
     log.info("registered %s version %s%s", name, version.version, f" (@{alias})" if alias else "")
     return version
-
-
-def resolve_checkpoint(
-    uri: str | Path, tracking_uri: str | None = None, dst: str | Path | None = None
-) -> Path:
-    """A local ``.ckpt`` for a path, ``runs:/<id>/<path>``, ``models:/NAME/V`` or ``models:/NAME@alias``.
-
-    Args:
-        uri: where the model is.
-        tracking_uri: store holding runs and registered models (default: satcnn's default store).
-        dst: folder to download into (default: a new temporary folder).
-    """
-    from mlflow.artifacts import download_artifacts
-
-    from satcnn.tracking.mlflow import default_tracking_uri
-
-    text = str(uri)
-    if not text.startswith(("runs:/", "models:/")):
-        path = Path(text)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such checkpoint; give a .ckpt file, runs:/ or models:/ URI")
-        return path
-    tracking_uri = tracking_uri or default_tracking_uri()
-    dst = str(dst or tempfile.mkdtemp(prefix="satcnn-model-"))
-    if text.startswith("models:/"):
-        match = _MODELS_URI.match(text)
-        if match is None:
-            raise ConfigError(f"{text}: expected models:/NAME/VERSION or models:/NAME@ALIAS")
-        client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
-        name = match["name"]
-        if match["alias"]:
-            version = client.get_model_version_by_alias(name, match["alias"]).version
-        else:
-            version = match["version"]
-        text = client.get_model_version_download_uri(name, version)
-    local = Path(download_artifacts(artifact_uri=text, dst_path=dst, tracking_uri=tracking_uri))
-    if local.is_file():
-        return local
-    found = sorted(local.rglob("*.ckpt"))
-    if not found:
-        raise FileNotFoundError(f"{uri}: no .ckpt file among the model's artifacts ({local})")
-    return found[0]
