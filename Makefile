@@ -43,6 +43,7 @@ system-deps:
 bench: install
 	$(BIN)/python bench/bench_tiling.py
 	$(BIN)/python bench/bench_infer.py --size 1024 --threads 2
+	$(BIN)/python bench/bench_fcn.py --stride 4 --threads 2
 	$(BIN)/python bench/bench_infer_core.py --sizes 4096 16384 --model pointwise --threads 1 \
 		--json bench/results/infer_core.json
 
