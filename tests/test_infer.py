@@ -377,3 +377,33 @@ def test_two_ranks_split_the_inputs(classifier: Path, tmp_path: Path) -> None:
     assert len(report.skipped) == 5 and not report.done
     with (out / "class_fractions.csv").open() as f:
         assert [r["tile"] for r in csv.DictReader(f)] == [f"tile{i}" for i in range(5)]
+
+
+def test_rerun_recomputes_outputs_of_other_settings(tmp_path: Path) -> None:
+    ckpt = write_checkpoint(
+        tmp_path / "road.ckpt",
+        name="unet",
+        kwargs={"in_channels": 1, "num_classes": 1, "base_filters": 4, "depth": 2},
+        task="segmentation",
+        bands=["pan"],
+        patch_size=64,
+        input_dtype="uint16",
+        mean=[400.0],
+        std=[150.0],
+    )
+    tile = _crop(VEGAS, tmp_path / "tile.tif", 96)
+    out = tmp_path / "out"
+    kw: dict[str, object] = {"track": False, "progress": False, "window": 64, "margin": 8}
+    first = run_inference(ckpt, tile, out, output="prob_uint8", **kw)  # type: ignore[arg-type]
+    assert [r.status for r in first.results] == ["done"]
+    again = run_inference(ckpt, tile, out, output="prob_uint8", **kw)  # type: ignore[arg-type]
+    assert [r.status for r in again.results] == ["skipped"]
+    mask = run_inference(ckpt, tile, out, output="mask", threshold=0.5, **kw)  # type: ignore[arg-type]
+    assert [r.status for r in mask.results] == ["done"]
+    with rasterio.open(out / "tile.tif") as ds:
+        assert ds.tags()["SATCNN_OUTPUT"] == "mask"
+        assert set(np.unique(ds.read(1))) <= {0, 1, 255}
+    other = run_inference(ckpt, tile, out, output="mask", threshold=0.7, **kw)  # type: ignore[arg-type]
+    assert [r.status for r in other.results] == ["done"]
+    with rasterio.open(out / "tile.tif") as ds:
+        assert float(ds.tags()["SATCNN_THRESHOLD"]) == 0.7

@@ -10,7 +10,9 @@ validates each tile before computing on it, and writes ``<output_dir>/<input ste
   per tile (``tile, input, <class>...``), merged with the rows of earlier runs in the same folder.
 
 Outputs are published atomically (``AtomicCOGWriter``), so a tile whose final output exists is
-complete: a rerun skips it unless ``overwrite``. ``manifest.json`` records the model, inputs,
+complete: a rerun skips it unless ``overwrite``, or unless the output's tags (``SATCNN_OUTPUT``,
+``SATCNN_MODEL``, ``SATCNN_THRESHOLD`` of masks, ``STRIDE`` of class maps) differ from the request,
+in which case it is recomputed. ``manifest.json`` records the model, inputs,
 outputs, parameters, versions, timings and failures; the run is also logged to MLflow
 (experiment ``satcnn-inference``) unless ``track=False``.
 
@@ -275,6 +277,27 @@ def _mask_from_probability(prob: Path, dst: Path, threshold: float) -> None:
                 m = (a.astype(np.float32) / UINT8_SCALE >= threshold).astype(np.uint8)
                 m[a == 255] = 255
                 w.write(m, win)
+
+
+def _stale_reason(path: Path, expected: dict[str, str | int | float]) -> str | None:
+    """Why the existing output ``path`` does not answer the request ``expected`` (its tags), or None."""
+    try:
+        with rasterio.open(path) as ds:
+            tags = ds.tags()
+    except RasterioError as err:
+        return f"{path} is unreadable ({err})"
+    for key, want in expected.items():
+        have = tags.get(key)
+        if isinstance(want, int | float) and not isinstance(want, bool):
+            try:
+                same = have is not None and float(have) == float(want)
+            except ValueError:
+                same = False
+        else:
+            same = have == str(want)
+        if not same:
+            return f"{path} has {key}={have!r}, this run asks for {want!r}"
+    return None
 
 
 def _output_paths(src: Path, out_dir: Path, task: str, output: OutputType) -> list[Path]:
@@ -552,12 +575,32 @@ def run_inference(
                 seconds += time.perf_counter() - t
             return TileResult(src, outs, "done", stats.pixels, seconds)
 
+    # The tags each output must carry for a rerun to keep it (see predict_raster, classify_raster).
+    expected: list[dict[str, str | int | float]]
+    if classifier:
+        expected = [{"SATCNN_OUTPUT": "class_map", "SATCNN_MODEL": lm.uri, "STRIDE": S}]
+    else:
+        mask_tags: dict[str, str | int | float] = {
+            "SATCNN_OUTPUT": "mask",
+            "SATCNN_MODEL": lm.uri,
+            "SATCNN_THRESHOLD": threshold,
+        }
+        prob_tags: dict[str, str | int | float] = {"SATCNN_OUTPUT": kind, "SATCNN_MODEL": lm.uri}
+        expected = (
+            [prob_tags, mask_tags] if output == "both" else [mask_tags if kind == "mask" else prob_tags]
+        )
+
     mine = all_inputs[index::count]
     report = InferenceReport(lm.uri, lm.path, shard=(index, count))
     first_error: SatcnnError | None = None
     for src in tqdm(mine, unit="tile", desc="infer", disable=not progress):
         outs = _output_paths(src, out_dir, lm.task, output)
+        stale = None
         if not overwrite and all(o.exists() for o in outs):
+            stale = next((r for o, e in zip(outs, expected, strict=True) if (r := _stale_reason(o, e))), None)
+            if stale:
+                logger.info("recomputing %s: %s", src, stale)
+        if not overwrite and not stale and all(o.exists() for o in outs):
             fractions = _class_fractions_of(outs[0], lm.classes) if classifier else None
             report.results.append(TileResult(src, outs, "skipped", class_fractions=fractions))
             logger.info("skipping %s: %s exists (use overwrite to redo)", src, outs[0])
