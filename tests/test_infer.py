@@ -15,14 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
 from mlflow import MlflowClient
 from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
 
 from satcnn.cli import main
-from satcnn.errors import RasterError
+from satcnn.errors import ConfigError, RasterError
 from satcnn.inference import load_model, run_inference
 from satcnn.inference.predict import class_map_transform
+from satcnn.inference.runner import resolve_device, shard_from_env
 from tests.conftest import CONFIGS, ROOT, SAMPLES, SAT6_CSV
 from tests.test_model_io import CLASSES, write_checkpoint
 
@@ -407,3 +409,27 @@ def test_rerun_recomputes_outputs_of_other_settings(tmp_path: Path) -> None:
     assert [r.status for r in other.results] == ["done"]
     with rasterio.open(out / "tile.tif") as ds:
         assert float(ds.tags()["SATCNN_THRESHOLD"]) == 0.7
+
+
+def test_shard_from_env_uses_global_ranks_only() -> None:
+    assert shard_from_env({"RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "1"}) == (3, 8)
+    assert shard_from_env({"SLURM_PROCID": "2", "SLURM_STEP_NUM_TASKS": "4", "SLURM_NTASKS": "4"}) == (2, 4)
+    # sbatch without srun: the allocation's task count is no shard; one node's local rank neither
+    assert shard_from_env({"SLURM_PROCID": "0", "SLURM_NTASKS": "4"}) == (0, 1)
+    assert shard_from_env({"LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}) == (0, 1)
+    with pytest.raises(ConfigError, match="not integers"):
+        shard_from_env({"RANK": "a", "WORLD_SIZE": "2"})
+
+
+def test_device_is_checked_and_pinned_to_the_local_rank(
+    classifier: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert resolve_device("cpu", {"LOCAL_RANK": "1"}) == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        run_inference(classifier, NAIP, tmp_path / "out", device="cuda", track=False, progress=False)
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("cuda", {"LOCAL_RANK": "3"}) == "cuda:3"
+    assert resolve_device("cuda", {}) == "cuda"
+    assert resolve_device("cuda:1", {"LOCAL_RANK": "3"}) == "cuda:1"

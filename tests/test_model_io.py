@@ -140,3 +140,10 @@ def test_unknown_model_and_mismatched_weights(tmp_path: Path) -> None:
         ModelError, match=r"other\.ckpt: weights do not match model 'deepsat_cnn'.*size mismatch"
     ):
         load_model(tmp_path / "other.ckpt")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
+def test_cuda_on_a_cpu_machine_is_a_device_error_not_a_bad_checkpoint(tmp_path: Path) -> None:
+    ckpt = write_checkpoint(tmp_path / "m.ckpt")
+    with pytest.raises(ModelError, match="cannot move the model to device 'cuda'"):
+        load_model(ckpt, device="cuda")

@@ -340,9 +340,14 @@ def load_model(
             weights do not fit the model.
     """
     path, source_run, registered = resolve_model_path(uri, tracking_uri)
-    ckpt = _read_checkpoint(path, device)
+    # Read on the CPU whatever the target: a CUDA-saved checkpoint loads on a CPU-only machine, and a
+    # bad device is reported as such below rather than as an unreadable checkpoint.
+    ckpt = _read_checkpoint(path, "cpu")
     module, meta = _build(ckpt, path)
-    module.to(device)
+    try:
+        module.to(device)
+    except (RuntimeError, AssertionError) as err:
+        raise ModelError(f"cannot move the model to device {str(device)!r}: {err}", path) from None
     logger.info("loaded %s model %s from %s", meta["task"], meta["model"]["name"], path)
     return LoadedModel(module, meta, str(uri), path.resolve(), source_run, registered)
 

@@ -17,7 +17,8 @@ outputs, parameters, versions, timings and failures; the run is also logged to M
 (experiment ``satcnn-inference``) unless ``track=False``.
 
 Scale-out: with ``num_shards = W`` (or ``WORLD_SIZE``/``RANK`` from torchrun, or
-``SLURM_NTASKS``/``SLURM_PROCID``), shard ``r`` processes ``inputs[r::W]`` and writes its own
+``SLURM_STEP_NUM_TASKS``/``SLURM_PROCID`` inside an ``srun`` step), shard ``r`` processes
+``inputs[r::W]`` and writes its own
 outputs, ``manifest.rank<r>.json`` and ``class_fractions.rank<r>.csv`` (and its own MLflow run,
 tagged ``satcnn.shard``). Concatenate the per-rank CSVs, or rerun once without shards: every
 output then exists, nothing is recomputed, and the fractions of skipped tiles are read back from
@@ -61,6 +62,7 @@ __all__ = [
     "InferenceReport",
     "OutputType",
     "TileResult",
+    "resolve_device",
     "resolve_inputs",
     "run_inference",
     "shard_from_env",
@@ -202,12 +204,20 @@ def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
 
 
 def shard_from_env(env: dict[str, str] | None = None) -> tuple[int, int]:
-    """``(index, count)`` from torchrun (RANK/WORLD_SIZE), SLURM or LOCAL_RANK; else ``(0, 1)``."""
+    """``(index, count)`` of this process from the launcher's environment; else ``(0, 1)``.
+
+    torchrun's ``RANK``/``WORLD_SIZE`` (global over all nodes), then SLURM's
+    ``SLURM_PROCID``/``SLURM_STEP_NUM_TASKS``, which exist only inside an ``srun`` step: a plain
+    ``sbatch`` script (``SLURM_NTASKS`` set for the allocation, one process) runs every tile.
+    ``LOCAL_RANK`` is not used: it restarts on each node, so shards would repeat across nodes.
+
+    Raises:
+        ConfigError: The variables are not integers.
+    """
     env = dict(os.environ if env is None else env)
     for rank_key, size_key in (
         ("RANK", "WORLD_SIZE"),
-        ("SLURM_PROCID", "SLURM_NTASKS"),
-        ("LOCAL_RANK", "LOCAL_WORLD_SIZE"),
+        ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS"),
     ):
         if rank_key in env and size_key in env:
             try:
@@ -217,6 +227,26 @@ def shard_from_env(env: dict[str, str] | None = None) -> tuple[int, int]:
                     f"{rank_key}={env[rank_key]!r} / {size_key}={env[size_key]!r} are not integers"
                 ) from None
     return 0, 1
+
+
+def resolve_device(device: str, env: dict[str, str] | None = None) -> str:
+    """Check ``device`` and pin plain ``cuda`` to ``cuda:<LOCAL_RANK>`` under torchrun.
+
+    Raises:
+        ConfigError: A CUDA device is asked for but CUDA is not available, or the name is invalid.
+    """
+    env = dict(os.environ if env is None else env)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ConfigError(f"invalid device {device!r}: {err}") from None
+    if dev.type != "cuda":
+        return device
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} asked for but CUDA is not available here; use --device cpu")
+    if dev.index is None and env.get("LOCAL_RANK", "").isdigit():
+        return f"cuda:{int(env['LOCAL_RANK'])}"
+    return device
 
 
 def _check_shard(index: int, count: int) -> None:
@@ -455,7 +485,7 @@ def run_inference(
         block: Classifiers: block side in input pixels.
         overwrite: Recompute inputs whose outputs exist (default: skip them).
         keep_going: Record a failing input and go on; otherwise stop at the first failure.
-        device: Torch device.
+        device: Torch device; plain ``cuda`` under torchrun means ``cuda:<LOCAL_RANK>``.
         progress: Show progress bars.
         track: Log the run to MLflow (experiment ``satcnn-inference``).
         tracking_uri: MLflow store (default ``default_tracking_uri()``).
@@ -483,6 +513,7 @@ def run_inference(
     if not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"threshold must be in [0, 1], got {threshold}")
 
+    device = resolve_device(device)
     all_inputs = resolve_inputs([inputs] if isinstance(inputs, str | Path) else list(inputs))
     if not all_inputs:
         raise ConfigError("no inputs given")
