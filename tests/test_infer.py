@@ -24,7 +24,7 @@ from satcnn.cli import main
 from satcnn.errors import ConfigError, RasterError
 from satcnn.inference import load_model, run_inference
 from satcnn.inference.predict import class_map_transform
-from satcnn.inference.runner import resolve_device, shard_from_env
+from satcnn.inference.runner import resolve_device, resolve_inputs, shard_from_env
 from tests.conftest import CONFIGS, ROOT, SAMPLES, SAT6_CSV
 from tests.test_model_io import CLASSES, write_checkpoint
 
@@ -433,3 +433,11 @@ def test_device_is_checked_and_pinned_to_the_local_rank(
     assert resolve_device("cuda", {"LOCAL_RANK": "3"}) == "cuda:3"
     assert resolve_device("cuda", {}) == "cuda"
     assert resolve_device("cuda:1", {"LOCAL_RANK": "3"}) == "cuda:1"
+
+
+def test_folder_listing_skips_hidden_temporaries(tmp_path: Path) -> None:
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for name in ("b.tif", "a.TIFF", ".b.tif.tmp.tif", ".b.tif.cog.tmp.tif", "notes.txt"):
+        (tiles / name).write_bytes(b"")
+    assert [p.name for p in resolve_inputs([tiles])] == ["a.TIFF", "b.tif"]

@@ -168,7 +168,8 @@ def _list_file(path: Path) -> list[Path]:
 def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
     """Expand input specifications into raster paths (order kept, duplicates dropped).
 
-    Each spec is a raster path, a folder (its ``*.tif``/``*.tiff``, sorted, not recursive), a
+    Each spec is a raster path, a folder (its ``*.tif``/``*.tiff``, sorted, not recursive, without
+    hidden dot-files such as ``AtomicCOGWriter``'s ``.<name>.tmp.tif`` temporaries), a
     glob pattern (sorted matches), or a list file (``.txt``/``.lst``/``.list``: one path per line,
     relative to the list file; ``#`` starts a comment). Paths that do not exist are kept, so each
     becomes a per-file error naming it.
@@ -180,7 +181,11 @@ def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
     for spec in specs:
         p = Path(spec).expanduser()
         if p.is_dir():
-            tifs = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in RASTER_SUFFIXES)
+            tifs = sorted(
+                q
+                for q in p.iterdir()
+                if q.is_file() and q.suffix.lower() in RASTER_SUFFIXES and not q.name.startswith(".")
+            )
             if not tifs:
                 raise InputFileNotFoundError("folder holds no GeoTIFF (*.tif, *.tiff)", p)
             found += tifs
