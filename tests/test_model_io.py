@@ -147,3 +147,16 @@ def test_cuda_on_a_cpu_machine_is_a_device_error_not_a_bad_checkpoint(tmp_path: 
     ckpt = write_checkpoint(tmp_path / "m.ckpt")
     with pytest.raises(ModelError, match="cannot move the model to device 'cuda'"):
         load_model(ckpt, device="cuda")
+
+
+def test_sliding_patch_classifier_strips_match_one_unfold(tmp_path: Path) -> None:
+    lm = load_model(write_checkpoint(tmp_path / "m.ckpt"))
+    x = torch.rand(2, 4, 37, 33) * 255
+    with torch.no_grad():
+        whole = SlidingPatchClassifier(lm.module, 28, 1, chunk=10**6)(x)  # one strip
+        tiny = SlidingPatchClassifier(lm.module, 28, 1, chunk=5)(x)  # one output row per strip
+        mid = SlidingPatchClassifier(lm.module, 28, 1, chunk=40)(x)  # two rows, uneven last strip
+        assert whole.shape == (2, 6, 10, 6)
+        torch.testing.assert_close(tiny, whole)
+        torch.testing.assert_close(mid, whole)
+        torch.testing.assert_close(whole[1, :, 7, 4], lm.module(x[1:, :, 7:35, 4:32])[0])

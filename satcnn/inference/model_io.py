@@ -100,8 +100,10 @@ class SlidingPatchClassifier(nn.Module):
     """Turn a patch classifier ``(N, C, P, P) -> (N, K)`` into a dense scorer.
 
     On ``(N, C, H, W)`` it returns ``(N, K, (H - P) // S + 1, (W - P) // S + 1)``: the scores of
-    every ``P x P`` window at stride ``S``, classified ``chunk`` windows at a time. Used for
-    classifiers without ``as_fully_convolutional``; slower than a true FCN.
+    every ``P x P`` window at stride ``S``, classified ``chunk`` windows at a time. Output rows are
+    unfolded in strips of about ``chunk`` windows (at least one row), so memory does not grow with
+    the block (a whole 2048 block at stride 2 would unfold to about 13 GB). Used for classifiers
+    without ``as_fully_convolutional``; slower than a true FCN.
     """
 
     def __init__(self, model: nn.Module, patch_size: int, stride: int, chunk: int = 1024) -> None:
@@ -115,12 +117,18 @@ class SlidingPatchClassifier(nn.Module):
         n, c, h, w = x.shape
         P, S = self.patch_size, self.stride
         oh, ow = (h - P) // S + 1, (w - P) // S + 1
-        cols = torch.nn.functional.unfold(x, P, stride=S)  # (N, C*P*P, L)
-        patches = cols.transpose(1, 2).reshape(-1, c, P, P)
-        scores = torch.cat(
-            [self.model(patches[i : i + self.chunk]) for i in range(0, len(patches), self.chunk)]
-        )
-        return scores.view(n, oh, ow, -1).permute(0, 3, 1, 2)
+        rows = max(1, self.chunk // max(1, n * ow))
+        strips = []
+        for r0 in range(0, oh, rows):
+            r1 = min(oh, r0 + rows)
+            band = x[:, :, r0 * S : (r1 - 1) * S + P]
+            cols = torch.nn.functional.unfold(band, P, stride=S)  # (N, C*P*P, (r1 - r0) * ow)
+            patches = cols.transpose(1, 2).reshape(-1, c, P, P)
+            scores = torch.cat(
+                [self.model(patches[i : i + self.chunk]) for i in range(0, len(patches), self.chunk)]
+            )
+            strips.append(scores.view(n, r1 - r0, ow, -1))
+        return torch.cat(strips, dim=1).permute(0, 3, 1, 2)
 
 
 class StridedFCN(nn.Module):
