@@ -228,3 +228,12 @@ def test_cog_writer_failure_keeps_old_output(tmp_path: Path) -> None:
 def test_cog_writer_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(RasterError, match="does not exist"):
         AtomicCOGWriter(tmp_path / "no" / "out.tif", _profile()).open()
+
+
+def test_failed_metadata_in_open_leaves_no_temporary(tmp_path: Path) -> None:
+    dst = tmp_path / "out.tif"
+    bad_colormap = {0: (0, 0, 0, 255, 9, 9)}  # not an RGBA entry: GDAL refuses it after creation
+    with pytest.raises(Exception), AtomicCOGWriter(dst, _profile(), colormap=bad_colormap):  # noqa: B017
+        pass
+    assert not temp_paths(dst)[0].exists()
+    assert sorted(os.listdir(tmp_path)) == []

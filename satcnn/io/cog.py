@@ -145,19 +145,11 @@ class AtomicCOGWriter:
             self._ds = rasterio.open(self.tmp_path, "w", **tmp_profile)
         except RasterioError as err:
             raise RasterError(f"cannot create temporary output {self.tmp_path}: {err}", self.path) from None
-        ds = self._ds
-        if self.tags:
-            ds.update_tags(**self.tags)
-        if self.band_descriptions:
-            for i, d in enumerate(self.band_descriptions, start=1):
-                ds.set_band_description(i, d)
-        if self.scales is not None:
-            ds.scales = tuple(self.scales)
-        if self.offsets is not None:
-            ds.offsets = tuple(self.offsets)
-        if self.colormap is not None:
-            ds.colorinterp = [ColorInterp.palette]
-            ds.write_colormap(1, self.colormap)
+        try:
+            self._set_metadata(self._ds)
+        except BaseException:  # the temporary must not outlive a failed open (no __exit__ runs)
+            self.abort()
+            raise
         return self
 
     def write(self, array: np.ndarray, window: Window) -> None:
@@ -211,6 +203,20 @@ class AtomicCOGWriter:
             self.abort()
 
     # -- internals ---------------------------------------------------------------------------
+    def _set_metadata(self, ds: DatasetWriter) -> None:
+        if self.tags:
+            ds.update_tags(**self.tags)
+        if self.band_descriptions:
+            for i, d in enumerate(self.band_descriptions, start=1):
+                ds.set_band_description(i, d)
+        if self.scales is not None:
+            ds.scales = tuple(self.scales)
+        if self.offsets is not None:
+            ds.offsets = tuple(self.offsets)
+        if self.colormap is not None:
+            ds.colorinterp = [ColorInterp.palette]
+            ds.write_colormap(1, self.colormap)
+
     def _translate(self) -> None:
         dst_kwargs: dict[str, Any] = {
             "driver": "GTiff",
