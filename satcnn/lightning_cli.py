@@ -59,6 +59,17 @@ class SatcnnCLI(LightningCLI):
             run=run,
         )
 
+    def _parse_ckpt_path(self) -> None:
+        # Lightning reads hyperparameters from --ckpt_path before any hook: check the file is a
+        # readable satcnn checkpoint first, so a bad file is one clear error, not a traceback.
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and Path(ckpt_path).is_file():
+            from satcnn.inference.model_io import _read_checkpoint
+
+            _read_checkpoint(Path(ckpt_path), "cpu")
+        super()._parse_ckpt_path()
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
             "--test_after_fit",

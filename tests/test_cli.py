@@ -123,3 +123,24 @@ def test_fcn_equivalence_of_deepsat_cnn() -> None:
             for j in range(4):
                 window = x[:, :, 4 * i : 4 * i + 28, 4 * j : 4 * j + 28]
                 np.testing.assert_allclose(dense[0, :, i, j], model(window)[0], rtol=1e-4, atol=1e-4)
+
+
+def test_patch_size_the_model_cannot_take(workdir: Path) -> None:
+    from types import SimpleNamespace
+
+    from satcnn.errors import ConfigError
+    from satcnn.tasks import SegmentationTask
+
+    task = SegmentationTask(model="resunet", model_kwargs={"filters": [4, 8, 16, 32]})
+    with pytest.raises(ConfigError, match=r"patch_size 100 is not a multiple of 8.*patch_size: 104"):
+        task.check_data(SimpleNamespace(in_channels=4, patch_size=100))
+
+
+def test_resume_from_a_non_checkpoint(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = workdir / "bad.ckpt"
+    bad.write_bytes(b"\x80\x04 not a checkpoint at all")
+    args = ["fit", "--config", SAT6, "--config", DEBUG, "--data.init_args.root", str(SAT6_CSV)]
+    assert main([*args, "--ckpt_path", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.ckpt: not a readable PyTorch checkpoint" in err and "Traceback" not in err
+    _no_run_left(workdir)

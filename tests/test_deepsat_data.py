@@ -173,3 +173,28 @@ def test_csv_row_with_wrong_number_of_values(tmp_path: Path) -> None:
 def test_missing_file() -> None:
     with pytest.raises(InputFileNotFoundError, match=r"nowhere\.mat: DeepSat data not found"):
         read_deepsat("nowhere.mat")
+
+
+def test_csv_error_names_the_file_once(tmp_path: Path) -> None:
+    arrays = _release()
+    _write_csv_release(tmp_path, arrays, SAT6_CLASSES)
+    lines = (tmp_path / "X_train_sat6.csv").read_text().splitlines()
+    lines[2] = lines[2].rsplit(",", 1)[0] + ",300"  # a value outside uint8
+    (tmp_path / "X_train_sat6.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataFormatError) as err:
+        read_csv_release(tmp_path)
+    assert str(err.value).count("X_train_sat6.csv") == 1 and "integers 0-255" in str(err.value)
+
+
+def test_augmentation_differs_between_dataloader_workers() -> None:
+    """albumentations keeps its own generator; each worker must draw its own flips."""
+    from torch.utils.data import DataLoader
+
+    from satcnn.data.deepsat import Split
+    from satcnn.data.deepsat_datamodule import DeepSatDataset, ImageAugment
+
+    image = np.arange(28 * 28 * 4, dtype=np.uint8).reshape(1, 28, 28, 4) % 251
+    split = Split(np.repeat(image, 16, axis=0), np.zeros(16, dtype=np.int64), "synthetic")
+    loader = DataLoader(DeepSatDataset(split, np.arange(16), ImageAugment()), batch_size=1, num_workers=2)
+    out = [batch["image"][0] for batch in loader]  # workers alternate: 0, 1, 0, 1, ...
+    assert any(not torch.equal(out[2 * k], out[2 * k + 1]) for k in range(8))

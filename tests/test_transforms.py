@@ -77,3 +77,18 @@ def test_none_is_identity_and_unknown_kind_fails() -> None:
     torch.testing.assert_close(out["mask"], sample["mask"])
     with pytest.raises(ValueError, match="unknown augmentation kind"):
         build_augment("rainbow")  # type: ignore[arg-type]
+
+
+def test_uint16_brightness_shift_keeps_the_image() -> None:
+    """11-bit data in uint16: augmentation scales by the data's range, not by 65535."""
+    import albumentations as A
+
+    from satcnn.data.scenes import augment_range
+
+    assert augment_range("uint8", [100.0], [10.0]) == 255.0
+    top = augment_range("uint16", [500.0, 800.0], [100.0, 50.0])
+    assert top == 1000.0
+    darker = A.Compose([A.RandomBrightnessContrast(brightness_limit=(-0.1, -0.1), contrast_limit=0, p=1)])
+    image = torch.full((4, 16, 16), 500.0)
+    out = SegmentationAugment(darker, max_value=top)({"image": image, "mask": torch.zeros(1, 16, 16)})
+    assert 350 < float(out["image"].mean()) < 450  # 500 - 0.1 x 1000, not wiped to 0

@@ -266,6 +266,8 @@ def _parse_csv(path: Path, target: Path) -> None:
                 else str(err)
             )
             raise DataFormatError(detail, path) from None
+        except DataFormatError:
+            raise
         except ValueError as err:
             raise DataFormatError(f"not a table of numbers ({err})", path) from None
         out.flush()

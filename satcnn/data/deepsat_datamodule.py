@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -49,8 +50,14 @@ class ImageAugment:
         from satcnn.data.transforms import build_augment
 
         self.transform = build_augment("flips")
+        self._pid: int | None = None
 
     def __call__(self, sample: Sample) -> Sample:
+        if self._pid != os.getpid():
+            # albumentations keeps its own generator: reseed it in each DataLoader worker, or every
+            # worker would draw the same flips. torch's seed differs per worker and per epoch.
+            self.transform.set_random_seed(torch.initial_seed() % 2**32)
+            self._pid = os.getpid()
         image = sample["image"].numpy().transpose(1, 2, 0)
         out = self.transform(image=image)["image"]
         return {**sample, "image": torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))}
@@ -105,6 +112,8 @@ class DeepSatDataModule(L.LightningDataModule):
         super().__init__()
         if not 0 < val_fraction < 1:
             raise ConfigError(f"val_fraction must be between 0 and 1; got {val_fraction}")
+        if limit_train is not None and limit_train < 1:
+            raise ConfigError(f"limit_train must be a positive number of patches; got {limit_train}")
         self.save_hyperparameters()
         self.root = root
         self.format: Format = format

@@ -153,12 +153,16 @@ def find_scenes(root: str | Path, allow_no_crs: bool = False) -> list[SceneInfo]
     return scenes
 
 
-def _max_value(dtype: str) -> float:
-    """Full range of raw values, used to scale images for photometric augmentation."""
-    np_dtype = np.dtype(dtype)
-    if np.issubdtype(np_dtype, np.integer):
-        return float(np.iinfo(np_dtype).max)
-    return 1.0
+def augment_range(dtype: str, mean: Sequence[float], std: Sequence[float]) -> float:
+    """The value photometric augmentation treats as "full brightness".
+
+    255 for uint8. For other types, the dtype's maximum would be far above the data (11-bit
+    imagery in uint16 uses 0-2047 of 0-65535), and a brightness shift of -0.1 x 65535 would wipe
+    a whole patch; so use the training data's range instead: the largest band mean + 4 std.
+    """
+    if np.dtype(dtype) == np.uint8:
+        return 255.0
+    return max(max(m + 4 * s for m, s in zip(mean, std, strict=True)), 1e-6)
 
 
 class SceneWindowDataset(Dataset[dict[str, Any]]):
@@ -383,6 +387,12 @@ class RoadSceneDataModule(L.LightningDataModule):
         if test is None:
             test = pool[: min(k, max(len(pool) - 1, 0))] or list(val)
         train = [n for n in names if n not in set(val) | set(test)]
+        if set(val) & set(test):
+            logger.warning(
+                "validation and test share scenes %s: the checkpoint is chosen on the scenes it is "
+                "tested on, so test metrics are optimistic; add scenes or name disjoint val/test_scenes",
+                sorted(set(val) & set(test)),
+            )
         if not train:
             raise ConfigError(
                 f"no scene left for training: val_scenes={val}, test_scenes={test} use all scenes {names}"
@@ -448,9 +458,9 @@ class RoadSceneDataModule(L.LightningDataModule):
     def _augment(self) -> SegmentationAugment | None:
         if not self.augment or self.augment_kind == "none":
             return None
-        return SegmentationAugment(
-            build_augment(self.augment_kind), max_value=_max_value(self.scenes[0].dtype)
-        )
+        mean, std = self.band_stats()
+        max_value = augment_range(self.scenes[0].dtype, mean, std)
+        return SegmentationAugment(build_augment(self.augment_kind), max_value=max_value)
 
     def _loader(
         self, sampler: RandomWindowSampler | GridWindowSampler, augment: bool

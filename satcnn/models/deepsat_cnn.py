@@ -55,8 +55,9 @@ class DeepSatCNN(nn.Module):
         self.features = nn.Sequential(*(conv_bn_relu_pool(a, b) for a, b in itertools.pairwise(chans)))
         self.patch_size = patch_size
         self.stride = 2 ** len(channels)
-        with torch.no_grad():
+        with torch.no_grad():  # BN in training mode would need a batch > 1; restore the mode after
             shape = self.features.eval()(torch.zeros(1, in_channels, patch_size, patch_size)).shape
+        self.features.train()
         self.feature_size = int(shape[-1])
         self.hidden = nn.Linear(chans[-1] * self.feature_size**2, hidden)
         self.dropout = nn.Dropout(dropout)

@@ -100,6 +100,14 @@ class SatcnnTask(L.LightningModule):
                 f"the data has {in_channels} bands but the model takes {self.hparams['in_channels']}; "
                 f"set model.init_args.in_channels: {in_channels}"
             )
+        multiple = int(getattr(self.model, "size_multiple", 1))
+        patch = getattr(dm, "patch_size", None)
+        if patch is not None and patch % multiple:
+            padded = -(-patch // multiple) * multiple
+            raise ConfigError(
+                f"patch_size {patch} is not a multiple of {multiple}, which {self.model_name} needs; "
+                f"set data.init_args.patch_size: {padded}"
+            )
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
@@ -142,6 +150,8 @@ class SatcnnTask(L.LightningModule):
         kwargs = dict(self.model_kwargs)
         if kwargs.get("pretrained") is not None:
             kwargs["pretrained"] = None
+        if kwargs.get("freeze_backbone"):
+            kwargs["freeze_backbone"] = False  # freezing is a training choice, not part of the model
         return kwargs
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -167,9 +177,15 @@ class SatcnnTask(L.LightningModule):
             opt = torch.optim.AdamW(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
         if hp["scheduler"] == "none":
             return opt
-        epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        max_steps = self.trainer.max_steps
+        if self.trainer.max_epochs is not None and self.trainer.max_epochs > 0:
+            interval, length = "epoch", self.trainer.max_epochs
+        elif max_steps is not None and max_steps > 0:
+            interval, length = "step", max_steps  # runs bounded by steps only
+        else:
+            return opt  # no known length: keep the rate constant
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=length)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": interval}}
 
     def configure_callbacks(self) -> list[L.Callback]:
         from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint

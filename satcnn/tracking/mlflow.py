@@ -344,10 +344,14 @@ def _curves_figure(histories: Mapping[str, list[Any]], ylabel: str) -> Any:
 
 
 def checkpoint_run_id(ckpt_path: str | Path) -> str | None:
-    """The MLflow run a satcnn checkpoint was written by, if it records one."""
-    import torch
+    """The MLflow run a satcnn checkpoint was written by, if it records one.
 
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    Raises:
+        ModelError: the file is not a readable satcnn checkpoint (never unpickles objects).
+    """
+    from satcnn.inference.model_io import _read_checkpoint
+
+    ckpt = _read_checkpoint(Path(ckpt_path), "cpu")
     info = ckpt.get(RUN_KEY) or {}
     return info.get("run_id")
 

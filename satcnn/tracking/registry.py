@@ -24,13 +24,12 @@ from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types import Schema, TensorSpec
 
-from satcnn.errors import ConfigError
+from satcnn.tasks.base import CHECKPOINT_KEY
 
 log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"  # artifact path of the MLflow model inside the run
 CHECKPOINT_NAME = "model.ckpt"  # the checkpoint inside the MLflow model (artifacts/model.ckpt)
-CHECKPOINT_KEY = "satcnn"
 DEFAULT_ALIAS = "current"  # MLflow reserves "latest"
 
 _MODEL_CODE = """\
@@ -65,10 +64,9 @@ class SatcnnPyfuncModel(PythonModel):  # type: ignore[misc]
 
 def checkpoint_metadata(ckpt_path: str | Path) -> dict[str, Any]:
     """The ``satcnn`` block of a checkpoint (loaded with ``weights_only=True``)."""
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    if CHECKPOINT_KEY not in ckpt:
-        raise ConfigError(f"{ckpt_path}: not a satcnn checkpoint (no {CHECKPOINT_KEY!r} block)")
-    return dict(ckpt[CHECKPOINT_KEY])
+    from satcnn.inference.model_io import _read_checkpoint
+
+    return dict(_read_checkpoint(Path(ckpt_path), "cpu")[CHECKPOINT_KEY])
 
 
 def model_signature(meta: dict[str, Any]) -> ModelSignature:
