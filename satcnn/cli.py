@@ -28,7 +28,7 @@ commands:
   test       evaluate a checkpoint on the test split
   predict    run a model over a datamodule's predict split
   infer      turn a model and GeoTIFF tiles into georeferenced masks and class maps (COGs)
-  data       data tools (synth-roads: write synthetic road scenes)
+  data       data tools: synth-roads, png-to-geotiff, rasterize-roads
   ui         serve the MLflow UI on the project's tracking store
 
 Run `satcnn COMMAND --help` for a command's options, and
