@@ -441,3 +441,22 @@ def test_folder_listing_skips_hidden_temporaries(tmp_path: Path) -> None:
     for name in ("b.tif", "a.TIFF", ".b.tif.tmp.tif", ".b.tif.cog.tmp.tif", "notes.txt"):
         (tiles / name).write_bytes(b"")
     assert [p.name for p in resolve_inputs([tiles])] == ["a.TIFF", "b.tif"]
+
+
+def test_tracking_failure_after_create_run_marks_the_run_failed(
+    classifier: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("artifact store unreachable")
+
+    monkeypatch.setattr(MlflowClient, "log_artifact", broken)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tile = _crop(NAIP, tmp_path / "tile.tif", 64)
+    report = run_inference(classifier, tile, tmp_path / "out", progress=False, tracking_uri=store)
+    assert report.ok and report.mlflow_run_id is None  # the outputs stand, the tracking failed
+    client = MlflowClient(store)
+    exp = client.get_experiment_by_name("satcnn-inference")
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert runs[0].data.metrics["tiles"] == 1

@@ -406,16 +406,28 @@ def _jsonable(obj: Any) -> Any:
 def _track(
     report: InferenceReport, lm: LoadedModel, params: dict[str, Any], start_ms: int, tracking_uri: str | None
 ) -> str | None:
-    """Log the run to MLflow; a tracking failure is logged, not raised (the outputs are done)."""
+    """Log the run to MLflow; a tracking failure is logged, not raised (the outputs are done).
+
+    Uses the training logger's safeguards: the store-creation lock, a client retrying while SQLite
+    is locked, and a race-safe get-or-create of the experiment. A run whose logging fails after it
+    was created is marked FAILED.
+    """
     from mlflow import MlflowClient
 
-    from satcnn.tracking.mlflow import default_tracking_uri
+    from satcnn.tracking.mlflow import (
+        _get_or_create_experiment,
+        _RetryingClient,
+        _store_init_lock,
+        default_tracking_uri,
+    )
 
     store = tracking_uri or default_tracking_uri()
+    client: Any = None
+    run_id: str | None = None
     try:
-        client = MlflowClient(tracking_uri=store)
-        exp = client.get_experiment_by_name(EXPERIMENT)
-        exp_id = exp.experiment_id if exp is not None else client.create_experiment(EXPERIMENT)
+        with _store_init_lock(store):
+            client = _RetryingClient(MlflowClient(tracking_uri=store))
+            exp_id = _get_or_create_experiment(client, EXPERIMENT, None)
         tags = {"satcnn.model_uri": report.model_uri, "satcnn.task": lm.task}
         if lm.source_run_id:
             tags["satcnn.source_run_id"] = lm.source_run_id
@@ -448,6 +460,11 @@ def _track(
         return str(run_id)
     except Exception as err:  # tracking must not lose finished outputs
         logger.warning("could not log the inference to MLflow at %s: %s", store, err)
+        if client is not None and run_id is not None:
+            try:
+                client.set_terminated(run_id, "FAILED")
+            except Exception:
+                logger.warning("could not mark MLflow run %s as FAILED", run_id, exc_info=True)
         return None
 
 
