@@ -34,7 +34,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -719,9 +719,3 @@ def run_inference(
     if first_error is not None:
         raise first_error
     return report
-
-
-def iter_failures(report: InferenceReport) -> Iterator[str]:
-    """The failure messages of ``report`` (each starts with the input path)."""
-    for r in report.failures:
-        yield r.error or f"{r.input}: failed"
