@@ -57,12 +57,13 @@ def test_resunet_debug_fit_leaves_checkpoint(scenes: Path, workdir: Path) -> Non
 def test_short_resunet_fit_beats_trivial_predictions(
     scenes: Path, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A few CPU minutes of ResUNet (paper layout at a quarter of the width) on three generated scenes.
+    """A few CPU minutes of ResUNet (paper layout at a quarter of the width) on two generated scenes;
+    the checkpoint is chosen on a third (validation) and tested on a fourth, never seen before.
 
     All-background scores IoU 0; all-road scores the road fraction of the held-out scene (~0.1).
     """
     args = ["fit", "--config", RESUNET, "--data.init_args.root", str(scenes)]
-    args += ["--data.init_args.val_scenes", "[scene_003]", "--data.init_args.test_scenes", "[scene_003]"]
+    args += ["--data.init_args.val_scenes", "[scene_002]", "--data.init_args.test_scenes", "[scene_003]"]
     args += ["--data.init_args.patch_size", "96", "--data.init_args.batch_size", "8"]
     args += ["--data.init_args.num_workers", "0", "--data.init_args.train_samples_per_epoch", "160"]
     args += [
