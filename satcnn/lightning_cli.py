@@ -65,9 +65,9 @@ class SatcnnCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path and Path(ckpt_path).is_file():
-            from satcnn.inference.model_io import _read_checkpoint
+            from satcnn.inference.model_io import read_checkpoint
 
-            _read_checkpoint(Path(ckpt_path), "cpu")
+            read_checkpoint(Path(ckpt_path), "cpu")
         super()._parse_ckpt_path()
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:

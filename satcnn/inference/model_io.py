@@ -42,6 +42,7 @@ __all__ = [
     "NormalizedModel",
     "SlidingPatchClassifier",
     "load_model",
+    "read_checkpoint",
     "resolve_model_path",
     "source_run_from_path",
 ]
@@ -272,7 +273,12 @@ def _resolve_models_uri(uri: str, tracking_uri: str) -> tuple[Path, str | None, 
         return path, run_id, registered
 
 
-def _read_checkpoint(path: Path, device: str | torch.device) -> dict[str, Any]:
+def read_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a satcnn checkpoint safely (``weights_only=True``): plain values and tensors only.
+
+    Raises:
+        ModelError: unreadable, holding pickled objects, or without the ``satcnn`` block.
+    """
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -350,7 +356,7 @@ def load_model(
     path, source_run, registered = resolve_model_path(uri, tracking_uri)
     # Read on the CPU whatever the target: a CUDA-saved checkpoint loads on a CPU-only machine, and a
     # bad device is reported as such below rather than as an unreadable checkpoint.
-    ckpt = _read_checkpoint(path, "cpu")
+    ckpt = read_checkpoint(path, "cpu")
     module, meta = _build(ckpt, path)
     try:
         module.to(device)

@@ -349,9 +349,9 @@ def checkpoint_run_id(ckpt_path: str | Path) -> str | None:
     Raises:
         ModelError: the file is not a readable satcnn checkpoint (never unpickles objects).
     """
-    from satcnn.inference.model_io import _read_checkpoint
+    from satcnn.inference.model_io import read_checkpoint
 
-    ckpt = _read_checkpoint(Path(ckpt_path), "cpu")
+    ckpt = read_checkpoint(Path(ckpt_path), "cpu")
     info = ckpt.get(RUN_KEY) or {}
     return info.get("run_id")
 

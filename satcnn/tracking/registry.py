@@ -64,9 +64,9 @@ class SatcnnPyfuncModel(PythonModel):  # type: ignore[misc]
 
 def checkpoint_metadata(ckpt_path: str | Path) -> dict[str, Any]:
     """The ``satcnn`` block of a checkpoint (loaded with ``weights_only=True``)."""
-    from satcnn.inference.model_io import _read_checkpoint
+    from satcnn.inference.model_io import read_checkpoint
 
-    return dict(_read_checkpoint(Path(ckpt_path), "cpu")[CHECKPOINT_KEY])
+    return dict(read_checkpoint(Path(ckpt_path), "cpu")[CHECKPOINT_KEY])
 
 
 def model_signature(meta: dict[str, Any]) -> ModelSignature:
