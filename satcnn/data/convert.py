@@ -11,12 +11,8 @@ file is not georeferenced, and every conversion emits a :class:`NotGeoreferenced
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import uuid
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,32 +21,15 @@ from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning as _RioNotGeoreferencedWarning
 
 from satcnn.errors import DataFormatError, RasterError, require_file
+from satcnn.io.atomic import atomic_output
 
-__all__ = ["NotGeoreferencedWarning", "atomic_output", "png_pair_to_geotiff"]
+__all__ = ["NotGeoreferencedWarning", "png_pair_to_geotiff"]
 
 log = logging.getLogger(__name__)
 
 
 class NotGeoreferencedWarning(UserWarning):
     """A raster was written without a CRS: its coordinates are pixel units, not map units."""
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
-
-    The temporary file lives in the same folder (same file system), so ``os.replace`` is atomic:
-    readers never see a half-written raster. On error the temporary file is removed.
-    """
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.tmp{final.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _read_png(path: Path, what: str) -> np.ndarray:

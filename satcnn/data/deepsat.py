@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from satcnn.errors import DataFormatError, InputFileNotFoundError, require_file
+from satcnn.io.atomic import atomic_output
 
 log = logging.getLogger(__name__)
 
@@ -236,9 +237,7 @@ def _parse_csv(path: Path, target: Path) -> None:
     rows = _count_rows(path)
     if rows == 0:
         raise DataFormatError("the CSV is empty; expected rows of 3136 values", path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_output(target) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(rows, ROW_VALUES))
         start = 0
         reader = pd.read_csv(path, header=None, chunksize=4096, dtype=np.float32, engine="c")
@@ -274,9 +273,6 @@ def _parse_csv(path: Path, target: Path) -> None:
         del out
         if start != rows:
             raise DataFormatError(f"read {start} rows but the file has {rows} lines", path)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     log.info("cached %s rows of %s in %s", rows, path, target)
 
 

@@ -22,8 +22,8 @@ import rasterio
 import shapely
 from rasterio.features import rasterize
 
-from satcnn.data.convert import atomic_output
 from satcnn.errors import DataFormatError, RasterError, require_file
+from satcnn.io.atomic import atomic_output
 
 __all__ = ["rasterize_centerlines"]
 

@@ -32,8 +32,8 @@ from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 from tqdm.auto import tqdm
 
-from satcnn.data.convert import atomic_output
 from satcnn.errors import ConfigError
+from satcnn.io.atomic import atomic_output
 
 __all__ = ["BANDS", "Cover", "RoadScene", "synth_roads"]
 

@@ -52,6 +52,7 @@ from satcnn.errors import ConfigError, InputFileNotFoundError, ModelError, Raste
 from satcnn.inference.model_io import LoadedModel, SlidingPatchClassifier, StridedFCN, load_model
 from satcnn.inference.predict import CLASS_NODATA, UINT8_SCALE, classify_raster, predict_raster
 from satcnn.inference.windows import axis_spans
+from satcnn.io.atomic import write_text_atomic
 from satcnn.io.cog import AtomicCOGWriter
 from satcnn.io.raster import open_raster
 
@@ -343,15 +344,6 @@ def _output_paths(src: Path, out_dir: Path, task: str, output: OutputType) -> li
 
 
 # -- records -----------------------------------------------------------------------------------------
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_fractions(path: Path, classes: list[str], results: list[TileResult]) -> None:
     """Write ``path`` with this run's rows merged over the earlier rows of other tiles."""
     header = ["tile", "input", *classes]
@@ -375,7 +367,7 @@ def _write_fractions(path: Path, classes: list[str], results: list[TileResult]) 
     writer.writeheader()
     for key in sorted(rows):
         writer.writerow(rows[key])
-    _atomic_write_text(path, buf.getvalue())
+    write_text_atomic(path, buf.getvalue())
 
 
 def _versions() -> dict[str, str]:
@@ -704,7 +696,7 @@ def run_inference(
         },
         "failures": [{"input": str(r.input), "error": r.error} for r in report.failures],
     }
-    _atomic_write_text(report.manifest, json.dumps(_jsonable(manifest), indent=2) + "\n")
+    write_text_atomic(report.manifest, json.dumps(_jsonable(manifest), indent=2) + "\n")
     logger.info(
         "inference: %d tiles done, %d skipped, %d failed; %.2f MP in %.1f s (%.3f MP/s)",
         len(report.done),
