@@ -18,7 +18,7 @@ def ui_main(argv: list[str]) -> int:
     """
     import signal
 
-    from satcnn.tracking.mlflow import default_tracking_uri
+    from satcnn.tracking.store import default_tracking_uri
 
     parser = argparse.ArgumentParser(prog="satcnn ui", description=ui_main.__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1: this machine only)")

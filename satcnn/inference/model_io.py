@@ -380,7 +380,7 @@ def resolve_model_path(
     source_run: str | None = None
     registered: dict[str, str] = {}
     if text.startswith(("runs:/", "models:/")):
-        from satcnn.tracking.mlflow import default_tracking_uri
+        from satcnn.tracking.store import default_tracking_uri
 
         store = tracking_uri or default_tracking_uri()
         if text.startswith("runs:/"):

@@ -1,22 +1,29 @@
-"""MLflow tracking: the default logger, config and artifact logging, atomic checkpoints."""
+"""MLflow tracking: the default logger, config and artifact logging, atomic checkpoints, the registry.
 
-from satcnn.tracking.checkpoints import AtomicCheckpointIO
-from satcnn.tracking.mlflow import (
-    MLflowArtifactsCallback,
-    MLflowSaveConfigCallback,
-    SatcnnMLFlowLogger,
-    checkpoint_run_id,
-    default_tracking_uri,
-)
-from satcnn.tracking.registry import log_checkpoint_model, register_model
+Names are imported lazily: ``satcnn ui`` and inference need only the store location, not
+Lightning and MLflow's model machinery.
+"""
 
-__all__ = [
-    "AtomicCheckpointIO",
-    "MLflowArtifactsCallback",
-    "MLflowSaveConfigCallback",
-    "SatcnnMLFlowLogger",
-    "checkpoint_run_id",
-    "default_tracking_uri",
-    "log_checkpoint_model",
-    "register_model",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_LAZY = {
+    "AtomicCheckpointIO": "satcnn.tracking.checkpoints",
+    "MLflowArtifactsCallback": "satcnn.tracking.mlflow",
+    "MLflowSaveConfigCallback": "satcnn.tracking.mlflow",
+    "SatcnnMLFlowLogger": "satcnn.tracking.mlflow",
+    "checkpoint_run_id": "satcnn.tracking.mlflow",
+    "default_tracking_uri": "satcnn.tracking.store",
+    "log_checkpoint_model": "satcnn.tracking.registry",
+    "register_model": "satcnn.tracking.registry",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

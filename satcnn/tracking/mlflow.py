@@ -25,9 +25,10 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
+from satcnn.tracking.store import DEFAULT_STORE, default_tracking_uri  # noqa: F401  (re-exported)
+
 log = logging.getLogger(__name__)
 
-DEFAULT_STORE = "mlflow.db"
 BEST_CHECKPOINT_ARTIFACT = "checkpoints/best.ckpt"
 LAST_CHECKPOINT_ARTIFACT = "checkpoints/last.ckpt"
 PARAM_VALUE_LIMIT = 6000  # MLflow's limit on a parameter value
@@ -83,11 +84,6 @@ def _retry_locked(fn: Callable[..., Any], retries: int, *args: Any, **kwargs: An
             )
             time.sleep(delay)
     raise AssertionError("unreachable")
-
-
-def default_tracking_uri() -> str:
-    """``$MLFLOW_TRACKING_URI``, or the SQLite store ``mlflow.db`` in the working directory."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / DEFAULT_STORE}"
 
 
 class SatcnnMLFlowLogger(MLFlowLogger):

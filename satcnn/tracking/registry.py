@@ -21,7 +21,6 @@ import torch
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import ModelSignature
-from mlflow.pyfunc import PythonModel
 from mlflow.types import Schema, TensorSpec
 
 from satcnn.tasks.base import CHECKPOINT_KEY
@@ -35,31 +34,10 @@ DEFAULT_ALIAS = "current"  # MLflow reserves "latest"
 _MODEL_CODE = """\
 import mlflow
 
-from satcnn.tracking.registry import SatcnnPyfuncModel
+from satcnn.tracking.pyfunc import SatcnnPyfuncModel
 
 mlflow.models.set_model(SatcnnPyfuncModel())
 """
-
-
-class SatcnnPyfuncModel(PythonModel):  # type: ignore[misc]
-    """``pyfunc`` wrapper: raw ``(N, C, H, W)`` float32 in, softmax/sigmoid probabilities out."""
-
-    def load_context(self, context: Any) -> None:
-        from satcnn.inference.model_io import load_model
-
-        loaded = load_model(context.artifacts["checkpoint"])
-        self.meta = loaded.meta
-        self.module = loaded.module  # normalises raw digital numbers itself
-
-    # No type hints on predict: MLflow would derive a (list-typed) signature from them.
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        if isinstance(model_input, dict):  # a named tensor input
-            model_input = next(iter(model_input.values()))
-        x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
-        with torch.inference_mode():
-            out = self.module(x)
-        probs = out.softmax(dim=1) if out.shape[1] > 1 else out.sigmoid()
-        return probs.numpy()
 
 
 def checkpoint_metadata(ckpt_path: str | Path) -> dict[str, Any]:

@@ -1,0 +1,34 @@
+"""The ``pyfunc`` side of a satcnn MLflow model (loaded by MLflow from the model's code file).
+
+Kept apart from :mod:`satcnn.tracking.registry` so that importing tracking does not define a
+``PythonModel`` subclass (MLflow warns about its untyped ``predict`` at class definition).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from mlflow.pyfunc import PythonModel
+
+
+class SatcnnPyfuncModel(PythonModel):  # type: ignore[misc]
+    """``pyfunc`` wrapper: raw ``(N, C, H, W)`` float32 in, softmax/sigmoid probabilities out."""
+
+    def load_context(self, context: Any) -> None:
+        from satcnn.inference.model_io import load_model
+
+        loaded = load_model(context.artifacts["checkpoint"])
+        self.meta = loaded.meta
+        self.module = loaded.module  # normalises raw digital numbers itself
+
+    # No type hints on predict: MLflow would derive a (list-typed) signature from them.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        if isinstance(model_input, dict):  # a named tensor input
+            model_input = next(iter(model_input.values()))
+        x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
+        with torch.inference_mode():
+            out = self.module(x)
+        probs = out.softmax(dim=1) if out.shape[1] > 1 else out.sigmoid()
+        return probs.numpy()
