@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -108,7 +110,7 @@ def test_two_updates_equal_one_on_the_concatenation() -> None:
     target[2:] = target[2:].roll(3, dims=-1)
     # Noisy but informative predictions, so that the curve has a breakeven.
     preds = (0.5 * target + 0.6 * torch.rand(4, 1, 24, 24, generator=gen)).clamp(max=1)
-    metrics = [lambda: RelaxedPrecisionRecall(rho=3, thresholds=21), RoadIoU, RoadF1]
+    metrics: list[Callable[[], Any]] = [lambda: RelaxedPrecisionRecall(rho=3, thresholds=21), RoadIoU, RoadF1]
     for make in metrics:
         split, whole = make(), make()
         split.update(preds[:2], target[:2])
@@ -150,3 +152,60 @@ def test_invalid_inputs() -> None:
         RelaxedPrecisionRecall(rho=-1)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         RelaxedPrecisionRecall(thresholds=[0.2, 1.5])
+
+
+def test_valid_mask_counts_owned_pixels_with_full_window_slack() -> None:
+    # 8x8, rho=1. Road: columns 2 and 6. Owned: columns 0-5.
+    target = vertical_line(2, size=8) + vertical_line(6, size=8)
+    preds = torch.zeros(1, 1, 8, 8)
+    preds[0, 0, :4, 3] = 0.9  # owned, next to road column 2
+    preds[0, 0, :, 5] = 0.9  # owned, next to road column 6, which is not owned
+    preds[0, 0, 7, 0] = 0.9  # owned false positive (2 px from the road)
+    preds[0, 0, 4:, 7] = 0.9  # not owned
+    valid = torch.zeros(1, 1, 8, 8)
+    valid[..., :6] = 1
+    metric = RelaxedPrecisionRecall(rho=1, thresholds=[0.5])
+    metric.update(preds, target, valid=valid)
+    # Owned predictions: 4 + 8 + 1 = 13, of which 12 lie within 1 px of a road (column 6 counts
+    # as road for the slack even though it is not owned). Owned road: column 2 (8 px), of which
+    # rows 0-3 have a prediction within 1 px.
+    assert metric.pred_count.tolist() == [13] and metric.pred_hit.tolist() == [12]
+    assert metric.target_count.item() == 8 and metric.target_hit.tolist() == [4]
+    result = metric.compute()
+    assert result["relaxed_precision"].item() == pytest.approx(12 / 13)
+    assert result["relaxed_recall"].item() == pytest.approx(4 / 8)
+    unrestricted = RelaxedPrecisionRecall(rho=1, thresholds=[0.5])
+    unrestricted.update(preds, target)
+    assert unrestricted.pred_count.tolist() == [17] and unrestricted.target_count.item() == 16
+    # IoU / F1 on owned pixels: predicted 13, road 8, both 0 (no exact hit) -> IoU 0; shift one
+    # prediction onto the road to get a non-trivial value.
+    preds[0, 0, 0, 2] = 0.9  # 14 predicted, 1 on road, union 14 + 8 - 1 = 21
+    iou, f1 = RoadIoU(), RoadF1()
+    iou.update(preds, target, valid=valid)
+    f1.update(preds[:, 0], target, valid=valid[:, 0])
+    assert iou.compute().item() == pytest.approx(1 / 21)
+    assert f1.compute().item() == pytest.approx(2 * 1 / (14 + 8))
+
+
+def test_padding_copy_with_empty_valid_adds_nothing() -> None:
+    gen = torch.Generator().manual_seed(1)
+    target = (torch.rand(2, 1, 12, 12, generator=gen) > 0.7).float()
+    preds = torch.rand(2, 1, 12, 12, generator=gen)
+    valid = torch.ones(2, 1, 12, 12)
+    doubled = (torch.cat([preds, preds[:1]]), torch.cat([target, target[:1]]))
+    valid_doubled = torch.cat([valid, torch.zeros(1, 1, 12, 12)])
+    makers: list[Callable[[], Any]] = [lambda: RelaxedPrecisionRecall(rho=2, thresholds=11), RoadIoU, RoadF1]
+    for make in makers:
+        once, padded, empty = make(), make(), make()
+        once.update(preds, target)
+        padded.update(*doubled, valid=valid_doubled)
+        empty.update(preds, target, valid=torch.zeros_like(valid))
+        a, b = once.compute(), padded.compute()
+        if isinstance(a, dict):
+            for key in a:
+                torch.testing.assert_close(a[key], b[key])
+            assert empty.pred_count.sum() == 0 and empty.target_count == 0
+        else:
+            torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="valid"):
+        RoadIoU().update(preds, target, valid=torch.ones(2, 1, 12, 11))

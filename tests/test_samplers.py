@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from pathlib import Path
 
 import lightning as L
@@ -16,7 +17,15 @@ from rasterio.transform import from_origin
 from torch.utils.data import DistributedSampler
 from torchgeo.samplers.utils import tile_to_chips
 
-from satcnn.data.samplers import GridWindowSampler, RandomWindowSampler, Region, grid_offsets
+from satcnn.data.samplers import (
+    NOTHING_OWNED,
+    GridWindowSampler,
+    RandomWindowSampler,
+    Region,
+    WindowRef,
+    grid_offsets,
+    owned_spans,
+)
 from satcnn.data.scenes import RoadSceneDataModule
 
 REGIONS = [Region(0, 0, 0, 100, 70), Region(1, 10, 5, 40, 40)]
@@ -77,7 +86,9 @@ def test_grid_sampler_shards_pad_and_shuffle() -> None:
     assert len(windows) == len(grid) == len(set(windows))
     shards = [list(GridWindowSampler(REGIONS, 32, overlap=8, num_replicas=3, rank=r)) for r in range(3)]
     assert len({len(s) for s in shards}) == 1  # equal steps on every rank
-    assert set().union(*map(set, shards)) == set(windows)
+    owned = [w for s in shards for w in s if w.owned != NOTHING_OWNED]
+    assert sorted(owned) == sorted(windows)  # each window once; the padding repeats own nothing
+    assert {w._replace(owned=None) for s in shards for w in s} == {w._replace(owned=None) for w in windows}
     shuffled = GridWindowSampler(REGIONS, 32, overlap=8, shuffle=True, seed=2)
     first = list(shuffled)
     shuffled.set_epoch(1)
@@ -86,6 +97,58 @@ def test_grid_sampler_shards_pad_and_shuffle() -> None:
     ]
     with pytest.raises(ValueError, match="does not fit"):
         GridWindowSampler(REGIONS, 41)
+
+
+def _ownership(refs: list[WindowRef], regions: list[Region], size: int) -> dict[int, np.ndarray]:
+    """Per scene, how many windows own each pixel (scenes as large as their regions reach)."""
+    shape = {r.scene: (0, 0) for r in regions}
+    for r in regions:
+        h, w = shape[r.scene]
+        shape[r.scene] = (max(h, r.row_off + r.height), max(w, r.col_off + r.width))
+    count = {k: np.zeros(v, dtype=int) for k, v in shape.items()}
+    for ref in refs:
+        assert ref.owned is not None and ref.size == size
+        r0, r1, c0, c1 = ref.owned
+        assert 0 <= r0 <= r1 <= size and 0 <= c0 <= c1 <= size
+        count[ref.scene][ref.row_off + r0 : ref.row_off + r1, ref.col_off + c0 : ref.col_off + c1] += 1
+    return count
+
+
+@pytest.mark.parametrize(
+    ("regions", "size", "overlap"),
+    [
+        ([Region(0, 0, 0, 100, 70), Region(1, 10, 5, 40, 40)], 32, 8),
+        ([Region(0, 0, 0, 97, 61), Region(0, 97, 0, 33, 61)], 30, 7),  # odd overlap, two bands of a scene
+        ([Region(0, 0, 0, 300, 257)], 224, 32),
+        ([Region(0, 0, 0, 64, 64)], 32, 0),
+        ([Region(0, 0, 0, 45, 33)], 16, 15),
+        ([Region(0, 3, 2, 16, 16)], 16, 4),  # a single window
+    ],
+)
+@pytest.mark.parametrize("world", [1, 2, 5])
+def test_grid_owned_pixels_tile_regions_exactly_once(
+    regions: list[Region], size: int, overlap: int, world: int
+) -> None:
+    refs = [w for rank in range(world) for w in GridWindowSampler(regions, size, overlap, world, rank)]
+    whole = list(GridWindowSampler(regions, size, overlap))
+    assert len(refs) == world * math.ceil(len(whole) / world)
+    count = _ownership(refs, regions, size)
+    inside = {k: np.zeros(v.shape, dtype=bool) for k, v in count.items()}
+    for r in regions:
+        inside[r.scene][r.row_off : r.row_off + r.height, r.col_off : r.col_off + r.width] = True
+    for k in count:
+        assert (count[k][inside[k]] == 1).all()
+        assert (count[k][~inside[k]] == 0).all()
+    if len(refs) > len(whole):  # padding repeats exist and own nothing
+        assert sum(w.owned == NOTHING_OWNED for w in refs) == len(refs) - len(whole)
+
+
+def test_owned_spans_split_overlaps_at_the_middle() -> None:
+    starts = grid_offsets(100, 32, 24)  # [0, 24, 48, 68]: overlaps 8, 8 and 12 (last shifted in)
+    spans = owned_spans(starts, 32, 100)
+    absolute = [(s + a, s + b) for s, (a, b) in zip(starts, spans, strict=True)]
+    assert absolute == [(0, 28), (28, 52), (52, 74), (74, 100)]
+    assert RandomWindowSampler(REGIONS, 16, num_samples=4).__iter__().__next__().owned is None
 
 
 # ---------------------------------------------------------------- Lightning DDP, 2 CPU processes
@@ -104,7 +167,9 @@ class BoundsRecorder(L.LightningModule):
         seen = json.loads(path.read_text()) if path.exists() else []
         seen += batch["bounds"].tolist()
         path.write_text(json.dumps(seen))
-        sampler = self.trainer.train_dataloader.sampler
+        loader = self.trainer.train_dataloader
+        assert loader is not None
+        sampler = loader.sampler
         (Path(self.out) / f"sampler_rank{self.global_rank}.txt").write_text(type(sampler).__name__)
         return (self.weight * batch["image"].mean()).sum()
 

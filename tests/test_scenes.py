@@ -14,7 +14,8 @@ from rasterio.transform import from_origin
 from rasterio.windows import from_bounds
 
 from satcnn.data.normalization import RunningStats
-from satcnn.data.scenes import RoadSceneDataModule, find_scenes
+from satcnn.data.samplers import GridWindowSampler
+from satcnn.data.scenes import RoadSceneDataModule, collate_samples, find_scenes
 from satcnn.errors import ConfigError, InputFileNotFoundError, RasterError
 
 ORIGIN = (500_000.0, 4_600_000.0)
@@ -312,6 +313,41 @@ def test_grid_covers_every_pixel_of_val_scenes(tmp_path: Path) -> None:
     assert cover["a"].max() <= 4  # overlapping grid, not a dense sliding window
     seen = torch.cat([b["bounds"] for b in loader])
     np.testing.assert_allclose(seen.numpy(), np.array(expected_bounds))
+
+
+@pytest.mark.parametrize(("patch", "overlap", "world"), [(32, 6, 1), (32, 6, 2), (24, 9, 5), (16, 0, 2)])
+def test_valid_masks_own_every_val_pixel_once(tmp_path: Path, patch: int, overlap: int, world: int) -> None:
+    write_scene(tmp_path, "a", height=97, width=75)
+    write_scene(tmp_path, "b", height=50, width=61, seed=1)
+    write_scene(tmp_path, "c", height=40, width=40, seed=2)  # the training scene
+    dm = make_dm(
+        str(tmp_path),
+        patch_size=patch,
+        batch_size=4,
+        val_overlap=overlap,
+        val_scenes=["a", "b"],
+        test_scenes=["a"],
+    )
+    dm.setup()
+    shapes = {"a": (97, 75), "b": (50, 61)}
+    owned = {k: np.zeros(v, dtype=int) for k, v in shapes.items()}
+    transform = from_origin(*ORIGIN, 0.5, 0.5)
+    dataset = dm.val_dataloader().dataset
+    for rank in range(world):  # every rank's shard, padding repeats included
+        sampler = GridWindowSampler(dm.regions["val"], patch, overlap, num_replicas=world, rank=rank)
+        refs = list(sampler)
+        batch = collate_samples([dataset[ref] for ref in refs])
+        assert batch["valid"].shape == batch["mask"].shape and batch["valid"].dtype == torch.float32
+        assert torch.isin(batch["valid"], torch.tensor([0.0, 1.0])).all()
+        for ref, bounds, valid in zip(refs, batch["bounds"], batch["valid"], strict=True):
+            win = from_bounds(*bounds.tolist(), transform=transform).round_offsets().round_lengths()
+            r, c = win.row_off, win.col_off
+            owned[dm.scenes[ref.scene].name][r : r + patch, c : c + patch] += valid[0].numpy().astype(int)
+    for name in shapes:
+        assert (owned[name] == 1).all(), name
+    val_batch = next(iter(dm.val_dataloader()))
+    assert val_batch["valid"].shape == val_batch["mask"].shape
+    assert "valid" not in next(iter(dm.train_dataloader()))
 
 
 def test_augmented_training_batches_and_workers(tmp_path: Path) -> None:

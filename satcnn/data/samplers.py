@@ -18,6 +18,7 @@ shares are disjoint and change every epoch. World size and rank come from
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterator, Sequence
@@ -31,7 +32,15 @@ from torchgeo.samplers.utils import tile_to_chips
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GridWindowSampler", "RandomWindowSampler", "Region", "WindowRef", "grid_offsets"]
+__all__ = [
+    "NOTHING_OWNED",
+    "GridWindowSampler",
+    "RandomWindowSampler",
+    "Region",
+    "WindowRef",
+    "grid_offsets",
+    "owned_spans",
+]
 
 
 @dataclass(frozen=True)
@@ -46,13 +55,24 @@ class Region:
 
 
 class WindowRef(NamedTuple):
-    """One square window: scene index, top-left pixel, size, and a per-sample augmentation seed."""
+    """One square window: scene index, top-left pixel, size, and a per-sample augmentation seed.
+
+    ``owned`` (grid windows only) is ``(row_start, row_stop, col_start, col_stop)`` relative to
+    the window: the pixels this window alone accounts for in evaluation, so that the owned
+    parts of a grid tile its regions exactly once. ``None`` for random (training) windows;
+    :data:`NOTHING_OWNED` for the repeated windows that pad a DDP shard.
+    """
 
     scene: int
     row_off: int
     col_off: int
     size: int
     seed: int = 0
+    owned: tuple[int, int, int, int] | None = None
+
+
+NOTHING_OWNED = (0, 0, 0, 0)
+"""``WindowRef.owned`` of a padding duplicate: it owns no pixel."""
 
 
 def grid_offsets(length: int, size: int, stride: int) -> list[int]:
@@ -73,6 +93,27 @@ def grid_offsets(length: int, size: int, stride: int) -> list[int]:
     starts = [i * stride for i in range(n)]
     starts[-1] = length - size
     return sorted(set(starts))
+
+
+def owned_spans(starts: Sequence[int], size: int, length: int) -> list[tuple[int, int]]:
+    """Pixels each window of an axis owns, ``(start, stop)`` relative to the window's start.
+
+    Neighbouring windows split their overlap at its middle (the earlier one takes the odd
+    pixel's other half, as the cores of :func:`satcnn.inference.windows.axis_spans` do); the
+    first window owns from 0 and the last to ``length``. A last window shifted inward by
+    :func:`grid_offsets` therefore owns only what its predecessor leaves. The owned spans tile
+    ``[0, length)`` exactly.
+
+    Args:
+        starts: sorted window starts, e.g. from :func:`grid_offsets`.
+        size: window length.
+        length: axis length.
+    """
+    bounds = [0]
+    for a, b in itertools.pairwise(starts):
+        bounds.append((b + a + size) // 2)  # middle of the overlap [b, a + size)
+    bounds.append(length)
+    return [(lo - s, hi - s) for s, lo, hi in zip(starts, bounds[:-1], bounds[1:], strict=True)]
 
 
 def _world(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
@@ -124,6 +165,10 @@ class _ShardedWindowSampler(DistributedSampler[WindowRef]):
     def _global_windows(self) -> list[WindowRef]:
         raise NotImplementedError
 
+    def _pad(self, ref: WindowRef) -> WindowRef:
+        """The repeat of ``ref`` that pads a shard (owning nothing when ``ref`` owns pixels)."""
+        return ref if ref.owned is None else ref._replace(owned=NOTHING_OWNED)
+
     def _num_global(self) -> int:
         raise NotImplementedError
 
@@ -136,8 +181,9 @@ class _ShardedWindowSampler(DistributedSampler[WindowRef]):
         windows = self._global_windows()
         per_rank = math.ceil(len(windows) / self.num_replicas)
         total = per_rank * self.num_replicas
-        if total > len(windows):  # pad by repeating the first windows, as DistributedSampler does
-            windows = windows + windows[: total - len(windows)]
+        # Pad by repeating the first windows (cycling when there are fewer windows than ranks),
+        # as DistributedSampler does.
+        windows = windows + [self._pad(windows[i % len(windows)]) for i in range(total - len(windows))]
         return iter(windows[self.rank : total : self.num_replicas])
 
 
@@ -200,7 +246,11 @@ class GridWindowSampler(_ShardedWindowSampler):
     Windows step by ``patch_size - overlap``; the last row and column are shifted inward to
     the region's edge (see :func:`grid_offsets`). Under DDP the grid is split ``[rank::world]``
     and padded by repeating its first windows so every rank runs the same number of steps
-    (a few windows are then seen twice, as with Lightning's own ``DistributedSampler``).
+    (a few windows are then read twice, as with Lightning's own ``DistributedSampler``).
+
+    Every window carries ``owned`` (see :func:`owned_spans`): the owned parts of all windows,
+    over all ranks, cover each region pixel exactly once, and padding repeats own nothing, so
+    metrics restricted to owned pixels count every pixel once.
 
     Args:
         regions: pixel regions to cover.
@@ -231,8 +281,12 @@ class GridWindowSampler(_ShardedWindowSampler):
         for reg in self.regions:
             rows = grid_offsets(reg.height, patch_size, stride)
             cols = grid_offsets(reg.width, patch_size, stride)
+            row_own = owned_spans(rows, patch_size, reg.height)
+            col_own = owned_spans(cols, patch_size, reg.width)
             self._grid.extend(
-                WindowRef(reg.scene, reg.row_off + r, reg.col_off + c, patch_size) for r in rows for c in cols
+                WindowRef(reg.scene, reg.row_off + r, reg.col_off + c, patch_size, 0, (*ro, *co))
+                for r, ro in zip(rows, row_own, strict=True)
+                for c, co in zip(cols, col_own, strict=True)
             )
 
     def _num_global(self) -> int:

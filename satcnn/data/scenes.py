@@ -168,6 +168,10 @@ def augment_range(dtype: str, mean: Sequence[float], std: Sequence[float]) -> fl
 class SceneWindowDataset(Dataset[dict[str, Any]]):
     """Reads the image and mask window named by a :class:`WindowRef`.
 
+    A grid window (``ref.owned`` set) also gets ``valid``, float32 (1, H, W) in {0, 1}: 1 on
+    the pixels it owns, so evaluation counts every scene pixel once (all 0 for a DDP padding
+    repeat). Random training windows have no ``valid``.
+
     Rasterio handles are opened lazily once per process (DataLoader workers each get their
     own, and handles inherited over ``fork`` are never reused).
 
@@ -204,9 +208,16 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
             "bounds": (min(minx, maxx), min(miny, maxy), max(minx, maxx), max(miny, maxy)),
         }
         if self.augment is not None:  # takes native-dtype arrays, returns float32 tensors
+            if ref.owned is not None:
+                raise ValueError("grid windows with owned pixels are for evaluation and cannot be augmented")
             self.augment.transform.set_random_seed(ref.seed)
             return self.augment(sample)
         sample["mask"] = torch.from_numpy(sample["mask"].astype(np.float32))
+        if ref.owned is not None:
+            r0, r1, c0, c1 = ref.owned
+            valid = torch.zeros((1, ref.size, ref.size), dtype=torch.float32)
+            valid[:, r0:r1, c0:c1] = 1.0
+            sample["valid"] = valid
         return sample
 
     def close(self) -> None:
@@ -223,13 +234,21 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
 
 
 def collate_samples(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Stack samples into a batch, keeping every sample's CRS (WKT) and bounds (float64 N x 4)."""
-    return {
+    """Stack samples into a batch, keeping every sample's CRS (WKT) and bounds (float64 N x 4).
+
+    ``valid`` (owned pixels of grid windows) is stacked when the samples carry it.
+    """
+    batch: dict[str, Any] = {
         "image": torch.stack([s["image"] for s in samples]),
         "mask": torch.stack([s["mask"] for s in samples]),
         "crs": [s["crs"] for s in samples],
         "bounds": torch.tensor([s["bounds"] for s in samples], dtype=torch.float64),
     }
+    if any("valid" in s for s in samples):
+        if not all("valid" in s for s in samples):
+            raise ValueError("cannot batch grid samples (with 'valid') together with samples without it")
+        batch["valid"] = torch.stack([s["valid"] for s in samples])
+    return batch
 
 
 class RoadSceneDataModule(L.LightningDataModule):
@@ -248,7 +267,10 @@ class RoadSceneDataModule(L.LightningDataModule):
     all three splits use the whole scene (a warning says so: validation is then not held out).
 
     Batches: ``image`` float32 (N, C, H, W) raw digital numbers, ``mask`` float32 (N, 1, H, W)
-    in {0, 1}, ``crs`` list of WKT strings, ``bounds`` float64 (N, 4) (minx, miny, maxx, maxy).
+    in {0, 1}, ``crs`` list of WKT strings, ``bounds`` float64 (N, 4) (minx, miny, maxx, maxy);
+    validation and test batches add ``valid`` float32 (N, 1, H, W) in {0, 1}, the pixels each
+    window owns: over the whole grid (and all DDP ranks) every pixel is owned exactly once, so
+    metrics restricted to ``valid`` count overlaps and padding repeats once.
 
     Args:
         root: folder holding ``images/<name>.tif`` and ``masks/<name>.tif``.

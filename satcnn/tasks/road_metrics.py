@@ -1,8 +1,9 @@
 """Metrics for binary road segmentation: IoU, F1 and relaxed precision / recall (Mnih 2013).
 
 All metrics take road **probabilities** ``(N, 1, H, W)`` or ``(N, H, W)`` in [0, 1] and
-targets of the same shape in {0, 1}. A pixel is predicted road when its probability is
-strictly above the threshold (torchmetrics' convention).
+targets of the same shape in {0, 1}, and optionally ``valid`` of the same shape: only its
+non-zero pixels are counted (the pixels each overlapping evaluation window owns). A pixel is
+predicted road when its probability is strictly above the threshold (torchmetrics' convention).
 
 Relaxed precision and recall forgive small misregistrations of road centre lines: a
 predicted road pixel counts as correct if a true road pixel lies within ``rho`` pixels
@@ -32,6 +33,15 @@ from torchmetrics.classification import BinaryF1Score, BinaryJaccardIndex
 logger = logging.getLogger(__name__)
 
 
+def _owned(valid: Tensor, like: Tensor) -> Tensor:
+    """``valid`` (N, 1, H, W) or (N, H, W), non-zero = counted, as a bool mask shaped like ``like``."""
+    if valid.ndim == 4 and valid.shape[1] == 1:
+        valid = valid[:, 0]
+    if valid.shape != like.shape:
+        raise ValueError(f"valid {tuple(valid.shape)} does not match preds {tuple(like.shape)}")
+    return valid != 0
+
+
 def _as_nhw(preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """Bring ``preds`` and ``target`` to (N, H, W), accepting (N, 1, H, W) for either."""
     out = []
@@ -59,9 +69,18 @@ class RoadIoU(BinaryJaccardIndex):
     def __init__(self, threshold: float = 0.5, **kwargs: Any) -> None:
         super().__init__(threshold=threshold, **kwargs)
 
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        """Accumulate a batch of probabilities and targets, (N, 1, H, W) or (N, H, W)."""
-        super().update(*_as_nhw(preds, target))
+    def update(self, preds: Tensor, target: Tensor, valid: Tensor | None = None) -> None:
+        """Accumulate a batch of probabilities and targets, (N, 1, H, W) or (N, H, W).
+
+        ``valid`` (same layout, non-zero = counted) restricts the update to those pixels.
+        """
+        preds, target = _as_nhw(preds, target)
+        if valid is not None:
+            keep = _owned(valid, preds)
+            if not keep.any():  # e.g. a batch of DDP padding repeats: nothing to count
+                return
+            preds, target = preds[keep], target[keep]
+        super().update(preds, target)
 
 
 class RoadF1(BinaryF1Score):
@@ -75,9 +94,18 @@ class RoadF1(BinaryF1Score):
     def __init__(self, threshold: float = 0.5, **kwargs: Any) -> None:
         super().__init__(threshold=threshold, **kwargs)
 
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        """Accumulate a batch of probabilities and targets, (N, 1, H, W) or (N, H, W)."""
-        super().update(*_as_nhw(preds, target))
+    def update(self, preds: Tensor, target: Tensor, valid: Tensor | None = None) -> None:
+        """Accumulate a batch of probabilities and targets, (N, 1, H, W) or (N, H, W).
+
+        ``valid`` (same layout, non-zero = counted) restricts the update to those pixels.
+        """
+        preds, target = _as_nhw(preds, target)
+        if valid is not None:
+            keep = _owned(valid, preds)
+            if not keep.any():  # e.g. a batch of DDP padding repeats: nothing to count
+                return
+            preds, target = preds[keep], target[keep]
+        super().update(preds, target)
 
 
 def disk_max_filter(x: Tensor, rho: int) -> Tensor:
@@ -179,9 +207,15 @@ class RelaxedPrecisionRecall(Metric):
         self.add_state("target_hit", default=zeros.clone(), dist_reduce_fx="sum")
         self.add_state("target_count", default=torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        """Accumulate a batch of probabilities and targets, (N, 1, H, W) or (N, H, W)."""
+    def update(self, preds: Tensor, target: Tensor, valid: Tensor | None = None) -> None:
+        """Accumulate a batch of probabilities and targets, (N, 1, H, W) or (N, H, W).
+
+        ``valid`` (same layout, non-zero = counted) restricts the counts to those pixels; the
+        ``rho`` neighbourhoods are still taken over the whole window, so a counted pixel near an
+        uncounted edge strip sees the roads there (as it would on the whole scene).
+        """
         preds, target = _as_nhw(preds, target)
+        keep = None if valid is None else _owned(valid, preds)
         if self.validate_args:
             if not preds.is_floating_point() or preds.min() < 0 or preds.max() > 1:
                 raise ValueError(
@@ -194,7 +228,10 @@ class RelaxedPrecisionRecall(Metric):
         thresholds = self.thresholds.to(device=p.device, dtype=p.dtype)
         near_road = disk_max_filter(road.float(), self.rho) > 0
         p_near = disk_max_filter(p, self.rho)
-        self.pred_count += _counts_above(p.flatten(), thresholds)
+        if keep is not None:
+            near_road = near_road & keep
+            road = road & keep
+        self.pred_count += _counts_above(p.flatten() if keep is None else p[keep], thresholds)
         self.pred_hit += _counts_above(p[near_road], thresholds)
         self.target_hit += _counts_above(p_near[road], thresholds)
         self.target_count += road.sum()

@@ -28,7 +28,9 @@ class SegmentationTask(SatcnnTask):
     inside the model, so the loss can use the numerically stable ``BCEWithLogits``.
 
     Logs IoU and F1 at 0.5, and on validation and test the relaxed precision and recall
-    (slack ``rho`` pixels) with their breakeven point. Keeps a few validation patches for an
+    (slack ``rho`` pixels) with their breakeven point. Validation and test metrics count only
+    the pixels a batch's ``valid`` marks (each scene pixel once over the overlapping grid);
+    the loss uses every pixel. Keeps a few validation patches for an
     image / truth / prediction overlay figure.
 
     Args:
@@ -108,10 +110,15 @@ class SegmentationTask(SatcnnTask):
             f"{stage}_loss", loss, batch_size=n, on_epoch=True, on_step=False, prog_bar=True, sync_dist=True
         )
         metrics = {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[stage]
-        metrics(prob, mask)
+        # Grid (val/test) windows overlap and DDP pads shards with repeats: count owned pixels only.
+        valid = batch.get("valid") if stage != "train" else None
+        if valid is None:
+            metrics(prob, mask)
+        else:
+            metrics(prob, mask, valid=valid)
         self.log_dict(metrics, batch_size=n, on_epoch=True, on_step=False, prog_bar=stage != "train")
         if stage != "train":
-            getattr(self, f"{stage}_relaxed").update(prob, mask)
+            getattr(self, f"{stage}_relaxed").update(prob, mask, valid=valid)
             if batch_idx == 0:
                 k = self.overlay_samples
                 self.overlay[stage] = {
