@@ -58,7 +58,27 @@ def _as_nhw(preds: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     return out[0], out[1]
 
 
-class RoadIoU(BinaryJaccardIndex):
+class _OwnedPixels:
+    """Road metrics on probabilities at ``threshold``, optionally restricted to ``valid`` pixels."""
+
+    def __init__(self, threshold: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(threshold=threshold, **kwargs)  # type: ignore[call-arg]
+
+    def update(self, preds: Tensor, target: Tensor, valid: Tensor | None = None) -> None:
+        """Accumulate a batch of probabilities and targets, (N, 1, H, W) or (N, H, W).
+
+        ``valid`` (same layout, non-zero = counted) restricts the update to those pixels.
+        """
+        preds, target = _as_nhw(preds, target)
+        if valid is not None:
+            keep = _owned(valid, preds)
+            if not keep.any():  # e.g. a batch of DDP padding repeats: nothing to count
+                return
+            preds, target = preds[keep], target[keep]
+        super().update(preds, target)  # type: ignore[misc]
+
+
+class RoadIoU(_OwnedPixels, BinaryJaccardIndex):
     """Intersection over union of the road class at ``threshold`` (torchmetrics' BinaryJaccardIndex).
 
     Args:
@@ -66,46 +86,14 @@ class RoadIoU(BinaryJaccardIndex):
         **kwargs: passed to :class:`torchmetrics.classification.BinaryJaccardIndex`.
     """
 
-    def __init__(self, threshold: float = 0.5, **kwargs: Any) -> None:
-        super().__init__(threshold=threshold, **kwargs)
 
-    def update(self, preds: Tensor, target: Tensor, valid: Tensor | None = None) -> None:
-        """Accumulate a batch of probabilities and targets, (N, 1, H, W) or (N, H, W).
-
-        ``valid`` (same layout, non-zero = counted) restricts the update to those pixels.
-        """
-        preds, target = _as_nhw(preds, target)
-        if valid is not None:
-            keep = _owned(valid, preds)
-            if not keep.any():  # e.g. a batch of DDP padding repeats: nothing to count
-                return
-            preds, target = preds[keep], target[keep]
-        super().update(preds, target)
-
-
-class RoadF1(BinaryF1Score):
+class RoadF1(_OwnedPixels, BinaryF1Score):
     """F1 score (Dice) of the road class at ``threshold`` (torchmetrics' BinaryF1Score).
 
     Args:
         threshold: probability above which a pixel is road.
         **kwargs: passed to :class:`torchmetrics.classification.BinaryF1Score`.
     """
-
-    def __init__(self, threshold: float = 0.5, **kwargs: Any) -> None:
-        super().__init__(threshold=threshold, **kwargs)
-
-    def update(self, preds: Tensor, target: Tensor, valid: Tensor | None = None) -> None:
-        """Accumulate a batch of probabilities and targets, (N, 1, H, W) or (N, H, W).
-
-        ``valid`` (same layout, non-zero = counted) restricts the update to those pixels.
-        """
-        preds, target = _as_nhw(preds, target)
-        if valid is not None:
-            keep = _owned(valid, preds)
-            if not keep.any():  # e.g. a batch of DDP padding repeats: nothing to count
-                return
-            preds, target = preds[keep], target[keep]
-        super().update(preds, target)
 
 
 def disk_max_filter(x: Tensor, rho: int) -> Tensor:
