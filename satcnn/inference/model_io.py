@@ -34,6 +34,7 @@ from torch import nn
 
 from satcnn.errors import ModelError
 from satcnn.models import create_model
+from satcnn.models.registry import CHECKPOINT_KEY, WEIGHTS_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ __all__ = [
     "source_run_from_path",
 ]
 
-CHECKPOINT_KEY = "satcnn"
-WEIGHTS_PREFIX = "model."
 DEFAULT_RUN_ARTIFACT = "checkpoints/best.ckpt"
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _REQUIRED_META = ("task", "model", "bands", "mean", "std")

@@ -37,13 +37,12 @@ import torch
 from torch import nn
 
 from satcnn.errors import ModelError
+from satcnn.models.registry import CHECKPOINT_KEY, WEIGHTS_PREFIX
 
 log = logging.getLogger(__name__)
 
 __all__ = ["LoadReport", "adapt_input_conv", "freeze_all_but", "load_pretrained", "read_state_dict"]
 
-CHECKPOINT_KEY = "satcnn"
-CKPT_PREFIX = "model."
 _WRAPPER_PREFIXES = ("module.", "backbone.", "model.")  # DataParallel, satcnn wrappers, checkpoints
 _SHOW = 5  # keys named in an error message
 
@@ -96,7 +95,9 @@ def _tensors_of(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, Mapping) and CHECKPOINT_KEY in obj and isinstance(obj.get("state_dict"), Mapping):
         name = obj[CHECKPOINT_KEY].get("model", {}).get("name", "?")
         state = {
-            k.removeprefix(CKPT_PREFIX): v for k, v in obj["state_dict"].items() if k.startswith(CKPT_PREFIX)
+            k.removeprefix(WEIGHTS_PREFIX): v
+            for k, v in obj["state_dict"].items()
+            if k.startswith(WEIGHTS_PREFIX)
         }
         log.info("%s: satcnn checkpoint of a %r model, %d weight tensors", path, name, len(state))
     elif isinstance(obj, Mapping) and all(isinstance(v, torch.Tensor) for v in obj.values()):

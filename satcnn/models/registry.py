@@ -13,6 +13,11 @@ from torch import nn
 
 from satcnn.errors import ModelError
 
+# The checkpoint contract (docs/architecture.md): checkpoint[CHECKPOINT_KEY] holds the model's
+# registry name and kwargs; its weights are the state_dict entries starting with WEIGHTS_PREFIX.
+CHECKPOINT_KEY = "satcnn"
+WEIGHTS_PREFIX = "model."
+
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
 F = TypeVar("F", bound=Callable[..., nn.Module])

@@ -18,10 +18,10 @@ from torch import nn
 from satcnn import __version__
 from satcnn.errors import ConfigError
 from satcnn.models import create_model
+from satcnn.models.registry import CHECKPOINT_KEY
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_KEY = "satcnn"
 FORMAT_VERSION = 1
 
 

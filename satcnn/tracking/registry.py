@@ -23,7 +23,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
 
-from satcnn.tasks.base import CHECKPOINT_KEY
+from satcnn.models.registry import CHECKPOINT_KEY
 
 log = logging.getLogger(__name__)
 
