@@ -201,7 +201,7 @@ class GridWindowSampler(_ShardedWindowSampler):
     """A grid of overlapping windows covering every pixel of every region.
 
     The grid follows :mod:`satcnn.io.grid`, the rule tiled inference uses too: per axis, the
-    fewest windows that overlap by at least ``overlap``, each owning an even span and centred
+    fewest windows that overlap by about ``overlap``, each owning an even span and centred
     on it inside the region. A pixel is owned by the same window as in inference with window
     ``patch_size`` and margin ``overlap / 2``. Under DDP the grid is split ``[rank::world]``
     and padded by repeating its first windows so every rank runs the same number of steps
@@ -214,7 +214,8 @@ class GridWindowSampler(_ShardedWindowSampler):
     Args:
         regions: pixel regions to cover.
         patch_size: window side in pixels.
-        overlap: pixels shared by neighbouring windows, ``0 <= overlap < patch_size``.
+        overlap: overlap of neighbouring windows, ``0 <= overlap < patch_size``: every owned
+            pixel keeps ``overlap // 2`` pixels of context inside its window (or reaches the edge).
         num_replicas: world size (default: from ``torch.distributed``, else 1).
         rank: this process's rank (default: from ``torch.distributed``, else 0).
         shuffle: shuffle the grid every epoch (from ``seed`` and ``epoch``); off for evaluation.

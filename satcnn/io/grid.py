@@ -111,8 +111,10 @@ def axis_windows(length: int, window: int, overlap: int) -> list[AxisWindow]:
         length: Axis length in pixels.
         window: Length of every window. A window longer than the axis gives a single window
             starting at 0 (read with zero fill beyond the axis).
-        overlap: Least overlap between neighbours, ``0 <= overlap < window`` (any ``overlap >= 0``
-            when a single window covers the axis).
+        overlap: Overlap between neighbours, ``0 <= overlap < window`` (any ``overlap >= 0`` when
+            one window covers the axis). Neighbours share at least ``overlap`` pixels (an odd
+            one may lose one), and every owned pixel keeps ``overlap // 2`` pixels of context
+            inside its window or reaches the axis edge.
 
     Returns:
         The windows in order; their owned spans tile ``[0, length)`` exactly.
