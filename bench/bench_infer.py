@@ -28,7 +28,7 @@ import torch
 from rasterio.transform import from_origin
 
 from satcnn.inference import load_model, run_inference
-from satcnn.inference.windows import tile_grid
+from satcnn.inference.windows import computed_ratio, tile_grid
 from satcnn.models import create_model
 
 RESULTS = Path(__file__).parent / "results" / "infer.md"
@@ -74,9 +74,11 @@ def make_checkpoint(path: Path) -> None:
     torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "satcnn": meta}, path)
 
 
-def model_only(module: torch.nn.Module, n: int, window: int, batch: int, channels_last: bool) -> float:
-    """Seconds for ``n`` windows through ``module`` in batches of ``batch``."""
-    x = torch.rand(batch, 4, window, window) * 255
+def model_only(
+    module: torch.nn.Module, n: int, shape: tuple[int, int], batch: int, channels_last: bool
+) -> float:
+    """Seconds for ``n`` windows of ``shape`` through ``module`` in batches of ``batch``."""
+    x = torch.rand(batch, 4, *shape) * 255
     if channels_last:
         module = module.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -119,8 +121,10 @@ def main() -> None:
         )
         e2e = time.perf_counter() - t
         lm = load_model(tmpdir / "resunet.ckpt")
-        n = len(tile_grid(args.size, args.size, args.window, args.margin, lm.size_multiple))
-        cl = {flag: model_only(lm.module, n, args.window, args.batch, flag) for flag in (False, True)}
+        tiles = tile_grid(args.size, args.size, args.window, args.margin, lm.size_multiple)
+        n, shape = len(tiles), (int(tiles[0].read.height), int(tiles[0].read.width))
+        ratio = computed_ratio(args.size, args.size, args.window, args.margin, lm.size_multiple)
+        cl = {flag: model_only(lm.module, n, shape, args.batch, flag) for flag in (False, True)}
     best = min(cl, key=lambda k: cl[k])
     rows = [
         ("end to end (run_inference)", e2e, mp / e2e),
@@ -132,8 +136,9 @@ def main() -> None:
         "",
         f"`bench/bench_infer.py --size {args.size} --threads {args.threads}`: paper ResUNet (filters 64-512,",
         f"4 bands, random weights, {sum(p.numel() for p in lm.module.parameters()):,} parameters), a "
-        f"{args.size}x{args.size} 4-band uint8 raster ({mp:.2f} MP), windows {args.window} with margin "
-        f"{args.margin} ({n} windows), batch {args.batch}, CPU, torch threads {args.threads}, one run.",
+        f"{args.size}x{args.size} 4-band uint8 raster ({mp:.2f} MP), windows of at most {args.window} with "
+        f"margin {args.margin} ({n} windows of {shape[0]}x{shape[1]}, {ratio:.2f}x the raster's pixels), "
+        f"batch {args.batch}, CPU, torch threads {args.threads}, one run.",
         "",
         "| what | seconds | MP/s |",
         "|---|---:|---:|",

@@ -37,7 +37,7 @@ from rasterio.windows import Window
 from torch import nn
 
 from satcnn.inference.predict import predict_raster
-from satcnn.inference.windows import tile_grid
+from satcnn.inference.windows import computed_ratio, tile_grid
 
 
 def make_input(path: Path, size: int) -> None:
@@ -82,9 +82,10 @@ def one(size: int, window: int, margin: int, batch: int, device: str, output: st
         make_s = time.perf_counter() - t
         rss_base = psutil.Process().memory_info().rss / 2**20
 
-        n_windows = len(tile_grid(size, size, window, margin))
+        tiles = tile_grid(size, size, window, margin)
+        n_windows, shape = len(tiles), (int(tiles[0].read.height), int(tiles[0].read.width))
         n_batches = -(-n_windows // batch)
-        x = torch.rand(batch, 4, window, window, device=device) * 255
+        x = torch.rand(batch, 4, *shape, device=device) * 255
         with torch.inference_mode():
             model(x)  # warm-up
             t = time.perf_counter()
@@ -110,6 +111,8 @@ def one(size: int, window: int, margin: int, batch: int, device: str, output: st
         "size": size,
         "megapixels": round(mp, 1),
         "windows": n_windows,
+        "window_shape": list(shape),
+        "computed_ratio": round(computed_ratio(size, size, window, margin), 3),
         "model": kind,
         "device": device,
         "torch_threads": torch.get_num_threads(),

@@ -16,6 +16,7 @@ from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
 from torch import nn
 
+from satcnn.data.samplers import GridWindowSampler, Region
 from satcnn.errors import ConfigError, ModelError, RasterError
 from satcnn.inference.predict import UINT8_SCALE, class_map_transform, classify_raster, predict_raster
 from satcnn.inference.windows import axis_spans, tile_grid
@@ -111,6 +112,39 @@ def test_axis_spans_short_axis_is_one_padded_window() -> None:
 def test_bad_grid_settings(window: int, margin: int, multiple: int) -> None:
     with pytest.raises(ConfigError):
         tile_grid(100, 100, window, margin, multiple)
+
+
+def test_inference_writes_each_pixel_from_the_window_that_owns_it_in_validation(tmp_path: Path) -> None:
+    """predict_raster writes the validation grid's owned pixels (window = patch, margin = overlap / 2)."""
+    height, width, patch, overlap = 100, 75, 32, 16
+    src = write_tif(tmp_path / "in.tif", scene(height, width, seed=3))
+    calls = iter(range(10_000))
+
+    def paint(x: torch.Tensor) -> torch.Tensor:  # each window writes its own index
+        n, _, h, w = x.shape
+        ids = torch.tensor([float(next(calls)) for _ in range(n)])
+        return ids.view(n, 1, 1, 1).expand(n, 1, h, w).clone()
+
+    dst = tmp_path / "owners.tif"
+    predict_raster(
+        paint,
+        src,
+        dst,
+        window=patch,
+        margin=overlap // 2,
+        batch_size=3,
+        output="prob_float32",
+        progress=False,
+    )
+    with rasterio.open(dst) as ds:
+        written = ds.read(1)
+    owner = np.full((height, width), -1.0, np.float32)
+    for i, ref in enumerate(GridWindowSampler([Region(0, 0, 0, height, width)], patch, overlap)):
+        assert ref.owned is not None
+        r0, r1, c0, c1 = ref.owned
+        owner[ref.row_off + r0 : ref.row_off + r1, ref.col_off + c0 : ref.col_off + c1] = i
+    assert (owner >= 0).all()
+    np.testing.assert_array_equal(written, owner)
 
 
 # -- predict_raster --------------------------------------------------------------------------

@@ -23,10 +23,9 @@ from satcnn.data.samplers import (
     RandomWindowSampler,
     Region,
     WindowRef,
-    grid_offsets,
-    owned_spans,
 )
 from satcnn.data.scenes import RoadSceneDataModule
+from satcnn.io.grid import axis_windows
 
 REGIONS = [Region(0, 0, 0, 100, 70), Region(1, 10, 5, 40, 40)]
 
@@ -35,7 +34,7 @@ REGIONS = [Region(0, 0, 0, 100, 70), Region(1, 10, 5, 40, 40)]
     ("length", "size", "stride"), [(100, 32, 24), (64, 32, 32), (32, 32, 8), (97, 30, 29)]
 )
 def test_grid_offsets_cover_extent_and_end_at_edge(length: int, size: int, stride: int) -> None:
-    starts = grid_offsets(length, size, stride)
+    starts = [w.start for w in axis_windows(length, size, size - stride)]
     covered = np.zeros(length, dtype=int)
     for s in starts:
         covered[s : s + size] += 1
@@ -43,8 +42,6 @@ def test_grid_offsets_cover_extent_and_end_at_edge(length: int, size: int, strid
     assert starts[0] == 0 and starts[-1] == length - size
     assert all(b - a <= stride for a, b in itertools.pairwise(starts))
     assert len(starts) == tile_to_chips((0, 0, 1, length), (size, 1), (stride, 1))[0]
-    with pytest.raises(ValueError, match="larger"):
-        grid_offsets(10, 11, 1)
 
 
 def test_random_sampler_redraws_per_epoch_and_stays_inside_regions() -> None:
@@ -143,11 +140,14 @@ def test_grid_owned_pixels_tile_regions_exactly_once(
         assert sum(w.owned == NOTHING_OWNED for w in refs) == len(refs) - len(whole)
 
 
-def test_owned_spans_split_overlaps_at_the_middle() -> None:
-    starts = grid_offsets(100, 32, 24)  # [0, 24, 48, 68]: overlaps 8, 8 and 12 (last shifted in)
-    spans = owned_spans(starts, 32, 100)
-    absolute = [(s + a, s + b) for s, (a, b) in zip(starts, spans, strict=True)]
-    assert absolute == [(0, 28), (28, 52), (52, 74), (74, 100)]
+def test_owned_spans_are_even_and_windows_centred_on_them() -> None:
+    # 4 windows of 32 with overlap >= 8 on 100 px: boundaries 4 + i * 92 / 4 -> 27, 50, 73, so the
+    # interior windows own 23 px each and the edge windows 4 more; windows centred, moved inside.
+    windows = axis_windows(100, 32, 8)
+    assert [(w.own_start, w.own_stop) for w in windows] == [(0, 27), (27, 50), (50, 73), (73, 100)]
+    assert [w.start for w in windows] == [0, 22, 45, 68]
+    ref = GridWindowSampler([Region(0, 0, 0, 100, 32)], 32, overlap=8).__iter__().__next__()
+    assert ref.owned == (0, 27, 0, 32)
     assert RandomWindowSampler(REGIONS, 16, num_samples=4).__iter__().__next__().owned is None
 
 

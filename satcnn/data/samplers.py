@@ -18,7 +18,6 @@ shares are disjoint and change every epoch. World size and rank come from
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 from collections.abc import Iterator, Sequence
@@ -28,7 +27,8 @@ from typing import NamedTuple
 import numpy as np
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
-from torchgeo.samplers.utils import tile_to_chips
+
+from satcnn.io.grid import axis_windows
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +38,6 @@ __all__ = [
     "RandomWindowSampler",
     "Region",
     "WindowRef",
-    "grid_offsets",
-    "owned_spans",
 ]
 
 
@@ -73,47 +71,6 @@ class WindowRef(NamedTuple):
 
 NOTHING_OWNED = (0, 0, 0, 0)
 """``WindowRef.owned`` of a padding duplicate: it owns no pixel."""
-
-
-def grid_offsets(length: int, size: int, stride: int) -> list[int]:
-    """Window starts covering ``[0, length)`` with windows of ``size`` every ``stride`` pixels.
-
-    The count follows torchgeo's ``tile_to_chips`` (``ceil((length - size) / stride) + 1``),
-    but the last window is shifted inward to end exactly at ``length`` instead of hanging
-    over the edge, so every pixel is covered and no window needs padding.
-
-    Raises:
-        ValueError: ``size > length`` or ``stride < 1``.
-    """
-    if size > length:
-        raise ValueError(f"window size {size} is larger than the extent {length}")
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    n, _ = tile_to_chips((0.0, 0.0, 1.0, float(length)), (float(size), 1.0), (float(stride), 1.0))
-    starts = [i * stride for i in range(n)]
-    starts[-1] = length - size
-    return sorted(set(starts))
-
-
-def owned_spans(starts: Sequence[int], size: int, length: int) -> list[tuple[int, int]]:
-    """Pixels each window of an axis owns, ``(start, stop)`` relative to the window's start.
-
-    Neighbouring windows split their overlap at its middle (the earlier one takes the odd
-    pixel's other half, as the cores of :func:`satcnn.inference.windows.axis_spans` do); the
-    first window owns from 0 and the last to ``length``. A last window shifted inward by
-    :func:`grid_offsets` therefore owns only what its predecessor leaves. The owned spans tile
-    ``[0, length)`` exactly.
-
-    Args:
-        starts: sorted window starts, e.g. from :func:`grid_offsets`.
-        size: window length.
-        length: axis length.
-    """
-    bounds = [0]
-    for a, b in itertools.pairwise(starts):
-        bounds.append((b + a + size) // 2)  # middle of the overlap [b, a + size)
-    bounds.append(length)
-    return [(lo - s, hi - s) for s, lo, hi in zip(starts, bounds[:-1], bounds[1:], strict=True)]
 
 
 def _world(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
@@ -243,19 +200,22 @@ class RandomWindowSampler(_ShardedWindowSampler):
 class GridWindowSampler(_ShardedWindowSampler):
     """A grid of overlapping windows covering every pixel of every region.
 
-    Windows step by ``patch_size - overlap``; the last row and column are shifted inward to
-    the region's edge (see :func:`grid_offsets`). Under DDP the grid is split ``[rank::world]``
+    The grid follows :mod:`satcnn.io.grid`, the rule tiled inference uses too: per axis, the
+    fewest windows that overlap by about ``overlap``, each owning an even span and centred
+    on it inside the region. A pixel is owned by the same window as in inference with window
+    ``patch_size`` and margin ``overlap / 2``. Under DDP the grid is split ``[rank::world]``
     and padded by repeating its first windows so every rank runs the same number of steps
     (a few windows are then read twice, as with Lightning's own ``DistributedSampler``).
 
-    Every window carries ``owned`` (see :func:`owned_spans`): the owned parts of all windows,
-    over all ranks, cover each region pixel exactly once, and padding repeats own nothing, so
-    metrics restricted to owned pixels count every pixel once.
+    Every window carries ``owned``: the owned parts of all windows, over all ranks, cover each
+    region pixel exactly once, and padding repeats own nothing, so metrics restricted to owned
+    pixels count every pixel once.
 
     Args:
         regions: pixel regions to cover.
         patch_size: window side in pixels.
-        overlap: pixels shared by neighbouring windows, ``0 <= overlap < patch_size``.
+        overlap: overlap of neighbouring windows, ``0 <= overlap < patch_size``: every owned
+            pixel keeps ``overlap // 2`` pixels of context inside its window (or reaches the edge).
         num_replicas: world size (default: from ``torch.distributed``, else 1).
         rank: this process's rank (default: from ``torch.distributed``, else 0).
         shuffle: shuffle the grid every epoch (from ``seed`` and ``epoch``); off for evaluation.
@@ -276,17 +236,21 @@ class GridWindowSampler(_ShardedWindowSampler):
         if not 0 <= overlap < patch_size:
             raise ValueError(f"overlap must be in [0, patch_size={patch_size}), got {overlap}")
         self.overlap = overlap
-        stride = patch_size - overlap
         self._grid: list[WindowRef] = []
         for reg in self.regions:
-            rows = grid_offsets(reg.height, patch_size, stride)
-            cols = grid_offsets(reg.width, patch_size, stride)
-            row_own = owned_spans(rows, patch_size, reg.height)
-            col_own = owned_spans(cols, patch_size, reg.width)
+            rows = axis_windows(reg.height, patch_size, overlap)
+            cols = axis_windows(reg.width, patch_size, overlap)
             self._grid.extend(
-                WindowRef(reg.scene, reg.row_off + r, reg.col_off + c, patch_size, 0, (*ro, *co))
-                for r, ro in zip(rows, row_own, strict=True)
-                for c, co in zip(cols, col_own, strict=True)
+                WindowRef(
+                    reg.scene,
+                    reg.row_off + r.start,
+                    reg.col_off + c.start,
+                    patch_size,
+                    0,
+                    (*r.owned, *c.owned),
+                )
+                for r in rows
+                for c in cols
             )
 
     def _num_global(self) -> int:
