@@ -22,9 +22,15 @@ from rio_cogeo.cogeo import cog_validate
 
 from satcnn.cli import main
 from satcnn.errors import ConfigError, RasterError
-from satcnn.inference import load_model, run_inference
-from satcnn.inference.predict import class_map_transform
-from satcnn.inference.runner import resolve_device, resolve_inputs, shard_from_env
+from satcnn.inference import (
+    InferenceOptions,
+    load_model,
+    resolve_device,
+    resolve_inputs,
+    run_inference,
+    shard_from_env,
+)
+from satcnn.inference.classify import class_map_transform
 from tests.conftest import CONFIGS, ROOT, SAMPLES, SAT6_CSV
 from tests.test_model_io import CLASSES, write_checkpoint
 
@@ -63,7 +69,7 @@ def _read(path: Path) -> tuple[np.ndarray, dict[str, object]]:
 # -- (a) real sample tiles -------------------------------------------------------------------------
 def test_classifier_on_naip_tile(classifier: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    report = run_inference(classifier, NAIP, out, track=False, progress=False)
+    report = run_inference(InferenceOptions(classifier, NAIP, out, track=False, progress=False))
     assert [r.status for r in report.results] == ["done"]
     cmap = out / f"{NAIP.stem}.tif"
     with rasterio.open(NAIP) as src, rasterio.open(cmap) as ds:
@@ -84,11 +90,11 @@ def test_classifier_on_naip_tile(classifier: Path, tmp_path: Path) -> None:
 
     # (f) a rerun skips the finished tile; --overwrite redoes it
     os.utime(cmap, ns=(10**18, 10**18))
-    again = run_inference(classifier, NAIP, out, track=False, progress=False)
+    again = run_inference(InferenceOptions(classifier, NAIP, out, track=False, progress=False))
     assert [r.status for r in again.results] == ["skipped"]
     assert cmap.stat().st_mtime_ns == 10**18
     assert again.results[0].class_fractions == pytest.approx(report.results[0].class_fractions)
-    redo = run_inference(classifier, NAIP, out, track=False, progress=False, overwrite=True)
+    redo = run_inference(InferenceOptions(classifier, NAIP, out, track=False, progress=False, overwrite=True))
     assert [r.status for r in redo.results] == ["done"] and cmap.stat().st_mtime_ns != 10**18
     np.testing.assert_array_equal(_read(cmap)[0][0], classes)
 
@@ -193,7 +199,11 @@ def test_bad_inputs_fail_per_file_and_keep_going(
     assert err_lines[-1].startswith(f"satcnn: error: {bad_tiles['corrupt']}: not a readable raster")
     assert sorted(p.name for p in out2.glob("*.tif")) == ["a_good.tif"]
     with pytest.raises(RasterError, match=r"b_corrupt\.tif: not a readable raster"):
-        run_inference(classifier, bad_tiles["good"].parent, tmp_path / "out3", track=False, progress=False)
+        run_inference(
+            InferenceOptions(
+                classifier, bad_tiles["good"].parent, tmp_path / "out3", track=False, progress=False
+            )
+        )
 
 
 def test_usage_errors_exit_2(classifier: Path, tmp_path: Path) -> None:
@@ -266,7 +276,7 @@ def test_inference_run_is_tracked_with_manifest(
     monkeypatch.chdir(work)
     tile = _crop(NAIP, tmp_path / "tile.tif", 200)
     out = tmp_path / "out"
-    report = run_inference(f"runs:/{run_id}", [tile], out, progress=False, stride=4)
+    report = run_inference(InferenceOptions(f"runs:/{run_id}", [tile], out, progress=False, stride=4))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["uri"] == f"runs:/{run_id}" and manifest["model"]["source_run_id"] == run_id
     assert Path(manifest["model"]["path"]).name == "best.ckpt"
@@ -333,9 +343,11 @@ def test_killed_run_leaves_no_partial_output_and_resumes(classifier: Path, tmp_p
     for f in finals:  # every file at a final name is a complete, valid COG
         assert cog_validate(f)[0], f
     # resume: the finished tiles are skipped, the rest computed
-    resumed = run_inference(classifier, listing, out, stride=4, track=False, progress=False)
+    resumed = run_inference(InferenceOptions(classifier, listing, out, stride=4, track=False, progress=False))
     assert len(resumed.skipped) == len(finals) and len(resumed.done) == len(names) - len(finals)
-    reference = run_inference(classifier, listing, tmp_path / "ref", stride=4, track=False, progress=False)
+    reference = run_inference(
+        InferenceOptions(classifier, listing, tmp_path / "ref", stride=4, track=False, progress=False)
+    )
     assert len(reference.done) == len(names)
     for n in names:
         a, pa = _read(out / f"{n}.tif")
@@ -375,7 +387,7 @@ def test_two_ranks_split_the_inputs(classifier: Path, tmp_path: Path) -> None:
     assert sorted(p.stem for p in out.glob("*.tif")) == [f"tile{i}" for i in range(5)]
     assert not (out / "manifest.json").exists()
     # a rerun without shards computes nothing and writes the full class_fractions.csv
-    report = run_inference(classifier, tiles, out, track=False, progress=False)
+    report = run_inference(InferenceOptions(classifier, tiles, out, track=False, progress=False))
     assert len(report.skipped) == 5 and not report.done
     with (out / "class_fractions.csv").open() as f:
         assert [r["tile"] for r in csv.DictReader(f)] == [f"tile{i}" for i in range(5)]
@@ -396,16 +408,16 @@ def test_rerun_recomputes_outputs_of_other_settings(tmp_path: Path) -> None:
     tile = _crop(VEGAS, tmp_path / "tile.tif", 96)
     out = tmp_path / "out"
     kw: dict[str, object] = {"track": False, "progress": False, "window": 64, "margin": 8}
-    first = run_inference(ckpt, tile, out, output="prob_uint8", **kw)  # type: ignore[arg-type]
+    first = run_inference(InferenceOptions(ckpt, tile, out, output_type="prob_uint8", **kw))  # type: ignore[arg-type]
     assert [r.status for r in first.results] == ["done"]
-    again = run_inference(ckpt, tile, out, output="prob_uint8", **kw)  # type: ignore[arg-type]
+    again = run_inference(InferenceOptions(ckpt, tile, out, output_type="prob_uint8", **kw))  # type: ignore[arg-type]
     assert [r.status for r in again.results] == ["skipped"]
-    mask = run_inference(ckpt, tile, out, output="mask", threshold=0.5, **kw)  # type: ignore[arg-type]
+    mask = run_inference(InferenceOptions(ckpt, tile, out, output_type="mask", threshold=0.5, **kw))  # type: ignore[arg-type]
     assert [r.status for r in mask.results] == ["done"]
     with rasterio.open(out / "tile.tif") as ds:
         assert ds.tags()["SATCNN_OUTPUT"] == "mask"
         assert set(np.unique(ds.read(1))) <= {0, 1, 255}
-    other = run_inference(ckpt, tile, out, output="mask", threshold=0.7, **kw)  # type: ignore[arg-type]
+    other = run_inference(InferenceOptions(ckpt, tile, out, output_type="mask", threshold=0.7, **kw))  # type: ignore[arg-type]
     assert [r.status for r in other.results] == ["done"]
     with rasterio.open(out / "tile.tif") as ds:
         assert float(ds.tags()["SATCNN_THRESHOLD"]) == 0.7
@@ -427,7 +439,9 @@ def test_device_is_checked_and_pinned_to_the_local_rank(
     assert resolve_device("cpu", {"LOCAL_RANK": "1"}) == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="CUDA is not available"):
-        run_inference(classifier, NAIP, tmp_path / "out", device="cuda", track=False, progress=False)
+        run_inference(
+            InferenceOptions(classifier, NAIP, tmp_path / "out", device="cuda", track=False, progress=False)
+        )
     assert not (tmp_path / "out").exists()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("cuda", {"LOCAL_RANK": "3"}) == "cuda:3"
@@ -452,7 +466,9 @@ def test_tracking_failure_after_create_run_marks_the_run_failed(
     monkeypatch.setattr(MlflowClient, "log_artifact", broken)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tile = _crop(NAIP, tmp_path / "tile.tif", 64)
-    report = run_inference(classifier, tile, tmp_path / "out", progress=False, tracking_uri=store)
+    report = run_inference(
+        InferenceOptions(classifier, tile, tmp_path / "out", progress=False, tracking_uri=store)
+    )
     assert report.ok and report.mlflow_run_id is None  # the outputs stand, the tracking failed
     client = MlflowClient(store)
     exp = client.get_experiment_by_name("satcnn-inference")

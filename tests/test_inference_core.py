@@ -17,7 +17,8 @@ from rio_cogeo.cogeo import cog_validate
 from torch import nn
 
 from satcnn.errors import ConfigError, ModelError, RasterError
-from satcnn.inference.predict import UINT8_SCALE, class_map_transform, classify_raster, predict_raster
+from satcnn.inference.classify import class_map_transform, classify_raster
+from satcnn.inference.segment import UINT8_SCALE, predict_raster
 from satcnn.inference.windows import axis_spans, tile_grid
 
 CRS = "EPSG:32633"
