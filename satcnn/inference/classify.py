@@ -246,15 +246,8 @@ def classify_raster(
         transform_input: Applied to each block on the device before the model.
         align: ``"center"`` or ``"corner"`` (see ``class_map_transform``).
         colormap: Colour table ``{class index: (r, g, b[, a])}``; default tab10.
-        device: Torch device.
-        progress: Show a tqdm bar over blocks.
-        bands: Expected band count or names, checked before any compute.
-        dtypes: Allowed input data types.
-        prefetch: Blocks in flight between stages.
-        gdal_cache_mb: GDAL block cache for this run; ``None`` keeps the current setting.
-        tags: Extra dataset tags.
-        overviews: Build COG overviews (nearest resampling).
-        blocksize: COG tile size.
+        device, progress, bands, dtypes, prefetch, gdal_cache_mb, tags, overviews, blocksize:
+            As in ``satcnn.inference.engine.StreamSettings`` (``tags`` are extra output tags).
 
     Returns:
         Timings and per-class pixel counts.

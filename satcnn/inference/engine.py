@@ -266,6 +266,60 @@ def _open(src: Path, dst: Path, job: RasterJob, settings: StreamSettings) -> Ras
     return info
 
 
+Read = tuple[list[Any], np.ndarray, np.ndarray | None]  # units, windows, valid masks
+Computed = tuple[list[Any], np.ndarray, np.ndarray, np.ndarray | None]  # units, results, kept, valid
+
+
+class _Stages:
+    """The three stages of one raster's pipeline, timed; each runs on its own thread."""
+
+    def __init__(
+        self,
+        plan: WindowPlan[Any],
+        model: Model,
+        settings: StreamSettings,
+        ds: DatasetReader,
+        writer: AtomicCOGWriter,
+    ) -> None:
+        self.plan, self.model, self.settings, self.writer = plan, model, settings, writer
+        self.reader = _WindowReader(ds)
+        self.timers = _Timers()
+        self.units = sum(len(b) for b in plan.batches)
+        self.bar = tqdm(
+            total=self.units, unit=plan.unit_name, desc=Path(ds.name).name, disable=not settings.progress
+        )
+
+    def read(self, batch: list[Any]) -> Read:
+        t = time.perf_counter()
+        x, valid = self.reader.read([self.plan.window(u) for u in batch])
+        self.timers.read += time.perf_counter() - t
+        return batch, x, valid
+
+    def compute(self, data: Read) -> Computed:
+        batch, x, valid = data
+        keep = np.ones(len(batch), bool) if valid is None else np.asarray(valid.any(axis=(1, 2)))
+        out: np.ndarray = np.zeros((0,), np.float32)
+        if keep.any():
+            t = time.perf_counter()
+            dev = self.settings.device
+            with torch.inference_mode():
+                xt = torch.from_numpy(x[keep]).to(dev, non_blocking=True)
+                if self.settings.transform_input is not None:
+                    xt = self.settings.transform_input(xt)
+                kept = [u for u, k in zip(batch, keep.tolist(), strict=True) if k]
+                out = self.plan.compute(self.model, xt, kept).cpu().numpy()
+            _sync(dev)
+            self.timers.model += time.perf_counter() - t
+        self.bar.update(len(batch))
+        return batch, out, keep, valid
+
+    def write(self, data: Computed) -> None:
+        t = time.perf_counter()
+        for array, window in self.plan.encode(*data):
+            self.writer.write(array, window)
+        self.timers.write += time.perf_counter() - t
+
+
 def stream_raster(
     model: Model, src: str | Path, dst: str | Path, job: RasterJob, settings: StreamSettings
 ) -> tuple[PredictStats, WindowPlan[Any]]:
@@ -289,72 +343,30 @@ def stream_raster(
     src, dst = Path(src), Path(dst)
     info = _open(src, dst, job, settings)
     plan = job.plan(info, {"SATCNN_SOURCE": src.name, **settings.tags})
-    dev = settings.device
-    model = _prepare_model(model, dev)
-    timers = _Timers()
+    model = _prepare_model(model, settings.device)
     writer = AtomicCOGWriter(
         dst, plan.profile, overviews=settings.overviews, blocksize=settings.blocksize, **plan.writer_options
     )
-    n_units = sum(len(b) for b in plan.batches)
-    bar = tqdm(total=n_units, unit=plan.unit_name, desc=src.name, disable=not settings.progress)
-
     with _gdal_env(settings.gdal_cache_mb), rasterio.open(src) as ds, writer:
-        reader = _WindowReader(ds)
-
-        def read(batch: list[Any]) -> tuple[list[Any], np.ndarray, np.ndarray | None]:
-            t = time.perf_counter()
-            x, valid = reader.read([plan.window(u) for u in batch])
-            timers.read += time.perf_counter() - t
-            return batch, x, valid
-
-        def compute(
-            data: tuple[list[Any], np.ndarray, np.ndarray | None],
-        ) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray | None]:
-            batch, x, valid = data
-            keep = np.ones(len(batch), bool) if valid is None else np.asarray(valid.any(axis=(1, 2)))
-            out: np.ndarray = np.zeros((0,), np.float32)
-            if keep.any():
-                t = time.perf_counter()
-                with torch.inference_mode():
-                    xt = torch.from_numpy(x[keep]).to(dev, non_blocking=True)
-                    if settings.transform_input is not None:
-                        xt = settings.transform_input(xt)
-                    kept = [u for u, k in zip(batch, keep.tolist(), strict=True) if k]
-                    out = plan.compute(model, xt, kept).cpu().numpy()
-                _sync(dev)
-                timers.model += time.perf_counter() - t
-            bar.update(len(batch))
-            return batch, out, keep, valid
-
-        def write(data: tuple[list[Any], np.ndarray, np.ndarray, np.ndarray | None]) -> None:
-            t = time.perf_counter()
-            for array, window in plan.encode(*data):
-                writer.write(array, window)
-            timers.write += time.perf_counter() - t
-
+        stages = _Stages(plan, model, settings, ds, writer)
         try:
-            _pipeline(plan.batches, read, compute, write, settings.prefetch)
+            _pipeline(plan.batches, stages.read, stages.compute, stages.write, settings.prefetch)
         finally:
-            bar.close()
+            stages.bar.close()
         t_fin = time.perf_counter()
     stats = PredictStats(
         path=dst,
         pixels=info.width * info.height,
-        windows=n_units,
+        windows=stages.units,
         seconds=time.perf_counter() - t0,
-        model_seconds=timers.model,
-        read_seconds=timers.read,
-        write_seconds=timers.write,
+        model_seconds=stages.timers.model,
+        read_seconds=stages.timers.read,
+        write_seconds=stages.timers.write,
         finalize_seconds=time.perf_counter() - t_fin,
     )
     logger.info(
         "%s -> %s: %d %s, %.2f MP/s (model %.1f s of %.1f s)",
-        src,
-        dst,
-        stats.windows,
-        plan.unit_name,
-        stats.megapixels_per_s,
-        stats.model_seconds,
-        stats.seconds,
+        *(src, dst, stats.windows, plan.unit_name),
+        *(stats.megapixels_per_s, stats.model_seconds, stats.seconds),
     )
     return stats, plan

@@ -214,16 +214,9 @@ def predict_raster(
         logits: The model returns logits; apply sigmoid (softmax for two channels).
         output: Encoding (see the module docstring).
         threshold: Probability threshold for ``output="mask"``.
-        device: Torch device.
-        progress: Show a tqdm bar over windows.
         nodata: Output nodata value; ``None`` takes the default of ``output``.
-        bands: Expected band count or names, checked before any compute.
-        dtypes: Allowed input data types.
-        prefetch: Batches in flight between stages.
-        gdal_cache_mb: GDAL block cache for this run; ``None`` keeps the current setting.
-        tags: Extra dataset tags for the output.
-        overviews: Build COG overviews.
-        blocksize: COG tile size.
+        device, progress, bands, dtypes, prefetch, gdal_cache_mb, tags, overviews, blocksize:
+            As in ``satcnn.inference.engine.StreamSettings`` (``tags`` are extra output tags).
 
     Returns:
         Timing and size figures.
