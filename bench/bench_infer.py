@@ -27,7 +27,7 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
-from satcnn.inference import load_model, run_inference
+from satcnn.inference import InferenceOptions, load_model, run_inference
 from satcnn.inference.windows import computed_ratio, tile_grid
 from satcnn.models import create_model
 
@@ -110,14 +110,16 @@ def main() -> None:
         make_checkpoint(tmpdir / "resunet.ckpt")
         t = time.perf_counter()
         report = run_inference(
-            tmpdir / "resunet.ckpt",
-            tmpdir / "scene.tif",
-            tmpdir / "out",
-            window=args.window,
-            margin=args.margin,
-            batch_size=args.batch,
-            track=False,
-            progress=False,
+            InferenceOptions(
+                tmpdir / "resunet.ckpt",
+                tmpdir / "scene.tif",
+                tmpdir / "out",
+                window=args.window,
+                margin=args.margin,
+                batch_size=args.batch,
+                track=False,
+                progress=False,
+            )
         )
         e2e = time.perf_counter() - t
         lm = load_model(tmpdir / "resunet.ckpt")

@@ -36,7 +36,7 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 from torch import nn
 
-from satcnn.inference.predict import predict_raster
+from satcnn.inference.segment import predict_raster
 from satcnn.inference.windows import computed_ratio, tile_grid
 
 

@@ -22,9 +22,17 @@ from rio_cogeo.cogeo import cog_validate
 
 from satcnn.cli import main
 from satcnn.errors import ConfigError, RasterError
-from satcnn.inference import load_model, run_inference
-from satcnn.inference.predict import class_map_transform
-from satcnn.inference.runner import resolve_device, resolve_inputs, shard_from_env
+from satcnn.inference import (
+    InferenceOptions,
+    OptionError,
+    load_model,
+    resolve_device,
+    resolve_inputs,
+    run_inference,
+    shard_from_env,
+    weights_digest,
+)
+from satcnn.inference.classify import class_map_transform
 from tests.conftest import CONFIGS, ROOT, SAMPLES, SAT6_CSV
 from tests.test_model_io import CLASSES, write_checkpoint
 
@@ -63,7 +71,7 @@ def _read(path: Path) -> tuple[np.ndarray, dict[str, object]]:
 # -- (a) real sample tiles -------------------------------------------------------------------------
 def test_classifier_on_naip_tile(classifier: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    report = run_inference(classifier, NAIP, out, track=False, progress=False)
+    report = run_inference(InferenceOptions(classifier, NAIP, out, track=False, progress=False))
     assert [r.status for r in report.results] == ["done"]
     cmap = out / f"{NAIP.stem}.tif"
     with rasterio.open(NAIP) as src, rasterio.open(cmap) as ds:
@@ -84,11 +92,11 @@ def test_classifier_on_naip_tile(classifier: Path, tmp_path: Path) -> None:
 
     # (f) a rerun skips the finished tile; --overwrite redoes it
     os.utime(cmap, ns=(10**18, 10**18))
-    again = run_inference(classifier, NAIP, out, track=False, progress=False)
+    again = run_inference(InferenceOptions(classifier, NAIP, out, track=False, progress=False))
     assert [r.status for r in again.results] == ["skipped"]
     assert cmap.stat().st_mtime_ns == 10**18
     assert again.results[0].class_fractions == pytest.approx(report.results[0].class_fractions)
-    redo = run_inference(classifier, NAIP, out, track=False, progress=False, overwrite=True)
+    redo = run_inference(InferenceOptions(classifier, NAIP, out, track=False, progress=False, overwrite=True))
     assert [r.status for r in redo.results] == ["done"] and cmap.stat().st_mtime_ns != 10**18
     np.testing.assert_array_equal(_read(cmap)[0][0], classes)
 
@@ -193,7 +201,11 @@ def test_bad_inputs_fail_per_file_and_keep_going(
     assert err_lines[-1].startswith(f"satcnn: error: {bad_tiles['corrupt']}: not a readable raster")
     assert sorted(p.name for p in out2.glob("*.tif")) == ["a_good.tif"]
     with pytest.raises(RasterError, match=r"b_corrupt\.tif: not a readable raster"):
-        run_inference(classifier, bad_tiles["good"].parent, tmp_path / "out3", track=False, progress=False)
+        run_inference(
+            InferenceOptions(
+                classifier, bad_tiles["good"].parent, tmp_path / "out3", track=False, progress=False
+            )
+        )
 
 
 def test_usage_errors_exit_2(classifier: Path, tmp_path: Path) -> None:
@@ -266,7 +278,7 @@ def test_inference_run_is_tracked_with_manifest(
     monkeypatch.chdir(work)
     tile = _crop(NAIP, tmp_path / "tile.tif", 200)
     out = tmp_path / "out"
-    report = run_inference(f"runs:/{run_id}", [tile], out, progress=False, stride=4)
+    report = run_inference(InferenceOptions(f"runs:/{run_id}", [tile], out, progress=False, stride=4))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["uri"] == f"runs:/{run_id}" and manifest["model"]["source_run_id"] == run_id
     assert Path(manifest["model"]["path"]).name == "best.ckpt"
@@ -333,9 +345,11 @@ def test_killed_run_leaves_no_partial_output_and_resumes(classifier: Path, tmp_p
     for f in finals:  # every file at a final name is a complete, valid COG
         assert cog_validate(f)[0], f
     # resume: the finished tiles are skipped, the rest computed
-    resumed = run_inference(classifier, listing, out, stride=4, track=False, progress=False)
+    resumed = run_inference(InferenceOptions(classifier, listing, out, stride=4, track=False, progress=False))
     assert len(resumed.skipped) == len(finals) and len(resumed.done) == len(names) - len(finals)
-    reference = run_inference(classifier, listing, tmp_path / "ref", stride=4, track=False, progress=False)
+    reference = run_inference(
+        InferenceOptions(classifier, listing, tmp_path / "ref", stride=4, track=False, progress=False)
+    )
     assert len(reference.done) == len(names)
     for n in names:
         a, pa = _read(out / f"{n}.tif")
@@ -375,7 +389,7 @@ def test_two_ranks_split_the_inputs(classifier: Path, tmp_path: Path) -> None:
     assert sorted(p.stem for p in out.glob("*.tif")) == [f"tile{i}" for i in range(5)]
     assert not (out / "manifest.json").exists()
     # a rerun without shards computes nothing and writes the full class_fractions.csv
-    report = run_inference(classifier, tiles, out, track=False, progress=False)
+    report = run_inference(InferenceOptions(classifier, tiles, out, track=False, progress=False))
     assert len(report.skipped) == 5 and not report.done
     with (out / "class_fractions.csv").open() as f:
         assert [r["tile"] for r in csv.DictReader(f)] == [f"tile{i}" for i in range(5)]
@@ -396,16 +410,16 @@ def test_rerun_recomputes_outputs_of_other_settings(tmp_path: Path) -> None:
     tile = _crop(VEGAS, tmp_path / "tile.tif", 96)
     out = tmp_path / "out"
     kw: dict[str, object] = {"track": False, "progress": False, "window": 64, "margin": 8}
-    first = run_inference(ckpt, tile, out, output="prob_uint8", **kw)  # type: ignore[arg-type]
+    first = run_inference(InferenceOptions(ckpt, tile, out, output_type="prob_uint8", **kw))  # type: ignore[arg-type]
     assert [r.status for r in first.results] == ["done"]
-    again = run_inference(ckpt, tile, out, output="prob_uint8", **kw)  # type: ignore[arg-type]
+    again = run_inference(InferenceOptions(ckpt, tile, out, output_type="prob_uint8", **kw))  # type: ignore[arg-type]
     assert [r.status for r in again.results] == ["skipped"]
-    mask = run_inference(ckpt, tile, out, output="mask", threshold=0.5, **kw)  # type: ignore[arg-type]
+    mask = run_inference(InferenceOptions(ckpt, tile, out, output_type="mask", threshold=0.5, **kw))  # type: ignore[arg-type]
     assert [r.status for r in mask.results] == ["done"]
     with rasterio.open(out / "tile.tif") as ds:
         assert ds.tags()["SATCNN_OUTPUT"] == "mask"
         assert set(np.unique(ds.read(1))) <= {0, 1, 255}
-    other = run_inference(ckpt, tile, out, output="mask", threshold=0.7, **kw)  # type: ignore[arg-type]
+    other = run_inference(InferenceOptions(ckpt, tile, out, output_type="mask", threshold=0.7, **kw))  # type: ignore[arg-type]
     assert [r.status for r in other.results] == ["done"]
     with rasterio.open(out / "tile.tif") as ds:
         assert float(ds.tags()["SATCNN_THRESHOLD"]) == 0.7
@@ -427,7 +441,9 @@ def test_device_is_checked_and_pinned_to_the_local_rank(
     assert resolve_device("cpu", {"LOCAL_RANK": "1"}) == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="CUDA is not available"):
-        run_inference(classifier, NAIP, tmp_path / "out", device="cuda", track=False, progress=False)
+        run_inference(
+            InferenceOptions(classifier, NAIP, tmp_path / "out", device="cuda", track=False, progress=False)
+        )
     assert not (tmp_path / "out").exists()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("cuda", {"LOCAL_RANK": "3"}) == "cuda:3"
@@ -452,7 +468,9 @@ def test_tracking_failure_after_create_run_marks_the_run_failed(
     monkeypatch.setattr(MlflowClient, "log_artifact", broken)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tile = _crop(NAIP, tmp_path / "tile.tif", 64)
-    report = run_inference(classifier, tile, tmp_path / "out", progress=False, tracking_uri=store)
+    report = run_inference(
+        InferenceOptions(classifier, tile, tmp_path / "out", progress=False, tracking_uri=store)
+    )
     assert report.ok and report.mlflow_run_id is None  # the outputs stand, the tracking failed
     client = MlflowClient(store)
     exp = client.get_experiment_by_name("satcnn-inference")
@@ -460,3 +478,139 @@ def test_tracking_failure_after_create_run_marks_the_run_failed(
     runs = client.search_runs([exp.experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
     assert runs[0].data.metrics["tiles"] == 1
+
+
+# -- outputs know their model by content; output names cannot collide ----------------------------------
+def _statuses(out: Path) -> list[str]:
+    return [o["status"] for o in json.loads((out / "manifest.json").read_text())["outputs"]]
+
+
+def _infer(model: str | Path, tile: Path, out: Path, *extra: str) -> int:
+    args = ["--model", str(model), "--input", str(tile), "--output", str(out), *extra]
+    return main(["infer", *args, "--no-track", "--no-progress"])
+
+
+def test_rerun_recomputes_when_the_weights_change_not_the_path(tmp_path: Path) -> None:
+    ckpt = write_checkpoint(tmp_path / "models" / "sat6.ckpt", seed=0)
+    tile = _crop(NAIP, tmp_path / "tile.tif", 96)
+    out = tmp_path / "out"
+    cmap = out / "tile.tif"
+    assert _infer(ckpt, tile, out) == 0 and _statuses(out) == ["done"]
+    with rasterio.open(cmap) as ds:
+        first_digest = ds.tags().get("SATCNN_MODEL_DIGEST")
+    assert _infer(ckpt, tile, out) == 0 and _statuses(out) == ["skipped"]
+
+    # retrained: other weights at the same path -> the old class map is stale
+    write_checkpoint(ckpt, seed=1)
+    assert _infer(ckpt, tile, out) == 0 and _statuses(out) == ["done"]
+    fresh = tmp_path / "fresh"
+    assert _infer(ckpt, tile, fresh) == 0
+    np.testing.assert_array_equal(_read(cmap)[0], _read(fresh / "tile.tif")[0])
+    with rasterio.open(cmap) as ds:
+        new_digest = ds.tags()["SATCNN_MODEL_DIGEST"]
+    assert new_digest != first_digest and str(first_digest).startswith("sha256:")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"]["digest"] == new_digest
+
+    # the same weights under another path (or URI) are the same model: nothing to recompute
+    copy = tmp_path / "elsewhere" / "copy.ckpt"
+    copy.parent.mkdir()
+    copy.write_bytes(ckpt.read_bytes())
+    os.utime(cmap, ns=(10**18, 10**18))
+    assert _infer(copy, tile, out) == 0 and _statuses(out) == ["skipped"]
+    assert cmap.stat().st_mtime_ns == 10**18
+
+
+def test_rerun_recomputes_when_the_alias_moves_to_other_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client.create_registered_model("sat6")
+    for seed in (0, 1):
+        folder = tmp_path / f"v{seed}"
+        write_checkpoint(folder / "best.ckpt", seed=seed)
+        client.create_model_version("sat6", str(folder))
+    client.set_registered_model_alias("sat6", "champion", "1")
+    tile = _crop(NAIP, tmp_path / "tile.tif", 64)
+    out = tmp_path / "out"
+    assert _infer("models:/sat6@champion", tile, out) == 0 and _statuses(out) == ["done"]
+    assert _infer("models:/sat6@champion", tile, out) == 0 and _statuses(out) == ["skipped"]
+    client.set_registered_model_alias("sat6", "champion", "2")
+    assert _infer("models:/sat6@champion", tile, out) == 0 and _statuses(out) == ["done"]
+    with rasterio.open(out / "tile.tif") as ds:
+        assert ds.tags()["SATCNN_MODEL_VERSION"] == "sat6/2"
+        assert ds.tags()["SATCNN_MODEL"] == "models:/sat6@champion"
+
+
+def test_both_outputs_colliding_with_another_input_fail_up_front(tmp_path: Path) -> None:
+    ckpt = write_checkpoint(
+        tmp_path / "road.ckpt",
+        name="unet",
+        kwargs={"in_channels": 1, "num_classes": 1, "base_filters": 4, "depth": 2},
+        task="segmentation",
+        bands=["pan"],
+        patch_size=64,
+        input_dtype="uint16",
+        mean=[400.0],
+        std=[150.0],
+    )
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    _crop(VEGAS, tiles / "a.tif", 64)
+    _crop(VEGAS, tiles / "a_mask.tif", 64)
+    out = tmp_path / "out"
+    args = ["--model", str(ckpt), "--input", str(tiles), "--output", str(out), "--output-type", "both"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "satcnn", "infer", *args, "--no-track", "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("satcnn: error: ")]
+    assert len(errors) == 1, proc.stderr
+    assert str(tiles / "a.tif") in errors[0] and str(tiles / "a_mask.tif") in errors[0]
+    assert str(out / "a_mask.tif") in errors[0]
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()  # nothing written
+    # one output per input cannot collide: the same folder runs
+    assert _infer(ckpt, tiles, out, "--output-type", "mask") == 0
+    assert sorted(p.name for p in out.glob("*.tif")) == ["a.tif", "a_mask.tif"]
+
+
+def test_options_are_checked_once_and_the_cli_reports_the_flag(
+    classifier: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(OptionError, match=r"threshold must be in \[0, 1\], got 1.5") as exc:
+        InferenceOptions(classifier, NAIP, tmp_path / "out", threshold=1.5)
+    assert isinstance(exc.value, ConfigError) and exc.value.option == "threshold"
+    with pytest.raises(OptionError, match="output_type must be one of"):
+        InferenceOptions(classifier, NAIP, tmp_path / "out", output_type="probability")  # type: ignore[arg-type]
+    with pytest.raises(OptionError, match="shard_index must be given together with num_shards"):
+        InferenceOptions(classifier, NAIP, tmp_path / "out", shard_index=0)
+    for flag, value, problem in [
+        ("--window", "0", "argument --window: must be >= 1, got 0"),
+        ("--margin", "-1", "argument --margin: must be >= 0, got -1"),
+        ("--threshold", "2", "argument --threshold: must be in [0, 1], got 2.0"),
+    ]:
+        with pytest.raises(SystemExit) as sysexit:
+            _infer(classifier, NAIP, tmp_path / "out", flag, value)
+        assert sysexit.value.code == 2
+        assert problem in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_weights_digest_follows_the_weights_only() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3), torch.nn.BatchNorm2d(8))
+    digest = weights_digest(model)
+    assert digest == weights_digest(model.to(memory_format=torch.channels_last))
+    twin = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3), torch.nn.BatchNorm2d(8))
+    twin.load_state_dict(model.state_dict())
+    assert weights_digest(twin) == digest
+    with torch.no_grad():
+        twin[0].weight[0, 0, 0, 0] += 1e-3  # type: ignore[index]
+    assert weights_digest(twin) != digest

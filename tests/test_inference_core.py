@@ -18,7 +18,8 @@ from torch import nn
 
 from satcnn.data.samplers import GridWindowSampler, Region
 from satcnn.errors import ConfigError, ModelError, RasterError
-from satcnn.inference.predict import UINT8_SCALE, class_map_transform, classify_raster, predict_raster
+from satcnn.inference.classify import class_map_transform, classify_raster
+from satcnn.inference.segment import UINT8_SCALE, predict_raster
 from satcnn.inference.windows import axis_spans, tile_grid
 
 CRS = "EPSG:32633"

@@ -1,23 +1,43 @@
-"""Inference: model loading, window grids, streaming prediction to COGs, the batch runner."""
+"""Inference: model loading, window grids, the streaming engine, the batch runner.
 
+Modules, one concept each: ``options`` (the run's options, checked once), ``inputs`` (input
+specs to rasters), ``launch`` (shard and device), ``engine`` (the streaming read -> compute ->
+write pipeline), ``segment`` and ``classify`` (what the engine computes for each task),
+``outputs`` (output names, tags, staleness), ``jobs`` (the per-tile work of a run), ``report``,
+``manifest``, ``tracking`` (the inference's MLflow run), ``runner`` (the batch run), ``cli``.
+"""
+
+from satcnn.inference.classify import ClassifyStats, class_map_transform, classify_raster
+from satcnn.inference.engine import PredictStats
+from satcnn.inference.inputs import resolve_inputs
+from satcnn.inference.launch import resolve_device, shard_from_env
 from satcnn.inference.model_io import LoadedModel, NormalizedModel, load_model
-from satcnn.inference.predict import ClassifyStats, PredictStats, classify_raster, predict_raster
-from satcnn.inference.runner import InferenceReport, TileResult, resolve_inputs, run_inference, shard_from_env
+from satcnn.inference.options import InferenceOptions, OptionError, OutputType
+from satcnn.inference.outputs import weights_digest
+from satcnn.inference.report import InferenceReport, TileResult
+from satcnn.inference.runner import run_inference
+from satcnn.inference.segment import predict_raster
 from satcnn.inference.windows import Tile, tile_grid
 
 __all__ = [
     "ClassifyStats",
+    "InferenceOptions",
     "InferenceReport",
     "LoadedModel",
     "NormalizedModel",
+    "OptionError",
+    "OutputType",
     "PredictStats",
     "Tile",
     "TileResult",
+    "class_map_transform",
     "classify_raster",
     "load_model",
     "predict_raster",
+    "resolve_device",
     "resolve_inputs",
     "run_inference",
     "shard_from_env",
     "tile_grid",
+    "weights_digest",
 ]

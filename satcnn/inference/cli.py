@@ -1,4 +1,8 @@
-"""``satcnn infer``: parse the options, call ``run_inference``, report failures one line each."""
+"""``satcnn infer``: parse argv into ``InferenceOptions``, call ``run_inference``, report failures.
+
+The parser only parses: the values are checked once, by ``InferenceOptions``, whose
+``OptionError`` becomes a usage error (exit 2) naming the flag.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,13 @@ import logging
 import sys
 
 from satcnn.errors import SatcnnError
+from satcnn.inference.options import OUTPUT_TYPES, InferenceOptions, OptionError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["build_parser", "infer_main"]
+
+_FLAGS = {"inputs": "--input", "output_dir": "--output"}
 
 EPILOG = """\
 Examples:
@@ -19,30 +26,10 @@ Examples:
   satcnn infer --model runs/1/<run_id>/checkpoints/best.ckpt --input list.txt --output out/ --keep-going
 
 Outputs: out/<input stem>.tif per input (COG), out/manifest.json, and for classifiers
-out/class_fractions.csv. Finished outputs are skipped on a rerun unless --overwrite.
+out/class_fractions.csv. Finished outputs are skipped on a rerun unless --overwrite, or unless
+they were made by other weights (their digest is in the COG tags) or other settings.
 Sharding: torchrun/SLURM environment variables, or --shard-index R --num-shards W.
 """
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,25 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument(
-        "--window", type=_positive, default=None, help="road models: window side (default max(patch, 512))"
+        "--window", type=int, default=None, help="road models: window side (default max(patch, 512))"
     )
+    p.add_argument("--margin", type=int, default=32, help="road models: context pixels per side (default 32)")
     p.add_argument(
-        "--margin", type=_non_negative, default=32, help="road models: context pixels per side (default 32)"
-    )
-    p.add_argument(
-        "--batch-size", type=_positive, default=4, help="road models: windows per forward pass (default 4)"
+        "--batch-size", type=int, default=4, help="road models: windows per forward pass (default 4)"
     )
     p.add_argument(
         "--output-type",
-        choices=["prob_uint8", "prob_float32", "mask", "both"],
+        choices=OUTPUT_TYPES,
         default="prob_uint8",
         help="road models: what to write (default prob_uint8; both = probability + <stem>_mask.tif)",
     )
+    p.add_argument("--threshold", type=float, default=0.5, help="road models: mask threshold (default 0.5)")
     p.add_argument(
-        "--threshold", type=_probability, default=0.5, help="road models: mask threshold (default 0.5)"
-    )
-    p.add_argument(
-        "--stride", type=_positive, default=None, help="classifiers: class-map stride (default patch size)"
+        "--stride", type=int, default=None, help="classifiers: class-map stride (default patch size)"
     )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--overwrite", action="store_true", help="recompute inputs whose outputs exist")
@@ -92,42 +75,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-going", action="store_true", help="continue after a failing input; exit 1 at the end"
     )
     p.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
-    p.add_argument("--shard-index", type=_non_negative, default=None, help="this process's shard")
-    p.add_argument("--num-shards", type=_positive, default=None, help="number of shards")
+    p.add_argument("--shard-index", type=int, default=None, help="this process's shard")
+    p.add_argument("--num-shards", type=int, default=None, help="number of shards")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
+
+
+def _flag(option: str) -> str:
+    """The command-line flag of an ``InferenceOptions`` field."""
+    return _FLAGS.get(option, f"--{option.replace('_', '-')}")
 
 
 def infer_main(argv: list[str]) -> int:
     """Run ``satcnn infer``; 0 when every input succeeded, 1 when any failed, 2 on usage errors."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if (args.shard_index is None) != (args.num_shards is None):
-        parser.error("--shard-index and --num-shards go together")
-    if args.shard_index is not None and args.shard_index >= args.num_shards:
-        parser.error(f"--shard-index {args.shard_index} must be less than --num-shards {args.num_shards}")
-
-    from satcnn.inference.runner import run_inference
-
     try:
-        report = run_inference(
-            args.model,
-            args.input,
-            args.output,
+        options = InferenceOptions(
+            model=args.model,
+            inputs=args.input,
+            output_dir=args.output,
             window=args.window,
             margin=args.margin,
             batch_size=args.batch_size,
-            output=args.output_type,
+            output_type=args.output_type,
             threshold=args.threshold,
             stride=args.stride,
+            device=args.device,
             overwrite=args.overwrite,
             keep_going=args.keep_going,
-            device=args.device,
             progress=not args.no_progress,
             track=not args.no_track,
             shard_index=args.shard_index,
             num_shards=args.num_shards,
         )
+    except OptionError as err:
+        parser.error(f"argument {_flag(err.option)}: {err.problem}")
+
+    from satcnn.inference.runner import run_inference
+
+    try:
+        report = run_inference(options)
     except SatcnnError as err:
         logger.debug("inference stopped", exc_info=True)
         sys.stderr.write(f"satcnn: error: {err}\n")

@@ -47,7 +47,7 @@ def _is_locked(err: BaseException) -> bool:
     return "database is locked" in text or "database table is locked" in text
 
 
-class _RetryingClient:
+class RetryingClient:
     """An ``MlflowClient`` proxy whose calls retry with jittered backoff while SQLite reports a lock.
 
     MLflow sets ``busy_timeout`` on each SQLite session, but a write transaction that began as a
@@ -110,7 +110,7 @@ class SatcnnMLFlowLogger(MLFlowLogger):
         tracking_uri = tracking_uri or default_tracking_uri()
         # MLflow creates a new SQLite store's schema on first use, which is not safe against
         # several processes starting at once: serialise that step with a lock file.
-        with _store_init_lock(tracking_uri):
+        with store_init_lock(tracking_uri):
             super().__init__(
                 experiment_name=experiment_name,
                 run_name=run_name,
@@ -120,14 +120,14 @@ class SatcnnMLFlowLogger(MLFlowLogger):
                 artifact_location=artifact_location,
                 run_id=run_id,
             )
-        self._mlflow_client = cast(Any, _RetryingClient(self._mlflow_client))
+        self._mlflow_client = cast(Any, RetryingClient(self._mlflow_client))
 
     @property
     @rank_zero_experiment
     def experiment(self) -> Any:
         """The MLflow client (rank 0), after creating the experiment safely against concurrent runs."""
         if not self._initialized and self._experiment_id is None and self._run_id is None:
-            self._experiment_id = _get_or_create_experiment(
+            self._experiment_id = get_or_create_experiment(
                 self._mlflow_client, self._experiment_name, self._artifact_location
             )
         return MLFlowLogger.experiment.fget(self)  # type: ignore[attr-defined]
@@ -147,7 +147,7 @@ class SatcnnMLFlowLogger(MLFlowLogger):
 
 
 @contextlib.contextmanager
-def _store_init_lock(tracking_uri: str) -> Iterator[None]:
+def store_init_lock(tracking_uri: str) -> Iterator[None]:
     """Hold an exclusive lock on ``<db>-init.lock`` beside a local SQLite store (no-op otherwise)."""
     if not tracking_uri.startswith("sqlite:///") or os.name != "posix":
         yield
@@ -164,7 +164,7 @@ def _store_init_lock(tracking_uri: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _get_or_create_experiment(client: Any, name: str, artifact_location: str | None) -> str:
+def get_or_create_experiment(client: Any, name: str, artifact_location: str | None) -> str:
     """The id of experiment ``name``, created if missing; another process creating it first is fine."""
     from mlflow.exceptions import MlflowException
 

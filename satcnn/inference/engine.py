@@ -1,0 +1,372 @@
+"""The streaming engine shared by segmentation and classification: windows in, one COG out.
+
+Three stages overlap: a reader thread reads batches of windows (zero fill outside the raster)
+with their valid-data masks, the calling thread runs the model under ``torch.inference_mode``,
+and a writer thread encodes each result and writes it into an ``AtomicCOGWriter``. At most
+``prefetch`` batches wait between stages, so memory does not grow with the raster.
+
+What differs between segmentation and classification is a ``WindowPlan``: which windows to read
+in which batches, what to compute from a batch, and how to encode the result for the output
+grid. ``stream_raster`` does the rest (validation of the input, the reader, the device, timings,
+the progress bar, the atomic COG) once for both.
+
+Windows without any valid pixel are not given to the model; the plan encodes them as nodata.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.io import DatasetReader
+from rasterio.windows import Window
+from tqdm.auto import tqdm
+
+from satcnn.errors import ConfigError
+from satcnn.io.cog import AtomicCOGWriter
+from satcnn.io.raster import RasterInfo, open_raster, read_window, valid_mask_strategy
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Model",
+    "PredictStats",
+    "RasterJob",
+    "StreamSettings",
+    "WindowPlan",
+    "stream_raster",
+    "torch_device",
+]
+
+Model = Callable[[torch.Tensor], torch.Tensor]
+U = TypeVar("U")
+B = TypeVar("B")
+R = TypeVar("R")
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class PredictStats:
+    """What a run did and how long it took.
+
+    Attributes:
+        path: The output file.
+        pixels: Input raster pixels (height x width).
+        windows: Windows (or blocks) processed.
+        seconds: Wall time, from opening the input to the published COG.
+        model_seconds: Time in the model (transfer to the device, forward, transfer back).
+        read_seconds: Time in the reader thread.
+        write_seconds: Time in the writer thread (encoding included).
+        finalize_seconds: Time converting the temporary file to a COG.
+    """
+
+    path: Path
+    pixels: int
+    windows: int
+    seconds: float
+    model_seconds: float
+    read_seconds: float
+    write_seconds: float
+    finalize_seconds: float
+
+    @property
+    def megapixels_per_s(self) -> float:
+        """End-to-end throughput in input megapixels per second."""
+        return self.pixels / 1e6 / self.seconds if self.seconds > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How to run the engine on one raster, whatever the plan.
+
+    Attributes:
+        device: Where the model runs.
+        transform_input: Applied to each batch on the device before the model (e.g. normalise).
+        progress: Show a tqdm bar.
+        bands: Expected band count or names, checked before any compute.
+        dtypes: Allowed input data types.
+        min_size: Smallest allowed raster side (in addition to the plan's own minimum).
+        prefetch: Batches in flight between stages.
+        gdal_cache_mb: GDAL block cache for this run (GDAL's default is 5% of RAM, which fills up
+            on large rasters); ``None`` keeps the current setting.
+        tags: Extra dataset tags for the output (override the plan's).
+        overviews: Build COG overviews.
+        blocksize: COG tile size.
+    """
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    transform_input: Callable[[torch.Tensor], torch.Tensor] | None = None
+    progress: bool = True
+    bands: int | Sequence[str] | None = None
+    dtypes: Sequence[str] | None = None
+    min_size: int | None = None
+    prefetch: int = 2
+    gdal_cache_mb: int | None = 64
+    tags: Mapping[str, Any] = field(default_factory=dict)
+    overviews: bool = True
+    blocksize: int = 512
+
+
+class WindowPlan(ABC, Generic[U]):
+    """One raster's work for the engine: the window plan, the compute and the encoding.
+
+    Attributes:
+        batches: Units of work in model batches (a unit is one read window).
+        profile: Output grid and type (``crs``, ``transform``, ``width``, ``height``, ``count``,
+            ``dtype``, ``nodata``).
+        writer_options: Further ``AtomicCOGWriter`` arguments (tags, band descriptions, ...).
+        unit_name: Progress bar unit.
+    """
+
+    batches: list[list[U]]
+    profile: dict[str, Any]
+    writer_options: dict[str, Any]
+    unit_name: str = "win"
+
+    @abstractmethod
+    def window(self, unit: U) -> Window:
+        """The input window a unit reads (may extend beyond the raster)."""
+
+    @abstractmethod
+    def compute(self, model: Model, x: torch.Tensor, batch: Sequence[U]) -> torch.Tensor:
+        """The results of ``x`` (the windows of ``batch`` that hold valid pixels), on the device."""
+
+    @abstractmethod
+    def encode(
+        self, batch: Sequence[U], out: np.ndarray, keep: np.ndarray, valid: np.ndarray | None
+    ) -> Iterable[tuple[np.ndarray, Window]]:
+        """Output arrays and where they go, from the results ``out`` of the ``keep`` windows.
+
+        Args:
+            batch: The units.
+            out: ``compute``'s results, one per kept window.
+            keep: Per window of ``batch``: whether it held a valid pixel (and was computed).
+            valid: ``(n, h, w)`` valid-pixel masks, or ``None`` when every pixel is valid.
+        """
+
+
+class RasterJob(Protocol):
+    """Settings that plan the work on any raster (segmentation or classification)."""
+
+    @property
+    def min_size(self) -> int | None:
+        """Smallest raster side the job can handle."""
+
+    def plan(self, info: RasterInfo, tags: Mapping[str, Any]) -> WindowPlan[Any]:
+        """The plan for the raster ``info``, with ``tags`` added to the output's tags."""
+
+
+@dataclass
+class _Timers:
+    model: float = 0.0
+    read: float = 0.0
+    write: float = 0.0
+
+
+def torch_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device``, checked to exist.
+
+    Raises:
+        ConfigError: A CUDA device is asked for but CUDA is not available.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available; use device='cpu'")
+    return dev
+
+
+def _pipeline(
+    items: Iterable[B],
+    read: Callable[[B], R],
+    compute: Callable[[R], C],
+    write: Callable[[C], None],
+    prefetch: int,
+) -> None:
+    """Run read (thread) -> compute (caller) -> write (thread), at most ``prefetch`` in flight each."""
+    prefetch = max(1, prefetch)
+    it = iter(items)
+    reads: deque[Future[R]] = deque()
+    writes: deque[Future[None]] = deque()
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="satcnn-read") as rpool,
+        ThreadPoolExecutor(1, thread_name_prefix="satcnn-write") as wpool,
+    ):
+        try:
+            for item in islice(it, prefetch):
+                reads.append(rpool.submit(read, item))
+            while reads:
+                data = reads.popleft().result()
+                for item in islice(it, 1):
+                    reads.append(rpool.submit(read, item))
+                result = compute(data)
+                writes.append(wpool.submit(write, result))
+                while len(writes) > prefetch:
+                    writes.popleft().result()
+            while writes:
+                writes.popleft().result()
+        except BaseException:
+            for f in reads:
+                f.cancel()
+            for g in writes:
+                g.cancel()
+            raise
+
+
+class _WindowReader:
+    """The one place where inference reads input pixels (fill and valid mask: ``read_window``)."""
+
+    def __init__(self, ds: DatasetReader) -> None:
+        self.ds = ds
+        self.strategy = valid_mask_strategy(ds)
+
+    def read(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(n, C, h, w)`` float32 windows and their ``(n, h, w)`` valid masks (``None``: all valid)."""
+        pairs = [read_window(self.ds, w, strategy=self.strategy) for w in windows]
+        x = np.stack([p[0] for p in pairs])
+        masks = [p[1] for p in pairs]
+        if all(m is None for m in masks):
+            return x, None
+        return x, np.stack([np.ones(x.shape[2:], bool) if m is None else m for m in masks])
+
+
+def _gdal_env(cache_mb: int | None) -> rasterio.Env:
+    """A rasterio environment that bounds GDAL's block cache (rasterio applies it process-wide)."""
+    return rasterio.Env(GDAL_CACHEMAX=cache_mb * 2**20) if cache_mb else rasterio.Env()
+
+
+def _prepare_model(model: Model, device: torch.device) -> Model:
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+        model.to(device)
+    return model
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _open(src: Path, dst: Path, job: RasterJob, settings: StreamSettings) -> RasterInfo:
+    sizes = [s for s in (job.min_size, settings.min_size) if s]
+    info = open_raster(src, bands=settings.bands, dtypes=settings.dtypes, min_size=max(sizes, default=None))
+    if src.resolve() == dst.resolve():
+        raise ConfigError(f"output {dst} is the input raster; choose another output path")
+    return info
+
+
+Read = tuple[list[Any], np.ndarray, np.ndarray | None]  # units, windows, valid masks
+Computed = tuple[list[Any], np.ndarray, np.ndarray, np.ndarray | None]  # units, results, kept, valid
+
+
+class _Stages:
+    """The three stages of one raster's pipeline, timed; each runs on its own thread."""
+
+    def __init__(
+        self,
+        plan: WindowPlan[Any],
+        model: Model,
+        settings: StreamSettings,
+        ds: DatasetReader,
+        writer: AtomicCOGWriter,
+    ) -> None:
+        self.plan, self.model, self.settings, self.writer = plan, model, settings, writer
+        self.reader = _WindowReader(ds)
+        self.timers = _Timers()
+        self.units = sum(len(b) for b in plan.batches)
+        self.bar = tqdm(
+            total=self.units, unit=plan.unit_name, desc=Path(ds.name).name, disable=not settings.progress
+        )
+
+    def read(self, batch: list[Any]) -> Read:
+        t = time.perf_counter()
+        x, valid = self.reader.read([self.plan.window(u) for u in batch])
+        self.timers.read += time.perf_counter() - t
+        return batch, x, valid
+
+    def compute(self, data: Read) -> Computed:
+        batch, x, valid = data
+        keep = np.ones(len(batch), bool) if valid is None else np.asarray(valid.any(axis=(1, 2)))
+        out: np.ndarray = np.zeros((0,), np.float32)
+        if keep.any():
+            t = time.perf_counter()
+            dev = self.settings.device
+            with torch.inference_mode():
+                xt = torch.from_numpy(x[keep]).to(dev, non_blocking=True)
+                if self.settings.transform_input is not None:
+                    xt = self.settings.transform_input(xt)
+                kept = [u for u, k in zip(batch, keep.tolist(), strict=True) if k]
+                out = self.plan.compute(self.model, xt, kept).cpu().numpy()
+            _sync(dev)
+            self.timers.model += time.perf_counter() - t
+        self.bar.update(len(batch))
+        return batch, out, keep, valid
+
+    def write(self, data: Computed) -> None:
+        t = time.perf_counter()
+        for array, window in self.plan.encode(*data):
+            self.writer.write(array, window)
+        self.timers.write += time.perf_counter() - t
+
+
+def stream_raster(
+    model: Model, src: str | Path, dst: str | Path, job: RasterJob, settings: StreamSettings
+) -> tuple[PredictStats, WindowPlan[Any]]:
+    """Run ``model`` over ``src`` as ``job`` plans it and publish the result at ``dst`` as a COG.
+
+    Args:
+        model: Takes float32 ``(N, C, h, w)`` raw digital numbers (after ``transform_input``).
+        src: Input raster.
+        dst: Output COG (replaced atomically).
+        job: What to compute (see ``satcnn.inference.segment`` and ``satcnn.inference.classify``).
+        settings: Device, input checks, prefetch, output tags and COG settings.
+
+    Returns:
+        Timings and sizes, and the plan (for what it counted, e.g. class pixels).
+
+    Raises:
+        InputFileNotFoundError, RasterError: The input is missing or unusable.
+        ConfigError: The output is the input.
+    """
+    t0 = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    info = _open(src, dst, job, settings)
+    plan = job.plan(info, {"SATCNN_SOURCE": src.name, **settings.tags})
+    model = _prepare_model(model, settings.device)
+    writer = AtomicCOGWriter(
+        dst, plan.profile, overviews=settings.overviews, blocksize=settings.blocksize, **plan.writer_options
+    )
+    with _gdal_env(settings.gdal_cache_mb), rasterio.open(src) as ds, writer:
+        stages = _Stages(plan, model, settings, ds, writer)
+        try:
+            _pipeline(plan.batches, stages.read, stages.compute, stages.write, settings.prefetch)
+        finally:
+            stages.bar.close()
+        t_fin = time.perf_counter()
+    stats = PredictStats(
+        path=dst,
+        pixels=info.width * info.height,
+        windows=stages.units,
+        seconds=time.perf_counter() - t0,
+        model_seconds=stages.timers.model,
+        read_seconds=stages.timers.read,
+        write_seconds=stages.timers.write,
+        finalize_seconds=time.perf_counter() - t_fin,
+    )
+    logger.info(
+        "%s -> %s: %d %s, %.2f MP/s (model %.1f s of %.1f s)",
+        *(src, dst, stats.windows, plan.unit_name),
+        *(stats.megapixels_per_s, stats.model_seconds, stats.seconds),
+    )
+    return stats, plan

@@ -1,0 +1,73 @@
+"""Inputs of a batch run: raster paths from files, folders, globs and list files."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from satcnn.errors import InputFileNotFoundError
+
+__all__ = ["LIST_SUFFIXES", "RASTER_SUFFIXES", "resolve_inputs"]
+
+RASTER_SUFFIXES = (".tif", ".tiff")
+LIST_SUFFIXES = (".txt", ".lst", ".list")
+_GLOB_CHARS = set("*?[")
+
+
+def _list_file(path: Path) -> list[Path]:
+    out = []
+    for line in path.read_text().splitlines():
+        entry = line.strip()
+        if entry and not entry.startswith("#"):
+            p = Path(entry).expanduser()
+            out.append(p if p.is_absolute() else path.parent / p)
+    return out
+
+
+def _folder(path: Path) -> list[Path]:
+    tifs = sorted(
+        q
+        for q in path.iterdir()
+        if q.is_file() and q.suffix.lower() in RASTER_SUFFIXES and not q.name.startswith(".")
+    )
+    if not tifs:
+        raise InputFileNotFoundError("folder holds no GeoTIFF (*.tif, *.tiff)", path)
+    return tifs
+
+
+def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
+    """Expand input specifications into raster paths (order kept, duplicates dropped).
+
+    Each spec is a raster path, a folder (its ``*.tif``/``*.tiff``, sorted, not recursive, without
+    hidden dot-files such as ``AtomicCOGWriter``'s ``.<name>.tmp.tif`` temporaries), a
+    glob pattern (sorted matches), or a list file (``.txt``/``.lst``/``.list``: one path per line,
+    relative to the list file; ``#`` starts a comment). Paths that do not exist are kept, so each
+    becomes a per-file error naming it.
+
+    Raises:
+        InputFileNotFoundError: A folder holds no GeoTIFF or a glob matches nothing.
+    """
+    found: list[Path] = []
+    for spec in specs:
+        p = Path(spec).expanduser()
+        if p.is_dir():
+            found += _folder(p)
+        elif p.is_file() and p.suffix.lower() in LIST_SUFFIXES:
+            found += _list_file(p)
+        elif not p.exists() and _GLOB_CHARS & set(str(spec)):
+            matches = sorted(Path(m) for m in glob.glob(str(p)) if Path(m).is_file())
+            if not matches:
+                raise InputFileNotFoundError("pattern matches no file", str(spec))
+            found += matches
+        else:
+            found.append(p)
+    seen: set[Path] = set()
+    unique = []
+    for q in found:
+        key = Path(os.path.abspath(q))  # not resolve(): symlinked copies are distinct tiles
+        if key not in seen:
+            seen.add(key)
+            unique.append(q)
+    return unique

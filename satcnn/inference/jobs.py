@@ -1,0 +1,183 @@
+"""What the runner does with one tile, per model task: segmentation or classification.
+
+A ``TileJob`` is built once per run from the loaded model and the options. It knows the outputs
+of a tile (suffixes), the tags that decide whether an existing output is current, the parameters
+to record, and how to compute a tile on the streaming engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+from torch import nn
+
+from satcnn.errors import ModelError
+from satcnn.inference.classify import ClassMapJob, class_fractions_of, classify
+from satcnn.inference.engine import StreamSettings, stream_raster
+from satcnn.inference.model_io import LoadedModel, SlidingPatchClassifier, StridedFCN
+from satcnn.inference.options import InferenceOptions
+from satcnn.inference.outputs import MODEL_DIGEST_TAG, TagValue
+from satcnn.inference.report import TileResult
+from satcnn.inference.segment import DEFAULT_NODATA, OutputKind, SegmentationJob, mask_from_probability
+from satcnn.inference.windows import axis_spans
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ClassificationTiles", "SegmentationTiles", "TileJob", "tile_job"]
+
+
+class TileJob(ABC):
+    """One run's per-tile work.
+
+    Attributes:
+        suffixes: Output name suffixes of a tile (``<stem><suffix>.tif``).
+        roles: What each output is, for messages.
+        expected: Per output, the tags an existing file must carry to be kept on a rerun.
+        params: Settings to record in the manifest and the MLflow run.
+        classes: Class names whose fractions are recorded (classifiers), else empty.
+    """
+
+    suffixes: list[str]
+    roles: list[str]
+    expected: list[dict[str, TagValue]]
+    params: dict[str, Any]
+    classes: list[str]
+
+    @abstractmethod
+    def process(self, src: Path, outs: list[Path]) -> TileResult:
+        """Compute the outputs ``outs`` of ``src``."""
+
+    def skipped(self, src: Path, outs: list[Path]) -> TileResult:
+        """The result of a tile whose outputs are current."""
+        return TileResult(src, outs, "skipped")
+
+
+def _settings(
+    lm: LoadedModel, options: InferenceOptions, device: str, tags: dict[str, str]
+) -> StreamSettings:
+    return StreamSettings(
+        device=torch.device(device),
+        progress=options.progress,
+        bands=len(lm.bands),
+        dtypes=[lm.input_dtype] if lm.input_dtype else None,
+        tags=tags,
+    )
+
+
+class SegmentationTiles(TileJob):
+    """Road models: a probability or mask COG per tile, or both (the mask thresholded from it)."""
+
+    def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, tags: dict[str, str]) -> None:
+        m = lm.size_multiple
+        win = options.window or -(-max(lm.patch_size or 0, 512) // m) * m
+        axis_spans(win, win, options.margin, m)  # the window against the model, before any compute
+        both = options.output_type == "both"
+        kind = cast(OutputKind, "prob_uint8" if both else options.output_type)
+        self.module = lm.module
+        self.threshold = options.threshold
+        self.job = SegmentationJob(
+            window=win,
+            margin=options.margin,
+            batch_size=options.batch_size,
+            size_multiple=m,
+            output=kind,
+            threshold=options.threshold,
+            nodata=DEFAULT_NODATA[kind],
+            logits=True,
+            min_size=lm.patch_size,
+        )
+        self.settings = _settings(lm, options, device, tags)
+        digest = tags[MODEL_DIGEST_TAG]
+        prob: dict[str, TagValue] = {"SATCNN_OUTPUT": kind, MODEL_DIGEST_TAG: digest}
+        mask: dict[str, TagValue] = {
+            "SATCNN_OUTPUT": "mask",
+            MODEL_DIGEST_TAG: digest,
+            "SATCNN_THRESHOLD": options.threshold,
+        }
+        self.suffixes = ["", "_mask"] if both else [""]
+        self.roles = ["probability", "mask"] if both else ["mask" if kind == "mask" else "probability"]
+        self.expected = [prob, mask] if both else [mask if kind == "mask" else prob]
+        self.both = both
+        self.classes = []
+        self.params = {
+            "window": win,
+            "margin": options.margin,
+            "batch_size": options.batch_size,
+            "output": options.output_type,
+            "threshold": options.threshold,
+        }
+
+    def process(self, src: Path, outs: list[Path]) -> TileResult:
+        stats, _ = stream_raster(self.module, src, outs[0], self.job, self.settings)
+        seconds = stats.seconds
+        if self.both:
+            t = time.perf_counter()
+            mask_from_probability(outs[0], outs[1], self.threshold)
+            seconds += time.perf_counter() - t
+        return TileResult(src, outs, "done", stats.pixels, seconds)
+
+
+def _scorer(lm: LoadedModel, patch: int, stride: int) -> nn.Module:
+    """A dense scorer for class maps: the FCN (subsampled to ``stride``) or a patch slider."""
+    inner = lm.module.model
+    native = int(getattr(inner, "stride", 0) or 0)
+    if callable(getattr(inner, "as_fully_convolutional", None)) and native and stride % native == 0:
+        return StridedFCN(lm.module.as_fully_convolutional(), stride // native).eval()
+    logger.info(
+        "classifying %d x %d patches one by one (no fully convolutional form at stride %d)",
+        patch,
+        patch,
+        stride,
+    )
+    return SlidingPatchClassifier(lm.module, patch, stride).eval()
+
+
+class ClassificationTiles(TileJob):
+    """Classifiers: a class-map COG per tile and its class fractions."""
+
+    def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, tags: dict[str, str]) -> None:
+        patch = lm.patch_size or getattr(lm.module.model, "patch_size", None)
+        if not patch:
+            raise ModelError("the classifier checkpoint records no patch_size", lm.path)
+        lm.meta["patch_size"] = int(patch)
+        if not lm.classes:
+            raise ModelError("the classifier checkpoint records no class names", lm.path)
+        stride = options.stride or int(patch)
+        self.classes = lm.classes
+        self.scorer = _scorer(lm, int(patch), stride)
+        self.job = ClassMapJob(int(patch), tuple(lm.classes), stride, options.block)
+        self.settings = _settings(lm, options, device, tags)
+        self.suffixes, self.roles = [""], ["class map"]
+        self.expected = [
+            {"SATCNN_OUTPUT": "class_map", MODEL_DIGEST_TAG: tags[MODEL_DIGEST_TAG], "STRIDE": stride}
+        ]
+        self.params = {"stride": stride, "patch_size": int(patch), "block": options.block}
+
+    def process(self, src: Path, outs: list[Path]) -> TileResult:
+        stats = classify(self.scorer, src, outs[0], self.job, self.settings)
+        return TileResult(
+            src, outs, "done", stats.pixels, stats.seconds, class_fractions=stats.class_fractions
+        )
+
+    def skipped(self, src: Path, outs: list[Path]) -> TileResult:
+        return TileResult(src, outs, "skipped", class_fractions=class_fractions_of(outs[0], self.classes))
+
+
+def tile_job(lm: LoadedModel, options: InferenceOptions, device: str, digest: str) -> TileJob:
+    """The per-tile work of ``lm``'s task; the outputs are tagged with the model's identity.
+
+    Raises:
+        ModelError: A classifier checkpoint lacks its patch size or class names.
+        ConfigError: The window does not suit the model (size multiple, margin).
+    """
+    tags = {"SATCNN_MODEL": lm.uri, MODEL_DIGEST_TAG: digest}
+    if lm.registered:
+        tags["SATCNN_MODEL_VERSION"] = f"{lm.registered['name']}/{lm.registered['version']}"
+    if lm.task == "classification":
+        return ClassificationTiles(lm, options, device, tags)
+    return SegmentationTiles(lm, options, device, tags)
