@@ -159,10 +159,12 @@ class _SegmentationPlan(WindowPlan[Tile]):
     def encode(
         self, batch: Sequence[Tile], out: np.ndarray, keep: np.ndarray, valid: np.ndarray | None
     ) -> Iterable[tuple[np.ndarray, Window]]:
-        h, w = int(batch[0].read.height), int(batch[0].read.width)
-        prob = np.zeros((len(batch), h, w), np.float32)
-        if keep.any():
-            prob[keep] = out
+        prob = out
+        if not keep.all():  # windows without valid pixels were not computed
+            h, w = int(batch[0].read.height), int(batch[0].read.width)
+            prob = np.zeros((len(batch), h, w), np.float32)
+            if keep.any():
+                prob[keep] = out
         job = self.job
         for i, tile in enumerate(batch):
             rs, cs = tile.core_slices
