@@ -45,7 +45,8 @@ from tqdm.auto import tqdm
 from satcnn.errors import ConfigError, ModelError
 from satcnn.inference.windows import Tile, tile_grid
 from satcnn.io.cog import AtomicCOGWriter, Colormap
-from satcnn.io.raster import open_raster, read_window, valid_mask_strategy
+from satcnn.io.raster import open_raster
+from satcnn.io.reader import WindowReader
 
 logger = logging.getLogger(__name__)
 
@@ -339,11 +340,11 @@ def predict_raster(
     bar = tqdm(total=len(tiles), unit="win", desc=src.name, disable=not progress)
 
     with _gdal_env(gdal_cache_mb), rasterio.open(src) as ds, writer:
-        strategy = valid_mask_strategy(ds)
+        reader = WindowReader(ds, bands)
 
         def read(batch: list[Tile]) -> tuple[list[Tile], np.ndarray, np.ndarray | None]:
             t = time.perf_counter()
-            pairs = [read_window(ds, tile.read, strategy=strategy) for tile in batch]
+            pairs = [reader.read(tile.read) for tile in batch]
             x = np.stack([p[0] for p in pairs])
             masks = [p[1] for p in pairs]
             valid = None
@@ -555,13 +556,13 @@ def classify_raster(
     Block = tuple[int, int, int, int]
 
     with _gdal_env(gdal_cache_mb), rasterio.open(src) as ds, writer:
-        strategy = valid_mask_strategy(ds)
+        reader = WindowReader(ds, bands)
 
         def read(b: Block) -> tuple[Block, np.ndarray, np.ndarray | None]:
             t = time.perf_counter()
             i0, i1, j0, j1 = b
             win = Window(j0 * S, i0 * S, (j1 - j0 - 1) * S + P, (i1 - i0 - 1) * S + P)  # type: ignore[call-arg]
-            x, valid = read_window(ds, win, strategy=strategy)
+            x, valid = reader.read(win)
             timers.read += time.perf_counter() - t
             return b, x, valid
 

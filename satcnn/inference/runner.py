@@ -583,6 +583,7 @@ def run_inference(
                 block=block,
                 device=device,
                 progress=progress,
+                bands=lm.bands,
                 tags={"SATCNN_MODEL": lm.uri},
             )
             return TileResult(
@@ -611,6 +612,7 @@ def run_inference(
                 threshold=threshold,
                 device=device,
                 progress=progress,
+                bands=lm.bands,
                 tags={"SATCNN_MODEL": lm.uri},
             )
             seconds = stats.seconds

@@ -1,6 +1,15 @@
-"""Raster input and output: validation, window reads, COG writing."""
+"""Raster input and output: validation, the window reader (pixel contract), COG writing."""
 
 from satcnn.io.cog import AtomicCOGWriter
-from satcnn.io.raster import RasterInfo, open_raster, read_window
+from satcnn.io.raster import RasterInfo, open_raster
+from satcnn.io.reader import FILL_VALUE, WindowReader, alpha_mask_band, validity_rule
 
-__all__ = ["AtomicCOGWriter", "RasterInfo", "open_raster", "read_window"]
+__all__ = [
+    "FILL_VALUE",
+    "AtomicCOGWriter",
+    "RasterInfo",
+    "WindowReader",
+    "alpha_mask_band",
+    "open_raster",
+    "validity_rule",
+]
