@@ -108,19 +108,20 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
             valid &= owned
         minx, miny, maxx, maxy = window_bounds(window, rasterio.Affine(*scene.transform))
         sample: dict[str, Any] = {
-            "image": image,
-            "mask": (mask != 0).astype(np.uint8)[None],
-            "valid": valid.astype(np.uint8)[None],
             "crs": scene.crs_wkt,
             "bounds": (min(minx, maxx), min(miny, maxy), max(minx, maxx), max(miny, maxy)),
         }
         if self.augment is not None:  # takes native-dtype arrays, returns float32 tensors
             if ref.owned is not None:
                 raise ValueError("grid windows with owned pixels are for evaluation and cannot be augmented")
+            sample.update(
+                image=image, mask=(mask != 0).astype(np.uint8)[None], valid=valid.view(np.uint8)[None]
+            )
             self.augment.transform.set_random_seed(ref.seed)
             return self.augment(sample)
-        for key in ("image", "mask", "valid"):
-            sample[key] = torch.from_numpy(sample[key].astype(np.float32, copy=False))
+        sample["image"] = torch.from_numpy(image)
+        sample["mask"] = torch.from_numpy((mask != 0).astype(np.float32)[None])
+        sample["valid"] = torch.from_numpy(valid.astype(np.float32)[None])
         return sample
 
     def close(self) -> None:

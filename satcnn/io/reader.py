@@ -188,10 +188,10 @@ class WindowReader:
         r0, c0 = int(window.row_off), int(window.col_off)
         rr0, cc0 = max(r0, 0), max(c0, 0)
         rr1, cc1 = min(r0 + h, self.ds.height), min(c0 + w, self.ds.width)
-        if out_shape is not None:
-            if (rr0, cc0, rr1, cc1) != (r0, c0, r0 + h, c0 + w):
-                raise ValueError(f"out_shape needs a window inside the raster, got {window}")
+        if (rr0, cc0, rr1, cc1) == (r0, c0, r0 + h, c0 + w):  # inside: no fill buffer, no copy
             return self._read_inside(window, out_shape, dtype)
+        if out_shape is not None:
+            raise ValueError(f"out_shape needs a window inside the raster, got {window}")
         data = np.full((self.rule.bands, h, w), FILL_VALUE, dtype=dtype)
         valid = np.zeros((h, w), dtype=bool)
         if rr1 <= rr0 or cc1 <= cc0:
