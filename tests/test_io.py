@@ -15,7 +15,7 @@ from rio_cogeo.cogeo import cog_validate
 
 from satcnn.errors import InputFileNotFoundError, RasterError
 from satcnn.io.cog import AtomicCOGWriter, temp_paths
-from satcnn.io.raster import open_raster, read_window, valid_mask_strategy
+from satcnn.io.raster import open_raster
 
 CRS = "EPSG:32633"
 TRANSFORM = from_origin(500_000.0, 4_600_000.0, 10.0, 10.0)
@@ -106,49 +106,6 @@ def test_smaller_than_window(tmp_path: Path) -> None:
     with pytest.raises(RasterError, match=r"small\.tif: raster is 20 x 60 .*smaller than one 28 x 28 window"):
         open_raster(p, min_size=28)
     open_raster(p, min_size=20)
-
-
-def test_read_window_boundless_and_nodata(tmp_path: Path) -> None:
-    data = np.arange(2 * 5 * 6, dtype="uint16").reshape(2, 5, 6) + 1
-    data[:, 1, 2] = 9999  # all bands nodata -> invalid, zero-filled
-    data[0, 3, 3] = 9999  # one band only -> still valid
-    p = write_tif(tmp_path / "n.tif", count=2, height=5, width=6, dtype="uint16", nodata=9999, data=data)
-    with rasterio.open(p) as ds:
-        assert valid_mask_strategy(ds) == "nodata"
-        x, valid = read_window(ds, Window(-2, -1, 10, 8))
-    assert x.shape == (2, 8, 10) and x.dtype == np.float32
-    expected_x = data.astype(np.float32)
-    expected_x[:, 1, 2] = 0
-    np.testing.assert_array_equal(x[:, 1:6, 2:8], expected_x)
-    assert valid is not None
-    expected = np.zeros((8, 10), bool)
-    expected[1:6, 2:8] = True
-    expected[1 + 1, 2 + 2] = False
-    np.testing.assert_array_equal(valid, expected)
-    assert x[:, 0].sum() == 0 and x[:, :, 8:].sum() == 0
-
-
-def test_read_window_internal_mask(tmp_path: Path) -> None:
-    p = write_tif(tmp_path / "m.tif", count=3, height=12, width=10)
-    mask = np.full((12, 10), 255, np.uint8)
-    mask[2:5, 3:7] = 0
-    with rasterio.open(p, "r+") as ds:
-        ds.write_mask(mask)
-    with rasterio.open(p) as ds:
-        assert valid_mask_strategy(ds) == "mask"
-        x, valid = read_window(ds, Window(0, 0, 10, 12))
-    assert valid is not None
-    np.testing.assert_array_equal(valid, mask > 0)
-    assert x[:, 2:5, 3:7].sum() == 0 and x[:, 6:].sum() > 0
-
-
-def test_read_window_all_valid_inside(tmp_path: Path) -> None:
-    p = write_tif(tmp_path / "v.tif", count=2, height=12, width=10)
-    with rasterio.open(p) as ds:
-        assert valid_mask_strategy(ds) == "none"
-        x, valid = read_window(ds, Window(2, 3, 5, 4))
-        np.testing.assert_array_equal(x, ds.read(window=Window(2, 3, 5, 4)).astype(np.float32))
-    assert valid is None
 
 
 # -- AtomicCOGWriter -------------------------------------------------------------------------

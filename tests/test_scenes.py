@@ -347,7 +347,8 @@ def test_valid_masks_own_every_val_pixel_once(tmp_path: Path, patch: int, overla
         assert (owned[name] == 1).all(), name
     val_batch = next(iter(dm.val_dataloader()))
     assert val_batch["valid"].shape == val_batch["mask"].shape
-    assert "valid" not in next(iter(dm.train_dataloader()))
+    # Training windows own all their pixels; these scenes have no nodata, so all are valid.
+    assert (next(iter(dm.train_dataloader()))["valid"] == 1).all()
 
 
 def test_augmented_training_batches_and_workers(tmp_path: Path) -> None:
@@ -385,3 +386,100 @@ def test_band_stats_use_training_scenes_only(tmp_path: Path) -> None:
     np.testing.assert_allclose(dmean, flat.mean(axis=1), rtol=0.1)
     np.testing.assert_allclose(dstd, flat.std(axis=1), rtol=0.15)
     assert not np.allclose(dmean, mean, rtol=1e-9)  # it really read fewer pixels
+
+
+# ---------------------------------------------------------------- the pixel contract
+
+
+def _set_nodata(root: Path, name: str, image: np.ndarray, block: tuple[slice, slice]) -> np.ndarray:
+    """Fill ``block`` of every band with 255, tag 255 as nodata, and return the valid-pixel mask."""
+    image = image.copy()
+    image[(slice(None), *block)] = 255  # write_scene draws values below 200: no other 255s
+    with rasterio.open(root / "images" / f"{name}.tif", "r+") as ds:
+        ds.nodata = 255
+        ds.write(image)
+    valid = np.ones(image.shape[1:], bool)
+    valid[block] = False
+    return valid
+
+
+def _window_of(bounds: torch.Tensor, size: int) -> tuple[int, int]:
+    win = from_bounds(*bounds.tolist(), transform=from_origin(*ORIGIN, 0.5, 0.5))
+    win = win.round_offsets().round_lengths()
+    assert (win.height, win.width) == (size, size)
+    return int(win.row_off), int(win.col_off)
+
+
+def test_nodata_pixels_hold_the_fill_and_are_not_valid(tmp_path: Path) -> None:
+    train_image, _ = write_scene(tmp_path, "a", height=64, width=64, seed=1)
+    val_image, _ = write_scene(tmp_path, "v", height=48, width=40, seed=2)
+    train_valid = _set_nodata(tmp_path, "a", train_image, (slice(10, 30), slice(5, 60)))
+    val_valid = _set_nodata(tmp_path, "v", val_image, (slice(0, 20), slice(0, 40)))
+    dm = make_dm(
+        str(tmp_path),
+        batch_size=4,
+        train_samples_per_epoch=12,
+        augment=False,
+        val_scenes=["v"],
+        test_scenes=["v"],
+    )
+    dm.setup()
+    for loader, image, valid_px in (
+        (dm.train_dataloader(), train_image, train_valid),
+        (dm.val_dataloader(), val_image, val_valid),
+    ):
+        owned = np.zeros(valid_px.shape, int)
+        for batch in loader:
+            for x, v, bounds in zip(batch["image"], batch["valid"], batch["bounds"], strict=True):
+                r, c = _window_of(bounds, 32)
+                expect_valid = valid_px[r : r + 32, c : c + 32]
+                assert not (v[0].numpy().astype(bool) & ~expect_valid).any()  # invalid is never valid
+                raw = image[:, r : r + 32, c : c + 32].astype(np.float32)
+                np.testing.assert_array_equal(x.numpy(), np.where(expect_valid, raw, 0.0))
+                owned[r : r + 32, c : c + 32] += v[0].numpy().astype(int)
+        if isinstance(loader.sampler, GridWindowSampler):
+            np.testing.assert_array_equal(owned, valid_px.astype(int))  # valid pixels owned once
+        else:
+            assert owned[valid_px].sum() > 0 and owned[~valid_px].sum() == 0
+
+
+def test_band_stats_leave_out_nodata(tmp_path: Path) -> None:
+    image, _ = write_scene(tmp_path, "a", seed=1)
+    write_scene(tmp_path, "v", seed=3)
+    valid = _set_nodata(tmp_path, "a", image, (slice(0, 40), slice(0, 80)))
+    dm = make_dm(str(tmp_path), val_scenes=["v"], test_scenes=["v"])
+    mean, std = dm.band_stats()
+    flat = image[:, valid].astype(np.float64)
+    np.testing.assert_allclose(mean, flat.mean(axis=1), rtol=1e-9)
+    np.testing.assert_allclose(std, flat.std(axis=1), rtol=1e-9)
+
+
+def test_all_nodata_training_area_names_the_file(tmp_path: Path) -> None:
+    image, _ = write_scene(tmp_path, "a", seed=1)
+    write_scene(tmp_path, "v", seed=3)
+    _set_nodata(tmp_path, "a", image, (slice(None), slice(None)))
+    dm = make_dm(str(tmp_path), val_scenes=["v"], test_scenes=["v"])
+    with pytest.raises(RasterError, match=r"a\.tif is nodata or masked"):
+        dm.band_stats()
+
+
+def test_alpha_beyond_the_bands_masks_training_windows(tmp_path: Path) -> None:
+    image, _ = write_scene(tmp_path, "a", height=64, width=64)  # 4-band uint8: GDAL tags band 4 alpha
+    image[3] = 255
+    image[3, 40:, :] = 0
+    with rasterio.open(tmp_path / "images" / "a.tif", "r+") as ds:
+        ds.write(image)
+        assert ds.colorinterp[3] == rasterio.enums.ColorInterp.alpha
+    rgb = make_dm(str(tmp_path), bands=["red", "green", "blue"], augment=False, batch_size=64)
+    rgb.setup()
+    batch = next(iter(rgb.train_dataloader()))
+    assert batch["image"].shape[1] == 3
+    for x, v, bounds in zip(batch["image"], batch["valid"], batch["bounds"], strict=True):
+        r, c = _window_of(bounds, 32)
+        expect = np.ones((64, 64), bool)
+        expect[40:] = False
+        np.testing.assert_array_equal(v[0].numpy().astype(bool), expect[r : r + 32, c : c + 32])
+        assert (x[:, v[0] == 0] == 0).all()
+    rgbn = make_dm(str(tmp_path), augment=False, batch_size=64)  # consumes band 4: data, no mask
+    rgbn.setup()
+    assert (next(iter(rgbn.train_dataloader()))["valid"] == 1).all()

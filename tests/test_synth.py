@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from rasterio.enums import ColorInterp, MaskFlags
 from rasterio.windows import Window
 
 from satcnn.data.synth import BANDS, Cover, RoadScene, synth_roads
 from satcnn.errors import ConfigError
+from satcnn.io.reader import WindowReader
 
 
 def _digest(path: Path) -> str:
@@ -49,6 +51,24 @@ def test_files_grid_and_profile(scenes: list[tuple[Path, Path]]) -> None:
     # No temporary files left next to the outputs.
     folder = scenes[0][0].parent.parent
     assert not [p for p in folder.rglob("*") if p.name.startswith(".")]
+
+
+def test_band_4_is_nir_not_alpha(scenes: list[tuple[Path, Path]]) -> None:
+    for image_path, _ in scenes:
+        with rasterio.open(image_path) as img:
+            assert img.colorinterp == (
+                ColorInterp.red,
+                ColorInterp.green,
+                ColorInterp.blue,
+                ColorInterp.undefined,
+            )
+            assert ColorInterp.alpha not in img.colorinterp
+            assert img.descriptions == ("red", "green", "blue", "nir")
+            assert all(flags == [MaskFlags.all_valid] for flags in img.mask_flag_enums)
+            assert (img.dataset_mask() == 255).all()
+            _, valid = WindowReader(img, bands=4).read(Window(0, 0, img.width, img.height))
+            assert valid.all()
+    assert not [p for p in scenes[0][0].parent.iterdir() if p.suffix == ".xml"]  # no PAM sidecar
 
 
 def test_spectral_signatures() -> None:

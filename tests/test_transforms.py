@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from satcnn.data.transforms import SegmentationAugment, build_augment
+from satcnn.io.reader import FILL_VALUE
 
 
 def marked_sample(size: int = 16, bands: int = 4, scale: float = 1.0) -> dict[str, object]:
@@ -92,3 +93,30 @@ def test_uint16_brightness_shift_keeps_the_image() -> None:
     image = torch.full((4, 16, 16), 500.0)
     out = SegmentationAugment(darker, max_value=top)({"image": image, "mask": torch.zeros(1, 16, 16)})
     assert 350 < float(out["image"].mean()) < 450  # 500 - 0.1 x 1000, not wiped to 0
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_valid_mask_moves_with_the_image_and_invalid_pixels_keep_the_fill(dtype: type) -> None:
+    rng = np.random.default_rng(2)
+    image = rng.integers(20, 230, size=(4, 16, 16)).astype(dtype)
+    valid = np.ones((1, 16, 16), np.uint8)
+    valid[0, :5, :9] = 0  # an invalid corner block (not symmetric under any flip or rotation)
+    image[:, ~valid[0].astype(bool)] = FILL_VALUE
+    mask = (rng.random((1, 16, 16)) > 0.5).astype(np.uint8)
+    aug = SegmentationAugment(build_augment("default"), max_value=255.0)
+    flips = build_augment("flips")
+    moved = 0
+    for seed in range(30):
+        aug.transform.set_random_seed(seed)
+        out = aug({"image": image, "mask": mask, "valid": valid})
+        flips.set_random_seed(seed)  # the same geometry without the photometric transforms
+        ref = flips(image=mask[0], mask=valid[0])
+        assert out["valid"].shape == (1, 16, 16) and out["valid"].dtype == torch.float32
+        np.testing.assert_array_equal(out["valid"][0].numpy(), ref["mask"])
+        np.testing.assert_array_equal(out["mask"][0].numpy(), ref["image"])
+        invalid = out["valid"][0] == 0
+        assert int(invalid.sum()) == 45
+        assert (out["image"][:, invalid] == FILL_VALUE).all()  # photometric shifts do not reach the fill
+        assert (out["image"][:, ~invalid] > 0).all()
+        moved += int(not np.array_equal(out["valid"][0].numpy(), valid[0]))
+    assert moved > 0

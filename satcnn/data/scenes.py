@@ -1,156 +1,42 @@
-"""GeoTIFF road scenes: validation, window dataset and the Lightning DataModule.
+"""The Lightning DataModule of GeoTIFF road scenes: split, band statistics and loaders.
 
-Layout: ``root/images/<name>.tif`` (multi-band GeoTIFF) and ``root/masks/<name>.tif``
-(1 band, non-zero = road) on the same pixel grid.
-
-Why not torchgeo's ``RasterDataset`` directly: torchgeo 0.8 indexes files in a geopandas
-``GeoDataFrame`` in one CRS and answers every query (``ds[xmin:xmax, ymin:ymax]``) by
-``rasterio.merge.merge`` over ``WarpedVRT`` handles, so each 224 px patch pays for a
-merge/resample (~200-240 patches/s on a 4096^2 tiled GeoTIFF against ~2000+/s for a plain
-window read). Its grid sampler also lets the last chip hang past the edge (padded with
-nodata), it reprojects all scenes into the first file's CRS, and its samplers cannot be
-sharded per epoch under DDP. We keep its concepts and conventions (image dataset
-intersected with a mask dataset, sampler yields where / dataset reads, area-weighted random
-sampling, ``tile_to_chips`` grid counts, samples carry ``crs`` and ``bounds`` as
-``(minx, miny, maxx, maxy)``) and implement the read as an integer pixel window of each
-scene's own grid, with rasterio handles opened once per worker process. The mask "intersects"
-the image by construction: both must share CRS, transform and shape, checked up front.
+Scenes are found and checked by :mod:`satcnn.data.scene_index`, read window by window by
+:mod:`satcnn.data.scene_windows` (the pixel contract of :mod:`satcnn.io.reader`), and tiled by
+the samplers of :mod:`satcnn.data.samplers`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import rasterio
-import torch
-from rasterio.enums import Resampling
-from rasterio.io import DatasetReader
 from rasterio.windows import Window
-from rasterio.windows import bounds as window_bounds
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from satcnn.data.normalization import RunningStats
-from satcnn.data.samplers import GridWindowSampler, RandomWindowSampler, Region, WindowRef
+from satcnn.data.samplers import GridWindowSampler, RandomWindowSampler, Region
+from satcnn.data.scene_index import SceneInfo, find_scenes
+from satcnn.data.scene_windows import SceneWindowDataset, collate_samples
 from satcnn.data.transforms import AugmentKind, SegmentationAugment, build_augment
-from satcnn.errors import ConfigError, InputFileNotFoundError, RasterError
+from satcnn.errors import ConfigError, RasterError
+from satcnn.io.reader import WindowReader, accepts_bands
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RoadSceneDataModule", "SceneInfo", "SceneWindowDataset", "collate_samples", "find_scenes"]
-
-RASTER_SUFFIXES = (".tif", ".tiff")
-
-
-@dataclass(frozen=True)
-class SceneInfo:
-    """An image/mask pair checked to share one pixel grid."""
-
-    name: str
-    image_path: str
-    mask_path: str
-    crs_wkt: str
-    transform: tuple[float, ...]  # affine a, b, c, d, e, f
-    height: int
-    width: int
-    count: int
-    dtype: str
-
-
-def _scene_info(name: str, image_path: Path, mask_path: Path, allow_no_crs: bool = False) -> SceneInfo:
-    try:
-        with rasterio.open(image_path) as img, rasterio.open(mask_path) as msk:
-            if img.crs is None and not allow_no_crs:
-                raise RasterError(
-                    "image has no CRS; write one (e.g. rio edit-info --crs EPSG:xxxx), or set "
-                    "allow_no_crs: true for pixel-unit scenes such as converted Massachusetts Roads PNGs",
-                    image_path,
-                )
-            if img.crs is None:
-                logger.warning("%s has no CRS: patch bounds are in pixel units of its transform", image_path)
-            if msk.count != 1:
-                raise RasterError(f"mask must have 1 band, found {msk.count}", mask_path)
-            pair = f"image {image_path} and mask {mask_path}"
-            if msk.crs != img.crs:
-                raise RasterError(
-                    f"{pair} have different CRS ({img.crs} vs {msk.crs}); "
-                    "reproject the mask onto the image grid"
-                )
-            if (msk.height, msk.width) != (img.height, img.width):
-                raise RasterError(
-                    f"{pair} have different shapes ({img.height}x{img.width} vs {msk.height}x{msk.width}); "
-                    "the mask must be on the image's pixel grid"
-                )
-            if not msk.transform.almost_equals(img.transform, precision=1e-6 * abs(img.transform.a)):
-                raise RasterError(
-                    f"{pair} have different transforms/resolution ({tuple(img.transform)[:6]} vs "
-                    f"{tuple(msk.transform)[:6]}); the mask must be on the image's pixel grid"
-                )
-            if len(set(img.dtypes)) != 1:
-                raise RasterError(f"image bands have mixed dtypes {img.dtypes}", image_path)
-            return SceneInfo(
-                name=name,
-                image_path=str(image_path),
-                mask_path=str(mask_path),
-                crs_wkt=img.crs.to_wkt() if img.crs is not None else "",
-                transform=tuple(img.transform)[:6],
-                height=img.height,
-                width=img.width,
-                count=img.count,
-                dtype=img.dtypes[0],
-            )
-    except rasterio.errors.RasterioIOError as exc:
-        raise RasterError(f"cannot read {image_path} or {mask_path}: {exc}") from exc
-
-
-def find_scenes(root: str | Path, allow_no_crs: bool = False) -> list[SceneInfo]:
-    """Find and check every ``images/<name>.tif`` with its ``masks/<name>.tif`` under ``root``.
-
-    Scenes without a CRS are refused unless ``allow_no_crs`` (their ``crs`` is then ``""``).
-
-    Raises:
-        InputFileNotFoundError: ``root``/``images`` missing, no images, or an image without mask.
-        RasterError: an image/mask pair differs in CRS, transform or shape; a mask with more
-            than one band; an image without CRS; band count or dtype differing across scenes.
-    """
-    root = Path(root)
-    image_dir = root / "images"
-    if not image_dir.is_dir():
-        raise InputFileNotFoundError(
-            "scene folder has no images/ subfolder (expected images/ and masks/)", root
-        )
-    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
-    if not images:
-        raise InputFileNotFoundError("no scenes found: no *.tif files in the images/ folder", image_dir)
-    scenes = []
-    for image_path in images:
-        mask_path = root / "masks" / image_path.name
-        if not mask_path.exists():
-            raise InputFileNotFoundError(
-                f"mask for image {image_path} not found; add masks/{image_path.name}", mask_path
-            )
-        scenes.append(_scene_info(image_path.stem, image_path, mask_path, allow_no_crs))
-    first = scenes[0]
-    for s in scenes[1:]:
-        if s.count != first.count:
-            raise RasterError(
-                f"band count differs across scenes: {first.image_path} has {first.count}, "
-                f"{s.image_path} has {s.count}; all scenes must have the same bands"
-            )
-        if s.dtype != first.dtype:
-            raise RasterError(
-                f"dtype differs across scenes: {first.image_path} is {first.dtype}, "
-                f"{s.image_path} is {s.dtype}"
-            )
-    return scenes
+__all__ = [
+    "RoadSceneDataModule",
+    "SceneInfo",
+    "SceneWindowDataset",
+    "augment_range",
+    "collate_samples",
+    "find_scenes",
+]
 
 
 def augment_range(dtype: str, mean: Sequence[float], std: Sequence[float]) -> float:
@@ -163,92 +49,6 @@ def augment_range(dtype: str, mean: Sequence[float], std: Sequence[float]) -> fl
     if np.dtype(dtype) == np.uint8:
         return 255.0
     return max(max(m + 4 * s for m, s in zip(mean, std, strict=True)), 1e-6)
-
-
-class SceneWindowDataset(Dataset[dict[str, Any]]):
-    """Reads the image and mask window named by a :class:`WindowRef`.
-
-    A grid window (``ref.owned`` set) also gets ``valid``, float32 (1, H, W) in {0, 1}: 1 on
-    the pixels it owns, so evaluation counts every scene pixel once (all 0 for a DDP padding
-    repeat). Random training windows have no ``valid``.
-
-    Rasterio handles are opened lazily once per process (DataLoader workers each get their
-    own, and handles inherited over ``fork`` are never reused).
-
-    Args:
-        scenes: scenes indexed by ``WindowRef.scene``.
-        augment: optional augmentation applied to each sample, reseeded with ``WindowRef.seed``.
-    """
-
-    def __init__(self, scenes: Sequence[SceneInfo], augment: SegmentationAugment | None = None) -> None:
-        self.scenes = list(scenes)
-        self.augment = augment
-        self._handles: dict[str, DatasetReader] = {}
-        self._pid = -1
-
-    def _open(self, path: str) -> DatasetReader:
-        if self._pid != os.getpid():
-            self._handles = {}
-            self._pid = os.getpid()
-        handle = self._handles.get(path)
-        if handle is None:
-            handle = self._handles[path] = rasterio.open(path)
-        return handle
-
-    def __getitem__(self, ref: WindowRef) -> dict[str, Any]:
-        scene = self.scenes[ref.scene]
-        window = Window(ref.col_off, ref.row_off, ref.size, ref.size)
-        image = self._open(scene.image_path).read(window=window)
-        mask = self._open(scene.mask_path).read(1, window=window)
-        minx, miny, maxx, maxy = window_bounds(window, rasterio.Affine(*scene.transform))
-        sample: dict[str, Any] = {
-            "image": image if self.augment is not None else torch.from_numpy(image.astype(np.float32)),
-            "mask": (mask != 0).astype(np.uint8)[None],
-            "crs": scene.crs_wkt,
-            "bounds": (min(minx, maxx), min(miny, maxy), max(minx, maxx), max(miny, maxy)),
-        }
-        if self.augment is not None:  # takes native-dtype arrays, returns float32 tensors
-            if ref.owned is not None:
-                raise ValueError("grid windows with owned pixels are for evaluation and cannot be augmented")
-            self.augment.transform.set_random_seed(ref.seed)
-            return self.augment(sample)
-        sample["mask"] = torch.from_numpy(sample["mask"].astype(np.float32))
-        if ref.owned is not None:
-            r0, r1, c0, c1 = ref.owned
-            valid = torch.zeros((1, ref.size, ref.size), dtype=torch.float32)
-            valid[:, r0:r1, c0:c1] = 1.0
-            sample["valid"] = valid
-        return sample
-
-    def close(self) -> None:
-        """Close this process's open handles."""
-        for handle in self._handles.values():
-            handle.close()
-        self._handles = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_handles"] = {}
-        state["_pid"] = -1
-        return state
-
-
-def collate_samples(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Stack samples into a batch, keeping every sample's CRS (WKT) and bounds (float64 N x 4).
-
-    ``valid`` (owned pixels of grid windows) is stacked when the samples carry it.
-    """
-    batch: dict[str, Any] = {
-        "image": torch.stack([s["image"] for s in samples]),
-        "mask": torch.stack([s["mask"] for s in samples]),
-        "crs": [s["crs"] for s in samples],
-        "bounds": torch.tensor([s["bounds"] for s in samples], dtype=torch.float64),
-    }
-    if any("valid" in s for s in samples):
-        if not all("valid" in s for s in samples):
-            raise ValueError("cannot batch grid samples (with 'valid') together with samples without it")
-        batch["valid"] = torch.stack([s["valid"] for s in samples])
-    return batch
 
 
 class RoadSceneDataModule(L.LightningDataModule):
@@ -266,11 +66,13 @@ class RoadSceneDataModule(L.LightningDataModule):
     ``max(patch_size, round(val_fraction * height))`` rows); if the scene is too short for that,
     all three splits use the whole scene (a warning says so: validation is then not held out).
 
-    Batches: ``image`` float32 (N, C, H, W) raw digital numbers, ``mask`` float32 (N, 1, H, W)
-    in {0, 1}, ``crs`` list of WKT strings, ``bounds`` float64 (N, 4) (minx, miny, maxx, maxy);
-    validation and test batches add ``valid`` float32 (N, 1, H, W) in {0, 1}, the pixels each
-    window owns: over the whole grid (and all DDP ranks) every pixel is owned exactly once, so
-    metrics restricted to ``valid`` count overlaps and padding repeats once.
+    Batches: ``image`` float32 (N, C, H, W) raw digital numbers (invalid pixels hold
+    ``satcnn.io.reader.FILL_VALUE``), ``mask`` float32 (N, 1, H, W) in {0, 1}, ``valid`` float32
+    (N, 1, H, W) in {0, 1}, ``crs`` list of WKT strings, ``bounds`` float64 (N, 4) (minx, miny,
+    maxx, maxy). ``valid`` is 1 on valid image pixels (not nodata, not masked, see
+    :mod:`satcnn.io.reader`) that the window owns: a training window owns all its pixels; over
+    a validation/test grid (and all DDP ranks) every pixel is owned exactly once, so loss and
+    metrics restricted to ``valid`` skip invalid pixels and count overlaps and padding once.
 
     Args:
         root: folder holding ``images/<name>.tif`` and ``masks/<name>.tif``.
@@ -285,7 +87,8 @@ class RoadSceneDataModule(L.LightningDataModule):
         augment: augment training patches (flips, 90-degree rotations, photometric).
         augment_kind: which pipeline of :func:`satcnn.data.transforms.build_augment` to use.
         seed: seed for the scene split, random windows and augmentation.
-        bands: band names in file order; their count must equal the images' band count.
+        bands: band names in file order; their count must equal the images' band count, or the
+            images may have more bands when every band beyond them is alpha (then a mask).
         allow_no_crs: accept scenes without a CRS (pixel-unit transforms, e.g. Massachusetts Roads
             PNGs converted by ``satcnn data png-to-geotiff``); their samples carry ``crs == ""``.
     """
@@ -363,11 +166,12 @@ class RoadSceneDataModule(L.LightningDataModule):
         if self._ready:
             return
         scenes = find_scenes(self.root, self.allow_no_crs)
-        if len(self.bands) != scenes[0].count:
-            raise ConfigError(
-                f"bands lists {len(self.bands)} names {self.bands} but {scenes[0].image_path} has "
-                f"{scenes[0].count} bands; give one name per band"
-            )
+        for scene in scenes:
+            if not accepts_bands(scene.colorinterp, len(self.bands)):
+                raise ConfigError(
+                    f"bands lists {len(self.bands)} names {self.bands} but {scene.image_path} has "
+                    f"{scene.count} bands; give one name per band (bands beyond them must be alpha)"
+                )
         regions = self._split(scenes)
         for split, regs in regions.items():
             for reg in regs:
@@ -449,11 +253,15 @@ class RoadSceneDataModule(L.LightningDataModule):
             raise RuntimeError("RoadSceneDataModule.setup() must run first")
 
     def band_stats(self, max_pixels_per_scene: int = 2**22) -> tuple[list[float], list[float]]:
-        """Per-band mean and std in raw units over the training areas only.
+        """Per-band mean and std in raw units over the valid pixels of the training areas only.
 
         Streams blocks of at most 1024 x 1024 source pixels; a training area larger than
         ``max_pixels_per_scene`` is decimated (nearest-neighbour ``out_shape`` reads, which
-        GDAL serves from overviews when present), so memory and time stay bounded.
+        GDAL serves from overviews when present), so memory and time stay bounded. Invalid
+        pixels (nodata, masked; see :mod:`satcnn.io.reader`) are left out.
+
+        Raises:
+            RasterError: no training pixel is valid.
         """
         if self._stats is not None:
             return self._stats
@@ -464,15 +272,22 @@ class RoadSceneDataModule(L.LightningDataModule):
             scene = self.scenes[reg.scene]
             step = max(1, math.ceil(math.sqrt(reg.height * reg.width / max_pixels_per_scene)))
             with rasterio.open(scene.image_path) as src:
+                reader = WindowReader(src, self.in_channels)
                 for r in range(reg.row_off, reg.row_off + reg.height, block):
                     h = min(block, reg.row_off + reg.height - r)
                     for c in range(reg.col_off, reg.col_off + reg.width, block):
                         w = min(block, reg.col_off + reg.width - c)
-                        out_shape = (scene.count, max(1, h // step), max(1, w // step))
-                        data = src.read(
-                            window=Window(c, r, w, h), out_shape=out_shape, resampling=Resampling.nearest
+                        out_shape = (max(1, h // step), max(1, w // step))
+                        data, valid = reader.read(
+                            Window(c, r, w, h), dtype=src.dtypes[0], out_shape=out_shape
                         )
-                        stats.update(data)
+                        stats.update(data[:, valid][:, None])
+        if stats.count == 0:
+            paths = sorted({self.scenes[reg.scene].image_path for reg in self.regions["train"]})
+            raise RasterError(
+                f"every training pixel of {', '.join(paths)} is nodata or masked; "
+                "check the files' nodata value, internal mask or alpha band"
+            )
         self._stats = ([float(v) for v in stats.mean], [float(v) for v in stats.std])
         logger.info("band stats over %d training pixels: mean %s std %s", stats.count, *self._stats)
         return self._stats
@@ -487,7 +302,7 @@ class RoadSceneDataModule(L.LightningDataModule):
     def _loader(
         self, sampler: RandomWindowSampler | GridWindowSampler, augment: bool
     ) -> DataLoader[dict[str, Any]]:
-        dataset = SceneWindowDataset(self.scenes, self._augment() if augment else None)
+        dataset = SceneWindowDataset(self.scenes, self._augment() if augment else None, self.in_channels)
         return DataLoader(
             dataset,  # type: ignore[arg-type]
             batch_size=self.batch_size,

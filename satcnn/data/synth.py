@@ -277,7 +277,13 @@ class RoadScene:
         return image, mask, cover
 
     def profile(self) -> dict[str, object]:
-        """GeoTIFF profile of the image (4 bands); the mask uses ``count=1``."""
+        """GeoTIFF profile of the image (4 bands); the mask drops the colour options, uses ``count=1``.
+
+        Band 4 is NIR, not alpha: GDAL would tag the 4th band of a uint8 GTiff as alpha by
+        default (``PHOTOMETRIC=RGB`` with an alpha extra sample), which makes readers mask every
+        pixel whose NIR is 0. ``ALPHA=UNSPECIFIED`` writes it as an unspecified extra sample,
+        read back as colour interpretation ``undefined``.
+        """
         return {
             "driver": "GTiff",
             "dtype": "uint8",
@@ -292,6 +298,8 @@ class RoadScene:
             "compress": "deflate",
             "predictor": 2,
             "interleave": "pixel",
+            "photometric": "RGB",
+            "alpha": "UNSPECIFIED",
             "nodata": None,
         }
 
@@ -306,7 +314,12 @@ class RoadScene:
     def write(self, image_path: Path, mask_path: Path, block: int = 1024, progress: bool = True) -> None:
         """Write image and mask GeoTIFFs window by window, each atomically."""
         profile = self.profile()
-        mask_profile = {**profile, "count": 1, "interleave": "band"}
+        colour = ("photometric", "alpha")
+        mask_profile = {
+            **{k: v for k, v in profile.items() if k not in colour},
+            "count": 1,
+            "interleave": "band",
+        }
         windows = self.windows(block)
         with (
             atomic_output(image_path) as img_tmp,
@@ -639,11 +652,12 @@ def synth_roads(
 ) -> list[tuple[Path, Path]]:
     """Write ``count`` synthetic road scenes as 4-band GeoTIFFs with matching road masks.
 
-    Each scene ``i`` goes to ``out/images/scene_<i>.tif`` (uint8 R, G, B, NIR; tiled 256,
-    deflate; EPSG:32633) and ``out/masks/scene_<i>.tif`` (uint8, 1 = road, 0 = background, same
-    grid). Scenes are generated as vector geometry and rasterised ``block`` x ``block`` windows at
-    a time, so a 20000 x 20000 scene fits in bounded memory. The same arguments give byte-identical
-    files; each file is written atomically.
+    Each scene ``i`` goes to ``out/images/scene_<i>.tif`` (uint8 R, G, B, NIR with colour
+    interpretation red, green, blue, undefined (no alpha) and band descriptions red, green, blue,
+    nir; tiled 256, deflate; EPSG:32633) and ``out/masks/scene_<i>.tif`` (uint8, 1 = road,
+    0 = background, same grid). Scenes are generated as vector geometry and rasterised
+    ``block`` x ``block`` windows at a time, so a 20000 x 20000 scene fits in bounded memory.
+    The same arguments give byte-identical files; each file is written atomically.
 
     Args:
         out: output folder (created).

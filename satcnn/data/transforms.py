@@ -10,6 +10,11 @@ augmented as uint8 (albumentations' lookup-table fast path); other dtypes are di
 full range (``max_value``) to float ``[0, 1]``, which the photometric transforms of
 albumentations 2 assume, and multiplied back afterwards. Geometric transforms are exact
 either way; outputs are float32 raw values.
+
+A sample's ``valid`` mask (its valid pixels, see :mod:`satcnn.io.reader`) moves with the image
+and mask through every geometric transform; afterwards invalid pixels are set back to
+``satcnn.io.reader.FILL_VALUE``, since photometric transforms (brightness, noise) would
+otherwise move the fill away from what inference gives the model.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any, Literal
 import albumentations as A
 import numpy as np
 import torch
+
+from satcnn.io.reader import FILL_VALUE
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +71,9 @@ def build_augment(kind: AugmentKind = "default") -> A.Compose:
 class SegmentationAugment:
     """Apply an albumentations pipeline to a sample dict with CHW image and mask.
 
-    The sample keeps its other keys (``crs``, ``bounds``) unchanged: they describe the
-    source window, whatever flips were applied to its pixels.
+    A ``valid`` mask (1, H, W), when present, is transformed with them, and invalid pixels of
+    the result hold ``FILL_VALUE``. The sample keeps its other keys (``crs``, ``bounds``)
+    unchanged: they describe the source window, whatever flips were applied to its pixels.
 
     Args:
         transform: pipeline from :func:`build_augment` (or any ``A.Compose``).
@@ -80,16 +88,20 @@ class SegmentationAugment:
         self.max_value = float(max_value)
 
     def __call__(self, sample: Mapping[str, Any]) -> dict[str, Any]:
-        """Return a new sample with ``image`` (C, H, W) and ``mask`` (1, H, W) augmented together.
+        """Return a new sample with ``image`` (C, H, W), ``mask`` and ``valid`` (1, H, W) transformed.
 
         Inputs may be numpy arrays or torch tensors (uint8 images are augmented in uint8,
-        which is several times faster); outputs are float32 torch tensors.
+        which is several times faster); outputs are float32 torch tensors. ``valid`` is optional.
         """
         image = _to_numpy(sample["image"])
         mask = _to_numpy(sample["mask"])
         if image.ndim != 3:
             raise ValueError(f"image must be (C, H, W), got shape {image.shape}")
         mask_hw = mask[0] if mask.ndim == 3 else mask
+        extra: dict[str, Any] = {}
+        if "valid" in sample:
+            valid = _to_numpy(sample["valid"])
+            extra["masks"] = [np.ascontiguousarray(valid[0] if valid.ndim == 3 else valid)]
         hwc = np.ascontiguousarray(image.transpose(1, 2, 0))
         # uint8 goes through as is (albumentations' fast lookup-table path, same 0-255 scale);
         # anything else is scaled to float [0, 1] and back.
@@ -97,11 +109,16 @@ class SegmentationAugment:
         out = self.transform(
             image=hwc if native else hwc.astype(np.float32) / self.max_value,
             mask=np.ascontiguousarray(mask_hw),
+            **extra,
         )
         result = dict(sample)
         aug_image = np.asarray(out["image"], dtype=np.float32) * (1.0 if native else self.max_value)
         result["image"] = torch.from_numpy(np.ascontiguousarray(aug_image.transpose(2, 0, 1)))
         result["mask"] = torch.from_numpy(np.ascontiguousarray(out["mask"], dtype=np.float32)[None])
+        if extra:
+            valid_out = np.ascontiguousarray(out["masks"][0], dtype=np.float32)[None]
+            result["image"][:, torch.from_numpy(valid_out[0] == 0)] = FILL_VALUE
+            result["valid"] = torch.from_numpy(valid_out)
         return result
 
     def __repr__(self) -> str:

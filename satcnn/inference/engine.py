@@ -36,7 +36,8 @@ from tqdm.auto import tqdm
 
 from satcnn.errors import ConfigError
 from satcnn.io.cog import AtomicCOGWriter
-from satcnn.io.raster import RasterInfo, open_raster, read_window, valid_mask_strategy
+from satcnn.io.raster import RasterInfo, open_raster
+from satcnn.io.reader import WindowReader
 
 logger = logging.getLogger(__name__)
 
@@ -225,20 +226,17 @@ def _pipeline(
 
 
 class _WindowReader:
-    """The one place where inference reads input pixels (fill and valid mask: ``read_window``)."""
+    """The one place where inference reads input pixels, through the pixel contract's reader."""
 
-    def __init__(self, ds: DatasetReader) -> None:
-        self.ds = ds
-        self.strategy = valid_mask_strategy(ds)
+    def __init__(self, ds: DatasetReader, bands: int | Sequence[str] | None) -> None:
+        self.reader = WindowReader(ds, bands)
 
     def read(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray | None]:
         """``(n, C, h, w)`` float32 windows and their ``(n, h, w)`` valid masks (``None``: all valid)."""
-        pairs = [read_window(self.ds, w, strategy=self.strategy) for w in windows]
+        pairs = [self.reader.read(w) for w in windows]
         x = np.stack([p[0] for p in pairs])
-        masks = [p[1] for p in pairs]
-        if all(m is None for m in masks):
-            return x, None
-        return x, np.stack([np.ones(x.shape[2:], bool) if m is None else m for m in masks])
+        valid = np.stack([p[1] for p in pairs])
+        return x, (None if valid.all() else valid)
 
 
 def _gdal_env(cache_mb: int | None) -> rasterio.Env:
@@ -282,7 +280,7 @@ class _Stages:
         writer: AtomicCOGWriter,
     ) -> None:
         self.plan, self.model, self.settings, self.writer = plan, model, settings, writer
-        self.reader = _WindowReader(ds)
+        self.reader = _WindowReader(ds, settings.bands)
         self.timers = _Timers()
         self.units = sum(len(b) for b in plan.batches)
         self.bar = tqdm(

@@ -14,9 +14,16 @@ from satcnn.tasks.road_metrics import RelaxedPrecisionRecall, RoadF1, RoadIoU
 Stage = Literal["train", "val", "test"]
 
 
-def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
-    """1 - soft Dice of the road class over the batch (robust to the rarity of road pixels)."""
+def soft_dice_loss(
+    logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0, valid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """1 - soft Dice of the road class over the batch (robust to the rarity of road pixels).
+
+    ``valid`` (same shape, in {0, 1}) restricts the sums to its non-zero pixels.
+    """
     prob = torch.sigmoid(logits)
+    if valid is not None:
+        prob, target = prob * valid, target * valid
     inter = (prob * target).sum()
     return 1 - (2 * inter + eps) / (prob.sum() + target.sum() + eps)
 
@@ -28,10 +35,11 @@ class SegmentationTask(SatcnnTask):
     inside the model, so the loss can use the numerically stable ``BCEWithLogits``.
 
     Logs IoU and F1 at 0.5, and on validation and test the relaxed precision and recall
-    (slack ``rho`` pixels) with their breakeven point. Validation and test metrics count only
-    the pixels a batch's ``valid`` marks (each scene pixel once over the overlapping grid);
-    the loss uses every pixel. Keeps a few validation patches for an
-    image / truth / prediction overlay figure.
+    (slack ``rho`` pixels) with their breakeven point. Loss and metrics count only the pixels
+    a batch's ``valid`` marks: valid image pixels (nodata and masked pixels are left out) and,
+    on the overlapping validation/test grid, each scene pixel once. A batch without ``valid``
+    counts every pixel. Keeps a few validation patches for an image / truth / prediction
+    overlay figure.
 
     Args:
         model: registered model name (``resunet`` or ``unet``).
@@ -93,25 +101,37 @@ class SegmentationTask(SatcnnTask):
         self.test_relaxed = RelaxedPrecisionRecall(rho=rho, thresholds=51)
         self.overlay: dict[str, dict[str, torch.Tensor]] = {}
 
-    def loss(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, logits: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """BCE (+ soft Dice) averaged over the ``valid`` pixels (all pixels when ``None``).
+
+        A batch without a valid pixel gives 0 (with a gradient of 0), not NaN.
+        """
         weight = None if self.pos_weight is None else torch.tensor(self.pos_weight, device=logits.device)
-        loss = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=weight)
+        if valid is None:
+            loss = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=weight)
+        else:
+            total = F.binary_cross_entropy_with_logits(
+                logits, mask, weight=valid, pos_weight=weight, reduction="sum"
+            )
+            loss = total / valid.sum().clamp(min=1)
         if self.loss_kind == "bce_dice":
-            loss = loss + soft_dice_loss(logits, mask)
+            loss = loss + soft_dice_loss(logits, mask, valid=valid)
         return loss
 
     def _step(self, batch: dict[str, Any], stage: Stage, batch_idx: int) -> torch.Tensor:
-        x, mask = batch["image"], batch["mask"]
+        x, mask, valid = batch["image"], batch["mask"], batch.get("valid")
         logits = self(x).float()
-        loss = self.loss(logits, mask)
+        loss = self.loss(logits, mask, valid)
         prob = torch.sigmoid(logits)
         n = x.shape[0]
         self.log(
             f"{stage}_loss", loss, batch_size=n, on_epoch=True, on_step=False, prog_bar=True, sync_dist=True
         )
         metrics = {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[stage]
-        # Grid (val/test) windows overlap and DDP pads shards with repeats: count owned pixels only.
-        valid = batch.get("valid") if stage != "train" else None
+        # Count valid pixels only: nodata is no evidence, and grid (val/test) windows overlap and
+        # DDP pads shards with repeats, so each grid window counts the pixels it owns.
         if valid is None:
             metrics(prob, mask)
         else:
