@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from satcnn.errors import ConfigError
 from satcnn.io.atomic import atomic_output
 
-__all__ = ["BANDS", "Cover", "RoadScene", "synth_roads"]
+__all__ = ["BANDS", "Cover", "RoadScene", "synth_roads", "write_centrelines"]
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,8 @@ class RoadScene:
     Build with :meth:`generate`; :meth:`render` returns image, mask and cover for any window.
     """
 
+    centrelines: tuple[list[np.ndarray], np.ndarray] = ([], np.zeros(0))  # (lines, widths in metres)
+
     def __init__(
         self,
         size: int,
@@ -215,7 +217,9 @@ class RoadScene:
         transform = Affine(resolution, 0.0, x0, 0.0, -resolution, y0)
         gen = _Generator(rng, x0, y0 - extent, extent)
         layers, road_polys = gen.build()
-        return cls(size, resolution, transform, layers, road_polys, (seed, index))
+        scene = cls(size, resolution, transform, layers, road_polys, (seed, index))
+        scene.centrelines = gen.centrelines
+        return scene
 
     def render(self, window: Window, index: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rasterise one window.
@@ -390,6 +394,7 @@ class _Generator:
         local_lines, local_widths = self._local_roads(main_lines, lakes)
         lines = main_lines + local_lines
         widths = np.r_[main_widths, local_widths]
+        self.centrelines = (lines, widths)  # the true road centrelines, for write_centrelines
         road_polys = _buffer_lines(lines, widths)
         road_colours = np.repeat(
             _road_colours(rng, len(lines)), [len(_chunks(line)) for line in lines], axis=0
@@ -628,6 +633,32 @@ def _buffer_lines(lines: list[np.ndarray], widths: np.ndarray) -> np.ndarray:
     return shapely.buffer(np.array(geoms, dtype=object), np.array(half), quad_segs=4)
 
 
+def write_centrelines(scene: RoadScene, path: Path) -> None:
+    """Write the scene's true road centrelines (clipped to the scene) as a GeoPackage, atomically.
+
+    One LineString per road piece inside the scene, with ``width_m`` (the painted road width) and
+    ``kind`` (``main`` or ``local``), in the scene's CRS: the truth to score extracted graphs on.
+    """
+    import geopandas as gpd  # only this output needs it
+
+    lines, widths = scene.centrelines
+    xmin, ymax = scene.transform.c, scene.transform.f
+    frame = shapely.box(
+        xmin, ymax - scene.size * scene.resolution, xmin + scene.size * scene.resolution, ymax
+    )
+    rows = []
+    for line, width in zip(lines, widths, strict=True):
+        for part in shapely.get_parts(shapely.intersection(shapely.LineString(line), frame)):
+            if part.geom_type == "LineString" and part.length > 0:
+                rows.append((part, float(width), "main" if width >= 7 else "local"))  # main: 7-13 m
+    gdf = gpd.GeoDataFrame(
+        {"width_m": [r[1] for r in rows], "kind": [r[2] for r in rows]},
+        geometry=gpd.GeoSeries([r[0] for r in rows], crs=scene.crs),
+    )
+    with atomic_output(path) as tmp:
+        gdf.to_file(tmp, layer="centrelines", driver="GPKG", engine="pyogrio", geometry_type="LineString")
+
+
 def synth_roads(
     out: str | Path,
     count: int,
@@ -641,7 +672,8 @@ def synth_roads(
 
     Each scene ``i`` goes to ``out/images/scene_<i>.tif`` (uint8 R, G, B, NIR; tiled 256,
     deflate; EPSG:32633) and ``out/masks/scene_<i>.tif`` (uint8, 1 = road, 0 = background, same
-    grid). Scenes are generated as vector geometry and rasterised ``block`` x ``block`` windows at
+    grid), with the true road centrelines in ``out/centrelines/scene_<i>.gpkg``. Scenes are
+    generated as vector geometry and rasterised ``block`` x ``block`` windows at
     a time, so a 20000 x 20000 scene fits in bounded memory. The same arguments give byte-identical
     files; each file is written atomically.
 
@@ -678,6 +710,7 @@ def synth_roads(
         scene = RoadScene.generate(size, seed, resolution, index=i)
         image_path, mask_path = root / "images" / name, root / "masks" / name
         scene.write(image_path, mask_path, block=block, progress=progress)
+        write_centrelines(scene, root / "centrelines" / name.replace(".tif", ".gpkg"))
         log.info(
             "wrote %s (%d px, %.2f m, %d features)", image_path, size, scene.resolution, scene.n_features
         )

@@ -12,7 +12,10 @@ work at 0.3 m and at 1 m per pixel. The steps, in order (:func:`clean_graph`):
 3. bridge gaps: a dead end is joined to another dead end, or to the nearest point of another edge,
    closer than ``gap_m`` when the road's direction at the dead end points at it within
    ``gap_angle`` degrees (and, for two dead ends, both point at each other);
-4. simplify: Douglas-Peucker with ``simplify_m`` on each edge (end points stay).
+4. reach the edge: a dead end closer than ``gap_m`` to the raster's edge, pointing at it, is
+   extended to it (a skeleton stops about half a road width short of the edge, while the road
+   and its centreline go on);
+5. simplify: Douglas-Peucker with ``simplify_m`` on each edge (end points stay).
 """
 
 from __future__ import annotations
@@ -67,8 +70,13 @@ class CleanOptions:
             raise ConfigError(f"gap_angle must be in (0, 90] degrees, got {self.gap_angle}")
 
 
-def clean_graph(graph: nx.MultiGraph, metric: Metric, options: CleanOptions) -> nx.MultiGraph:
-    """Clean a pixel-space road graph in place (see the module docstring) and return it."""
+def clean_graph(
+    graph: nx.MultiGraph, metric: Metric, options: CleanOptions, shape: tuple[int, int] | None = None
+) -> nx.MultiGraph:
+    """Clean a pixel-space road graph in place (see the module docstring) and return it.
+
+    ``shape`` is the raster's ``(height, width)``, for extending dead ends to its edge.
+    """
     contract_clusters(graph, max(3.0, options.junction_m / metric.pixel_size))
     dissolve_all(graph)
     if options.spur_m > 0:
@@ -76,6 +84,8 @@ def clean_graph(graph: nx.MultiGraph, metric: Metric, options: CleanOptions) -> 
     if options.gap_m > 0:
         bridge_gaps(graph, metric, options.gap_m, options.gap_angle)
         dissolve_all(graph)
+        if shape is not None:
+            extend_to_edge(graph, metric, shape, options.gap_m, options.gap_angle)
     if options.simplify_m > 0:
         simplify_edges(graph, metric, options.simplify_m)
     for _, _, data in graph.edges(data=True):
@@ -278,6 +288,36 @@ def _split_nearest(graph: nx.MultiGraph, metric: Metric, target: np.ndarray, exc
     graph.add_edge(new, v, xy=np.vstack([cut, xy[i:]]), start=new, bridged=bridged)
     graph.remove_edge(u, v, k)
     return new
+
+
+def extend_to_edge(
+    graph: nx.MultiGraph, metric: Metric, shape: tuple[int, int], gap_m: float, gap_angle: float
+) -> None:
+    """Extend dead ends that point at the raster's edge, closer than ``gap_m``, onto it."""
+    height, width = shape
+    frame = shapely.LinearRing(metric.to_metric(np.array([[0, 0], [width, 0], [width, height], [0, height]])))
+    reach = max(2 * gap_m, 3 * metric.pixel_size)
+    for tip in [n for n, d in graph.degree if d == 1]:
+        direction = _direction(graph, tip, metric, reach)
+        if direction is None:
+            continue
+        p = metric.to_metric(graph.nodes[tip]["xy"][None])[0]
+        dist = float(shapely.distance(shapely.Point(p), frame))
+        if dist == 0 or dist > gap_m:
+            continue
+        ray = shapely.LineString([p, p + direction * gap_m / math.cos(math.radians(gap_angle))])
+        hit = shapely.intersection(ray, frame)
+        if hit.is_empty:
+            continue
+        points = shapely.get_coordinates(hit)
+        end = points[np.argmin(np.hypot(*(points - p).T))]
+        if _angle(direction, end - p) > gap_angle or float(np.hypot(*(end - p))) > gap_m:
+            continue
+        ((_, other, data),) = graph.edges(tip, data=True)
+        xy = np.vstack([edge_xy(data, other), metric.from_metric(end[None])])
+        graph.nodes[tip]["xy"] = xy[-1]
+        data.update(xy=xy, start=other)
+        data.pop("length_m", None)
 
 
 def simplify_edges(graph: nx.MultiGraph, metric: Metric, tolerance_m: float) -> None:

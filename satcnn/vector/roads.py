@@ -165,7 +165,7 @@ def extract_road_graph(
             road = read_road_mask(ds, b.read, rule)
             runs = skeleton_runs(road, b) if road.any() else []
             builder.add_block(b.index, runs)
-    graph = clean_graph(to_pixel_space(builder.finish()), metric, clean)
+    graph = clean_graph(to_pixel_space(builder.finish()), metric, clean, shape=(info.height, info.width))
     assert info.crs is not None
     return RoadNetwork(graph, info.transform, info.crs, metric)
 
