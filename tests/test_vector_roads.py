@@ -136,7 +136,7 @@ def test_synthetic_scene_matches_its_centrelines(tmp_path: Path) -> None:
     """synth-roads writes the true centrelines; the vectorised mask scores high against them."""
     from satcnn.data.synth import synth_roads
 
-    ((image, mask),) = synth_roads(tmp_path / "syn", count=1, size=768, seed=3, progress=False)
+    ((_, mask),) = synth_roads(tmp_path / "syn", count=1, size=768, seed=3, progress=False)
     centrelines = tmp_path / "syn" / "centrelines" / "scene_000.gpkg"
     truth = read_vector(centrelines)
     with rasterio.open(mask) as src:
