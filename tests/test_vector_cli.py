@@ -76,3 +76,25 @@ def test_vectorize_classes(tmp_path: Path) -> None:
     gdf = gpd.read_parquet(tmp_path / "lc_classes.parquet")
     assert set(gdf.class_name) == set(NAMES) and gdf.crs == rasterio.open(raster).crs
     assert "wrote lc_classes.parquet" in out.stdout
+
+
+def test_help_lists_vectorize_and_evaluate(tmp_path: Path) -> None:
+    out = satcnn("--help", cwd=tmp_path)
+    assert "\n  vectorize " in out.stdout and "\n  evaluate " in out.stdout
+    out = satcnn("evaluate", "--help", cwd=tmp_path)
+    assert out.returncode == 0 and "graph" in out.stdout
+
+
+def test_evaluate_a_raster_against_its_own_graph(tmp_path: Path) -> None:
+    """A road raster on one side is vectorised first; against its own written graph it scores 1."""
+    from satcnn.evaluate import evaluate_graph
+    from satcnn.vector import vectorize_roads
+
+    _, pixel_lines = known_graph()
+    mask = rasterize([(line.buffer(3), 1) for line in pixel_lines], out_shape=(600, 600), dtype="uint8")
+    raster = write_raster(tmp_path / "mask.tif", mask)
+    vectorize_roads(raster, tmp_path / "roads.parquet")
+    report = evaluate_graph(raster, tmp_path / "roads_lines.parquet")
+    assert report["apls"] == 1.0 and report["junction_f1"] == 1.0 and report["topo_f1"] == 1.0
+    assert report["truth_edges"] == report["prediction_edges"] == 8
+    assert report["crs"] == "EPSG:32633"

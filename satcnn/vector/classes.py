@@ -78,7 +78,7 @@ def class_polygons(src: str | Path, *, block: int = 2048, progress: bool = False
         )
     final: list[tuple[shapely.Polygon, int]] = []
     seams: dict[int, list[shapely.Polygon]] = defaultdict(list)
-    with rasterio.open(info.path) as ds:
+    with rasterio.Env(GDAL_CACHEMAX=16 * 2**20), rasterio.open(info.path) as ds:  # bounded block cache
         for b in tqdm(
             list(iter_blocks(info.height, info.width, block, 2)), disable=not progress, leave=False
         ):

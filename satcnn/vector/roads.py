@@ -131,6 +131,7 @@ def extract_road_graph(
     halo: int = 64,
     clean: CleanOptions | None = None,
     progress: bool = False,
+    gdal_cache_mb: int = 16,
 ) -> RoadNetwork:
     """Vectorise a road probability or mask raster into a cleaned road graph.
 
@@ -145,6 +146,8 @@ def extract_road_graph(
             every road (connected mask blob) is narrower than about ``halo`` pixels.
         clean: Cleaning settings (defaults: :class:`~satcnn.vector.clean.CleanOptions`).
         progress: Show a progress bar over blocks.
+        gdal_cache_mb: GDAL's block cache while reading: a few blocks' worth (its default, 5 %
+            of RAM, would keep most of a large raster in memory).
 
     Returns:
         The network on the raster's grid, CRS and metric.
@@ -159,7 +162,7 @@ def extract_road_graph(
     metric = Metric.from_raster(info.transform, info.crs, info.height, info.width)
     blocks = list(iter_blocks(info.height, info.width, block, halo))
     builder = PixelGraphBuilder(info.height, info.width, block)
-    with rasterio.open(info.path) as ds:
+    with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb * 2**20), rasterio.open(info.path) as ds:
         rule = mask_rule(info, ds, threshold)
         for b in tqdm(blocks, desc=info.path.name, disable=not progress, leave=False):
             road = read_road_mask(ds, b.read, rule)
