@@ -1,6 +1,6 @@
 """Make docs/img/road_network_spacenet.png: a real SpaceNet tile, its road mask, the extracted network.
 
-    .venv/bin/python docs/road_network_figure.py
+.venv/bin/python docs/road_network_figure.py
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> None:
         ax.set_ylim(bounds.bottom, bounds.top)
     out = ROOT / "docs" / "img" / "road_network_spacenet.png"
     fig.savefig(out, dpi=80)
-    print(f"wrote {out} (APLS {score.apls:.4f})")
+    print(f"wrote {out} (APLS {score.apls:.4f})")  # noqa: T201 (a script)
 
 
 if __name__ == "__main__":
