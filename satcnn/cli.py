@@ -1,4 +1,4 @@
-"""The ``satcnn`` command line: LightningCLI for fit/validate/test/predict, plus data, infer and ui.
+"""The ``satcnn`` command line: LightningCLI for fit/validate/test/predict, plus the other commands.
 
 Expected errors (bad input files, bad settings) end with one line on stderr and exit status 1;
 usage errors exit with status 2. Neither prints a traceback.
@@ -28,6 +28,8 @@ commands:
   test       evaluate a checkpoint on the test split
   predict    run a model over a datamodule's predict split
   infer      turn a model and GeoTIFF tiles into georeferenced masks and class maps (COGs)
+  vectorize  road rasters to road networks, class maps to polygons (GeoPackage, GeoParquet)
+  evaluate   score a road graph against centrelines or another graph (APLS, junction, TOPO)
   data       data tools: synth-roads, png-to-geotiff, rasterize-roads
   ui         serve the MLflow UI on the project's tracking store
 
@@ -58,7 +60,13 @@ def run_lightning(argv: Sequence[str]) -> Any:
 def _extra_commands() -> dict[str, Callable[[list[str]], int]]:
     from satcnn import commands
 
-    return {"data": commands.data_main, "infer": commands.infer_main, "ui": commands.ui_main}
+    return {
+        "data": commands.data_main,
+        "infer": commands.infer_main,
+        "ui": commands.ui_main,
+        "vectorize": commands.vectorize_main,
+        "evaluate": commands.evaluate_main,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,7 @@
-"""The commands beside LightningCLI's: ``data``, ``infer`` and ``ui``. Thin: parse, then call the library."""
+"""The commands beside LightningCLI's: ``data``, ``infer``, ``vectorize``, ``evaluate`` and ``ui``.
+
+Thin: parse, then call the library.
+"""
 
 from __future__ import annotations
 
@@ -56,13 +59,28 @@ def ui_main(argv: list[str]) -> int:
         return 0
 
 
+def vectorize_main(argv: list[str]) -> int:
+    """``satcnn vectorize roads|classes ...``: road networks and land-cover polygons from rasters."""
+    from satcnn.vector.cli import vectorize_main as run
+
+    return run(argv)
+
+
+def evaluate_main(argv: list[str]) -> int:
+    """``satcnn evaluate graph ...``: score a road graph (APLS, junction and TOPO precision/recall)."""
+    from satcnn.evaluate.cli import evaluate_main as run
+
+    return run(argv)
+
+
 def data_main(argv: list[str]) -> int:
     """``satcnn data synth-roads|png-to-geotiff|rasterize-roads ...``: data preparation tools."""
     parser = argparse.ArgumentParser(prog="satcnn data", description="Data preparation tools.")
     sub = parser.add_subparsers(dest="tool", required=True)
     synth = sub.add_parser(
         "synth-roads",
-        help="write synthetic 4-band road scenes and masks (DIR/images/*.tif, DIR/masks/*.tif)",
+        help="write synthetic 4-band road scenes, masks and centrelines (DIR/images/*.tif, DIR/masks/*.tif, "
+        "DIR/centrelines/*.gpkg)",
     )
     synth.add_argument("--out", required=True, help="output folder")
     synth.add_argument("--count", type=int, default=4, help="number of scenes (default 4)")

@@ -34,7 +34,7 @@ from satcnn.data.synth_world import COLOURS, Cover, Layer, WorldGenerator
 from satcnn.errors import ConfigError
 from satcnn.io.atomic import atomic_output
 
-__all__ = ["BANDS", "Cover", "RoadScene", "synth_roads"]
+__all__ = ["BANDS", "Cover", "RoadScene", "synth_roads", "write_centrelines"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class RoadScene:
 
     Build with :meth:`generate`; :meth:`render` returns image, mask and cover for any window.
     """
+
+    centrelines: tuple[list[np.ndarray], np.ndarray] = ([], np.zeros(0))  # (lines, widths in metres)
 
     def __init__(
         self,
@@ -135,7 +137,9 @@ class RoadScene:
         transform = Affine(resolution, 0.0, x0, 0.0, -resolution, y0)
         gen = WorldGenerator(rng, x0, y0 - extent, extent)
         layers, road_polys = gen.build()
-        return cls(size, resolution, transform, layers, road_polys, (seed, index))
+        scene = cls(size, resolution, transform, layers, road_polys, (seed, index))
+        scene.centrelines = gen.centrelines
+        return scene
 
     def render(self, window: Window, index: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rasterise one window.
@@ -258,6 +262,32 @@ class RoadScene:
                 msk.write(mask[None], window=window)
 
 
+def write_centrelines(scene: RoadScene, path: Path) -> None:
+    """Write the scene's true road centrelines (clipped to the scene) as a GeoPackage, atomically.
+
+    One LineString per road piece inside the scene, with ``width_m`` (the painted road width) and
+    ``kind`` (``main`` or ``local``), in the scene's CRS: the truth to score extracted graphs on.
+    """
+    import geopandas as gpd  # only this output needs it
+
+    lines, widths = scene.centrelines
+    xmin, ymax = scene.transform.c, scene.transform.f
+    frame = shapely.box(
+        xmin, ymax - scene.size * scene.resolution, xmin + scene.size * scene.resolution, ymax
+    )
+    rows = []
+    for line, width in zip(lines, widths, strict=True):
+        for part in shapely.get_parts(shapely.intersection(shapely.LineString(line), frame)):
+            if part.geom_type == "LineString" and part.length > 0:
+                rows.append((part, float(width), "main" if width >= 7 else "local"))  # main: 7-13 m
+    gdf = gpd.GeoDataFrame(
+        {"width_m": [r[1] for r in rows], "kind": [r[2] for r in rows]},
+        geometry=gpd.GeoSeries([r[0] for r in rows], crs=scene.crs),
+    )
+    with atomic_output(path) as tmp:
+        gdf.to_file(tmp, layer="centrelines", driver="GPKG", engine="pyogrio", geometry_type="LineString")
+
+
 def synth_roads(
     out: str | Path,
     count: int,
@@ -309,6 +339,7 @@ def synth_roads(
         scene = RoadScene.generate(size, seed, resolution, index=i)
         image_path, mask_path = root / "images" / name, root / "masks" / name
         scene.write(image_path, mask_path, block=block, progress=progress)
+        write_centrelines(scene, root / "centrelines" / name.replace(".tif", ".gpkg"))
         log.info(
             "wrote %s (%d px, %.2f m, %d features)", image_path, size, scene.resolution, scene.n_features
         )

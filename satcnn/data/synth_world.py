@@ -145,6 +145,7 @@ class WorldGenerator:
         self.frame = shapely.box(xmin, ymin, xmin + extent, ymin + extent)
         self.towns = self._points(self._count(0.2, minimum=1))
         self.town_r = rng.uniform(400, 1200, size=len(self.towns))
+        self.centrelines: tuple[list[np.ndarray], np.ndarray] = ([], np.zeros(0))
 
     def _count(self, per_km2: float, minimum: int = 0) -> int:
         return max(minimum, int(self.rng.poisson(per_km2 * self.area_km2)))
@@ -167,6 +168,7 @@ class WorldGenerator:
         local_lines, local_widths = self._local_roads(main_lines, lakes)
         lines = main_lines + local_lines
         widths = np.r_[main_widths, local_widths]
+        self.centrelines = (lines, widths)  # the true road centrelines (synth.write_centrelines)
         road_polys = _buffer_lines(lines, widths)
         road_colours = np.repeat(
             _road_colours(rng, len(lines)), [len(chunks(line)) for line in lines], axis=0
