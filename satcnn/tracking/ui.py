@@ -160,7 +160,9 @@ class _StopSignals:
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[_StopSignals]:
-        previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+        # A signal the caller ignores (SIGHUP under nohup, SIGINT in a background job) stays ignored.
+        wanted = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+        previous = {s: signal.signal(s, self._handle) for s in wanted}
         try:
             yield self
         finally:
