@@ -185,6 +185,16 @@ def test_a_port_taken_while_the_server_starts_is_one_line_and_exit_1(
 
 
 @pytest.mark.slow
+def test_a_server_that_cannot_start_is_one_line_and_exit_1(workdir: Path, ui: list[UiProcess]) -> None:
+    u = start(ui, workdir, "--port", str(free_port()), "--backend-store-uri", "bogus://store")
+    code, _, err = u.finish()
+    assert code == 1
+    line = one_line(err)  # MLflow's traceback is held back; its last line says what is wrong
+    assert line.startswith("satcnn: error: the MLflow server did not start") and "bogus://store" in line
+    assert not [p for p in psutil.process_iter(["cmdline"]) if "bogus://store" in (p.info["cmdline"] or [])]
+
+
+@pytest.mark.slow
 def test_a_public_host_warns_and_passes_allowed_hosts_and_cors(workdir: Path, ui: list[UiProcess]) -> None:
     port = free_port()
     u = start(

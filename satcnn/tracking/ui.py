@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from satcnn.errors import ConfigError, SatcnnError
 from satcnn.tracking.process_tree import ProcessTree
@@ -201,7 +202,7 @@ def serve_ui(options: UiOptions) -> int:
     return 0
 
 
-def _server_ended(tree: ProcessTree, options: UiOptions, code: int, ready: bool) -> None:
+def _server_ended(tree: ProcessTree, options: UiOptions, code: int, ready: bool) -> NoReturn:
     """Turn a server that stopped by itself into one error line (its output held back is logged at DEBUG)."""
     tree.stop(STOP_GRACE_S)
     output = b"".join(tree.relay.lines).decode(errors="replace").strip()
