@@ -7,56 +7,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import subprocess
 import sys
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
 def ui_main(argv: list[str]) -> int:
-    """``satcnn ui [--host 127.0.0.1] [--port 5000]``: serve the MLflow UI on the project's store.
+    """``satcnn ui [--host 127.0.0.1] [--port 5000]``: serve the MLflow UI on the project's store."""
+    from satcnn.tracking.ui_cli import ui_main as run
 
-    Runs ``mlflow server`` (one worker) on the tracking store until Ctrl-C, then stops it cleanly.
-    """
-    import signal
-
-    from satcnn.tracking.store import default_tracking_uri
-
-    parser = argparse.ArgumentParser(prog="satcnn ui", description=ui_main.__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
-    parser.add_argument(
-        "--backend-store-uri",
-        default=None,
-        help="tracking store (default: $MLFLOW_TRACKING_URI or sqlite:///<cwd>/mlflow.db)",
-    )
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes (default: 1)")
-    args = parser.parse_args(argv)
-    store = args.backend_store_uri or default_tracking_uri()
-    if store.startswith(("http://", "https://")):
-        from satcnn.errors import ConfigError
-
-        raise ConfigError(f"the tracking store {store} is a server already: open it in a browser")
-    if store.startswith("sqlite:///") and not Path(store.removeprefix("sqlite:///")).exists():
-        log.warning("no tracking store at %s yet: run `satcnn fit ...` first; serving an empty one", store)
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store]
-    cmd += ["--registry-store-uri", store]
-    cmd += ["--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
-    log.info("MLflow UI on http://%s:%d for %s (Ctrl-C to stop)", args.host, args.port, store)
-    proc = subprocess.Popen(cmd)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        # The server got the same SIGINT (same process group); give it time to shut down.
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        return 0
+    return run(argv)
 
 
 def vectorize_main(argv: list[str]) -> int:

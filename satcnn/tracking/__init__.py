@@ -14,10 +14,12 @@ _LAZY = {
     "MLflowArtifactsCallback": "satcnn.tracking.mlflow",
     "MLflowSaveConfigCallback": "satcnn.tracking.mlflow",
     "SatcnnMLFlowLogger": "satcnn.tracking.mlflow",
+    "UiOptions": "satcnn.tracking.ui",
     "checkpoint_run_id": "satcnn.tracking.mlflow",
     "default_tracking_uri": "satcnn.tracking.store",
     "log_checkpoint_model": "satcnn.tracking.registry",
     "register_model": "satcnn.tracking.registry",
+    "serve_ui": "satcnn.tracking.ui",
 }
 
 __all__ = sorted(_LAZY)

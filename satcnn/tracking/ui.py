@@ -1,0 +1,214 @@
+"""``satcnn ui``: the MLflow UI on the project's tracking store, run as a well-behaved service.
+
+- The port is checked before the server starts, and a server that dies at start because the
+  port was taken meanwhile is reported the same way: one line, exit status 1.
+- The server runs in its own session (see ``process_tree``): SIGINT, SIGTERM or SIGHUP to
+  satcnn stops the whole tree (``mlflow server``, uvicorn and its workers) quietly, and satcnn
+  then exits 0, since being stopped is how a service ends.
+- MLflow's job runner (huey task-queue workers for GenAI jobs, which satcnn does not use) is
+  off, unless ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from satcnn.errors import ConfigError, SatcnnError
+from satcnn.tracking.process_tree import ProcessTree
+from satcnn.tracking.store import default_tracking_uri
+
+log = logging.getLogger(__name__)
+
+JOB_EXECUTION_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # mlflow.environment_variables, MLflow 3
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_GRACE_S = 10.0  # SIGTERM first; SIGKILL what still runs after this
+
+
+@dataclass(frozen=True)
+class UiOptions:
+    """What ``satcnn ui`` serves, and where.
+
+    Args:
+        host: address to listen on; anything but loopback exposes the runs to the network.
+        port: TCP port, 1-65535.
+        store: tracking store URI; default ``$MLFLOW_TRACKING_URI`` or ``sqlite:///<cwd>/mlflow.db``.
+        workers: uvicorn worker processes.
+        allowed_hosts: MLflow's ``--allowed-hosts`` (Host headers accepted), comma-separated.
+        cors_allowed_origins: MLflow's ``--cors-allowed-origins``, comma-separated.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    store: str | None = None
+    workers: int = 1
+    allowed_hosts: str | None = None
+    cors_allowed_origins: str | None = None
+
+    @property
+    def store_uri(self) -> str:
+        """The tracking store the server reads."""
+        return self.store or default_tracking_uri()
+
+    @property
+    def url(self) -> str:
+        """The address to open in a browser."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        host = "[::1]" if host == "::" else (f"[{host}]" if ":" in host else host)
+        return f"http://{host}:{self.port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) only ever means this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(i[4][0])).is_loopback for i in infos)
+
+
+def port_in_use_error(host: str, port: int) -> ConfigError:
+    """The one-line error for a port another program listens on."""
+    return ConfigError(
+        f"port {port} on {host} is in use (another `satcnn ui` or MLflow server?): "
+        "stop that server or choose another port with --port"
+    )
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind ``host:port`` as the server will (SO_REUSEADDR, like uvicorn), or raise ConfigError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host.strip("[]"), port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise port_in_use_error(host, port) from None
+            raise ConfigError(f"cannot listen on {host} port {port}: {err.strerror or err}") from None
+
+
+def server_command(options: UiOptions) -> list[str]:
+    """The ``mlflow server`` command line for ``options``."""
+    store = options.store_uri
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store]
+    cmd += ["--registry-store-uri", store, "--host", options.host, "--port", str(options.port)]
+    cmd += ["--workers", str(options.workers)]
+    if options.allowed_hosts:
+        cmd += ["--allowed-hosts", options.allowed_hosts]
+    if options.cors_allowed_origins:
+        cmd += ["--cors-allowed-origins", options.cors_allowed_origins]
+    return cmd
+
+
+def server_env() -> dict[str, str]:
+    """The server's environment: ours, with MLflow's job runner off unless asked for."""
+    env = dict(os.environ)
+    env.setdefault(JOB_EXECUTION_ENV, "false")
+    return env
+
+
+def _check(options: UiOptions) -> None:
+    """Validate before starting anything: store, port, exposure."""
+    store = options.store_uri
+    if store.startswith(("http://", "https://")):
+        raise ConfigError(f"the tracking store {store} is a server already: open it in a browser")
+    check_port_free(options.host, options.port)
+    if not is_loopback(options.host):
+        log.warning(
+            "--host %s makes the UI reachable from other machines, with no login: anyone who can "
+            "reach port %d can read and delete runs. Prefer the default 127.0.0.1 and an SSH tunnel, "
+            "or set --allowed-hosts and --cors-allowed-origins",
+            options.host,
+            options.port,
+        )
+    if store.startswith("sqlite:///") and not Path(store.removeprefix("sqlite:///")).exists():
+        log.warning("no tracking store at %s yet: run `satcnn fit ...` first; serving an empty one", store)
+
+
+class _StopSignals:
+    """Records SIGINT/SIGTERM/SIGHUP instead of dying, while in effect (main thread only)."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._event = threading.Event()
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` s; True once a stop signal came."""
+        return self._event.wait(timeout)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_StopSignals]:
+        # A signal the caller ignores (SIGHUP under nohup, SIGINT in a background job) stays ignored.
+        wanted = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+        previous = {s: signal.signal(s, self._handle) for s in wanted}
+        try:
+            yield self
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def serve_ui(options: UiOptions) -> int:
+    """Serve the MLflow UI until SIGINT/SIGTERM/SIGHUP, then stop the whole server tree.
+
+    Returns:
+        0 after a stop by signal (the normal end of a service).
+
+    Raises:
+        ConfigError: the store is a server, or the port is taken (before or during start).
+        SatcnnError: the server stopped by itself.
+    """
+    _check(options)
+    with _StopSignals().installed() as stop:
+        tree = ProcessTree(server_command(options), server_env(), sys.stderr.buffer)
+        try:
+            ready = False
+            while not stop.wait(0.25):
+                code = tree.poll()
+                if code is not None:
+                    _server_ended(tree, options, code, ready)
+                tree.refresh()
+                if not ready and tree.listens_on(options.port):
+                    ready = True
+                    tree.relay.release()
+                    log.info("MLflow UI on %s for %s (Ctrl-C to stop)", options.url, options.store_uri)
+        finally:
+            tree.stop(STOP_GRACE_S, hurry=lambda: len(stop.received) > 1)
+    name = signal.Signals(stop.received[0]).name
+    log.info("MLflow UI stopped (%s)", name)
+    return 0
+
+
+def _server_ended(tree: ProcessTree, options: UiOptions, code: int, ready: bool) -> NoReturn:
+    """Turn a server that stopped by itself into one error line (its output held back is logged at DEBUG)."""
+    tree.stop(STOP_GRACE_S)
+    output = b"".join(tree.relay.lines).decode(errors="replace").strip()
+    log.debug("mlflow server output:\n%s", output)
+    if not ready:
+        check_port_free(options.host, options.port)  # raises: the port was taken while it started
+        last = output.splitlines()[-1] if output else "no output"
+        raise SatcnnError(f"the MLflow server did not start (exit status {code}): {last}")
+    raise SatcnnError(f"the MLflow server stopped by itself (exit status {code}); see its messages above")
