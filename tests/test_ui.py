@@ -164,27 +164,6 @@ def test_a_busy_port_is_one_line_and_exit_1(workdir: Path, ui: list[UiProcess]) 
 
 
 @pytest.mark.slow
-def test_a_port_taken_while_the_server_starts_is_one_line_and_exit_1(
-    workdir: Path, ui: list[UiProcess]
-) -> None:
-    port = free_port()
-    u = start(ui, workdir, "--port", str(port))
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not u.tree():  # the port check is done once `mlflow server` is started
-        assert u.proc.poll() is None and time.monotonic() < deadline, u.proc.communicate()
-        time.sleep(0.02)
-    tree = u.tree()
-    with socket.socket() as other:
-        other.bind(("127.0.0.1", port))  # before uvicorn, which needs seconds to import MLflow
-        other.listen()
-        code, _, err = u.finish()
-    assert code == 1
-    line = one_line(err)  # the server's own start-up messages are held back
-    assert line.startswith("satcnn: error: ") and f"port {port} on 127.0.0.1 is in use" in line
-    assert alive(tree) == []
-
-
-@pytest.mark.slow
 def test_a_server_that_cannot_start_is_one_line_and_exit_1(workdir: Path, ui: list[UiProcess]) -> None:
     u = start(ui, workdir, "--port", str(free_port()), "--backend-store-uri", "bogus://store")
     code, _, err = u.finish()
