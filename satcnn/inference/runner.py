@@ -276,9 +276,8 @@ def _classifier(lm: LoadedModel, stride: int) -> nn.Module:
     inner = lm.module.model
     patch = lm.patch_size
     assert patch is not None
-    native = int(getattr(inner, "stride", 0) or 0)
-    if callable(getattr(inner, "as_fully_convolutional", None)) and native and stride % native == 0:
-        return StridedFCN(lm.module.as_fully_convolutional(), stride // native).eval()
+    if inner.fully_convolutional and stride % inner.output_stride == 0:
+        return StridedFCN(lm.module.as_fully_convolutional(), stride // inner.output_stride).eval()
     logger.info(
         "classifying %d x %d patches one by one (no fully convolutional form at stride %d)",
         patch,
