@@ -558,10 +558,9 @@ def run_inference(
     }
     process: Callable[[Path, list[Path]], TileResult]
     if classifier:
-        patch = lm.patch_size or getattr(lm.module.model, "patch_size", None)
+        patch = lm.patch_size
         if not patch:
             raise ModelError("the classifier checkpoint records no patch_size", lm.path)
-        lm.meta["patch_size"] = int(patch)
         if not lm.classes:
             raise ModelError("the classifier checkpoint records no class names", lm.path)
         S = stride or int(patch)

@@ -13,11 +13,6 @@ from typing import Any, TypeVar
 from satcnn.errors import ModelError
 from satcnn.models.base import SatcnnModel
 
-# The checkpoint contract (docs/architecture.md): checkpoint[CHECKPOINT_KEY] holds the model's
-# registry name and kwargs; its weights are the state_dict entries starting with WEIGHTS_PREFIX.
-CHECKPOINT_KEY = "satcnn"
-WEIGHTS_PREFIX = "model."
-
 _REGISTRY: dict[str, Callable[..., SatcnnModel]] = {}
 
 F = TypeVar("F", bound=Callable[..., SatcnnModel])
