@@ -28,6 +28,7 @@ lint: install
 	$(BIN)/ruff check satcnn tests bench pipelines
 	$(BIN)/ruff format --check satcnn tests bench pipelines
 	$(BIN)/mypy satcnn
+	$(BIN)/lint-imports
 
 pytest: install system-deps
 	$(BIN)/python -m pytest --timeout=900 $(PYTEST_ARGS)

@@ -18,8 +18,8 @@ from pathlib import Path
 import rasterio
 import torch
 
-from satcnn.inference.model_io import NormalizedModel, SlidingPatchClassifier
-from satcnn.models import create_model
+from satcnn.inference.model_io import SlidingPatchClassifier
+from satcnn.models import Normalize, NormalizedModel, create_model
 
 ROOT = Path(__file__).resolve().parents[1]
 TILE = ROOT / "data" / "samples" / "naip" / "m_4709963_se_14_1_20200831.tif"
@@ -49,9 +49,10 @@ def main() -> None:
         x = torch.from_numpy(src.read().astype("float32"))[None]
     model = create_model("deepsat_cnn", in_channels=4, num_classes=6).eval()
     mean, std = x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).tolist()
-    fcn = NormalizedModel(model.as_fully_convolutional(), mean, std).eval()  # type: ignore[operator]
-    step = args.stride // model.stride  # type: ignore[operator]
-    windows = NormalizedModel(SlidingPatchClassifier(model, 28, args.stride), mean, std).eval()
+    fcn = NormalizedModel(model.as_fully_convolutional(), Normalize.from_stats(mean, std)).eval()
+    step = args.stride // model.output_stride
+    windows = NormalizedModel(SlidingPatchClassifier(model, 28, args.stride), Normalize.from_stats(mean, std))
+    windows.eval()
     t_fcn, dense = timed(fcn, x)
     dense = dense[:, :, ::step, ::step]
     t_win, sliding = timed(windows, x, repeat=1)

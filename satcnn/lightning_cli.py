@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from satcnn import __version__
 from satcnn.errors import ConfigError, InputFileNotFoundError
+from satcnn.models.checkpoint import read_checkpoint
 from satcnn.tasks.base import SatcnnTask
 from satcnn.tracking.checkpoints import AtomicCheckpointIO
 from satcnn.tracking.mlflow import (
@@ -40,7 +42,8 @@ class SatcnnCLI(LightningCLI):
     ``--register NAME`` (register the run's MLflow model in the model registry), validates the data
     before any run or file is created, and writes checkpoints atomically. ``fit --ckpt_path`` takes
     a checkpoint file, ``last`` (the newest ``last.ckpt`` under ``trainer.default_root_dir``) or an
-    MLflow run id, and continues that checkpoint's MLflow run.
+    MLflow run id, and continues that checkpoint's MLflow run. Callbacks are wired here
+    (:func:`task_callbacks`), so a task needs no tracking.
     """
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
@@ -59,16 +62,17 @@ class SatcnnCLI(LightningCLI):
             run=run,
         )
 
-    def _parse_ckpt_path(self) -> None:
-        # Lightning reads hyperparameters from --ckpt_path before any hook: check the file is a
-        # readable satcnn checkpoint first, so a bad file is one clear error, not a traceback.
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, then check that a ``--ckpt_path`` file is a readable satcnn checkpoint.
+
+        Lightning reads hyperparameters from ``--ckpt_path`` right after parsing, before any hook:
+        checking here makes a bad file one clear error, not a traceback.
+        """
+        super().parse_arguments(parser, args)
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path and Path(ckpt_path).is_file():
-            from satcnn.inference.model_io import read_checkpoint
-
-            read_checkpoint(Path(ckpt_path), "cpu")
-        super()._parse_ckpt_path()
+            read_checkpoint(ckpt_path, "cpu")
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -91,10 +95,17 @@ class SatcnnCLI(LightningCLI):
         )
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
-        plugins = kwargs.get("plugins") or []
+        """The trainer, with atomic checkpoints and the task's callbacks (:func:`task_callbacks`)."""
+        init = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        config = {**init.get("trainer", {}), **kwargs}
+        plugins = config.get("plugins") or []
         plugins = plugins if isinstance(plugins, list) else [plugins]
         if not any(isinstance(p, AtomicCheckpointIO) for p in plugins):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
+        if isinstance(self.model, SatcnnTask):
+            callbacks = config.get("callbacks") or []
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            kwargs["callbacks"] = [*callbacks, *task_callbacks(self.model, config)]
         return super().instantiate_trainer(**kwargs)
 
     # Validate the input before the trainer creates an MLflow run or any file.
@@ -164,6 +175,38 @@ class SatcnnCLI(LightningCLI):
             )
         version = register_model(logger.experiment, logger.run_id, name, alias=alias)
         return f"models:/{name}/{version.version}" + (f" (models:/{name}@{alias})" if alias else "")
+
+
+def task_callbacks(task: SatcnnTask, trainer_config: Mapping[str, Any]) -> list[L.Callback]:
+    """The callbacks a satcnn run adds to the configured ones (a configured one of a type wins).
+
+    * :class:`MLflowArtifactsCallback`: checkpoints, the MLflow model and figures to the run;
+    * ``ModelCheckpoint`` on the task's ``monitor``/``monitor_mode``, keeping ``last.ckpt`` and
+      ``best-<epoch>-<step>.ckpt`` (unless checkpointing is off);
+    * ``LearningRateMonitor`` per epoch, when there is a logger.
+    """
+    configured = trainer_config.get("callbacks") or []
+    configured = configured if isinstance(configured, list) else [configured]
+
+    def missing(kind: type) -> bool:
+        return not any(isinstance(c, kind) for c in configured)
+
+    callbacks: list[L.Callback] = []
+    if missing(MLflowArtifactsCallback):
+        callbacks.append(MLflowArtifactsCallback())
+    if missing(ModelCheckpoint) and trainer_config.get("enable_checkpointing", True) is not False:
+        callbacks.append(
+            ModelCheckpoint(
+                monitor=task.monitor,
+                mode=task.monitor_mode,
+                save_last=True,
+                filename="best-{epoch:03d}-{step}",
+                auto_insert_metric_name=False,
+            )
+        )
+    if missing(LearningRateMonitor) and trainer_config.get("logger", True) not in (None, False, []):
+        callbacks.append(LearningRateMonitor("epoch"))
+    return callbacks
 
 
 def resolve_resume_checkpoint(ckpt_path: str, root_dir: str | Path) -> Path | None:

@@ -144,3 +144,23 @@ def test_resume_from_a_non_checkpoint(workdir: Path, capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert "bad.ckpt: not a readable PyTorch checkpoint" in err and "Traceback" not in err
     _no_run_left(workdir)
+
+
+def test_the_cli_wires_callbacks_so_a_task_needs_no_tracking() -> None:
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+    from satcnn.lightning_cli import task_callbacks
+    from satcnn.tasks import SegmentationTask
+    from satcnn.tracking.mlflow import MLflowArtifactsCallback
+
+    task = SegmentationTask(model="resunet", model_kwargs={"filters": [4, 8, 16, 32]})
+    made = task_callbacks(task, {})
+    assert [type(c) for c in made] == [MLflowArtifactsCallback, ModelCheckpoint, LearningRateMonitor]
+    ckpt = made[1]
+    assert isinstance(ckpt, ModelCheckpoint) and (ckpt.monitor, ckpt.mode) == ("val_iou", "max")
+    assert ckpt.save_last
+    # a configured callback of a type wins; no logger, no learning-rate monitor; checkpointing off
+    mine = ModelCheckpoint(monitor="val_loss")
+    made = task_callbacks(task, {"callbacks": [mine], "logger": False})
+    assert [type(c) for c in made] == [MLflowArtifactsCallback]
+    assert task_callbacks(task, {"enable_checkpointing": False, "logger": False})[1:] == []

@@ -30,9 +30,9 @@ from satcnn.inference import (
     resolve_inputs,
     run_inference,
     shard_from_env,
-    weights_digest,
 )
 from satcnn.inference.classify import class_map_transform
+from satcnn.models.checkpoint import WEIGHTS_PREFIX, weights_digest
 from tests.conftest import CONFIGS, ROOT, SAMPLES, SAT6_CSV
 from tests.test_model_io import CLASSES, write_checkpoint
 
@@ -606,11 +606,15 @@ def test_options_are_checked_once_and_the_cli_reports_the_flag(
 def test_weights_digest_follows_the_weights_only() -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3), torch.nn.BatchNorm2d(8))
-    digest = weights_digest(model)
-    assert digest == weights_digest(model.to(memory_format=torch.channels_last))
+
+    def digest_of(m: torch.nn.Module) -> str:
+        return weights_digest({f"{WEIGHTS_PREFIX}{k}": v for k, v in m.state_dict().items()})
+
+    digest = digest_of(model)
+    assert digest == digest_of(model.to(memory_format=torch.channels_last))
     twin = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3), torch.nn.BatchNorm2d(8))
     twin.load_state_dict(model.state_dict())
-    assert weights_digest(twin) == digest
+    assert digest_of(twin) == digest
     with torch.no_grad():
         twin[0].weight[0, 0, 0, 0] += 1e-3  # type: ignore[index]
-    assert weights_digest(twin) != digest
+    assert digest_of(twin) != digest

@@ -12,6 +12,7 @@ import torch
 from satcnn.errors import ModelError
 from satcnn.inference.model_io import SlidingPatchClassifier, load_model, source_run_from_path
 from satcnn.models import create_model
+from satcnn.models.checkpoint import CHECKPOINT_KEY, CheckpointMeta, ModelSpec, save_checkpoint, weights_of
 
 CLASSES = ["building", "barren", "trees", "grassland", "road", "water"]
 
@@ -30,7 +31,7 @@ def write_checkpoint(
     std: list[float] | None = None,
     seed: int = 0,
 ) -> Path:
-    """A checkpoint per the contract: the satcnn block and ``model.``-prefixed weights (seeded)."""
+    """A checkpoint per the contract (``save_checkpoint``), with seeded weights."""
     kwargs = kwargs if kwargs is not None else {"in_channels": 4, "num_classes": 6}
     bands = bands or ["red", "green", "blue", "nir"]
     torch.manual_seed(seed)
@@ -41,23 +42,17 @@ def write_checkpoint(
             assert m.running_mean is not None and m.running_var is not None
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 1.5)
-    meta = {
-        "format_version": 1,
-        "task": task,
-        "model": {"name": name, "kwargs": kwargs},
-        "bands": bands,
-        "mean": mean or [100.0 + 10 * i for i in range(len(bands))],
-        "std": std or [40.0 + 5 * i for i in range(len(bands))],
-        "classes": classes or (CLASSES if task == "classification" else ["background", "road"]),
-        "patch_size": patch_size,
-        "input_dtype": input_dtype,
-        "satcnn_version": "0.1.0",
-    }
-    state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    state["normalize.mean"] = torch.tensor(meta["mean"])  # other task entries are ignored
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": state, "satcnn": meta, "epoch": 1}, path)
-    return path
+    meta = CheckpointMeta(
+        task=task,  # type: ignore[arg-type]
+        model=ModelSpec(name, kwargs),
+        bands=bands,
+        mean=mean or [100.0 + 10 * i for i in range(len(bands))],
+        std=std or [40.0 + 5 * i for i in range(len(bands))],
+        classes=classes or (CLASSES if task == "classification" else ["background", "road"]),
+        patch_size=patch_size,
+        input_dtype=input_dtype,
+    )
+    return save_checkpoint(path, model, meta, extra={"epoch": 1})
 
 
 def test_loads_contract_checkpoint_and_normalises(tmp_path: Path) -> None:
@@ -70,7 +65,7 @@ def test_loads_contract_checkpoint_and_normalises(tmp_path: Path) -> None:
     raw = torch.rand(3, 4, 28, 28) * 255
     ref = create_model("deepsat_cnn", in_channels=4, num_classes=6).eval()
     sd = torch.load(ckpt, weights_only=True)["state_dict"]
-    ref.load_state_dict({k[6:]: v for k, v in sd.items() if k.startswith("model.")})
+    ref.load_state_dict(weights_of(sd))
     mean = torch.tensor([100.0, 110, 120, 130])[:, None, None]
     std = torch.tensor([40.0, 45, 50, 55])[:, None, None]
     with torch.no_grad():
@@ -130,11 +125,11 @@ def test_missing_and_foreign_files(tmp_path: Path) -> None:
 def test_unknown_model_and_mismatched_weights(tmp_path: Path) -> None:
     ckpt = write_checkpoint(tmp_path / "m.ckpt")
     data = torch.load(ckpt, weights_only=True)
-    data["satcnn"]["model"]["name"] = "no_such_net"
+    data[CHECKPOINT_KEY]["model"]["name"] = "no_such_net"
     torch.save(data, tmp_path / "unknown.ckpt")
     with pytest.raises(ModelError, match=r"unknown\.ckpt: cannot rebuild.*no_such_net.*deepsat_cnn"):
         load_model(tmp_path / "unknown.ckpt")
-    data["satcnn"]["model"] = {"name": "deepsat_cnn", "kwargs": {"in_channels": 4, "num_classes": 4}}
+    data[CHECKPOINT_KEY]["model"] = {"name": "deepsat_cnn", "kwargs": {"in_channels": 4, "num_classes": 4}}
     torch.save(data, tmp_path / "other.ckpt")
     with pytest.raises(
         ModelError, match=r"other\.ckpt: weights do not match model 'deepsat_cnn'.*size mismatch"

@@ -12,6 +12,7 @@ from torch import nn
 from satcnn.errors import ModelError
 from satcnn.models import create_model, list_models
 from satcnn.models.adapt import adapt_input_conv
+from satcnn.models.checkpoint import CHECKPOINT_KEY, attach, weights_of
 from satcnn.models.classic import ALIASES, ClassicClassifier
 from tests.conftest import CONFIGS, SAT6_CSV
 
@@ -189,7 +190,9 @@ def test_satcnn_checkpoint_source_and_frozen_backbone(tmp_path: Path) -> None:
 
     task = ClassificationTask(model="resnet18", in_channels=4, num_classes=6)
     ckpt = tmp_path / "sat6.ckpt"
-    torch.save({"state_dict": task.state_dict(), "satcnn": task.metadata()}, ckpt)
+    checkpoint = {"state_dict": task.state_dict()}
+    attach(checkpoint, task.checkpoint_meta())
+    torch.save(checkpoint, ckpt)
 
     model = _classic("resnet18", in_channels=4, num_classes=4, pretrained=str(ckpt), freeze_backbone=True)
     src = task.model.get_submodule("backbone").state_dict()
@@ -228,12 +231,12 @@ def test_fit_lenet_through_the_cli_then_transfer(workdir: Path) -> None:
     ckpts = sorted(workdir.rglob("last.ckpt"))
     assert ckpts, "fit leaves a checkpoint"
     ckpt = torch.load(ckpts[0], map_location="cpu", weights_only=True)
-    assert ckpt["satcnn"]["model"]["name"] == "lenet"
+    assert ckpt[CHECKPOINT_KEY]["model"]["name"] == "lenet"
 
     sat4 = create_model("lenet", in_channels=4, num_classes=4, pretrained=str(ckpts[0]))
     got = sat4.state_dict()
     for key in ("features.0.weight", "features.3.bias", "hidden.0.weight", "hidden.1.weight"):
-        torch.testing.assert_close(got[key], ckpt["state_dict"][f"model.{key}"])
+        torch.testing.assert_close(got[key], weights_of(ckpt["state_dict"])[key])
     assert got["classifier.weight"].shape == (4, 84)
 
 
@@ -247,7 +250,7 @@ def test_checkpoint_of_a_transfer_learnt_model_loads_without_the_source_weights(
     task = ClassificationTask(model="lenet", model_kwargs={"pretrained": str(weights)})
     checkpoint = {"state_dict": task.state_dict()}
     task.on_save_checkpoint(checkpoint)
-    assert checkpoint["satcnn"]["model"]["kwargs"]["pretrained"] is None
+    assert checkpoint[CHECKPOINT_KEY]["model"]["kwargs"]["pretrained"] is None
     torch.save(checkpoint, tmp_path / "model.ckpt")
     weights.unlink()
     loaded = load_model(str(tmp_path / "model.ckpt"))

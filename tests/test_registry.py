@@ -14,6 +14,7 @@ from mlflow.artifacts import download_artifacts
 from satcnn.cli import main
 from satcnn.errors import ModelError
 from satcnn.inference.model_io import resolve_model_path
+from satcnn.models.checkpoint import CHECKPOINT_KEY, weights_of
 from satcnn.tracking.registry import CHECKPOINT_NAME
 from tests.conftest import CONFIGS, SAT6_CSV
 
@@ -23,7 +24,7 @@ SAT6 = str(CONFIGS / "deepsat" / "sat6.yaml")
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return {k: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    return weights_of(ckpt["state_dict"])
 
 
 def test_fit_registers_the_best_model(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,7 +52,7 @@ def test_fit_registers_the_best_model(workdir: Path, capsys: pytest.CaptureFixtu
     spec = yaml.safe_load((model_dir / "MLmodel").read_text())
     inputs = yaml.safe_load(spec["signature"]["inputs"])
     assert inputs[0]["tensor-spec"] == {"dtype": "float32", "shape": [-1, 4, 28, 28]}
-    meta = spec["metadata"]["satcnn"]
+    meta = spec["metadata"][CHECKPOINT_KEY]
     assert meta["classes"][-1] == "water" and meta["bands"] == ["red", "green", "blue", "nir"]
     assert meta["model"]["name"] == "deepsat_cnn" and len(meta["mean"]) == 4 and meta["patch_size"] == 28
     assert not list(model_dir.rglob("*.pkl"))

@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from mlflow.artifacts import download_artifacts
 
 from satcnn.cli import main
+from satcnn.models.checkpoint import CHECKPOINT_KEY
 from tests.conftest import CONFIGS, SAT6_CSV
 
 DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
@@ -54,7 +55,7 @@ def test_fit_is_tracked_in_mlflow(workdir: Path, capsys: pytest.CaptureFixture[s
         tracking_uri=client._tracking_client.tracking_uri,
     )
     ckpt = torch.load(ckpt_path, weights_only=True, map_location="cpu")
-    meta = ckpt["satcnn"]
+    meta = ckpt[CHECKPOINT_KEY]
     assert meta["model"]["name"] == "deepsat_cnn" and meta["classes"][-1] == "water"
     assert meta["bands"] == ["red", "green", "blue", "nir"] and len(meta["mean"]) == 4
     assert 50 < meta["mean"][3] < 200  # NIR mean in raw DN, from the training split

@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 
 from satcnn.cli import main
 from satcnn.lightning_cli import resolve_resume_checkpoint
+from satcnn.models.checkpoint import RUN_KEY
 from tests.conftest import CONFIGS, SAT6_CSV
 
 DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
@@ -32,7 +33,7 @@ def test_resume_continues_the_run(workdir: Path, monkeypatch: pytest.MonkeyPatch
     run_id = first.info.run_id
     last = next(workdir.glob(f"runs/*/{run_id}/checkpoints/last.ckpt"))
     first_ckpt = torch.load(last, weights_only=True)
-    assert first_ckpt["satcnn_mlflow"]["run_id"] == run_id
+    assert first_ckpt[RUN_KEY]["run_id"] == run_id
 
     resume = ("--trainer.max_epochs", "3", "--ckpt_path", "last")
     assert _fit(*resume, monkeypatch=monkeypatch, cache=workdir / "c2") == 0  # epoch 2

@@ -13,7 +13,6 @@ from satcnn.inference.inputs import resolve_inputs
 from satcnn.inference.launch import resolve_device, shard_from_env
 from satcnn.inference.model_io import LoadedModel, NormalizedModel, load_model
 from satcnn.inference.options import InferenceOptions, OptionError, OutputType
-from satcnn.inference.outputs import weights_digest
 from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.inference.runner import run_inference
 from satcnn.inference.segment import predict_raster
@@ -39,5 +38,4 @@ __all__ = [
     "run_inference",
     "shard_from_env",
     "tile_grid",
-    "weights_digest",
 ]

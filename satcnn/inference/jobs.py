@@ -125,9 +125,8 @@ class SegmentationTiles(TileJob):
 def _scorer(lm: LoadedModel, patch: int, stride: int) -> nn.Module:
     """A dense scorer for class maps: the FCN (subsampled to ``stride``) or a patch slider."""
     inner = lm.module.model
-    native = int(getattr(inner, "stride", 0) or 0)
-    if callable(getattr(inner, "as_fully_convolutional", None)) and native and stride % native == 0:
-        return StridedFCN(lm.module.as_fully_convolutional(), stride // native).eval()
+    if inner.fully_convolutional and stride % inner.output_stride == 0:
+        return StridedFCN(lm.module.as_fully_convolutional(), stride // inner.output_stride).eval()
     logger.info(
         "classifying %d x %d patches one by one (no fully convolutional form at stride %d)",
         patch,
@@ -141,10 +140,9 @@ class ClassificationTiles(TileJob):
     """Classifiers: a class-map COG per tile and its class fractions."""
 
     def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, tags: dict[str, str]) -> None:
-        patch = lm.patch_size or getattr(lm.module.model, "patch_size", None)
+        patch = lm.patch_size  # recorded, or the model's own (load_model)
         if not patch:
             raise ModelError("the classifier checkpoint records no patch_size", lm.path)
-        lm.meta["patch_size"] = int(patch)
         if not lm.classes:
             raise ModelError("the classifier checkpoint records no class names", lm.path)
         stride = options.stride or int(patch)

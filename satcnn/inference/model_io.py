@@ -14,16 +14,15 @@ Accepted URIs:
 A folder is searched for ``best.ckpt``, then ``checkpoints/best.ckpt``, then ``last.ckpt``, then
 the only ``*.ckpt`` below it.
 
-The checkpoint is read with ``torch.load(..., weights_only=True)`` only: arbitrary pickled
-objects are refused, never executed. The model is rebuilt from the ``satcnn`` block
-(``create_model(name, **kwargs)``) with the ``model.``-prefixed weights and wrapped so that it
-takes raw digital numbers (float32) and normalises them with the stored mean and std.
+Reading and rebuilding are the checkpoint contract's (:mod:`satcnn.models.checkpoint`): the file is
+read with ``torch.load(..., weights_only=True)`` only (pickled objects are refused, never
+executed), and the model comes back as a :class:`~satcnn.models.normalize.NormalizedModel` that
+takes raw digital numbers (float32) and normalises them as the training task did.
 """
 
 from __future__ import annotations
 
 import logging
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +32,9 @@ import torch
 from torch import nn
 
 from satcnn.errors import ModelError
-from satcnn.models import create_model
-from satcnn.models.registry import CHECKPOINT_KEY, WEIGHTS_PREFIX
+from satcnn.models.base import SatcnnModel
+from satcnn.models.checkpoint import CheckpointMeta, build_model, read_checkpoint
+from satcnn.models.normalize import ChannelsLast, NormalizedModel, resolve_channels_last
 
 logger = logging.getLogger(__name__)
 
@@ -42,58 +42,14 @@ __all__ = [
     "LoadedModel",
     "NormalizedModel",
     "SlidingPatchClassifier",
+    "StridedFCN",
     "load_model",
-    "read_checkpoint",
     "resolve_model_path",
     "source_run_from_path",
 ]
 
 DEFAULT_RUN_ARTIFACT = "checkpoints/best.ckpt"
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-_REQUIRED_META = ("task", "model", "bands", "mean", "std")
-
-
-class NormalizedModel(nn.Module):
-    """``model((x - mean) / std)``: takes raw digital numbers, as the training task did.
-
-    Args:
-        model: The network (in eval mode).
-        mean: Per-band mean in raw units.
-        std: Per-band standard deviation in raw units (clamped to >= 1e-6).
-        channels_last: run the network in channels-last memory format (about 1.7x faster
-            for the ResUNet on CPU, and what tensor cores want on GPU).
-    """
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(
-        self, model: nn.Module, mean: list[float], std: list[float], channels_last: bool = False
-    ) -> None:
-        super().__init__()
-        self.channels_last = channels_last
-        self.model = model.to(memory_format=torch.channels_last) if channels_last else model
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(-1, 1, 1))
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-6).view(-1, 1, 1))
-        self.size_multiple = int(getattr(model, "size_multiple", 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x - self.mean) / self.std
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
-
-    def as_fully_convolutional(self) -> NormalizedModel:
-        """The same normalisation around the inner model's fully convolutional form.
-
-        Raises:
-            ModelError: The inner model has no ``as_fully_convolutional``.
-        """
-        fcn = getattr(self.model, "as_fully_convolutional", None)
-        if not callable(fcn):
-            raise ModelError(f"{type(self.model).__name__} has no fully convolutional form")
-        wrapped = NormalizedModel(fcn(), self.mean.flatten().tolist(), self.std.flatten().tolist())
-        return wrapped.to(self.mean.device).eval()
 
 
 class SlidingPatchClassifier(nn.Module):
@@ -150,51 +106,65 @@ class LoadedModel:
 
     Attributes:
         module: Takes raw digital numbers ``(N, C, H, W)`` float32 (normalises inside), in eval mode.
-        meta: The checkpoint's ``satcnn`` block (task, model, bands, classes, patch_size,
-            input_dtype, mean, std, ...).
+        record: The checkpoint's record (:class:`~satcnn.models.checkpoint.CheckpointMeta`).
         uri: What the user asked for.
         path: The local checkpoint file that was read.
         source_run_id: The MLflow run that produced the checkpoint, when known.
+        registered: The registered model version (``name``, ``version``, ``source``), for ``models:/``.
     """
 
-    module: NormalizedModel
-    meta: dict[str, Any]
+    module: NormalizedModel[SatcnnModel]
+    record: CheckpointMeta
     uri: str
     path: Path
     source_run_id: str | None = None
     registered: dict[str, str] = field(default_factory=dict)
 
     @property
+    def meta(self) -> dict[str, Any]:
+        """The record as plain values (task, model, bands, classes, patch_size, mean, std, ...)."""
+        return self.record.to_dict()
+
+    @property
     def task(self) -> str:
         """``"classification"`` or ``"segmentation"``."""
-        return str(self.meta["task"])
+        return self.record.task
+
+    @property
+    def model_name(self) -> str:
+        """The registered model name."""
+        return self.record.model.name
 
     @property
     def bands(self) -> list[str]:
         """Band names, in input order."""
-        return list(self.meta["bands"])
+        return list(self.record.bands)
 
     @property
     def classes(self) -> list[str]:
         """Class names."""
-        return [str(c) for c in self.meta.get("classes") or []]
+        return list(self.record.classes)
 
     @property
     def patch_size(self) -> int | None:
-        """Training patch (classifier window) size, if recorded."""
-        p = self.meta.get("patch_size")
-        return int(p) if p else None
+        """Training patch (classifier window) size, if recorded (else the model's own, if any)."""
+        return self.record.patch_size
 
     @property
     def input_dtype(self) -> str | None:
         """Raster data type the model was trained on, if recorded."""
-        d = self.meta.get("input_dtype")
-        return str(d) if d else None
+        return self.record.input_dtype
 
     @property
     def size_multiple(self) -> int:
         """Input sides must be a multiple of this (1 for most classifiers)."""
-        return self.module.size_multiple
+        return self.module.model.size_multiple
+
+    @property
+    def weights_digest(self) -> str:
+        """``sha256:...`` of the weights and normalisation: names the model by content."""
+        assert self.record.weights_digest is not None  # set by read_checkpoint
+        return self.record.weights_digest
 
 
 def source_run_from_path(path: str | Path) -> str | None:
@@ -272,68 +242,11 @@ def _resolve_models_uri(uri: str, tracking_uri: str) -> tuple[Path, str | None, 
         return path, run_id, registered
 
 
-def read_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a satcnn checkpoint safely (``weights_only=True``): plain values and tensors only.
-
-    Raises:
-        ModelError: unreadable, holding pickled objects, or without the ``satcnn`` block.
-    """
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as err:
-        globals_ = [ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln]
-        if not globals_:
-            raise ModelError("not a readable PyTorch checkpoint (it does not unpickle)", path) from None
-        detail = globals_[0].split("Unsupported global: ")[-1].split(" was not")[0]
-        raise ModelError(
-            "refused to load: the checkpoint holds objects other than tensors and plain values "
-            f"(Unsupported global {detail}); only load checkpoints written by satcnn",
-            path,
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise ModelError(f"not a readable PyTorch checkpoint: {err}", path) from None
-    if not isinstance(ckpt, dict) or CHECKPOINT_KEY not in ckpt:
-        raise ModelError(
-            f"not a satcnn checkpoint (no {CHECKPOINT_KEY!r} block); use a checkpoint written by "
-            "`satcnn fit` (see docs/architecture.md, checkpoint contract)",
-            path,
-        )
-    return ckpt
-
-
-def _build(ckpt: dict[str, Any], path: Path) -> tuple[NormalizedModel, dict[str, Any]]:
-    meta = dict(ckpt[CHECKPOINT_KEY])
-    missing = [k for k in _REQUIRED_META if k not in meta]
-    if missing:
-        raise ModelError(f"the satcnn block lacks {', '.join(missing)}", path)
-    spec = meta["model"]
-    try:
-        model = create_model(str(spec["name"]), **dict(spec.get("kwargs") or {}))
-    except ModelError as err:
-        raise ModelError(f"cannot rebuild the model: {err}", path) from None
-    state = ckpt.get("state_dict") or {}
-    weights = {k[len(WEIGHTS_PREFIX) :]: v for k, v in state.items() if k.startswith(WEIGHTS_PREFIX)}
-    if not weights:
-        raise ModelError(f"the checkpoint has no {WEIGHTS_PREFIX!r} weights in its state_dict", path)
-    try:
-        model.load_state_dict(weights, strict=True)
-    except RuntimeError as err:
-        detail = " ".join(str(err).split())[:400]
-        raise ModelError(
-            f"weights do not match model {spec['name']!r} {spec.get('kwargs')}: {detail}", path
-        ) from None
-    if len(meta["mean"]) != len(meta["bands"]) or len(meta["std"]) != len(meta["bands"]):
-        raise ModelError(
-            f"mean/std have {len(meta['mean'])}/{len(meta['std'])} values for {len(meta['bands'])} bands",
-            path,
-        )
-    # Dense segmentation networks gain most from channels-last; the small classifiers do not.
-    channels_last = meta.get("task") == "segmentation"
-    return NormalizedModel(model.eval(), list(meta["mean"]), list(meta["std"]), channels_last).eval(), meta
-
-
 def load_model(
-    uri: str | Path, device: str | torch.device = "cpu", tracking_uri: str | None = None
+    uri: str | Path,
+    device: str | torch.device = "cpu",
+    tracking_uri: str | None = None,
+    channels_last: ChannelsLast = "auto",
 ) -> LoadedModel:
     """Load a satcnn model from a checkpoint path or an MLflow ``runs:/`` or ``models:/`` URI.
 
@@ -343,6 +256,7 @@ def load_model(
         device: Where to put the model.
         tracking_uri: MLflow store for ``runs:/`` and ``models:/`` URIs (default
             ``satcnn.tracking.mlflow.default_tracking_uri()``).
+        channels_last: Run the network channels-last; ``auto``: on CUDA only.
 
     Returns:
         The normalising model in eval mode, its metadata and provenance.
@@ -356,12 +270,18 @@ def load_model(
     # Read on the CPU whatever the target: a CUDA-saved checkpoint loads on a CPU-only machine, and a
     # bad device is reported as such below rather than as an unreadable checkpoint.
     ckpt = read_checkpoint(path, "cpu")
-    module, meta = _build(ckpt, path)
     try:
-        module.to(device)
+        target = torch.device(device)
+    except RuntimeError as err:
+        raise ModelError(f"cannot move the model to device {str(device)!r}: {err}", path) from None
+    module, meta = build_model(ckpt, resolve_channels_last(channels_last, target))
+    if meta.patch_size is None:
+        meta.patch_size = module.model.patch_size  # a classifier's own patch, when not recorded
+    try:
+        module.to(target)
     except (RuntimeError, AssertionError) as err:
         raise ModelError(f"cannot move the model to device {str(device)!r}: {err}", path) from None
-    logger.info("loaded %s model %s from %s", meta["task"], meta["model"]["name"], path)
+    logger.info("loaded %s model %s (%s) from %s", meta.task, meta.model.name, meta.weights_digest, path)
     return LoadedModel(module, meta, str(uri), path.resolve(), source_run, registered)
 
 

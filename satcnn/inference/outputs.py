@@ -16,15 +16,12 @@ or URI are not.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import rasterio
-import torch
 from rasterio.errors import RasterioError
-from torch import nn
 
 from satcnn.errors import ConfigError
 
@@ -37,24 +34,10 @@ __all__ = [
     "is_current",
     "output_paths",
     "stale_reason",
-    "weights_digest",
 ]
 
 MODEL_DIGEST_TAG = "SATCNN_MODEL_DIGEST"
 TagValue = str | int | float
-
-
-def weights_digest(module: nn.Module) -> str:
-    """``sha256:<hex>`` over ``module``'s state dict: keys in sorted order, each key's dtype, shape and bytes.
-
-    Independent of the device and the memory format (tensors are hashed contiguous, on the CPU).
-    """
-    h = hashlib.sha256()
-    for key, value in sorted(module.state_dict().items()):
-        t = value.detach().cpu().contiguous().reshape(-1)
-        h.update(f"{key}\0{t.dtype}\0{tuple(value.shape)}\0".encode())
-        h.update(t.view(torch.uint8).numpy())
-    return f"sha256:{h.hexdigest()}"
 
 
 def output_paths(src: Path, out_dir: Path, suffixes: Sequence[str]) -> list[Path]:

@@ -43,7 +43,7 @@ from satcnn.inference.launch import resolve_device, resolve_shard
 from satcnn.inference.manifest import record_names, write_fractions, write_manifest
 from satcnn.inference.model_io import LoadedModel, load_model
 from satcnn.inference.options import InferenceOptions
-from satcnn.inference.outputs import check_output_names, is_current, output_paths, weights_digest
+from satcnn.inference.outputs import check_output_names, is_current, output_paths
 from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.inference.tracking import track_run
 
@@ -145,7 +145,7 @@ def run_inference(options: InferenceOptions) -> InferenceReport:
         raise ConfigError("no inputs given")
     model = options.model
     lm = model if isinstance(model, LoadedModel) else load_model(model, device, options.tracking_uri)
-    digest = weights_digest(lm.module)
+    digest = lm.weights_digest
     job = tile_job(lm, options, device, digest)
     out_dir = options.out_dir
     check_output_names(all_inputs, out_dir, job.suffixes, job.roles)

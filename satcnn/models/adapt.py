@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from satcnn.errors import ModelError
-from satcnn.models.registry import CHECKPOINT_KEY, WEIGHTS_PREFIX
+from satcnn.models.checkpoint import CHECKPOINT_KEY, weights_of
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def _tensors_of(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     if isinstance(obj, Mapping) and CHECKPOINT_KEY in obj and isinstance(obj.get("state_dict"), Mapping):
         name = obj[CHECKPOINT_KEY].get("model", {}).get("name", "?")
-        state = {
-            k.removeprefix(WEIGHTS_PREFIX): v
-            for k, v in obj["state_dict"].items()
-            if k.startswith(WEIGHTS_PREFIX)
-        }
+        state = weights_of(obj["state_dict"])
         log.info("%s: satcnn checkpoint of a %r model, %d weight tensors", path, name, len(state))
     elif isinstance(obj, Mapping) and all(isinstance(v, torch.Tensor) for v in obj.values()):
         state = dict(obj)

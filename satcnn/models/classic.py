@@ -38,6 +38,7 @@ from torch import nn
 
 from satcnn.errors import ModelError
 from satcnn.models.adapt import freeze_all_but, load_pretrained
+from satcnn.models.base import SatcnnModel
 from satcnn.models.registry import register_model
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def default_input_size(backbone: str, patch_size: int) -> int:
     return max(patch_size, floor)
 
 
-class _TransferModel(nn.Module):
+class _TransferModel(SatcnnModel):
     """Shared transfer-learning plumbing: ``first_conv``/``head`` names, loading, freezing."""
 
     first_conv: str
@@ -120,6 +121,7 @@ class LeNet(_TransferModel):
 
     first_conv = "features.0"
     head = ("classifier",)
+    fully_convolutional = True  # output_stride 2 ** stages (set per instance)
 
     def __init__(
         self,
@@ -139,7 +141,7 @@ class LeNet(_TransferModel):
             layers += [nn.Conv2d(a, b, 5), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
         self.features = nn.Sequential(*layers)
         self.patch_size = patch_size
-        self.stride = 2 ** len(channels)
+        self.output_stride = 2 ** len(channels)
         size = patch_size
         for _ in channels:
             size = (size - 4) // 2
@@ -247,7 +249,7 @@ class ClassicClassifier(_TransferModel):
         return self.backbone(x)
 
 
-def _alias(name: str, backbone: str) -> Callable[..., nn.Module]:
+def _alias(name: str, backbone: str) -> Callable[..., ClassicClassifier]:
     def factory(in_channels: int = 4, num_classes: int = 6, **kwargs: Any) -> ClassicClassifier:
         return ClassicClassifier(backbone, in_channels, num_classes, **kwargs)
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from satcnn.models.base import SatcnnModel
 from satcnn.models.registry import register_model
 
 
@@ -26,7 +27,7 @@ def conv_bn_relu_pool(in_ch: int, out_ch: int) -> nn.Sequential:
 
 
 @register_model("deepsat_cnn")
-class DeepSatCNN(nn.Module):
+class DeepSatCNN(SatcnnModel):
     """Stacks of conv3x3 - BN - ReLU - maxpool, then flatten - dense - classes.
 
     The dense layers are expressed so that :meth:`as_fully_convolutional` can turn them
@@ -41,6 +42,8 @@ class DeepSatCNN(nn.Module):
         patch_size: input patch size (28 for DeepSat).
     """
 
+    fully_convolutional = True  # output_stride 2 ** stages (set per instance)
+
     def __init__(
         self,
         in_channels: int = 4,
@@ -54,7 +57,7 @@ class DeepSatCNN(nn.Module):
         chans = [in_channels, *channels]
         self.features = nn.Sequential(*(conv_bn_relu_pool(a, b) for a, b in itertools.pairwise(chans)))
         self.patch_size = patch_size
-        self.stride = 2 ** len(channels)
+        self.output_stride = 2 ** len(channels)
         with torch.no_grad():  # BN in training mode would need a batch > 1; restore the mode after
             shape = self.features.eval()(torch.zeros(1, in_channels, patch_size, patch_size)).shape
         self.features.train()
@@ -72,8 +75,8 @@ class DeepSatCNN(nn.Module):
         """The same network with dense layers as convolutions.
 
         On an input of H x W it returns logits of shape
-        ``(N, classes, (H - patch) // stride + 1, (W - patch) // stride + 1)`` with
-        ``stride = 2 ** stages``: the logits of every patch-sized window at that stride,
+        ``(N, classes, (H - patch) // s + 1, (W - patch) // s + 1)`` with
+        ``s = output_stride = 2 ** stages``: the logits of every patch-sized window at that stride,
         equal (up to float rounding) to classifying each window on its own.
         """
         f = self.feature_size

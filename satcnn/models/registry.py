@@ -1,7 +1,8 @@
-"""Model registry: ``create_model(name, **kwargs)`` builds a plain ``nn.Module`` by name.
+"""Model registry: ``create_model(name, **kwargs)`` builds a registered model by name.
 
 A model is saved as its registry name and keyword arguments, so it can be rebuilt from a
-checkpoint without the training config.
+checkpoint without the training config (:mod:`satcnn.models.checkpoint`). Every registered model
+is a :class:`~satcnn.models.base.SatcnnModel`, which declares what it can do.
 """
 
 from __future__ import annotations
@@ -9,18 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from torch import nn
-
 from satcnn.errors import ModelError
+from satcnn.models.base import SatcnnModel
 
-# The checkpoint contract (docs/architecture.md): checkpoint[CHECKPOINT_KEY] holds the model's
-# registry name and kwargs; its weights are the state_dict entries starting with WEIGHTS_PREFIX.
-CHECKPOINT_KEY = "satcnn"
-WEIGHTS_PREFIX = "model."
+_REGISTRY: dict[str, Callable[..., SatcnnModel]] = {}
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
-
-F = TypeVar("F", bound=Callable[..., nn.Module])
+F = TypeVar("F", bound=Callable[..., SatcnnModel])
 
 
 def register_model(name: str) -> Callable[[F], F]:
@@ -40,18 +35,23 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_model(name: str, **kwargs: Any) -> nn.Module:
+def create_model(name: str, **kwargs: Any) -> SatcnnModel:
     """Build the model registered as ``name`` with ``kwargs``.
 
     Raises:
         ModelError: the name is unknown (the message lists the valid names) or the
             arguments do not fit the model.
+        TypeError: the registered factory built something other than a ``SatcnnModel`` (a bug:
+            every model declares its capabilities, see :mod:`satcnn.models.base`).
     """
     try:
         factory = _REGISTRY[name]
     except KeyError:
         raise ModelError(f"unknown model {name!r}; valid names: {', '.join(list_models())}") from None
     try:
-        return factory(**kwargs)
+        model = factory(**kwargs)
     except TypeError as err:
         raise ModelError(f"model {name!r} does not accept these arguments {sorted(kwargs)}: {err}") from None
+    if not isinstance(model, SatcnnModel):
+        raise TypeError(f"model {name!r} built a {type(model).__name__}, not a SatcnnModel")
+    return model

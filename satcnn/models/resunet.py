@@ -45,26 +45,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from satcnn.errors import ModelError
+from satcnn.models.base import SatcnnModel
 from satcnn.models.registry import register_model
 
 logger = logging.getLogger(__name__)
-
-
-def check_input_size(x: torch.Tensor, multiple: int, model: str) -> None:
-    """Raise ModelError unless ``x``'s height and width are multiples of ``multiple``.
-
-    The message proposes the padded size, e.g. ``input 225x300 is not a multiple of 8;
-    pad to 232x304``.
-    """
-    if x.ndim != 4:
-        raise ModelError(f"{model} expects a batch (N, C, H, W), got a tensor of shape {tuple(x.shape)}")
-    h, w = int(x.shape[-2]), int(x.shape[-1])
-    if h % multiple or w % multiple:
-        ph, pw = -(-h // multiple) * multiple, -(-w // multiple) * multiple
-        raise ModelError(
-            f"{model}: input {h}x{w} is not a multiple of {multiple}; pad to {ph}x{pw} "
-            "(or read windows whose size is a multiple of the model's size_multiple)"
-        )
 
 
 class ResidualUnit(nn.Module):
@@ -132,7 +116,7 @@ class ResUNetDecoder(nn.Module):
 
 
 @register_model("resunet")
-class ResUNet(nn.Module):
+class ResUNet(SatcnnModel):
     """Residual U-Net (Zhang et al. 2017) returning per-pixel logits.
 
     Apply ``torch.sigmoid`` to the output for road probabilities; train with
@@ -149,6 +133,7 @@ class ResUNet(nn.Module):
     #: Total stride: input height and width must be multiples of it (instance value
     #: ``2 ** (len(filters) - 1)``; 8 for the default filters).
     size_multiple: int = 8
+    fully_convolutional = True  # per-pixel logits at the input's size (output_stride 1)
 
     def __init__(
         self,
@@ -175,6 +160,10 @@ class ResUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes, H, W) for an input (N, in_channels, H, W)."""
-        check_input_size(x, self.size_multiple, "resunet")
+        self.check_input(x)
         skips, bridge = self.encoder(x)
         return self.head(self.decoder(skips, bridge))
+
+    def as_fully_convolutional(self) -> ResUNet:
+        """The network itself: it already maps any (multiple-sized) input to per-pixel logits."""
+        return self

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from satcnn.errors import ModelError
+from satcnn.models.base import SatcnnModel
 from satcnn.models.registry import register_model
-from satcnn.models.resunet import check_input_size
 
 
 def double_conv(in_ch: int, out_ch: int) -> nn.Sequential:
@@ -45,7 +45,7 @@ class UNetUp(nn.Module):
 
 
 @register_model("unet")
-class UNet(nn.Module):
+class UNet(SatcnnModel):
     """U-Net returning per-pixel logits (N, num_classes, H, W).
 
     Args:
@@ -57,6 +57,7 @@ class UNet(nn.Module):
 
     #: Input height and width must be multiples of it (``2 ** depth``; 16 by default).
     size_multiple: int = 16
+    fully_convolutional = True  # per-pixel logits at the input's size (output_stride 1)
 
     def __init__(
         self, in_channels: int = 4, num_classes: int = 1, base_filters: int = 64, depth: int = 4
@@ -79,7 +80,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (N, num_classes, H, W) for an input (N, in_channels, H, W)."""
-        check_input_size(x, self.size_multiple, "unet")
+        self.check_input(x)
         x = self.stem(x)
         skips = [x]
         for block in self.down:
@@ -89,3 +90,7 @@ class UNet(nn.Module):
         for block in self.up:
             x = block(x, skips.pop())
         return self.head(x)
+
+    def as_fully_convolutional(self) -> UNet:
+        """The network itself: it already maps any (multiple-sized) input to per-pixel logits."""
+        return self

@@ -1,49 +1,28 @@
 """The LightningModule base shared by satcnn tasks.
 
-A task wires a registered model, a loss, metrics and an optimiser. It normalises inputs
-itself with per-band statistics taken from the datamodule at fit time and stored as buffers,
-and writes the ``satcnn`` metadata block into every checkpoint (see docs/architecture.md),
-so a checkpoint alone rebuilds the model for inference.
+A task wires a registered model, a loss, metrics and an optimiser. It normalises inputs itself
+(:class:`~satcnn.models.normalize.Normalize`, the normaliser inference uses too) with per-band
+statistics taken from the datamodule at fit time, and writes the checkpoint record
+(:mod:`satcnn.models.checkpoint`) into every checkpoint, so a checkpoint alone rebuilds the model
+for inference. Callbacks (checkpointing, MLflow) are wired by the CLI, not here: a task needs no
+tracking.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import lightning as L
 import torch
-from torch import nn
 
 from satcnn import __version__
 from satcnn.errors import ConfigError
 from satcnn.models import create_model
-from satcnn.models.registry import CHECKPOINT_KEY
+from satcnn.models.checkpoint import TASKS, CheckpointMeta, ModelSpec, Task, attach, parse_checkpoint
+from satcnn.models.normalize import ChannelsLast, Normalize, resolve_channels_last, use_channels_last
 
 log = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
-
-
-class Normalize(nn.Module):
-    """``(x - mean) / std`` per band, with the statistics kept as buffers."""
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(channels))
-        self.register_buffer("std", torch.ones(channels))
-
-    def set(self, mean: list[float], std: list[float]) -> None:
-        if len(mean) != self.mean.numel() or len(std) != self.std.numel():
-            raise ConfigError(f"statistics for {len(mean)} bands given to a {self.mean.numel()}-band model")
-        self.mean.copy_(torch.as_tensor(mean, dtype=self.mean.dtype))
-        self.std.copy_(torch.as_tensor(std, dtype=self.std.dtype).clamp_min(1e-6))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean[:, None, None]) / self.std[:, None, None]
 
 
 class SatcnnTask(L.LightningModule):
@@ -58,7 +37,7 @@ class SatcnnTask(L.LightningModule):
         weight_decay: weight decay (decoupled for AdamW).
         optimizer: optimiser.
         scheduler: learning-rate schedule over ``trainer.max_epochs`` (``cosine``) or none.
-        channels_last: run the model in channels-last memory format (faster convolutions on CPU and GPU).
+        channels_last: channels-last memory format: ``auto`` (on CUDA only), ``true`` or ``false``.
     """
 
     task: str = "base"
@@ -76,16 +55,16 @@ class SatcnnTask(L.LightningModule):
         weight_decay: float = 1e-4,
         optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
         scheduler: Literal["cosine", "none"] = "cosine",
-        channels_last: bool = False,
+        channels_last: ChannelsLast = "auto",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.model_name = model
         self.model_kwargs = {**(model_kwargs or {}), "in_channels": in_channels, "num_classes": num_classes}
         self.model = create_model(model, **self.model_kwargs)
-        if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
         self.normalize = Normalize(in_channels)
+        self.channels_last = resolve_channels_last(channels_last, "cpu")  # "auto": decided in setup
+        use_channels_last(self.model, self.normalize, self.channels_last)
         self.bands: list[str] = [f"band{i + 1}" for i in range(in_channels)]
         self.class_names: list[str] = [str(i) for i in range(num_classes)]
         self.patch_size: int | None = None
@@ -100,7 +79,7 @@ class SatcnnTask(L.LightningModule):
                 f"the data has {in_channels} bands but the model takes {self.hparams['in_channels']}; "
                 f"set model.init_args.in_channels: {in_channels}"
             )
-        multiple = int(getattr(self.model, "size_multiple", 1))
+        multiple = self.model.size_multiple
         patch = getattr(dm, "patch_size", None)
         if patch is not None and patch % multiple:
             padded = -(-patch // multiple) * multiple
@@ -110,7 +89,12 @@ class SatcnnTask(L.LightningModule):
             )
 
     def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if self._trainer is None:
+            return
+        device = self.trainer.strategy.root_device
+        self.channels_last = resolve_channels_last(self.hparams["channels_last"], device)
+        use_channels_last(self.model, self.normalize, self.channels_last)
+        dm = getattr(self.trainer, "datamodule", None)
         if dm is None:
             return
         self.check_data(dm)
@@ -123,26 +107,29 @@ class SatcnnTask(L.LightningModule):
             log.info("normalisation from the training split: mean %s, std %s", mean, std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.normalize(x)
-        if self.hparams["channels_last"]:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+        """Raw digital numbers in, the model's output out (as ``NormalizedModel`` in inference)."""
+        return self.model(self.normalize(x))
 
     # -- checkpoint metadata ------------------------------------------------------------------
+    def checkpoint_meta(self) -> CheckpointMeta:
+        """The checkpoint record: everything inference needs besides the weights."""
+        if self.task not in TASKS:
+            raise ConfigError(f"{type(self).__name__}.task is {self.task!r}, not one of {', '.join(TASKS)}")
+        return CheckpointMeta(
+            task=cast(Task, self.task),
+            model=ModelSpec(self.model_name, self.rebuild_kwargs()),
+            bands=list(self.bands),
+            mean=self.normalize.mean.tolist(),
+            std=self.normalize.std.tolist(),
+            classes=list(self.class_names),
+            patch_size=self.patch_size,
+            input_dtype=self.input_dtype,
+            satcnn_version=__version__,
+        )
+
     def metadata(self) -> dict[str, Any]:
-        """The ``satcnn`` block of the checkpoint: everything inference needs besides weights."""
-        return {
-            "format_version": FORMAT_VERSION,
-            "task": self.task,
-            "model": {"name": self.model_name, "kwargs": self.rebuild_kwargs()},
-            "bands": list(self.bands),
-            "mean": self.normalize.mean.tolist(),
-            "std": self.normalize.std.tolist(),
-            "classes": list(self.class_names),
-            "patch_size": self.patch_size,
-            "input_dtype": self.input_dtype,
-            "satcnn_version": __version__,
-        }
+        """The checkpoint record as plain values (without the weights' digest)."""
+        return self.checkpoint_meta().to_dict()
 
     def rebuild_kwargs(self) -> dict[str, Any]:
         """Model kwargs that rebuild the network anywhere: transfer-learning sources are dropped,
@@ -155,14 +142,14 @@ class SatcnnTask(L.LightningModule):
         return kwargs
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = self.metadata()
+        attach(checkpoint, self.checkpoint_meta())
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        meta = checkpoint.get(CHECKPOINT_KEY, {})
-        self.bands = list(meta.get("bands", self.bands))
-        self.class_names = list(meta.get("classes", self.class_names))
-        self.patch_size = meta.get("patch_size", self.patch_size)
-        self.input_dtype = meta.get("input_dtype", self.input_dtype)
+        meta = parse_checkpoint(checkpoint).meta  # any readable format; checks the weights' digest
+        self.bands = list(meta.bands)
+        self.class_names = list(meta.classes) or self.class_names
+        self.patch_size = meta.patch_size or self.patch_size
+        self.input_dtype = meta.input_dtype or self.input_dtype
 
     # -- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
@@ -186,22 +173,3 @@ class SatcnnTask(L.LightningModule):
             return opt  # no known length: keep the rate constant
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=length)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": interval}}
-
-    def configure_callbacks(self) -> list[L.Callback]:
-        from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-
-        from satcnn.tracking.mlflow import MLflowArtifactsCallback
-
-        callbacks: list[L.Callback] = [
-            MLflowArtifactsCallback(),
-            ModelCheckpoint(
-                monitor=self.monitor,
-                mode=self.monitor_mode,
-                save_last=True,
-                filename="best-{epoch:03d}-{step}",
-                auto_insert_metric_name=False,
-            ),
-        ]
-        if self._trainer is not None and self.trainer.loggers:
-            callbacks.append(LearningRateMonitor("epoch"))
-        return callbacks

@@ -16,6 +16,7 @@ from torchmetrics.classification import (
 )
 
 from satcnn.errors import ConfigError
+from satcnn.models.normalize import ChannelsLast
 from satcnn.tasks.base import SatcnnTask
 
 Stage = Literal["train", "val", "test"]
@@ -38,7 +39,7 @@ class ClassificationTask(SatcnnTask):
         weight_decay: weight decay.
         optimizer: optimiser.
         scheduler: learning-rate schedule.
-        channels_last: channels-last memory format.
+        channels_last: channels-last memory format (``auto``: on CUDA only).
     """
 
     task = "classification"
@@ -57,7 +58,7 @@ class ClassificationTask(SatcnnTask):
         weight_decay: float = 1e-4,
         optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
         scheduler: Literal["cosine", "none"] = "cosine",
-        channels_last: bool = False,
+        channels_last: ChannelsLast = "auto",
     ) -> None:
         super().__init__(
             model,

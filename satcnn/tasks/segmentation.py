@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MetricCollection
 
+from satcnn.models.normalize import ChannelsLast
 from satcnn.tasks.base import SatcnnTask
 from satcnn.tasks.road_metrics import RelaxedPrecisionRecall, RoadF1, RoadIoU
 
@@ -54,7 +55,7 @@ class SegmentationTask(SatcnnTask):
         weight_decay: weight decay.
         optimizer: optimiser.
         scheduler: learning-rate schedule.
-        channels_last: channels-last memory format (1.7x faster ResUNet forward on CPU).
+        channels_last: channels-last memory format (``auto``: on CUDA only; see models.normalize).
     """
 
     task = "segmentation"
@@ -76,7 +77,7 @@ class SegmentationTask(SatcnnTask):
         weight_decay: float = 1e-4,
         optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
         scheduler: Literal["cosine", "none"] = "cosine",
-        channels_last: bool = True,
+        channels_last: ChannelsLast = "auto",
     ) -> None:
         super().__init__(
             model,

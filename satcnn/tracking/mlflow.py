@@ -25,6 +25,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
+from satcnn.models.checkpoint import RUN_KEY, read_checkpoint
 from satcnn.tracking.store import DEFAULT_STORE, default_tracking_uri  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 BEST_CHECKPOINT_ARTIFACT = "checkpoints/best.ckpt"
 LAST_CHECKPOINT_ARTIFACT = "checkpoints/last.ckpt"
 PARAM_VALUE_LIMIT = 6000  # MLflow's limit on a parameter value
-RUN_KEY = "satcnn_mlflow"  # checkpoint entry with the run a checkpoint belongs to (resuming)
 LOCK_RETRIES = 8  # on top of SQLite's own 20 s busy timeout that MLflow sets per session
 
 
@@ -231,7 +231,7 @@ class MLflowSaveConfigCallback(SaveConfigCallback):
 class MLflowArtifactsCallback(L.Callback):
     """Tie checkpoints to their run; at the end of fit log checkpoints, the MLflow model and figures.
 
-    Every checkpoint records its run (``checkpoint["satcnn_mlflow"]``) so that resuming from it
+    Every checkpoint records its run (``checkpoint[RUN_KEY]``) so that resuming from it
     continues the same run. At the end of fit, rank 0 logs ``checkpoints/best.ckpt`` and
     ``checkpoints/last.ckpt``, the best checkpoint as the MLflow model ``model`` (see
     :mod:`satcnn.tracking.registry`), learning-rate and loss curves and the task's figures.
@@ -345,11 +345,8 @@ def checkpoint_run_id(ckpt_path: str | Path) -> str | None:
     Raises:
         ModelError: the file is not a readable satcnn checkpoint (never unpickles objects).
     """
-    from satcnn.inference.model_io import read_checkpoint
-
-    ckpt = read_checkpoint(Path(ckpt_path), "cpu")
-    info = ckpt.get(RUN_KEY) or {}
-    return info.get("run_id")
+    run_id = read_checkpoint(ckpt_path, "cpu").run_info.get("run_id")
+    return str(run_id) if run_id else None
 
 
 def _log_file_as(client: Any, run_id: str, path: str, artifact: str) -> None:

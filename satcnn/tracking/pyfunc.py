@@ -12,16 +12,16 @@ import numpy as np
 import torch
 from mlflow.pyfunc import PythonModel
 
+from satcnn.models.checkpoint import build_model, read_checkpoint
+
 
 class SatcnnPyfuncModel(PythonModel):  # type: ignore[misc]
     """``pyfunc`` wrapper: raw ``(N, C, H, W)`` float32 in, softmax/sigmoid probabilities out."""
 
     def load_context(self, context: Any) -> None:
-        from satcnn.inference.model_io import load_model
-
-        loaded = load_model(context.artifacts["checkpoint"])
-        self.meta = loaded.meta
-        self.module = loaded.module  # normalises raw digital numbers itself
+        module, meta = build_model(read_checkpoint(context.artifacts["checkpoint"], "cpu"))
+        self.meta = meta.to_dict()
+        self.module = module  # normalises raw digital numbers itself
 
     # No type hints on predict: MLflow would derive a (list-typed) signature from them.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]

@@ -1,11 +1,11 @@
 """MLflow models and the model registry: log the best checkpoint as an MLflow model, register it, resolve it.
 
 A satcnn MLflow model is a ``pyfunc`` model written as *model from code* (no pickled objects):
-its only artifact is the Lightning checkpoint, ``artifacts/model.ckpt`` (``checkpoint["satcnn"]``
-holds everything inference needs, see docs/architecture.md), its signature is the input tensor
-``(N, C, H, W) float32`` in raw digital numbers, and the ``satcnn`` block is copied into the
-MLmodel metadata. ``satcnn.inference.model_io.load_model("models:/NAME/1")`` finds the ``.ckpt``
-in the version's artifacts (``resolve_model_path`` alone gives its local path).
+its only artifact is the Lightning checkpoint, ``artifacts/model.ckpt`` (its record holds everything
+inference needs, see :mod:`satcnn.models.checkpoint`), its signature is the input tensor
+``(N, C, H, W) float32`` in raw digital numbers, and the record (with the weights' digest) is
+copied into the MLmodel metadata. ``satcnn.inference.model_io.load_model("models:/NAME/1")`` finds
+the ``.ckpt`` in the version's artifacts (``resolve_model_path`` alone gives its local path).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
 
-from satcnn.models.registry import CHECKPOINT_KEY
+from satcnn.models.checkpoint import CHECKPOINT_KEY, read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,8 @@ mlflow.models.set_model(SatcnnPyfuncModel())
 
 
 def checkpoint_metadata(ckpt_path: str | Path) -> dict[str, Any]:
-    """The ``satcnn`` block of a checkpoint (loaded with ``weights_only=True``)."""
-    from satcnn.inference.model_io import read_checkpoint
-
-    return dict(read_checkpoint(Path(ckpt_path), "cpu")[CHECKPOINT_KEY])
+    """The checkpoint's record as plain values, upgraded to the current format (digest included)."""
+    return read_checkpoint(ckpt_path, "cpu").meta.to_dict()
 
 
 def model_signature(meta: dict[str, Any]) -> ModelSignature:
@@ -60,8 +58,7 @@ def model_signature(meta: dict[str, Any]) -> ModelSignature:
 
 
 def _mlmodel_metadata(meta: dict[str, Any]) -> dict[str, Any]:
-    keys = ("task", "model", "bands", "mean", "std", "classes", "patch_size", "input_dtype", "satcnn_version")
-    return {"satcnn": {k: meta.get(k) for k in keys}, "checkpoint": f"artifacts/{CHECKPOINT_NAME}"}
+    return {CHECKPOINT_KEY: dict(meta), "checkpoint": f"artifacts/{CHECKPOINT_NAME}"}
 
 
 def log_checkpoint_model(

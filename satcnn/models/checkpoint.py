@@ -1,0 +1,311 @@
+"""The checkpoint contract, in one place: keys, format version, write, read, rebuild, digest.
+
+A satcnn checkpoint is a Lightning checkpoint (a dict saved with ``torch.save``) holding:
+
+* ``checkpoint[CHECKPOINT_KEY]`` (``"satcnn"``): the :class:`CheckpointMeta` record as plain
+  Python values, so the file loads with ``torch.load(weights_only=True)``;
+* ``checkpoint["state_dict"]``: the network's weights under ``WEIGHTS_PREFIX`` (``"model."``) and
+  the normaliser's buffers under ``NORMALIZE_PREFIX`` (``"normalize."``), as the training task
+  holds them; a task's other entries (metrics) are ignored;
+* optionally ``checkpoint[RUN_KEY]`` (``"satcnn_mlflow"``): the MLflow run that wrote it.
+
+Tasks write the record with :func:`attach` (in ``on_save_checkpoint``); tests and benchmarks
+write whole files with :func:`save_checkpoint`. :func:`read_checkpoint` loads a file safely and
+upgrades its record in memory, and :func:`build_model` rebuilds the normalising network
+(``create_model(name, **kwargs)``, the weights, :class:`~satcnn.models.normalize.Normalize` with
+the record's mean and std).
+
+Versions: format 2 adds ``weights_digest`` (:func:`weights_digest`), written at save time and
+checked on read, so outputs and registries can name a model by content. Format 1 files (satcnn
+0.1.0 before the digest) load unchanged otherwise: the record is upgraded in memory by computing
+the digest. A newer format is refused with a message saying to upgrade satcnn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import torch
+from torch import nn
+
+from satcnn import __version__
+from satcnn.errors import ModelError
+from satcnn.io.atomic import atomic_output
+from satcnn.models.base import SatcnnModel
+from satcnn.models.normalize import Normalize, NormalizedModel, use_channels_last
+from satcnn.models.registry import create_model
+
+__all__ = [
+    "CHECKPOINT_KEY",
+    "FORMAT_VERSION",
+    "NORMALIZE_PREFIX",
+    "RUN_KEY",
+    "WEIGHTS_PREFIX",
+    "Checkpoint",
+    "CheckpointMeta",
+    "ModelSpec",
+    "attach",
+    "build_model",
+    "parse_checkpoint",
+    "read_checkpoint",
+    "save_checkpoint",
+    "weights_digest",
+    "weights_of",
+]
+
+CHECKPOINT_KEY = "satcnn"
+RUN_KEY = "satcnn_mlflow"
+WEIGHTS_PREFIX = "model."
+NORMALIZE_PREFIX = "normalize."
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+TASKS = ("classification", "segmentation")
+_REQUIRED = ("task", "model", "bands", "mean", "std")
+
+Task = Literal["classification", "segmentation"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model's name and the keyword arguments that rebuild it."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> SatcnnModel:
+        """``create_model(name, **kwargs)`` (fresh weights)."""
+        return create_model(self.name, **self.kwargs)
+
+
+@dataclass
+class CheckpointMeta:
+    """The ``satcnn`` record of a checkpoint: everything inference needs besides the weights.
+
+    Attributes:
+        task: ``"classification"`` or ``"segmentation"``.
+        model: The registered model and its kwargs.
+        bands: Band names, in input order.
+        mean: Per-band mean, raw units.
+        std: Per-band standard deviation, raw units.
+        classes: Class names (``["background", "road"]`` for roads).
+        patch_size: Training patch (classifier window) size.
+        input_dtype: Raster data type trained on (e.g. ``"uint8"``).
+        satcnn_version: The satcnn that wrote the checkpoint.
+        weights_digest: :func:`weights_digest` of the checkpoint (None until attached).
+        format_version: Format of the record (:data:`FORMAT_VERSION` once read).
+    """
+
+    task: Task
+    model: ModelSpec
+    bands: list[str]
+    mean: list[float]
+    std: list[float]
+    classes: list[str] = field(default_factory=list)
+    patch_size: int | None = None
+    input_dtype: str | None = None
+    satcnn_version: str = __version__
+    weights_digest: str | None = None
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values (safe for ``torch.load(weights_only=True)``, JSON and YAML)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], path: str | Path | None = None) -> CheckpointMeta:
+        """Parse and check a record of any readable format (format 1 keeps ``weights_digest`` None).
+
+        Raises:
+            ModelError: a newer or unknown format, missing entries, or inconsistent values.
+        """
+        if not isinstance(data, Mapping):
+            raise ModelError(f"the satcnn block is a {type(data).__name__}, not a dict", path)
+        version = data.get("format_version", 1)
+        if not isinstance(version, int) or version < 1:
+            raise ModelError(f"the satcnn block has an invalid format_version {version!r}", path)
+        if version > FORMAT_VERSION:
+            raise ModelError(
+                f"checkpoint format {version} was written by a newer satcnn "
+                f"({data.get('satcnn_version', 'unknown')}); this satcnn {__version__} reads formats "
+                f"{READABLE_VERSIONS[0]} to {FORMAT_VERSION}: upgrade satcnn (pip install -U satcnn)",
+                path,
+            )
+        missing = [k for k in _REQUIRED if k not in data]
+        if missing:
+            raise ModelError(f"the satcnn block lacks {', '.join(missing)}", path)
+        spec = data["model"]
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
+            raise ModelError(f"the satcnn block's model is not {{'name', 'kwargs'}}: {spec!r}", path)
+        if data["task"] not in TASKS:
+            raise ModelError(f"unknown task {data['task']!r}; expected one of {', '.join(TASKS)}", path)
+        bands, mean, std = list(data["bands"]), list(data["mean"]), list(data["std"])
+        if len(mean) != len(bands) or len(std) != len(bands):
+            raise ModelError(f"mean/std have {len(mean)}/{len(std)} values for {len(bands)} bands", path)
+        patch = data.get("patch_size")
+        return cls(
+            task=cast(Task, data["task"]),
+            model=ModelSpec(spec["name"], dict(spec.get("kwargs") or {})),
+            bands=[str(b) for b in bands],
+            mean=[float(v) for v in mean],
+            std=[float(v) for v in std],
+            classes=[str(c) for c in data.get("classes") or []],
+            patch_size=int(patch) if patch else None,
+            input_dtype=str(data["input_dtype"]) if data.get("input_dtype") else None,
+            satcnn_version=str(data.get("satcnn_version", "unknown")),
+            weights_digest=data.get("weights_digest") if version >= 2 else None,
+            format_version=version,
+        )
+
+
+def weights_of(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The network's weights in a checkpoint's state dict, without the ``model.`` prefix."""
+    n = len(WEIGHTS_PREFIX)
+    return {k[n:]: v for k, v in state_dict.items() if k.startswith(WEIGHTS_PREFIX)}
+
+
+def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """``"sha256:<hex>"`` of the network's weights: names a model by content.
+
+    Hashes every ``model.`` tensor of ``state_dict`` in sorted key order, each as its key, dtype,
+    shape and bytes. Any retraining changes it, even when the file keeps its path; the
+    normalisation statistics are fixed at fit time, so they change only with the weights.
+    """
+    h = hashlib.sha256()
+    for key, value in sorted(weights_of(state_dict).items()):
+        t = value.detach().to("cpu").contiguous()
+        h.update(f"\n{key}:{t.dtype}:{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    return f"sha256:{h.hexdigest()}"
+
+
+def attach(checkpoint: dict[str, Any], meta: CheckpointMeta) -> None:
+    """Write ``meta`` into a checkpoint dict whose ``state_dict`` is filled, with its digest."""
+    meta.weights_digest = weights_digest(checkpoint.get("state_dict") or {})
+    meta.format_version = FORMAT_VERSION
+    checkpoint[CHECKPOINT_KEY] = meta.to_dict()
+
+
+def save_checkpoint(
+    path: str | Path, model: nn.Module, meta: CheckpointMeta, extra: Mapping[str, Any] | None = None
+) -> Path:
+    """Save ``model`` (with ``meta``'s normaliser) as a satcnn checkpoint file, atomically.
+
+    For tools and tests that have a bare network rather than a trained task.
+    """
+    state = {f"{WEIGHTS_PREFIX}{k}": v for k, v in model.state_dict().items()}
+    norm = Normalize.from_stats(meta.mean, meta.std)
+    state.update({f"{NORMALIZE_PREFIX}{k}": v for k, v in norm.state_dict().items()})
+    checkpoint: dict[str, Any] = {**(extra or {}), "state_dict": state}
+    attach(checkpoint, meta)
+    with atomic_output(path) as tmp:
+        torch.save(checkpoint, tmp)
+    return Path(path)
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint as read: its record (upgraded to the current format) and the whole file.
+
+    Attributes:
+        meta: The ``satcnn`` record, with ``weights_digest`` set.
+        raw: The file's dict (``state_dict``, ``RUN_KEY``, Lightning's entries).
+        path: Where it was read from.
+    """
+
+    meta: CheckpointMeta
+    raw: dict[str, Any]
+    path: Path | None = None
+
+    @property
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The Lightning state dict (empty if the file has none)."""
+        return dict(self.raw.get("state_dict") or {})
+
+    @property
+    def run_info(self) -> dict[str, Any]:
+        """The MLflow run that wrote the checkpoint (``run_id``, ...), or ``{}``."""
+        return dict(self.raw.get(RUN_KEY) or {})
+
+
+def parse_checkpoint(raw: Mapping[str, Any], path: str | Path | None = None) -> Checkpoint:
+    """Check a loaded checkpoint dict and upgrade its record to the current format (in memory).
+
+    Raises:
+        ModelError: no ``satcnn`` block, an unreadable format, or weights that differ from the
+            recorded digest.
+    """
+    if not isinstance(raw, Mapping) or CHECKPOINT_KEY not in raw:
+        raise ModelError(
+            f"not a satcnn checkpoint (no {CHECKPOINT_KEY!r} block); use a checkpoint written by "
+            "`satcnn fit` (see docs/architecture.md, checkpoint contract)",
+            path,
+        )
+    meta = CheckpointMeta.from_dict(raw[CHECKPOINT_KEY], path)
+    digest = weights_digest(raw.get("state_dict") or {})
+    if meta.weights_digest is not None and meta.weights_digest != digest:
+        raise ModelError(
+            f"the weights differ from the digest recorded when satcnn wrote the file ({meta.weights_digest}, "
+            f"now {digest}): the checkpoint was modified or damaged; use the original, or re-save it "
+            "with satcnn.models.checkpoint.save_checkpoint",
+            path,
+        )
+    meta.weights_digest, meta.format_version = digest, FORMAT_VERSION
+    return Checkpoint(meta, dict(raw), Path(path) if path is not None else None)
+
+
+def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load a satcnn checkpoint safely (``weights_only=True``: tensors and plain values only).
+
+    Raises:
+        ModelError: unreadable, holding pickled objects, not a satcnn checkpoint, of a newer
+            format, or with weights that differ from its recorded digest.
+    """
+    path = Path(path)
+    try:
+        raw = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        globals_ = [ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln]
+        if not globals_:
+            raise ModelError("not a readable PyTorch checkpoint (it does not unpickle)", path) from None
+        detail = globals_[0].split("Unsupported global: ")[-1].split(" was not")[0]
+        raise ModelError(
+            "refused to load: the checkpoint holds objects other than tensors and plain values "
+            f"(Unsupported global {detail}); only load checkpoints written by satcnn",
+            path,
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise ModelError(f"not a readable PyTorch checkpoint: {err}", path) from None
+    return parse_checkpoint(raw, path)
+
+
+def build_model(
+    ckpt: Checkpoint, channels_last: bool = False
+) -> tuple[NormalizedModel[SatcnnModel], CheckpointMeta]:
+    """Rebuild the normalising network of a checkpoint, in eval mode on the CPU.
+
+    Raises:
+        ModelError: the model cannot be rebuilt, or the weights do not fit it.
+    """
+    meta, path = ckpt.meta, ckpt.path
+    try:
+        model = meta.model.build()
+    except ModelError as err:
+        raise ModelError(f"cannot rebuild the model: {err}", path) from None
+    weights = weights_of(ckpt.state_dict)
+    if not weights:
+        raise ModelError(f"the checkpoint has no {WEIGHTS_PREFIX!r} weights in its state_dict", path)
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())[:400]
+        raise ModelError(
+            f"weights do not match model {meta.model.name!r} {meta.model.kwargs}: {detail}", path
+        ) from None
+    norm = Normalize.from_stats(meta.mean, meta.std)
+    use_channels_last(model, norm, channels_last)
+    return NormalizedModel(model, norm).eval(), meta
