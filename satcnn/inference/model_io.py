@@ -23,6 +23,7 @@ takes raw digital numbers (float32) and normalises them as the training task did
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,7 +220,9 @@ def _resolve_models_uri(uri: str, tracking_uri: str) -> tuple[Path, str | None, 
             f"model URI {uri!r} is not of the form models:/<name>/<version> or models:/<name>@<alias>"
         )
     name, version, alias = m.groups()
-    client = MlflowClient(tracking_uri=tracking_uri)
+    # The registry is the store we were given (or MLFLOW_REGISTRY_URI), never a URI that an earlier
+    # fit in this process left in MLflow's globals.
+    client = MlflowClient(tracking_uri, registry_uri=os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri)
     try:
         mv = (
             client.get_model_version_by_alias(name, alias)
@@ -229,7 +232,11 @@ def _resolve_models_uri(uri: str, tracking_uri: str) -> tuple[Path, str | None, 
     except MlflowException as err:
         raise ModelError(f"registered model {uri} not found in {tracking_uri}: {err.message}") from None
     registered = {"name": name, "version": str(mv.version), "source": str(mv.source)}
-    local = _download(f"models:/{name}/{mv.version}", tracking_uri)
+    try:
+        source = client.get_model_version_download_uri(name, mv.version)
+    except MlflowException as err:
+        raise ModelError(f"cannot resolve the files of {uri} in {tracking_uri}: {err.message}") from None
+    local = _download(source, tracking_uri)
     if local.is_file():
         return local, mv.run_id, registered
     try:
