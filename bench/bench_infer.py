@@ -8,7 +8,10 @@ One run: a synthetic 4-band uint8 GeoTIFF of ``size``^2 pixels, a ResUNet with t
 * ``end_to_end``: ``run_inference`` (load checkpoint, validate, read, normalise, forward, write
   the probability COG with overviews, manifest), no MLflow;
 * ``model_only``: forward passes of the same number of windows of the same shape and batch size,
-  tensors already in memory (contiguous and channels-last; the faster one is reported).
+  tensors already in memory.
+
+Both run in both memory formats: the default (``channels_last: auto``, contiguous on CPU) and
+channels-last. The headline ratio compares end to end with model only in the default format.
 
 Throughput is raster megapixels per second. Peak memory for large rasters is measured by
 ``bench/bench_infer_core.py`` (per raster size, in subprocesses).
@@ -27,9 +30,15 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
+<<<<<<< HEAD
 from satcnn.inference import InferenceOptions, load_model, run_inference
 from satcnn.inference.windows import computed_ratio, tile_grid
 from satcnn.models import create_model
+=======
+from satcnn.inference import load_model, run_inference
+from satcnn.inference.windows import tile_grid
+from satcnn.models.checkpoint import CheckpointMeta, ModelSpec, save_checkpoint
+>>>>>>> wip-contract
 
 RESULTS = Path(__file__).parent / "results" / "infer.md"
 
@@ -58,22 +67,20 @@ def make_raster(path: Path, size: int) -> None:
 def make_checkpoint(path: Path) -> None:
     """The paper's ResUNet (4 bands, random weights) as a satcnn checkpoint."""
     kwargs = {"in_channels": 4, "num_classes": 1, "filters": [64, 128, 256, 512]}
-    model = create_model("resunet", **kwargs)
-    meta = {
-        "format_version": 1,
-        "task": "segmentation",
-        "model": {"name": "resunet", "kwargs": kwargs},
-        "bands": ["red", "green", "blue", "nir"],
-        "mean": [120.0] * 4,
-        "std": [60.0] * 4,
-        "classes": ["background", "road"],
-        "patch_size": 512,
-        "input_dtype": "uint8",
-        "satcnn_version": "0.1.0",
-    }
-    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "satcnn": meta}, path)
+    meta = CheckpointMeta(
+        task="segmentation",
+        model=ModelSpec("resunet", kwargs),
+        bands=["red", "green", "blue", "nir"],
+        mean=[120.0] * 4,
+        std=[60.0] * 4,
+        classes=["background", "road"],
+        patch_size=512,
+        input_dtype="uint8",
+    )
+    save_checkpoint(path, meta.model.build(), meta)
 
 
+<<<<<<< HEAD
 def model_only(
     module: torch.nn.Module, n: int, shape: tuple[int, int], batch: int, channels_last: bool
 ) -> float:
@@ -84,10 +91,32 @@ def model_only(
         x = x.contiguous(memory_format=torch.channels_last)
     else:
         module = module.to(memory_format=torch.contiguous_format)
+=======
+def model_only(module: torch.nn.Module, n: int, window: int, batch: int) -> float:
+    """Seconds for ``n`` windows through ``module`` (a loaded model, in its memory format)."""
+    x = torch.rand(batch, 4, window, window) * 255
+>>>>>>> wip-contract
     t = time.perf_counter()
     with torch.inference_mode():
         for i in range(0, n, batch):
             module(x[: min(batch, n - i)])
+    return time.perf_counter() - t
+
+
+def end_to_end(ckpt: Path, scene: Path, out: Path, args: argparse.Namespace, channels_last: bool) -> float:
+    """Seconds for ``run_inference`` on ``scene`` (checkpoint loading included)."""
+    t = time.perf_counter()
+    lm = load_model(ckpt, channels_last=channels_last)
+    run_inference(
+        lm,
+        scene,
+        out,
+        window=args.window,
+        margin=args.margin,
+        batch_size=args.batch,
+        track=False,
+        progress=False,
+    )
     return time.perf_counter() - t
 
 
@@ -106,6 +135,7 @@ def main() -> None:
     mp = args.size**2 / 1e6
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
+<<<<<<< HEAD
         make_raster(tmpdir / "scene.tif", args.size)
         make_checkpoint(tmpdir / "resunet.ckpt")
         t = time.perf_counter()
@@ -128,28 +158,48 @@ def main() -> None:
         ratio = computed_ratio(args.size, args.size, args.window, args.margin, lm.size_multiple)
         cl = {flag: model_only(lm.module, n, shape, args.batch, flag) for flag in (False, True)}
     best = min(cl, key=lambda k: cl[k])
+=======
+        scene, ckpt = tmpdir / "scene.tif", tmpdir / "resunet.ckpt"
+        make_raster(scene, args.size)
+        make_checkpoint(ckpt)
+        default = load_model(ckpt)  # channels_last: auto
+        n = len(tile_grid(args.size, args.size, args.window, args.margin, default.size_multiple))
+        params = sum(p.numel() for p in default.module.parameters())
+        e2e, alone = {}, {}
+        for flag in (default.module.channels_last, not default.module.channels_last):
+            e2e[flag] = end_to_end(ckpt, scene, tmpdir / f"out-{flag}", args, flag)
+            alone[flag] = model_only(load_model(ckpt, channels_last=flag).module, n, args.window, args.batch)
+    auto = default.module.channels_last
+    name = {False: "contiguous", True: "channels_last"}
+>>>>>>> wip-contract
     rows = [
-        ("end to end (run_inference)", e2e, mp / e2e),
-        ("model only, contiguous", cl[False], mp / cl[False]),
-        ("model only, channels_last", cl[True], mp / cl[True]),
+        (f"{what}, {name[flag]}{' (default on CPU)' if flag == auto else ''}", sec, mp / sec)
+        for flag in (auto, not auto)
+        for what, sec in (("end to end (run_inference)", e2e[flag]), ("model only", alone[flag]))
     ]
     lines = [
         "# Batch inference: run_inference vs model only",
         "",
         f"`bench/bench_infer.py --size {args.size} --threads {args.threads}`: paper ResUNet (filters 64-512,",
+<<<<<<< HEAD
         f"4 bands, random weights, {sum(p.numel() for p in lm.module.parameters()):,} parameters), a "
         f"{args.size}x{args.size} 4-band uint8 raster ({mp:.2f} MP), windows of at most {args.window} with "
         f"margin {args.margin} ({n} windows of {shape[0]}x{shape[1]}, {ratio:.2f}x the raster's pixels), "
         f"batch {args.batch}, CPU, torch threads {args.threads}, one run.",
+=======
+        f"4 bands, random weights, {params:,} parameters), a "
+        f"{args.size}x{args.size} 4-band uint8 raster ({mp:.2f} MP), windows {args.window} with margin "
+        f"{args.margin} ({n} windows), batch {args.batch}, CPU, torch threads {args.threads}, one run each.",
+>>>>>>> wip-contract
         "",
         "| what | seconds | MP/s |",
         "|---|---:|---:|",
-        *(f"| {name} | {s:.1f} | {v:.3f} |" for name, s, v in rows),
+        *(f"| {what} | {sec:.1f} | {v:.3f} |" for what, sec, v in rows),
         "",
-        f"Ratio end to end / model only ({'channels_last' if best else 'contiguous'}, the faster): "
-        f"**{(mp / e2e) / (mp / cl[best]):.2f}** (tile wall time {report.results[0].seconds:.1f} s of "
-        f"{e2e:.1f} s; the rest is checkpoint loading and the manifest). "
-        "The runner runs segmentation models channels-last.",
+        f"Ratio end to end / model only (MP/s, default {name[auto]}): **{alone[auto] / e2e[auto]:.2f}**; "
+        f"{name[not auto]}: {alone[not auto] / e2e[not auto]:.2f}. End to end includes checkpoint "
+        "loading, reading, writing the COG with overviews and the manifest. `channels_last: auto` runs "
+        "channels-last on CUDA only.",
         "",
         "Peak memory of the streaming core on large rasters (4k vs 16k): `bench/bench_infer_core.py`,",
         "results in `bench/results/infer_core.md`.",
