@@ -30,15 +30,9 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
-<<<<<<< HEAD
 from satcnn.inference import InferenceOptions, load_model, run_inference
 from satcnn.inference.windows import computed_ratio, tile_grid
-from satcnn.models import create_model
-=======
-from satcnn.inference import load_model, run_inference
-from satcnn.inference.windows import tile_grid
 from satcnn.models.checkpoint import CheckpointMeta, ModelSpec, save_checkpoint
->>>>>>> wip-contract
 
 RESULTS = Path(__file__).parent / "results" / "infer.md"
 
@@ -80,22 +74,9 @@ def make_checkpoint(path: Path) -> None:
     save_checkpoint(path, meta.model.build(), meta)
 
 
-<<<<<<< HEAD
-def model_only(
-    module: torch.nn.Module, n: int, shape: tuple[int, int], batch: int, channels_last: bool
-) -> float:
-    """Seconds for ``n`` windows of ``shape`` through ``module`` in batches of ``batch``."""
+def model_only(module: torch.nn.Module, n: int, shape: tuple[int, int], batch: int) -> float:
+    """Seconds for ``n`` windows of ``shape`` through ``module`` (a loaded model, in its memory format)."""
     x = torch.rand(batch, 4, *shape) * 255
-    if channels_last:
-        module = module.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    else:
-        module = module.to(memory_format=torch.contiguous_format)
-=======
-def model_only(module: torch.nn.Module, n: int, window: int, batch: int) -> float:
-    """Seconds for ``n`` windows through ``module`` (a loaded model, in its memory format)."""
-    x = torch.rand(batch, 4, window, window) * 255
->>>>>>> wip-contract
     t = time.perf_counter()
     with torch.inference_mode():
         for i in range(0, n, batch):
@@ -108,14 +89,16 @@ def end_to_end(ckpt: Path, scene: Path, out: Path, args: argparse.Namespace, cha
     t = time.perf_counter()
     lm = load_model(ckpt, channels_last=channels_last)
     run_inference(
-        lm,
-        scene,
-        out,
-        window=args.window,
-        margin=args.margin,
-        batch_size=args.batch,
-        track=False,
-        progress=False,
+        InferenceOptions(
+            lm,
+            scene,
+            out,
+            window=args.window,
+            margin=args.margin,
+            batch_size=args.batch,
+            track=False,
+            progress=False,
+        )
     )
     return time.perf_counter() - t
 
@@ -135,43 +118,20 @@ def main() -> None:
     mp = args.size**2 / 1e6
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
-<<<<<<< HEAD
-        make_raster(tmpdir / "scene.tif", args.size)
-        make_checkpoint(tmpdir / "resunet.ckpt")
-        t = time.perf_counter()
-        report = run_inference(
-            InferenceOptions(
-                tmpdir / "resunet.ckpt",
-                tmpdir / "scene.tif",
-                tmpdir / "out",
-                window=args.window,
-                margin=args.margin,
-                batch_size=args.batch,
-                track=False,
-                progress=False,
-            )
-        )
-        e2e = time.perf_counter() - t
-        lm = load_model(tmpdir / "resunet.ckpt")
-        tiles = tile_grid(args.size, args.size, args.window, args.margin, lm.size_multiple)
-        n, shape = len(tiles), (int(tiles[0].read.height), int(tiles[0].read.width))
-        ratio = computed_ratio(args.size, args.size, args.window, args.margin, lm.size_multiple)
-        cl = {flag: model_only(lm.module, n, shape, args.batch, flag) for flag in (False, True)}
-    best = min(cl, key=lambda k: cl[k])
-=======
         scene, ckpt = tmpdir / "scene.tif", tmpdir / "resunet.ckpt"
         make_raster(scene, args.size)
         make_checkpoint(ckpt)
         default = load_model(ckpt)  # channels_last: auto
-        n = len(tile_grid(args.size, args.size, args.window, args.margin, default.size_multiple))
+        tiles = tile_grid(args.size, args.size, args.window, args.margin, default.size_multiple)
+        n, shape = len(tiles), (int(tiles[0].read.height), int(tiles[0].read.width))
+        ratio = computed_ratio(args.size, args.size, args.window, args.margin, default.size_multiple)
         params = sum(p.numel() for p in default.module.parameters())
         e2e, alone = {}, {}
         for flag in (default.module.channels_last, not default.module.channels_last):
             e2e[flag] = end_to_end(ckpt, scene, tmpdir / f"out-{flag}", args, flag)
-            alone[flag] = model_only(load_model(ckpt, channels_last=flag).module, n, args.window, args.batch)
+            alone[flag] = model_only(load_model(ckpt, channels_last=flag).module, n, shape, args.batch)
     auto = default.module.channels_last
     name = {False: "contiguous", True: "channels_last"}
->>>>>>> wip-contract
     rows = [
         (f"{what}, {name[flag]}{' (default on CPU)' if flag == auto else ''}", sec, mp / sec)
         for flag in (auto, not auto)
@@ -181,16 +141,10 @@ def main() -> None:
         "# Batch inference: run_inference vs model only",
         "",
         f"`bench/bench_infer.py --size {args.size} --threads {args.threads}`: paper ResUNet (filters 64-512,",
-<<<<<<< HEAD
-        f"4 bands, random weights, {sum(p.numel() for p in lm.module.parameters()):,} parameters), a "
+        f"4 bands, random weights, {params:,} parameters), a "
         f"{args.size}x{args.size} 4-band uint8 raster ({mp:.2f} MP), windows of at most {args.window} with "
         f"margin {args.margin} ({n} windows of {shape[0]}x{shape[1]}, {ratio:.2f}x the raster's pixels), "
-        f"batch {args.batch}, CPU, torch threads {args.threads}, one run.",
-=======
-        f"4 bands, random weights, {params:,} parameters), a "
-        f"{args.size}x{args.size} 4-band uint8 raster ({mp:.2f} MP), windows {args.window} with margin "
-        f"{args.margin} ({n} windows), batch {args.batch}, CPU, torch threads {args.threads}, one run each.",
->>>>>>> wip-contract
+        f"batch {args.batch}, CPU, torch threads {args.threads}, one run each.",
         "",
         "| what | seconds | MP/s |",
         "|---|---:|---:|",
