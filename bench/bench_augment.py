@@ -78,6 +78,7 @@ def fit_step(root: Path, kind: str, steps: int, patch: int) -> float:
         enable_progress_bar=False,
         enable_model_summary=False,
         callbacks=[timer],
+        default_root_dir=root,  # the tasks' checkpoints go to the temporary folder
     )
     trainer.fit(task, datamodule=datamodule(root, kind, steps * BATCH, patch))
     return timer.step_s()
