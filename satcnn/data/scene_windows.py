@@ -34,6 +34,7 @@ from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
 from torch.utils.data import Dataset
 
+from satcnn.data.batch_augment import draw_photometric, flip_rotate
 from satcnn.data.samplers import WindowRef
 from satcnn.data.scene_index import SceneInfo
 from satcnn.data.transforms import SegmentationAugment
@@ -57,9 +58,14 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
 
     Args:
         scenes: scenes indexed by ``WindowRef.scene``.
-        augment: optional augmentation applied to each sample, reseeded with ``WindowRef.seed``.
+        augment: optional albumentations augmentation applied to each sample, reseeded with
+            ``WindowRef.seed`` (the slower per-sample path; see :mod:`satcnn.data.batch_augment`).
         bands: how many leading image bands the model consumes; ``None`` reads all. An alpha
             band beyond them masks the image (the alpha rule of :mod:`satcnn.io.reader`).
+        geometric: flip/rotate each sample as numpy views, drawn from ``WindowRef.seed``
+            (:func:`satcnn.data.batch_augment.flip_rotate`); the sample's arrays are then numpy.
+        photometric: draw each sample's photometric parameters (``photometric``, ``seed`` keys)
+            for :func:`satcnn.data.batch_augment.apply_photometric` on the whole batch.
     """
 
     def __init__(
@@ -67,10 +73,16 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
         scenes: Sequence[SceneInfo],
         augment: SegmentationAugment | None = None,
         bands: int | None = None,
+        geometric: bool = False,
+        photometric: bool = False,
     ) -> None:
+        if augment is not None and (geometric or photometric):
+            raise ValueError("choose the albumentations augment or geometric/photometric, not both")
         self.scenes = list(scenes)
         self.augment = augment
         self.bands = bands
+        self.geometric = geometric
+        self.photometric = photometric
         self._readers: dict[str, WindowReader] = {}
         self._masks: dict[str, DatasetReader] = {}
         self._pid = -1
@@ -119,9 +131,19 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
             )
             self.augment.transform.set_random_seed(ref.seed)
             return self.augment(sample)
-        sample["image"] = torch.from_numpy(image)
-        sample["mask"] = torch.from_numpy((mask != 0).astype(np.float32)[None])
-        sample["valid"] = torch.from_numpy(valid.astype(np.float32)[None])
+        arrays = [image, (mask != 0).astype(np.float32)[None], valid.astype(np.float32)[None]]
+        if self.geometric or self.photometric:
+            if ref.owned is not None:
+                raise ValueError("grid windows with owned pixels are for evaluation and cannot be augmented")
+            rng = np.random.default_rng(ref.seed)
+            if self.geometric:  # views; collate_samples makes the one copy, into the batch
+                arrays = flip_rotate(arrays, rng)
+            if self.photometric:
+                sample["photometric"] = draw_photometric(rng)
+                sample["seed"] = ref.seed
+        else:
+            arrays = [torch.from_numpy(a) for a in arrays]
+        sample["image"], sample["mask"], sample["valid"] = arrays
         return sample
 
     def close(self) -> None:
@@ -143,15 +165,27 @@ def collate_samples(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Stack samples into a batch, keeping every sample's CRS (WKT) and bounds (float64 N x 4).
 
     ``valid`` (valid and, for grid windows, owned pixels) is stacked when the samples carry it.
+    Arrays may be tensors or numpy arrays (views, as geometric augmentation gives): numpy ones
+    are copied once, straight into the batch. ``photometric`` (float32 N x 4) and ``seed``
+    (int64 N) are stacked when the samples carry them.
     """
     batch: dict[str, Any] = {
-        "image": torch.stack([s["image"] for s in samples]),
-        "mask": torch.stack([s["mask"] for s in samples]),
+        "image": _stack([s["image"] for s in samples]),
+        "mask": _stack([s["mask"] for s in samples]),
         "crs": [s["crs"] for s in samples],
         "bounds": torch.tensor([s["bounds"] for s in samples], dtype=torch.float64),
     }
     if any("valid" in s for s in samples):
         if not all("valid" in s for s in samples):
             raise ValueError("cannot batch samples with 'valid' together with samples without it")
-        batch["valid"] = torch.stack([s["valid"] for s in samples])
+        batch["valid"] = _stack([s["valid"] for s in samples])
+    if "photometric" in samples[0]:
+        batch["photometric"] = torch.from_numpy(np.stack([s["photometric"] for s in samples]))
+        batch["seed"] = torch.tensor([s["seed"] for s in samples], dtype=torch.int64)
     return batch
+
+
+def _stack(items: Sequence[Any]) -> torch.Tensor:
+    if isinstance(items[0], np.ndarray):
+        return torch.from_numpy(np.stack(items))
+    return torch.stack(list(items))

@@ -11,7 +11,7 @@ import logging
 import math
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
@@ -19,11 +19,12 @@ import rasterio
 from rasterio.windows import Window
 from torch.utils.data import DataLoader
 
+from satcnn.data.batch_augment import apply_photometric
 from satcnn.data.normalization import RunningStats
 from satcnn.data.samplers import GridWindowSampler, RandomWindowSampler, Region
 from satcnn.data.scene_index import SceneInfo, find_scenes
 from satcnn.data.scene_windows import SceneWindowDataset, collate_samples
-from satcnn.data.transforms import AugmentKind, SegmentationAugment, build_augment
+from satcnn.data.transforms import SegmentationAugment, build_augment
 from satcnn.errors import ConfigError, RasterError
 from satcnn.io.reader import WindowReader, accepts_bands
 
@@ -31,12 +32,16 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "RoadSceneDataModule",
+    "SceneAugmentKind",
     "SceneInfo",
     "SceneWindowDataset",
     "augment_range",
     "collate_samples",
     "find_scenes",
 ]
+
+
+SceneAugmentKind = Literal["none", "flips", "default", "albumentations"]
 
 
 def augment_range(dtype: str, mean: Sequence[float], std: Sequence[float]) -> float:
@@ -85,7 +90,12 @@ class RoadSceneDataModule(L.LightningDataModule):
         test_scenes: scene names for testing; default: drawn with ``val_fraction``.
         val_fraction: share of scenes drawn for validation and for test when not named.
         augment: augment training patches (flips, 90-degree rotations, photometric).
-        augment_kind: which pipeline of :func:`satcnn.data.transforms.build_augment` to use.
+        augment_kind: ``flips`` (flips and 90-degree rotations, as numpy views per sample),
+            ``default`` (``flips`` plus brightness/contrast, gamma and noise applied to the whole
+            batch as tensor ops after it reaches the device, see
+            :mod:`satcnn.data.batch_augment`), ``albumentations`` (the same transforms run by
+            albumentations per sample in the DataLoader: slower, kept as the base for custom
+            albumentations pipelines) or ``none``.
         seed: seed for the scene split, random windows and augmentation.
         bands: band names in file order; their count must equal the images' band count, or the
             images may have more bands when every band beyond them is alpha (then a mask).
@@ -107,7 +117,7 @@ class RoadSceneDataModule(L.LightningDataModule):
         test_scenes: list[str] | None = None,
         val_fraction: float = 0.2,
         augment: bool = True,
-        augment_kind: AugmentKind = "default",
+        augment_kind: SceneAugmentKind = "default",
         seed: int = 0,
         bands: list[str] = ["red", "green", "blue", "nir"],  # noqa: B006 (copied, never mutated; shown by --print_config)
         allow_no_crs: bool = False,
@@ -141,7 +151,7 @@ class RoadSceneDataModule(L.LightningDataModule):
         self.test_scenes = test_scenes
         self.val_fraction = val_fraction
         self.augment = augment
-        self.augment_kind: AugmentKind = augment_kind
+        self.augment_kind: SceneAugmentKind = augment_kind
         self.seed = seed
         self.bands = list(bands)
         self.allow_no_crs = allow_no_crs
@@ -292,17 +302,32 @@ class RoadSceneDataModule(L.LightningDataModule):
         logger.info("band stats over %d training pixels: mean %s std %s", stats.count, *self._stats)
         return self._stats
 
-    def _augment(self) -> SegmentationAugment | None:
-        if not self.augment or self.augment_kind == "none":
-            return None
+    def _max_value(self) -> float:
         mean, std = self.band_stats()
-        max_value = augment_range(self.scenes[0].dtype, mean, std)
-        return SegmentationAugment(build_augment(self.augment_kind), max_value=max_value)
+        return augment_range(self.scenes[0].dtype, mean, std)
+
+    def _dataset(self, augment: bool) -> SceneWindowDataset:
+        kind = self.augment_kind if augment and self.augment else "none"
+        if kind == "albumentations":
+            pipeline = SegmentationAugment(build_augment("default"), max_value=self._max_value())
+            return SceneWindowDataset(self.scenes, pipeline, self.in_channels)
+        return SceneWindowDataset(
+            self.scenes,
+            bands=self.in_channels,
+            geometric=kind in ("flips", "default"),
+            photometric=kind == "default",
+        )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Apply the batch's photometric augmentation on its device (training batches only carry it)."""
+        if isinstance(batch, dict) and "photometric" in batch:
+            return apply_photometric(batch, self._max_value())
+        return batch
 
     def _loader(
         self, sampler: RandomWindowSampler | GridWindowSampler, augment: bool
     ) -> DataLoader[dict[str, Any]]:
-        dataset = SceneWindowDataset(self.scenes, self._augment() if augment else None, self.in_channels)
+        dataset = self._dataset(augment)
         return DataLoader(
             dataset,  # type: ignore[arg-type]
             batch_size=self.batch_size,

@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--stride", type=int, default=None, help="classifiers: class-map stride (default patch size)"
     )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument(
+        "--precision",
+        default="32",
+        choices=["32", "bf16-mixed", "16-mixed"],
+        help="model precision: 32, or autocast to bf16/fp16 (default 32)",
+    )
+    p.add_argument("--compile", action="store_true", help="compile the model with torch.compile")
     p.add_argument("--overwrite", action="store_true", help="recompute inputs whose outputs exist")
     p.add_argument(
         "--keep-going", action="store_true", help="continue after a failing input; exit 1 at the end"
@@ -102,6 +109,8 @@ def infer_main(argv: list[str]) -> int:
             threshold=args.threshold,
             stride=args.stride,
             device=args.device,
+            precision=args.precision,
+            compile=args.compile,
             overwrite=args.overwrite,
             keep_going=args.keep_going,
             progress=not args.no_progress,

@@ -15,9 +15,11 @@ Windows without any valid pixel are not given to the model; the plan encodes the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,6 +49,7 @@ __all__ = [
     "RasterJob",
     "StreamSettings",
     "WindowPlan",
+    "autocast",
     "stream_raster",
     "torch_device",
 ]
@@ -94,6 +97,9 @@ class StreamSettings:
 
     Attributes:
         device: Where the model runs.
+        precision: ``32``, or ``bf16-mixed`` / ``16-mixed``: the model runs under
+            ``torch.autocast`` to that type; results come back as float32.
+        compile: Compile the model in place with ``torch.compile`` (once per model object).
         transform_input: Applied to each batch on the device before the model (e.g. normalise).
         progress: Show a tqdm bar.
         bands: Expected band count or names, checked before any compute.
@@ -108,6 +114,8 @@ class StreamSettings:
     """
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    precision: str = "32"
+    compile: bool = False
     transform_input: Callable[[torch.Tensor], torch.Tensor] | None = None
     progress: bool = True
     bands: int | Sequence[str] | None = None
@@ -244,11 +252,25 @@ def _gdal_env(cache_mb: int | None) -> rasterio.Env:
     return rasterio.Env(GDAL_CACHEMAX=cache_mb * 2**20) if cache_mb else rasterio.Env()
 
 
-def _prepare_model(model: Model, device: torch.device) -> Model:
+_COMPILED: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()
+
+
+def _prepare_model(model: Model, device: torch.device, compile_model: bool = False) -> Model:
     if isinstance(model, torch.nn.Module):
         model.eval()
         model.to(device)
+        if compile_model and model not in _COMPILED:
+            model.compile()  # in place: state_dict keys (and so the weights digest) are unchanged
+            _COMPILED.add(model)
     return model
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """``torch.autocast`` for a Lightning-style ``precision`` (``32``: no autocast)."""
+    if precision == "32":
+        return contextlib.nullcontext()
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[precision]
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def _sync(device: torch.device) -> None:
@@ -300,12 +322,15 @@ class _Stages:
         if keep.any():
             t = time.perf_counter()
             dev = self.settings.device
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(dev, self.settings.precision):
                 xt = torch.from_numpy(x[keep]).to(dev, non_blocking=True)
                 if self.settings.transform_input is not None:
                     xt = self.settings.transform_input(xt)
                 kept = [u for u, k in zip(batch, keep.tolist(), strict=True) if k]
-                out = self.plan.compute(self.model, xt, kept).cpu().numpy()
+                result = self.plan.compute(self.model, xt, kept)
+                if result.is_floating_point() and result.dtype != torch.float32:  # autocast
+                    result = result.float()
+                out = result.cpu().numpy()
             _sync(dev)
             self.timers.model += time.perf_counter() - t
         self.bar.update(len(batch))
@@ -341,7 +366,7 @@ def stream_raster(
     src, dst = Path(src), Path(dst)
     info = _open(src, dst, job, settings)
     plan = job.plan(info, {"SATCNN_SOURCE": src.name, **settings.tags})
-    model = _prepare_model(model, settings.device)
+    model = _prepare_model(model, settings.device, settings.compile)
     writer = AtomicCOGWriter(
         dst, plan.profile, overviews=settings.overviews, blocksize=settings.blocksize, **plan.writer_options
     )

@@ -62,6 +62,8 @@ def _settings(
 ) -> StreamSettings:
     return StreamSettings(
         device=torch.device(device),
+        precision=options.precision,
+        compile=options.compile,
         progress=options.progress,
         bands=len(lm.bands),
         dtypes=[lm.input_dtype] if lm.input_dtype else None,

@@ -26,9 +26,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OUTPUT_TYPES",
+    "PRECISIONS",
     "InferenceOptions",
     "OptionError",
     "OutputType",
+    "Precision",
     "require_at_least",
     "require_choice",
     "require_probability",
@@ -36,6 +38,8 @@ __all__ = [
 
 OutputType = Literal["prob_uint8", "prob_float32", "mask", "both"]
 OUTPUT_TYPES: tuple[str, ...] = get_args(OutputType)
+Precision = Literal["32", "bf16-mixed", "16-mixed"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 class OptionError(ConfigError):
@@ -88,6 +92,11 @@ class InferenceOptions:
         threshold: Road models: probability threshold of the mask.
         stride: Classifiers: class-map stride in input pixels (default: the patch size).
         block: Classifiers: block side in input pixels.
+        precision: ``32`` (float32), ``bf16-mixed`` or ``16-mixed`` (``torch.autocast`` to
+            bfloat16 / float16 around the model; outputs are float32), as Lightning's
+            ``trainer.precision``.
+        compile: Compile the model with ``torch.compile`` (in place: its weights and digest do
+            not change); pays off on large rasters and on GPUs.
         device: Torch device; plain ``cuda`` under torchrun means ``cuda:<LOCAL_RANK>``.
         overwrite: Recompute inputs whose outputs exist and are current (default: skip them).
         keep_going: Record a failing input and go on; otherwise stop at the first failure.
@@ -113,6 +122,8 @@ class InferenceOptions:
     stride: int | None = None
     block: int = 2048
     device: str = "cpu"
+    precision: Precision = "32"
+    compile: bool = False
     overwrite: bool = False
     keep_going: bool = False
     progress: bool = True
@@ -135,6 +146,7 @@ class InferenceOptions:
         require_at_least("batch_size", self.batch_size, 1)
         require_choice("output_type", self.output_type, OUTPUT_TYPES)
         require_probability("threshold", self.threshold)
+        require_choice("precision", self.precision, PRECISIONS)
         require_at_least("stride", self.stride, 1)
         require_at_least("block", self.block, 1)
         require_at_least("shard_index", self.shard_index, 0)

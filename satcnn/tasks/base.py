@@ -38,6 +38,8 @@ class SatcnnTask(L.LightningModule):
         optimizer: optimiser.
         scheduler: learning-rate schedule over ``trainer.max_epochs`` (``cosine``) or none.
         channels_last: channels-last memory format: ``auto`` (on CUDA only), ``true`` or ``false``.
+        compile: compile the model with ``torch.compile`` (in place, so checkpoint keys do not
+            change). Precision is the trainer's: ``trainer.precision: bf16-mixed``.
     """
 
     task: str = "base"
@@ -56,6 +58,7 @@ class SatcnnTask(L.LightningModule):
         optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
         scheduler: Literal["cosine", "none"] = "cosine",
         channels_last: ChannelsLast = "auto",
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -65,6 +68,8 @@ class SatcnnTask(L.LightningModule):
         self.normalize = Normalize(in_channels)
         self.channels_last = resolve_channels_last(channels_last, "cpu")  # "auto": decided in setup
         use_channels_last(self.model, self.normalize, self.channels_last)
+        if compile:
+            self.model.compile()  # in place: checkpoint keys do not change
         self.bands: list[str] = [f"band{i + 1}" for i in range(in_channels)]
         self.class_names: list[str] = [str(i) for i in range(num_classes)]
         self.patch_size: int | None = None

@@ -40,6 +40,7 @@ class ClassificationTask(SatcnnTask):
         optimizer: optimiser.
         scheduler: learning-rate schedule.
         channels_last: channels-last memory format (``auto``: on CUDA only).
+        compile: compile the model with ``torch.compile`` (see ``SatcnnTask``).
     """
 
     task = "classification"
@@ -59,6 +60,7 @@ class ClassificationTask(SatcnnTask):
         optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
         scheduler: Literal["cosine", "none"] = "cosine",
         channels_last: ChannelsLast = "auto",
+        compile: bool = False,
     ) -> None:
         super().__init__(
             model,
@@ -70,6 +72,7 @@ class ClassificationTask(SatcnnTask):
             optimizer,
             scheduler,
             channels_last,
+            compile,
         )
         self.label_smoothing = label_smoothing
         self.patch_size = 28

@@ -56,6 +56,7 @@ class SegmentationTask(SatcnnTask):
         optimizer: optimiser.
         scheduler: learning-rate schedule.
         channels_last: channels-last memory format (``auto``: on CUDA only; see models.normalize).
+        compile: compile the model with ``torch.compile`` (see ``SatcnnTask``).
     """
 
     task = "segmentation"
@@ -78,6 +79,7 @@ class SegmentationTask(SatcnnTask):
         optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
         scheduler: Literal["cosine", "none"] = "cosine",
         channels_last: ChannelsLast = "auto",
+        compile: bool = False,
     ) -> None:
         super().__init__(
             model,
@@ -89,6 +91,7 @@ class SegmentationTask(SatcnnTask):
             optimizer,
             scheduler,
             channels_last,
+            compile,
         )
         self.class_names = ["background", "road"]
         self.loss_kind = loss

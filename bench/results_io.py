@@ -1,0 +1,42 @@
+"""Shared by the bench scripts: write one bench's figures as ``bench/results/<name>.json``.
+
+Every file holds ``{"bench", "host", "cpus", "torch", "args", "rows"}``; a row is
+``{"what", "value", "unit", "reference", "ratio"}`` (reference and ratio may be null).
+``bench/report.py`` turns all files into the one table of ``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def row(
+    what: str, value: float, unit: str, reference: str | None = None, ratio: float | None = None
+) -> dict[str, Any]:
+    """One figure: ``value`` in ``unit``, with an optional ``ratio`` to a named ``reference``."""
+    return {"what": what, "value": value, "unit": unit, "reference": reference, "ratio": ratio}
+
+
+def write_json(name: str, rows: list[dict[str, Any]], args: dict[str, Any], out_dir: Path = RESULTS) -> Path:
+    """Write ``<out_dir>/<name>.json`` and return its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.json"
+    doc = {
+        "bench": name,
+        "host": f"{platform.node()} ({platform.machine()})",
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in args.items()},
+        "rows": rows,
+    }
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path
