@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from satcnn import __version__
-from satcnn.errors import SatcnnError
+from satcnn.errors import Interrupted, SatcnnError
 
 log = logging.getLogger("satcnn")
 
@@ -32,6 +32,7 @@ commands:
   evaluate   score a road graph against centrelines or another graph (APLS, junction, TOPO)
   data       data tools: synth-roads, png-to-geotiff, rasterize-roads
   ui         serve the MLflow UI on the project's tracking store
+  runs       tracking store housekeeping: `runs clean` marks runs left RUNNING by a killed fit KILLED
 
 Run `satcnn COMMAND --help` for a command's options, and
 `satcnn fit --config configs/deepsat/sat6.yaml --print_config` to see every setting.
@@ -64,6 +65,7 @@ def _extra_commands() -> dict[str, Callable[[list[str]], int]]:
         "data": commands.data_main,
         "infer": commands.infer_main,
         "ui": commands.ui_main,
+        "runs": commands.runs_main,
         "vectorize": commands.vectorize_main,
         "evaluate": commands.evaluate_main,
     }
@@ -94,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.debug("expected error", exc_info=True)
         sys.stderr.write(f"satcnn: error: {err}\n")
         return 1
+    except Interrupted as stop:
+        sys.stderr.write(f"satcnn: {stop}\n")
+        return stop.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("satcnn: interrupted\n")
         return 130

@@ -1,4 +1,4 @@
-"""The commands beside LightningCLI's: ``data``, ``infer``, ``vectorize``, ``evaluate`` and ``ui``.
+"""The commands beside LightningCLI's: ``data``, ``infer``, ``vectorize``, ``evaluate``, ``ui`` and ``runs``.
 
 Thin: parse, then call the library.
 """
@@ -15,6 +15,13 @@ log = logging.getLogger(__name__)
 def ui_main(argv: list[str]) -> int:
     """``satcnn ui [--host 127.0.0.1] [--port 5000]``: serve the MLflow UI on the project's store."""
     from satcnn.tracking.ui_cli import ui_main as run
+
+    return run(argv)
+
+
+def runs_main(argv: list[str]) -> int:
+    """``satcnn runs clean``: mark runs left RUNNING by a hard-killed fit as KILLED."""
+    from satcnn.tracking.runs_cli import runs_main as run
 
     return run(argv)
 

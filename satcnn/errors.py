@@ -42,3 +42,16 @@ def require_file(path: str | Path, what: str = "file") -> Path:
     if not p.exists():
         raise InputFileNotFoundError(f"{what} not found", p)
     return p
+
+
+class Interrupted(Exception):
+    """A run stopped by a signal after saving its state; the CLI exits with ``exit_code``.
+
+    Args:
+        message: the one line to print.
+        exit_code: 128 + the signal number (143 for SIGTERM, 130 for SIGINT).
+    """
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,12 +13,14 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from satcnn import __version__
-from satcnn.errors import ConfigError, InputFileNotFoundError
+from satcnn.errors import ConfigError, InputFileNotFoundError, Interrupted
 from satcnn.models.checkpoint import read_checkpoint
 from satcnn.tasks.base import SatcnnTask
-from satcnn.tracking.checkpoints import AtomicCheckpointIO
+from satcnn.tracking.checkpoints import AtomicCheckpointIO, LastStateCheckpoint
+from satcnn.tracking.interrupt import InterruptHandler
 from satcnn.tracking.mlflow import (
     MLflowArtifactsCallback,
     MLflowSaveConfigCallback,
@@ -93,6 +96,12 @@ class SatcnnCLI(LightningCLI):
             default="current",
             help="Alias set on the registered version (models:/NAME@ALIAS); null for none.",
         )
+        parser.add_argument(
+            "--last_every_n_steps",
+            type=int,
+            default=0,
+            help="Also refresh last.ckpt every N optimizer steps (0: at every epoch end only).",
+        )
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """The trainer, with atomic checkpoints and the task's callbacks (:func:`task_callbacks`)."""
@@ -105,7 +114,8 @@ class SatcnnCLI(LightningCLI):
         if isinstance(self.model, SatcnnTask):
             callbacks = config.get("callbacks") or []
             callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-            kwargs["callbacks"] = [*callbacks, *task_callbacks(self.model, config)]
+            every = int(init.get("last_every_n_steps") or 0) if isinstance(init, Mapping) else 0
+            kwargs["callbacks"] = [*callbacks, *task_callbacks(self.model, config, every)]
         return super().instantiate_trainer(**kwargs)
 
     # Validate the input before the trainer creates an MLflow run or any file.
@@ -137,6 +147,20 @@ class SatcnnCLI(LightningCLI):
         run_id = checkpoint_run_id(path)
         if isinstance(logger, SatcnnMLFlowLogger) and run_id:
             logger.resume(run_id)
+
+    def fit(self, model: L.LightningModule, **kwargs: Any) -> None:
+        """``trainer.fit``; a SIGTERM or SIGINT ends it with :class:`Interrupted` (exit 143 or 130)."""
+        try:
+            self.trainer.fit(model, **kwargs)
+        except (SIGTERMException, SystemExit, KeyboardInterrupt):
+            handler = next(
+                (c for c in getattr(self.trainer, "callbacks", []) if isinstance(c, InterruptHandler)), None
+            )
+            if handler is None or handler.signal is None:
+                raise
+            raise Interrupted(
+                _interrupted_message(self.trainer, handler.signal), 128 + handler.signal
+            ) from None
 
     def before_validate(self) -> None:
         self._validate_data("validate")
@@ -177,12 +201,16 @@ class SatcnnCLI(LightningCLI):
         return f"models:/{name}/{version.version}" + (f" (models:/{name}@{alias})" if alias else "")
 
 
-def task_callbacks(task: SatcnnTask, trainer_config: Mapping[str, Any]) -> list[L.Callback]:
+def task_callbacks(
+    task: SatcnnTask, trainer_config: Mapping[str, Any], last_every_n_steps: int = 0
+) -> list[L.Callback]:
     """The callbacks a satcnn run adds to the configured ones (a configured one of a type wins).
 
     * :class:`MLflowArtifactsCallback`: checkpoints, the MLflow model and figures to the run;
-    * ``ModelCheckpoint`` on the task's ``monitor``/``monitor_mode``, keeping ``last.ckpt`` and
-      ``best-<epoch>-<step>.ckpt`` (unless checkpointing is off);
+    * :class:`InterruptHandler`: SIGTERM and SIGINT stop at a step boundary, the run ends KILLED;
+    * :class:`LastStateCheckpoint` on the task's ``monitor``/``monitor_mode``, keeping
+      ``best-<epoch>-<step>.ckpt`` and a ``last.ckpt`` refreshed every epoch, every
+      ``last_every_n_steps`` steps and on interruption (unless checkpointing is off);
     * ``LearningRateMonitor`` per epoch, when there is a logger.
     """
     configured = trainer_config.get("callbacks") or []
@@ -194,12 +222,14 @@ def task_callbacks(task: SatcnnTask, trainer_config: Mapping[str, Any]) -> list[
     callbacks: list[L.Callback] = []
     if missing(MLflowArtifactsCallback):
         callbacks.append(MLflowArtifactsCallback())
+    if missing(InterruptHandler):
+        callbacks.append(InterruptHandler())
     if missing(ModelCheckpoint) and trainer_config.get("enable_checkpointing", True) is not False:
         callbacks.append(
-            ModelCheckpoint(
+            LastStateCheckpoint(
+                last_every_n_steps=last_every_n_steps,
                 monitor=task.monitor,
                 mode=task.monitor_mode,
-                save_last=True,
                 filename="best-{epoch:03d}-{step}",
                 auto_insert_metric_name=False,
             )
@@ -234,6 +264,19 @@ def resolve_resume_checkpoint(ckpt_path: str, root_dir: str | Path) -> Path | No
     raise InputFileNotFoundError(
         f"--ckpt_path {ckpt_path}: no such file (expected a .ckpt file, 'last' or an MLflow run id)"
     )
+
+
+def _interrupted_message(trainer: L.Trainer, signum: int) -> str:
+    """One line: which signal, the step reached, the checkpoint kept, the run and how to resume."""
+    parts = [f"interrupted by {signal.Signals(signum).name} at step {trainer.global_step}"]
+    last = getattr(trainer.checkpoint_callback, "last_model_path", "")
+    if last and Path(last).is_file():
+        parts.append(f"saved {Path(last).resolve()}")
+    logger = mlflow_logger(trainer)
+    if logger is not None and logger.run_id:
+        parts.append(f"MLflow run {logger.run_id} marked KILLED")
+    parts.append("resume with --ckpt_path last")
+    return "; ".join(parts)
 
 
 def _summary(

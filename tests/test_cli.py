@@ -151,16 +151,19 @@ def test_the_cli_wires_callbacks_so_a_task_needs_no_tracking() -> None:
 
     from satcnn.lightning_cli import task_callbacks
     from satcnn.tasks import SegmentationTask
+    from satcnn.tracking.checkpoints import LastStateCheckpoint
+    from satcnn.tracking.interrupt import InterruptHandler
     from satcnn.tracking.mlflow import MLflowArtifactsCallback
 
     task = SegmentationTask(model="resunet", model_kwargs={"filters": [4, 8, 16, 32]})
     made = task_callbacks(task, {})
-    assert [type(c) for c in made] == [MLflowArtifactsCallback, ModelCheckpoint, LearningRateMonitor]
-    ckpt = made[1]
+    expected = [MLflowArtifactsCallback, InterruptHandler, LastStateCheckpoint, LearningRateMonitor]
+    assert [type(c) for c in made] == expected
+    ckpt = made[2]
     assert isinstance(ckpt, ModelCheckpoint) and (ckpt.monitor, ckpt.mode) == ("val_iou", "max")
     assert ckpt.save_last
     # a configured callback of a type wins; no logger, no learning-rate monitor; checkpointing off
     mine = ModelCheckpoint(monitor="val_loss")
     made = task_callbacks(task, {"callbacks": [mine], "logger": False})
-    assert [type(c) for c in made] == [MLflowArtifactsCallback]
-    assert task_callbacks(task, {"enable_checkpointing": False, "logger": False})[1:] == []
+    assert [type(c) for c in made] == [MLflowArtifactsCallback, InterruptHandler]
+    assert task_callbacks(task, {"enable_checkpointing": False, "logger": False})[2:] == []

@@ -108,6 +108,7 @@ class SatcnnMLFlowLogger(MLFlowLogger):
         run_id: str | None = None,
     ) -> None:
         tracking_uri = tracking_uri or default_tracking_uri()
+        tags = {**(tags or {}), **process_tags()}
         # MLflow creates a new SQLite store's schema on first use, which is not safe against
         # several processes starting at once: serialise that step with a lock file.
         with store_init_lock(tracking_uri):
@@ -121,6 +122,16 @@ class SatcnnMLFlowLogger(MLFlowLogger):
                 run_id=run_id,
             )
         self._mlflow_client = cast(Any, RetryingClient(self._mlflow_client))
+        self._killed = False
+
+    def mark_killed(self) -> None:
+        """End the run as KILLED (not FAILED) when it is finalized: a signal stopped the fit."""
+        self._killed = True
+
+    @rank_zero_only
+    def finalize(self, status: str = "success") -> None:
+        """End the run: FINISHED, FAILED, or KILLED after :meth:`mark_killed`."""
+        super().finalize("KILLED" if self._killed and status == "failed" else status)
 
     @property
     @rank_zero_experiment
@@ -142,8 +153,28 @@ class SatcnnMLFlowLogger(MLFlowLogger):
         self._run_id = run_id
         self._initialized = False
         if _rank() == 0:
-            self.experiment.update_run(run_id, status="RUNNING")
+            client = self.experiment
+            if client.get_run(run_id).info.status == "RUNNING":
+                # Only a process that died without ending its run (SIGKILL, out of memory) leaves it so.
+                client.set_terminated(run_id, "KILLED")
+                log.warning(
+                    "MLflow run %s was left RUNNING by a process killed hard; marked it KILLED", run_id
+                )
+            client.update_run(run_id, status="RUNNING")
+            for key, value in process_tags().items():
+                client.set_tag(run_id, key, value)
             log.info("continuing MLflow run %s", run_id)
+
+
+PID_TAG = "satcnn.pid"
+HOST_TAG = "satcnn.host"
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming the process that runs a fit, so a run it left RUNNING can be found later."""
+    import socket
+
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
 @contextlib.contextmanager
