@@ -135,8 +135,8 @@ def validity_rule(ds: DatasetReader, bands: int | None = None) -> ValidityRule:
     flags = ds.mask_flag_enums[:n]
     if all(MaskFlags.per_dataset in f and MaskFlags.alpha not in f for f in flags):
         mask_bands: tuple[int, ...] = (1,)
-    elif any(not f for f in flags):  # GDAL reports per-band internal masks as no flags
-        mask_bands = tuple(i + 1 for i, f in enumerate(flags) if not f)
+    elif all(not f for f in flags):  # GDAL reports per-band internal masks as no flags
+        mask_bands = tuple(range(1, n + 1))
     else:
         mask_bands = ()
     return ValidityRule(n, nodata, mask_bands, alpha_mask_band(ds.colorinterp, n))
