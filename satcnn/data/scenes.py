@@ -61,7 +61,7 @@ class RoadSceneDataModule(L.LightningDataModule):
 
     Training draws ``train_samples_per_epoch`` random windows per epoch (new ones each epoch,
     split across DDP ranks); validation and test cover every pixel of their scenes with a grid
-    of windows overlapping by ``val_overlap`` (last row/column shifted inward to the edge).
+    of windows overlapping by ``val_overlap`` (the one grid rule of ``satcnn.io.grid``).
 
     Split: scenes named in ``val_scenes`` / ``test_scenes`` are held out; when a list is not
     given, ``round(val_fraction * n)`` (at least 1) scenes are drawn for it with ``seed`` from

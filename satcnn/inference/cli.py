@@ -53,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument(
-        "--window", type=int, default=None, help="road models: window side (default max(patch, 512))"
+        "--window",
+        type=int,
+        default=None,
+        help="road models: largest window side (default 512 on CPU, 1536 on CUDA)",
     )
     p.add_argument("--margin", type=int, default=32, help="road models: context pixels per side (default 32)")
     p.add_argument(

@@ -24,7 +24,7 @@ from satcnn.inference.options import InferenceOptions
 from satcnn.inference.outputs import MODEL_DIGEST_TAG, TagValue
 from satcnn.inference.report import TileResult
 from satcnn.inference.segment import DEFAULT_NODATA, OutputKind, SegmentationJob, mask_from_probability
-from satcnn.inference.windows import axis_spans
+from satcnn.inference.windows import axis_spans, default_window
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class SegmentationTiles(TileJob):
 
     def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, tags: dict[str, str]) -> None:
         m = lm.size_multiple
-        win = options.window or -(-max(lm.patch_size or 0, 512) // m) * m
+        win = options.window or default_window(device, lm.patch_size, m)
         axis_spans(win, win, options.margin, m)  # the window against the model, before any compute
         both = options.output_type == "both"
         kind = cast(OutputKind, "prob_uint8" if both else options.output_type)

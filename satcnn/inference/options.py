@@ -83,8 +83,8 @@ class InferenceOptions:
             model already loaded.
         inputs: Raster paths, folders, globs or list files (one spec or several).
         output_dir: Output folder (created if needed).
-        window: Road models: window side (default ``max(patch_size, 512)`` rounded up to the
-            model's ``size_multiple``).
+        window: Road models: largest window side (default ``inference.windows.default_window``:
+            512 on CPU, 1536 on CUDA, at least the patch, rounded up to the ``size_multiple``).
         margin: Road models: context pixels on each side of a window's core.
         batch_size: Road models: windows per forward pass.
         output_type: Road models: ``prob_uint8``, ``prob_float32``, ``mask`` or ``both`` (the
