@@ -161,7 +161,7 @@ def main() -> None:
         f"Ratio end to end / model only ({'channels_last' if best else 'contiguous'}, the faster): "
         f"**{(mp / e2e) / (mp / cl[best]):.2f}** (tile wall time {report.results[0].seconds:.1f} s of "
         f"{e2e:.1f} s; the rest is checkpoint loading and the manifest). "
-        "The runner runs segmentation models channels-last.",
+        "The runner picks the memory format with channels_last: auto (channels-last on CUDA only).",
         "",
         f"Honest figure, end to end / model on distinct pixels: **{honest:.2f}** "
         f"(computed / raster pixels {ratio:.2f}).",
