@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from satcnn.errors import ConfigError
 from satcnn.io.cog import AtomicCOGWriter
-from satcnn.io.raster import RasterInfo, open_raster
+from satcnn.io.raster import RasterInfo, gdal_cache_env, open_raster
 from satcnn.io.reader import WindowReader
 
 logger = logging.getLogger(__name__)
@@ -247,11 +247,6 @@ class _WindowReader:
         return x, (None if valid.all() else valid)
 
 
-def _gdal_env(cache_mb: int | None) -> rasterio.Env:
-    """A rasterio environment that bounds GDAL's block cache (rasterio applies it process-wide)."""
-    return rasterio.Env(GDAL_CACHEMAX=cache_mb * 2**20) if cache_mb else rasterio.Env()
-
-
 _COMPILED: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()
 
 
@@ -370,7 +365,7 @@ def stream_raster(
     writer = AtomicCOGWriter(
         dst, plan.profile, overviews=settings.overviews, blocksize=settings.blocksize, **plan.writer_options
     )
-    with _gdal_env(settings.gdal_cache_mb), rasterio.open(src) as ds, writer:
+    with gdal_cache_env(settings.gdal_cache_mb), rasterio.open(src) as ds, writer:
         stages = _Stages(plan, model, settings, ds, writer)
         try:
             _pipeline(plan.batches, stages.read, stages.compute, stages.write, settings.prefetch)

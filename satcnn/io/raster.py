@@ -139,3 +139,12 @@ def open_raster(
         )
     logger.debug("opened %s: %d x %d, %d bands, %s", p, info.height, info.width, info.count, info.dtype)
     return info
+
+
+def gdal_cache_env(cache_mb: int | None) -> rasterio.Env:
+    """A rasterio environment whose GDAL block cache is at most ``cache_mb`` MB (``None``: GDAL's default).
+
+    Streaming work over large rasters uses it so that memory stays flat: GDAL's default cache (5% of
+    RAM) otherwise keeps most of a large raster's blocks. rasterio applies the setting process-wide.
+    """
+    return rasterio.Env(GDAL_CACHEMAX=cache_mb * 2**20) if cache_mb else rasterio.Env()

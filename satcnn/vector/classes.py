@@ -31,7 +31,7 @@ from rasterio.features import shapes
 from tqdm.auto import tqdm
 
 from satcnn.errors import ConfigError, RasterError
-from satcnn.io.raster import open_raster
+from satcnn.io.raster import gdal_cache_env, open_raster
 from satcnn.vector.blocks import class_names_tag, iter_blocks
 from satcnn.vector.graph import Metric
 from satcnn.vector.layers import layer_paths, write_layers
@@ -78,7 +78,7 @@ def class_polygons(src: str | Path, *, block: int = 2048, progress: bool = False
         )
     final: list[tuple[shapely.Polygon, int]] = []
     seams: dict[int, list[shapely.Polygon]] = defaultdict(list)
-    with rasterio.Env(GDAL_CACHEMAX=16 * 2**20), rasterio.open(info.path) as ds:  # bounded block cache
+    with gdal_cache_env(16), rasterio.open(info.path) as ds:
         for b in tqdm(
             list(iter_blocks(info.height, info.width, block, 2)), disable=not progress, leave=False
         ):

@@ -28,7 +28,7 @@ from rasterio.crs import CRS
 from tqdm.auto import tqdm
 
 from satcnn.errors import ConfigError
-from satcnn.io.raster import open_raster
+from satcnn.io.raster import gdal_cache_env, open_raster
 from satcnn.vector.blocks import iter_blocks, mask_rule, read_road_mask, skeleton_runs
 from satcnn.vector.clean import CleanOptions, clean_graph
 from satcnn.vector.graph import Metric, PixelGraphBuilder, edge_xy, to_pixel_space
@@ -162,7 +162,7 @@ def extract_road_graph(
     metric = Metric.from_raster(info.transform, info.crs, info.height, info.width)
     blocks = list(iter_blocks(info.height, info.width, block, halo))
     builder = PixelGraphBuilder(info.height, info.width, block)
-    with rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb * 2**20), rasterio.open(info.path) as ds:
+    with gdal_cache_env(gdal_cache_mb), rasterio.open(info.path) as ds:
         rule = mask_rule(info, ds, threshold)
         for b in tqdm(blocks, desc=info.path.name, disable=not progress, leave=False):
             road = read_road_mask(ds, b.read, rule)
