@@ -11,6 +11,18 @@ subcommands (``mask``, ``classes``) and a shared ``--mlflow`` option, without ch
 This package sits above :mod:`satcnn.vector` (and later :mod:`satcnn.tracking`) in the layers.
 """
 
+from satcnn.evaluate.class_maps import evaluate_classes
 from satcnn.evaluate.graph import evaluate_graph, load_graph, write_report
+from satcnn.evaluate.masks import evaluate_roads
+from satcnn.evaluate.result import EvaluationResult
+from satcnn.evaluate.tracking import log_evaluation
 
-__all__ = ["evaluate_graph", "load_graph", "write_report"]
+__all__ = [
+    "EvaluationResult",
+    "evaluate_classes",
+    "evaluate_graph",
+    "evaluate_roads",
+    "load_graph",
+    "log_evaluation",
+    "write_report",
+]
