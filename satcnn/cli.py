@@ -29,7 +29,7 @@ commands:
   predict    run a model over a datamodule's predict split
   infer      turn a model and GeoTIFF tiles into georeferenced masks and class maps (COGs)
   vectorize  road rasters to road networks, class maps to polygons (GeoPackage, GeoParquet)
-  evaluate   score a road graph against centrelines or another graph (APLS, junction, TOPO)
+  evaluate   score road masks, class maps and road graphs against truth (IoU, accuracy, APLS)
   data       data tools: synth-roads, png-to-geotiff, rasterize-roads
   ui         serve the MLflow UI on the project's tracking store
   runs       tracking store housekeeping: `runs clean` marks runs left RUNNING by a killed fit KILLED

@@ -34,7 +34,7 @@ def vectorize_main(argv: list[str]) -> int:
 
 
 def evaluate_main(argv: list[str]) -> int:
-    """``satcnn evaluate graph ...``: score a road graph (APLS, junction and TOPO precision/recall)."""
+    """``satcnn evaluate roads|classes|graph ...``: score road masks, class maps or road graphs."""
     from satcnn.evaluate.cli import evaluate_main as run
 
     return run(argv)

@@ -1,0 +1,94 @@
+"""Figures of an evaluation: per-tile road overlays and the relaxed precision-recall curve.
+
+The confusion matrix of class maps comes from :func:`satcnn.tasks.figures.confusion_matrix_figure`,
+the one the classification task logs during training.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import rasterio
+from matplotlib.figure import Figure
+from rasterio.windows import Window
+
+from satcnn.evaluate.road_sources import PredictionReader, TruthReader
+
+__all__ = ["FIGURE_SIDE", "pr_curve_figure", "road_figures", "road_tile_figure"]
+
+FIGURE_SIDE = 512
+"""Largest side, in pixels, a tile is decimated to for its figure."""
+
+
+def _decimated(prediction: Path, truth: TruthReader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    with rasterio.open(prediction) as ds, truth:
+        step = max(1, math.ceil(max(ds.height, ds.width) / FIGURE_SIDE))
+        shape = (max(1, ds.height // step), max(1, ds.width // step))
+        whole = Window(0, 0, ds.width, ds.height)  # type: ignore[call-arg]
+        prob, valid = PredictionReader(ds, prediction).read(whole, out_shape=shape)
+        return prob, valid, truth.read_decimated(shape)
+
+
+def road_tile_figure(
+    prob: np.ndarray, valid: np.ndarray, truth: np.ndarray, threshold: float, title: str
+) -> Figure:
+    """Truth, prediction and overlay of one tile (true positives yellow, missed red, false alarms cyan)."""
+    pred = (prob > threshold) & valid
+    overlay = np.zeros((*prob.shape, 3))
+    overlay[~valid] = 0.35
+    overlay[truth & pred] = (1.0, 0.85, 0.0)
+    overlay[truth & ~pred & valid] = (0.9, 0.1, 0.1)
+    overlay[~truth & pred] = (0.0, 0.9, 0.9)
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    panels = [
+        (truth.astype(float), "truth"),
+        (np.where(valid, prob, np.nan), "prediction"),
+        (overlay, "overlay"),
+    ]
+    for ax, (data, name) in zip(axes, panels, strict=True):
+        ax.imshow(data, cmap="gray" if data.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(name, fontsize="small")
+    fig.suptitle(title, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def pr_curve_figure(
+    curve: tuple[Sequence[float], Sequence[float], Sequence[float]], breakeven: float
+) -> Figure:
+    """Relaxed precision against relaxed recall over the thresholds, with the breakeven point."""
+    _, precision, recall = (np.asarray(v, dtype=float) for v in curve)
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    ax.plot(recall, precision, marker=".", markersize=3)
+    if math.isfinite(breakeven):
+        ax.plot([breakeven], [breakeven], "o", color="tab:red", label=f"breakeven {breakeven:.3f}")
+        ax.legend(loc="lower left", fontsize="small")
+    ax.plot([0, 1], [0, 1], color="0.8", linewidth=0.8)
+    ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="relaxed recall", ylabel="relaxed precision")
+    ax.set_title("Relaxed precision-recall (all tiles)", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def road_figures(
+    tiles: Sequence[tuple[Path, TruthReader]],
+    curve: tuple[Sequence[float], Sequence[float], Sequence[float]],
+    metrics: Mapping[str, float],
+    threshold: float,
+) -> dict[str, Figure]:
+    """The relaxed precision-recall curve and one overlay figure per tile in ``tiles``."""
+    figures = {"relaxed_pr_curve": pr_curve_figure(curve, float(metrics["breakeven"]))}
+    for i, (prediction, truth) in enumerate(tiles):
+        prob, valid, road = _decimated(prediction, truth)
+        title = f"{prediction.name} vs {truth.path.name}"
+        figures[f"tile_{i:03d}_{prediction.stem}"] = road_tile_figure(prob, valid, road, threshold, title)
+    return figures
