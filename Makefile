@@ -49,6 +49,7 @@ bench: install
 	$(BENCH) bench/bench_infer.py --size 1024 --threads 2
 	$(BENCH) bench/bench_infer.py --size 4096 --threads 2 --out bench/results/infer_4096.md
 	$(BENCH) bench/bench_fcn.py --stride 4 --threads 2
+	$(BENCH) bench/bench_export.py --threads 2
 	$(BENCH) bench/bench_infer_core.py --sizes 4096 16384 --model pointwise --threads 1 \
 		--json bench/results/infer_core.json
 	$(BENCH) bench/report.py

@@ -33,6 +33,7 @@ commands:
   data       data tools: synth-roads, png-to-geotiff, rasterize-roads
   ui         serve the MLflow UI on the project's tracking store
   runs       tracking store housekeeping: `runs clean` marks runs left RUNNING by a killed fit KILLED
+  export     a model as ONNX, torch.export (.pt2) or TorchScript, with a STAC MLM model card
 
 Run `satcnn COMMAND --help` for a command's options, and
 `satcnn fit --config configs/deepsat/sat6.yaml --print_config` to see every setting.
@@ -68,6 +69,7 @@ def _extra_commands() -> dict[str, Callable[[list[str]], int]]:
         "runs": commands.runs_main,
         "vectorize": commands.vectorize_main,
         "evaluate": commands.evaluate_main,
+        "export": commands.export_main,
     }
 
 

@@ -1,4 +1,5 @@
-"""The commands beside LightningCLI's: ``data``, ``infer``, ``vectorize``, ``evaluate``, ``ui`` and ``runs``.
+"""The commands beside LightningCLI's: ``data``, ``infer``, ``vectorize``, ``evaluate``, ``ui``, ``runs``
+and ``export``.
 
 Thin: parse, then call the library.
 """
@@ -94,5 +95,12 @@ def data_main(argv: list[str]) -> int:
 def infer_main(argv: list[str]) -> int:
     """``satcnn infer --model M --input I --output DIR``: georeferenced masks and class maps."""
     from satcnn.inference.cli import infer_main as run
+
+    return run(argv)
+
+
+def export_main(argv: list[str]) -> int:
+    """``satcnn export --model URI --format onnx|pt2|torchscript [--out PATH]``: a model outside Python."""
+    from satcnn.inference.export_cli import export_main as run
 
     return run(argv)

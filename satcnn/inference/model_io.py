@@ -11,6 +11,10 @@ Accepted URIs:
   run's ``checkpoints/best.ckpt`` is used. So registering a run's ``checkpoints`` folder (or a
   single ``.ckpt``) as the version's source is enough.
 
+An ONNX export (``*.onnx``, written by ``satcnn export`` with its model card ``*.onnx.json``) is
+run through onnxruntime (:mod:`satcnn.inference.onnx_model`), given as a path or a ``runs:/`` URI
+of the export (the card is downloaded beside it).
+
 A folder is searched for ``best.ckpt``, then ``checkpoints/best.ckpt``, then ``last.ckpt``, then
 the only ``*.ckpt`` below it.
 
@@ -50,6 +54,7 @@ __all__ = [
 ]
 
 DEFAULT_RUN_ARTIFACT = "checkpoints/best.ckpt"
+ONNX_SUFFIX = ".onnx"
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -191,12 +196,13 @@ def _find_checkpoint(folder: Path, what: str) -> Path:
     )
 
 
-def _download(artifact_uri: str, tracking_uri: str | None) -> Path:
+def _download(artifact_uri: str, tracking_uri: str | None, dst_path: Path | None = None) -> Path:
     from mlflow.artifacts import download_artifacts
     from mlflow.exceptions import MlflowException
 
+    dst = str(dst_path) if dst_path is not None else None
     try:
-        return Path(download_artifacts(artifact_uri=artifact_uri, tracking_uri=tracking_uri))
+        return Path(download_artifacts(artifact_uri=artifact_uri, tracking_uri=tracking_uri, dst_path=dst))
     except (MlflowException, OSError) as err:
         raise ModelError(f"cannot download {artifact_uri} from MLflow ({tracking_uri}): {err}") from None
 
@@ -207,6 +213,8 @@ def _resolve_runs_uri(uri: str, tracking_uri: str) -> tuple[Path, str]:
         raise ModelError(f"model URI {uri!r} is not of the form runs:/<run_id>/<artifact path>")
     run_id, artifact = m.group(1), m.group(2).strip("/") or DEFAULT_RUN_ARTIFACT
     local = _download(f"runs:/{run_id}/{artifact}", tracking_uri)
+    if local.is_file() and local.suffix == ONNX_SUFFIX:  # its model card goes beside it
+        _download(f"runs:/{run_id}/{artifact}.json", tracking_uri, local.parent)
     return (_find_checkpoint(local, uri) if local.is_dir() else local), run_id
 
 
@@ -249,6 +257,13 @@ def _resolve_models_uri(uri: str, tracking_uri: str) -> tuple[Path, str | None, 
         return path, run_id, registered
 
 
+def _device(device: str | torch.device, path: Path) -> torch.device:
+    try:
+        return torch.device(device)
+    except RuntimeError as err:
+        raise ModelError(f"cannot move the model to device {str(device)!r}: {err}", path) from None
+
+
 def load_model(
     uri: str | Path,
     device: str | torch.device = "cpu",
@@ -259,7 +274,7 @@ def load_model(
 
     Args:
         uri: Checkpoint path, ``runs:/<run_id>[/<artifact path>]``, ``models:/<name>/<version>``
-            or ``models:/<name>@<alias>``.
+            or ``models:/<name>@<alias>``; or an ONNX export (``.onnx`` beside its model card).
         device: Where to put the model.
         tracking_uri: MLflow store for ``runs:/`` and ``models:/`` URIs (default
             ``satcnn.tracking.mlflow.default_tracking_uri()``).
@@ -274,13 +289,14 @@ def load_model(
             weights do not fit the model.
     """
     path, source_run, registered = resolve_model_path(uri, tracking_uri)
+    if path.suffix == ONNX_SUFFIX:
+        from satcnn.inference.onnx_model import load_onnx_model
+
+        return load_onnx_model(path, str(uri), _device(device, path), source_run, registered)
     # Read on the CPU whatever the target: a CUDA-saved checkpoint loads on a CPU-only machine, and a
     # bad device is reported as such below rather than as an unreadable checkpoint.
     ckpt = read_checkpoint(path, "cpu")
-    try:
-        target = torch.device(device)
-    except RuntimeError as err:
-        raise ModelError(f"cannot move the model to device {str(device)!r}: {err}", path) from None
+    target = _device(device, path)
     module, meta = build_model(ckpt, resolve_channels_last(channels_last, target))
     if meta.patch_size is None:
         meta.patch_size = module.model.patch_size  # a classifier's own patch, when not recorded

@@ -56,8 +56,11 @@ class SatcnnModel(nn.Module):
         name = type(self).__name__
         if x.ndim != 4:
             raise ModelError(f"{name} expects a batch (N, C, H, W), got a tensor of shape {tuple(x.shape)}")
-        h, w, m = int(x.shape[-2]), int(x.shape[-1]), self.size_multiple
-        if h % m or w % m:
+        # The test stays on the (possibly symbolic) sizes: int() would pin them to the example's
+        # under torch.export, and an exported program would lose its dynamic height and width.
+        m = self.size_multiple
+        if x.shape[-2] % m or x.shape[-1] % m:
+            h, w = int(x.shape[-2]), int(x.shape[-1])
             ph, pw = -(-h // m) * m, -(-w // m) * m
             raise ModelError(
                 f"{name}: input {h}x{w} is not a multiple of {m}; pad to {ph}x{pw} "
