@@ -141,6 +141,7 @@ def _export_torchscript(
 ) -> Callable[..., Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # torch 2.14 marks TorchScript deprecated
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(module, (x,), check_trace=False)
         torch.jit.save(traced, str(dst))
