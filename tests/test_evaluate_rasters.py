@@ -18,7 +18,7 @@ from rasterio.crs import CRS
 
 from satcnn.errors import ConfigError, DataFormatError, RasterError
 from satcnn.evaluate import EvaluationResult, evaluate_classes, evaluate_roads, log_evaluation
-from satcnn.evaluate.tracking import INFERENCE_RUN_TAG, TRAINING_RUN_TAG, check_runs
+from satcnn.evaluate.tracking import INFERENCE_RUN_TAG, TRAINING_RUN_TAG
 from tests.conftest import ROOT
 
 CRS_UTM = CRS.from_epsg(32633)
@@ -207,34 +207,43 @@ def test_classes_against_labelled_patch_folders(tmp_path: Path) -> None:
         evaluate_classes([big], root, tmp_path / "out")
 
 
-def test_mlflow_run_links_the_inference_and_training_runs(workdir: Path) -> None:
-    tmp_path = workdir
+def test_mlflow_run_links_the_inference_and_training_runs(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mlflow import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    from satcnn.cli import main
+
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
     client = MlflowClient(uri)
     exp = client.create_experiment("upstream")
     train, infer, parent = (client.create_run(exp).info.run_id for _ in range(3))
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "metrics.json").write_text("{}")
-    result = EvaluationResult(
-        metrics={"iou": 0.25, "precision": math.nan},
-        per_tile=[{}],
-        files=[out / "metrics.json"],
-        kind="roads",
-    )
-    tags = {INFERENCE_RUN_TAG: infer, TRAINING_RUN_TAG: train}
-    run_id = log_evaluation(result, tracking_uri=uri, experiment="eval", tags=tags, parent_run_id=parent)
+    pred = write(workdir / "pred.tif", road_probability())
+    truth = write(workdir / "truth.tif", road_truth())
+    common = ["evaluate", "roads", "--pred", str(pred), "--truth", str(truth), "--tracking-uri", uri]
+    links = ["--inference-run", infer, "--training-run", train, "--parent-run", parent]
+    assert main([*common, "--out-dir", "ev", *links, "--figures", "0"]) == 0
+    run_id = capsys.readouterr().out.split("mlflow run id: ")[1].split()[0]
     run = client.get_run(run_id)
     assert run.data.tags[INFERENCE_RUN_TAG] == infer and run.data.tags[TRAINING_RUN_TAG] == train
     assert run.data.tags["mlflow.parentRunId"] == parent and run.data.tags["satcnn.evaluation"] == "roads"
-    assert run.data.metrics == {"iou": 0.25}  # NaN (undefined) left out
-    assert run.info.status == "FINISHED"
-    assert [a.path for a in client.list_artifacts(run_id, "evaluation")] == ["evaluation/metrics.json"]
-    check_runs([train, infer], tracking_uri=uri)
-    with pytest.raises(ConfigError, match="not found"):
-        check_runs(["0" * 32], tracking_uri=uri)
+    assert run.data.metrics["iou"] == pytest.approx(4 / 18) and run.info.status == "FINISHED"
+    assert "precision" in run.data.metrics and "relaxed_recall" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run_id, "evaluation")}
+    assert artifacts == {
+        "evaluation/metrics.json",
+        "evaluation/metrics.csv",
+        "evaluation/relaxed_pr_curve.png",
+    }
+    # NaN (undefined) metrics are left out of the run
+    result = EvaluationResult(metrics={"iou": 0.25, "precision": math.nan}, kind="classes")
+    nan_run = client.get_run(log_evaluation(result, tracking_uri=uri, experiment="eval"))
+    assert nan_run.data.metrics == {"iou": 0.25} and nan_run.data.tags["satcnn.evaluation"] == "classes"
+    # a wrong run id fails before anything is computed or written
+    assert main([*common, "--out-dir", "bad", "--training-run", "0" * 32]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not found" in err[0] and "0" * 32 in err[0]
+    assert not (workdir / "bad").exists()
 
 
 def satcnn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -244,50 +253,11 @@ def satcnn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_logs_the_linked_run_and_refuses_misaligned_rasters(tmp_path: Path) -> None:
-    from mlflow import MlflowClient
-
+def test_cli_misaligned_rasters_give_one_line_naming_both_files(tmp_path: Path) -> None:
     truth = write(tmp_path / "truth.tif", road_truth())
-    pred = write(tmp_path / "good.tif", road_probability())
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    exp = client.create_experiment("upstream")
-    train, infer = (client.create_run(exp).info.run_id for _ in range(2))
-    args = ["--tracking-uri", uri, "--inference-run", infer, "--training-run", train]
-    ok = satcnn(
-        "evaluate",
-        "roads",
-        "--pred",
-        str(pred),
-        "--truth",
-        str(truth),
-        "--out-dir",
-        "ok",
-        *args,
-        cwd=tmp_path,
-    )
-    assert ok.returncode == 0, ok.stderr
-    run_id = ok.stdout.split("mlflow run id: ")[1].split()[0]
-    run = client.get_run(run_id)
-    assert run.data.tags[INFERENCE_RUN_TAG] == infer and run.data.tags[TRAINING_RUN_TAG] == train
-    assert run.data.metrics["iou"] == pytest.approx(4 / 18)
-    assert json.loads((tmp_path / "ok" / "metrics.json").read_text())["metrics"]["iou"] == pytest.approx(
-        4 / 18
-    )
-
     other = write(tmp_path / "pred.tif", road_probability(), crs=CRS.from_epsg(32634))
-    out = satcnn(
-        "evaluate",
-        "roads",
-        "--pred",
-        str(other),
-        "--truth",
-        str(truth),
-        "--out-dir",
-        "ev",
-        "--no-track",
-        cwd=tmp_path,
-    )
+    args = ["--pred", str(other), "--truth", str(truth), "--out-dir", "ev", "--no-track"]
+    out = satcnn("evaluate", "roads", *args, cwd=tmp_path)
     assert out.returncode == 1, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in out.stderr

@@ -16,18 +16,27 @@ inference and training runs it scores. This package sits above :mod:`satcnn.trac
 :mod:`satcnn.tasks` and :mod:`satcnn.vector` in the layers.
 """
 
-from satcnn.evaluate.class_maps import evaluate_classes
-from satcnn.evaluate.graph import evaluate_graph, load_graph, write_report
-from satcnn.evaluate.masks import evaluate_roads
-from satcnn.evaluate.result import EvaluationResult
-from satcnn.evaluate.tracking import log_evaluation
+from __future__ import annotations
 
-__all__ = [
-    "EvaluationResult",
-    "evaluate_classes",
-    "evaluate_graph",
-    "evaluate_roads",
-    "load_graph",
-    "log_evaluation",
-    "write_report",
-]
+from importlib import import_module
+from typing import Any
+
+# Imported lazily: an input error (a missing file, misaligned rasters) is reported before torch,
+# torchmetrics or geopandas load.
+_LAZY = {
+    "EvaluationResult": "satcnn.evaluate.result",
+    "evaluate_classes": "satcnn.evaluate.class_maps",
+    "evaluate_graph": "satcnn.evaluate.graph",
+    "evaluate_roads": "satcnn.evaluate.masks",
+    "load_graph": "satcnn.evaluate.graph",
+    "log_evaluation": "satcnn.evaluate.tracking",
+    "write_report": "satcnn.evaluate.graph",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,9 +25,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
-import torch
 from rasterio.windows import Window
-from torchmetrics.classification import MulticlassConfusionMatrix
 
 from satcnn.errors import ConfigError, DataFormatError
 from satcnn.evaluate.align import check_aligned, expand_rasters, pair_up
@@ -93,6 +91,9 @@ def is_patch_folder(path: Path) -> bool:
 
 
 def _score_pair(prediction: Path, truth: Path, classes: list[str]) -> np.ndarray:
+    import torch
+    from torchmetrics.classification import MulticlassConfusionMatrix
+
     matrix = MulticlassConfusionMatrix(num_classes=len(classes), validate_args=False)
     k = len(classes)
     with rasterio.open(prediction) as pds, rasterio.open(truth) as tds:

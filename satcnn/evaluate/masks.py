@@ -24,8 +24,6 @@ from typing import Any
 
 import numpy as np
 import rasterio
-import torch
-from torchmetrics.classification import BinaryStatScores
 
 from satcnn.errors import ConfigError
 from satcnn.evaluate.align import check_aligned, expand_rasters, is_vector, pair_up
@@ -34,7 +32,6 @@ from satcnn.evaluate.result import EvaluationResult
 from satcnn.evaluate.road_sources import PredictionReader, TruthReader
 from satcnn.io.grid import tile_grid
 from satcnn.io.raster import open_raster
-from satcnn.tasks.road_metrics import RelaxedPrecisionRecall
 
 __all__ = ["ROAD_METRICS", "WINDOW", "evaluate_roads", "road_scores"]
 
@@ -58,10 +55,16 @@ class _TileScore:
     """Pixel counts and relaxed precision/recall of one tile (merged into the overall ones)."""
 
     def __init__(self, threshold: float, rho: int) -> None:
+        from torchmetrics.classification import BinaryStatScores
+
+        from satcnn.tasks.road_metrics import RelaxedPrecisionRecall
+
         self.stats = BinaryStatScores(threshold=float(threshold), validate_args=False)
         self.relaxed = RelaxedPrecisionRecall(rho=rho, threshold=float(threshold))
 
     def update(self, prob: np.ndarray, truth: np.ndarray, keep: np.ndarray) -> None:
+        import torch
+
         p, t, k = (torch.from_numpy(np.ascontiguousarray(a))[None] for a in (prob, truth, keep))
         if k.any():
             self.stats.update(p[k], t[k].long())

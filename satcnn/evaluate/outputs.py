@@ -8,12 +8,13 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from satcnn.evaluate.result import EvaluationResult
 from satcnn.io.atomic import atomic_output, write_text_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["CSV_NAME", "JSON_NAME", "json_safe", "write_outputs"]
 

@@ -25,7 +25,6 @@ from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
-from satcnn.data.labels import rasterize_centerlines
 from satcnn.errors import ConfigError, DataFormatError, require_file
 from satcnn.evaluate.align import is_vector
 from satcnn.io.reader import WindowReader
@@ -120,6 +119,8 @@ class TruthReader:
     def open(self) -> None:
         """Open a truth raster, or rasterise the centrelines on the prediction's grid."""
         if self.vector:
+            from satcnn.data.labels import rasterize_centerlines
+
             assert self.buffer_m is not None
             self.array = rasterize_centerlines(self.path, self.prediction, self.buffer_m)
         else:
