@@ -114,6 +114,22 @@ def test_roads_pool_counts_over_tiles_and_read_uint8_and_mask_encodings(tmp_path
     assert [p.name for p in result.files] == ["metrics.json", "metrics.csv", "relaxed_pr_curve.png"]
 
 
+def test_streaming_by_windows_counts_like_the_whole_raster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import satcnn.evaluate.masks as masks
+
+    rng = np.random.default_rng(0)
+    truth = (rng.random((37, 29)) < 0.03).astype(np.uint8)
+    prob = np.clip(truth * 0.5 + rng.random((37, 29)) * 0.6, 0, 1).astype(np.float32)
+    pred, true = write(tmp_path / "p.tif", prob), write(tmp_path / "t.tif", truth)
+    whole = evaluate_roads([pred], [true], tmp_path / "whole", figures=0).metrics
+    monkeypatch.setattr(masks, "WINDOW", 8)  # 8 px windows with 3 px of context: many seams
+    tiled = evaluate_roads([pred], [true], tmp_path / "tiled", figures=0).metrics
+    assert tiled == pytest.approx(whole, nan_ok=True)
+    assert whole["pixels"] == 37 * 29 and 0 < whole["relaxed_precision"] < 1
+
+
 def test_centreline_truth_is_buffered_to_the_same_mask(tmp_path: Path) -> None:
     import geopandas as gpd
     from shapely.geometry import LineString
