@@ -62,7 +62,11 @@ def road_probability() -> np.ndarray:
 def test_roads_match_hand_computed_values(tmp_path: Path) -> None:
     pred = write(tmp_path / "pred.tif", road_probability())
     truth = write(tmp_path / "truth.tif", road_truth())
-    result = evaluate_roads([pred], [truth], tmp_path / "out")
+    image = tmp_path / "image.tif"
+    profile = {"driver": "GTiff", "count": 4, "height": 8, "width": 8, "dtype": "uint8"}
+    with rasterio.open(image, "w", **profile, transform=ORIGIN, crs=CRS_UTM) as ds:
+        ds.write(np.arange(256, dtype=np.uint8).reshape(4, 8, 8))
+    result = evaluate_roads([pred], [truth], tmp_path / "out", images=[image])
     m = result.metrics
     assert (m["true_positives"], m["false_positives"], m["false_negatives"], m["true_negatives"]) == (
         4,
@@ -130,6 +134,20 @@ def test_streaming_by_windows_counts_like_the_whole_raster(
     assert whole["pixels"] == 37 * 29 and 0 < whole["relaxed_precision"] < 1
 
 
+def test_tile_figure_draws_the_input_first_when_given() -> None:
+    import matplotlib.pyplot as plt
+
+    from satcnn.evaluate.figures import road_tile_figure
+
+    prob, valid, truth = road_probability(), np.ones((8, 8), bool), road_truth() > 0
+    without = road_tile_figure(prob, valid, truth, 0.5, "t")
+    with_input = road_tile_figure(prob, valid, truth, 0.5, "t", image=np.zeros((3, 8, 8), np.uint8))
+    assert [a.get_title() for a in without.axes] == ["truth", "prediction", "overlay"]
+    assert [a.get_title() for a in with_input.axes] == ["input", "truth", "prediction", "overlay"]
+    plt.close(without)
+    plt.close(with_input)
+
+
 def test_centreline_truth_is_buffered_to_the_same_mask(tmp_path: Path) -> None:
     import geopandas as gpd
     from shapely.geometry import LineString
@@ -153,6 +171,8 @@ def test_bad_road_inputs_fail_before_anything_is_written(tmp_path: Path) -> None
     with pytest.raises(RasterError, match="not aligned") as err:
         evaluate_roads([shifted], [truth], tmp_path / "out")
     assert str(shifted) in str(err.value) and str(truth) in str(err.value)
+    with pytest.raises(RasterError, match="not aligned"):
+        evaluate_roads([truth], [truth], tmp_path / "out", images=[shifted])
     logits = write(tmp_path / "logits.tif", road_probability() * 4 - 2)
     with pytest.raises(DataFormatError, match=r"\[0, 1\]"):
         evaluate_roads([logits], [truth], tmp_path / "out")

@@ -101,6 +101,9 @@ def _add_raster_kinds(sub: Any) -> None:
     r.add_argument("--rho", type=_non_negative_int, default=3, help="relaxed metrics slack in pixels (3)")
     r.add_argument("--buffer-m", type=_positive, default=None, help="road width in metres for vector truth")
     r.add_argument("--figures", type=_non_negative_int, default=8, help="per-tile figures at most (8)")
+    r.add_argument(
+        "--images", nargs="+", default=None, help="input rasters (or folders), drawn in the figures"
+    )
     _add_tracking_options(r)
     c = sub.add_parser("classes", help="class maps vs label rasters or labelled patch folders")
     c.add_argument("--pred", nargs="+", required=True, help="class-map rasters or folders of them")
@@ -150,6 +153,7 @@ def _run_raster_kind(args: argparse.Namespace) -> int:
             rho=args.rho,
             buffer_m=args.buffer_m,
             figures=args.figures,
+            images=[Path(i) for i in args.images] if args.images else None,
         )
         keys: tuple[str, ...] = ("iou", "f1", "relaxed_precision", "relaxed_recall", "breakeven")
     else:

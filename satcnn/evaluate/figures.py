@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import rasterio
 from matplotlib.figure import Figure
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from satcnn.evaluate.road_sources import PredictionReader, TruthReader
@@ -28,31 +29,48 @@ FIGURE_SIDE = 512
 """Largest side, in pixels, a tile is decimated to for its figure."""
 
 
-def _decimated(prediction: Path, truth: TruthReader) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _decimated(
+    prediction: Path, truth: TruthReader, image: Path | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     with rasterio.open(prediction) as ds, truth:
         step = max(1, math.ceil(max(ds.height, ds.width) / FIGURE_SIDE))
         shape = (max(1, ds.height // step), max(1, ds.width // step))
         whole = Window(0, 0, ds.width, ds.height)  # type: ignore[call-arg]
         prob, valid = PredictionReader(ds, prediction).read(whole, out_shape=shape)
-        return prob, valid, truth.read_decimated(shape)
+        road = truth.read_decimated(shape)
+    rgb = None
+    if image is not None:
+        with rasterio.open(image) as src:
+            bands = list(range(1, min(3, src.count) + 1))
+            rgb = src.read(bands, out_shape=(len(bands), *shape), resampling=Resampling.nearest)
+    return prob, valid, road, rgb
 
 
 def road_tile_figure(
-    prob: np.ndarray, valid: np.ndarray, truth: np.ndarray, threshold: float, title: str
+    prob: np.ndarray,
+    valid: np.ndarray,
+    truth: np.ndarray,
+    threshold: float,
+    title: str,
+    image: np.ndarray | None = None,
 ) -> Figure:
-    """Truth, prediction and overlay of one tile (true positives yellow, missed red, false alarms cyan)."""
+    """(Input,) truth, prediction and overlay of one tile (true positives yellow, missed red, false
+    alarms cyan); ``image`` is the input's first bands (C, H, W), drawn stretched as RGB."""
+    from satcnn.tasks.figures import display_rgb
+
     pred = (prob > threshold) & valid
     overlay = np.zeros((*prob.shape, 3))
     overlay[~valid] = 0.35
     overlay[truth & pred] = (1.0, 0.85, 0.0)
     overlay[truth & ~pred & valid] = (0.9, 0.1, 0.1)
     overlay[~truth & pred] = (0.0, 0.9, 0.9)
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
-    panels = [
+    panels = [(display_rgb(image), "input")] if image is not None else []
+    panels += [
         (truth.astype(float), "truth"),
         (np.where(valid, prob, np.nan), "prediction"),
         (overlay, "overlay"),
     ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.6))
     for ax, (data, name) in zip(axes, panels, strict=True):
         ax.imshow(data, cmap="gray" if data.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
         ax.set_axis_off()
@@ -80,15 +98,17 @@ def pr_curve_figure(
 
 
 def road_figures(
-    tiles: Sequence[tuple[Path, TruthReader]],
+    tiles: Sequence[tuple[Path, TruthReader, Path | None]],
     curve: tuple[Sequence[float], Sequence[float], Sequence[float]],
     metrics: Mapping[str, float],
     threshold: float,
 ) -> dict[str, Figure]:
-    """The relaxed precision-recall curve and one overlay figure per tile in ``tiles``."""
+    """The relaxed precision-recall curve and one figure per ``(prediction, truth, input)`` in ``tiles``."""
     figures = {"relaxed_pr_curve": pr_curve_figure(curve, float(metrics["breakeven"]))}
-    for i, (prediction, truth) in enumerate(tiles):
-        prob, valid, road = _decimated(prediction, truth)
+    for i, (prediction, truth, image) in enumerate(tiles):
+        prob, valid, road, rgb = _decimated(prediction, truth, image)
         title = f"{prediction.name} vs {truth.path.name}"
-        figures[f"tile_{i:03d}_{prediction.stem}"] = road_tile_figure(prob, valid, road, threshold, title)
+        figures[f"tile_{i:03d}_{prediction.stem}"] = road_tile_figure(
+            prob, valid, road, threshold, title, rgb
+        )
     return figures

@@ -133,6 +133,7 @@ def evaluate_roads(
     rho: int = 3,
     buffer_m: float | None = None,
     figures: int = 8,
+    images: Sequence[Path] | None = None,
 ) -> EvaluationResult:
     """Score road predictions against truth rasters or centreline vectors, per tile and overall.
 
@@ -148,6 +149,8 @@ def evaluate_roads(
         buffer_m: Full road width in metres for rasterising centreline vectors.
         figures: At most this many per-tile figures (truth, prediction, overlay), plus the
             relaxed precision-recall curve.
+        images: The input rasters (or folders), one per prediction on its grid, drawn first in
+            the per-tile figures.
 
     Returns:
         The overall metrics (pooled counts), per-tile rows and the files written.
@@ -164,12 +167,17 @@ def evaluate_roads(
         raise ConfigError(f"buffer_m must be > 0 metres, got {buffer_m}")
     preds = expand_rasters(predictions, "prediction")
     pairs = pair_up(preds, expand_rasters(truths, "truth"))
+    inputs: list[Path | None] = [None] * len(pairs)
+    if images is not None:
+        inputs = [i for _, i in pair_up(preds, expand_rasters(images, "input"))]
     readers = []
-    for pred, truth in pairs:  # every check before the first window
+    for (pred, truth), image in zip(pairs, inputs, strict=True):  # every check before the first window
         if is_vector(truth):
             open_raster(pred)  # needs a CRS to place the centrelines
         else:
             check_aligned(pred, truth)
+        if image is not None:
+            check_aligned(pred, image)
         readers.append((pred, TruthReader(truth, pred, buffer_m)))
 
     overall = _TileScore(threshold, int(rho))
@@ -190,6 +198,11 @@ def evaluate_roads(
         result,
         Path(out_dir),
         settings=settings,
-        figures=road_figures(readers[:figures], curve, metrics, threshold),
+        figures=road_figures(
+            [(p, t, i) for (p, t), i in zip(readers, inputs, strict=True)][:figures],
+            curve,
+            metrics,
+            threshold,
+        ),
     )
     return result
