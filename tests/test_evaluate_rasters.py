@@ -209,6 +209,7 @@ def test_classes_match_hand_computed_confusion_matrix(tmp_path: Path) -> None:
         evaluate_classes([m_path], [bad], tmp_path / "out2")
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_classes_against_labelled_patch_folders(tmp_path: Path) -> None:
     pred = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 2, 2], [2, 2, 0, 0]], np.uint8)
     ten_m = Affine(10.0, 0.0, 500000.0, 0.0, -10.0, 4000000.0)
