@@ -204,6 +204,19 @@ def test_classes_match_hand_computed_confusion_matrix(tmp_path: Path) -> None:
     assert {"confusion_matrix.png", "per_class_scores.png", "per_class.csv", "confusion_matrix.csv"} <= {
         p.name for p in result.files
     }
+    # the command line, with the class names given for a map without tags
+    from satcnn.cli import main
+
+    untagged = write(tmp_path / "untagged.tif", pred, nodata=255)
+    args = ["--pred", str(untagged), "--truth", str(t_path), "--out-dir", str(tmp_path / "cli"), "--no-track"]
+    assert main(["evaluate", "classes", *args]) == 1  # no CLASS_NAMES tag, no --classes
+    assert main(["evaluate", "classes", *args, "--classes", "a,b,c"]) == 0
+    cli_report = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert cli_report["confusion_matrix"] == report["confusion_matrix"] and cli_report["classes"] == [
+        "a",
+        "b",
+        "c",
+    ]
     bad = write(tmp_path / "bad.tif", np.full((4, 4), 7, np.uint8))
     with pytest.raises(DataFormatError, match="class index 7"):
         evaluate_classes([m_path], [bad], tmp_path / "out2")
