@@ -28,7 +28,9 @@ class SceneInfo:
     """An image/mask pair checked to share one pixel grid.
 
     ``colorinterp`` is the image's colour interpretation per band (the alpha rule of
-    :func:`satcnn.io.reader.alpha_mask_band` needs it).
+    :func:`satcnn.io.reader.alpha_mask_band` needs it). ``band_indexes`` are the 1-based image
+    bands the model reads, in order, once a DataModule has resolved its ``bands`` (empty: the
+    first bands).
     """
 
     name: str
@@ -41,6 +43,7 @@ class SceneInfo:
     count: int
     dtype: str
     colorinterp: tuple[ColorInterp, ...] = ()
+    band_indexes: tuple[int, ...] = ()
 
 
 def _scene_info(name: str, image_path: Path, mask_path: Path, allow_no_crs: bool = False) -> SceneInfo:

@@ -61,7 +61,8 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
         augment: optional albumentations augmentation applied to each sample, reseeded with
             ``WindowRef.seed`` (the slower per-sample path; see :mod:`satcnn.data.batch_augment`).
         bands: how many leading image bands the model consumes; ``None`` reads all. An alpha
-            band beyond them masks the image (the alpha rule of :mod:`satcnn.io.reader`).
+            band beyond them masks the image (the alpha rule of :mod:`satcnn.io.reader`). A
+            scene's ``band_indexes``, when set, name the bands instead.
         geometric: flip/rotate each sample as numpy views, drawn from ``WindowRef.seed``
             (:func:`satcnn.data.batch_augment.flip_rotate`); the sample's arrays are then numpy.
         photometric: draw each sample's photometric parameters (``photometric``, ``seed`` keys)
@@ -92,11 +93,13 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
             self._readers, self._masks = {}, {}
             self._pid = os.getpid()
 
-    def _reader(self, path: str) -> WindowReader:
+    def _reader(self, scene: SceneInfo) -> WindowReader:
         self._this_process()
+        path = scene.image_path
         reader = self._readers.get(path)
         if reader is None:
-            reader = self._readers[path] = WindowReader(rasterio.open(path), self.bands)
+            indexes = scene.band_indexes or None
+            reader = self._readers[path] = WindowReader(rasterio.open(path), self.bands, indexes=indexes)
         return reader
 
     def _mask(self, path: str) -> DatasetReader:
@@ -111,7 +114,7 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
         window = Window(ref.col_off, ref.row_off, ref.size, ref.size)  # type: ignore[call-arg]
         # Augmentation takes the file's own dtype (uint8 has a fast path); the fill is 0 in any dtype.
         dtype = scene.dtype if self.augment is not None else "float32"
-        image, valid = self._reader(scene.image_path).read(window, dtype=dtype)
+        image, valid = self._reader(scene).read(window, dtype=dtype)
         mask = self._mask(scene.mask_path).read(1, window=window)
         if ref.owned is not None:
             r0, r1, c0, c1 = ref.owned

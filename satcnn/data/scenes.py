@@ -22,11 +22,14 @@ from torch.utils.data import DataLoader
 from satcnn.data.batch_augment import apply_photometric
 from satcnn.data.normalization import RunningStats
 from satcnn.data.samplers import GridWindowSampler, RandomWindowSampler, Region
+from satcnn.data.scene_bands import resolve_scene_bands
 from satcnn.data.scene_index import SceneInfo, find_scenes
 from satcnn.data.scene_windows import SceneWindowDataset, collate_samples
 from satcnn.data.transforms import SegmentationAugment, build_augment
 from satcnn.errors import ConfigError, RasterError
-from satcnn.io.reader import WindowReader, accepts_bands
+from satcnn.io.bands import parse_band_spec
+from satcnn.io.radiometry import PercentileSample
+from satcnn.io.reader import WindowReader
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +100,14 @@ class RoadSceneDataModule(L.LightningDataModule):
             albumentations per sample in the DataLoader: slower, kept as the base for custom
             albumentations pipelines) or ``none``.
         seed: seed for the scene split, random windows and augmentation.
-        bands: band names in file order; their count must equal the images' band count, or the
-            images may have more bands when every band beyond them is alpha (then a mask).
+        bands: the model's bands in order: 1-based image band indexes (``[3, 2, 1, 4]`` or
+            ``"3,2,1,4"``), or names matched against each image's band descriptions and colour
+            interpretation (:mod:`satcnn.data.scene_bands`). Names that an image's bands do not
+            all carry label its first bands: their count must then equal the image's band
+            count, or the image may have more bands when every band beyond them is alpha (then
+            a mask). Any data type trains (uint8, uint16, float): the model sees raw values,
+            normalised by the training mean and std; the checkpoint records the type and each
+            band's 1/2/98/99th percentiles for inference's ``--rescale``.
         allow_no_crs: accept scenes without a CRS (pixel-unit transforms, e.g. Massachusetts Roads
             PNGs converted by ``satcnn data png-to-geotiff``); their samples carry ``crs == ""``.
     """
@@ -119,7 +128,7 @@ class RoadSceneDataModule(L.LightningDataModule):
         augment: bool = True,
         augment_kind: SceneAugmentKind = "default",
         seed: int = 0,
-        bands: list[str] = ["red", "green", "blue", "nir"],  # noqa: B006 (copied, never mutated; shown by --print_config)
+        bands: list[str | int] | str = ["red", "green", "blue", "nir"],  # noqa: B006 (copied, never mutated; shown by --print_config)
         allow_no_crs: bool = False,
     ) -> None:
         super().__init__()
@@ -140,6 +149,10 @@ class RoadSceneDataModule(L.LightningDataModule):
                 raise ConfigError(
                     f"{label} is empty; name at least one scene or leave it unset to split by seed"
                 )
+        try:
+            spec = parse_band_spec(bands)
+        except ValueError as err:
+            raise ConfigError(f"bands {err}") from None
         self.save_hyperparameters()
         self.root = root
         self.patch_size = patch_size
@@ -153,11 +166,15 @@ class RoadSceneDataModule(L.LightningDataModule):
         self.augment = augment
         self.augment_kind: SceneAugmentKind = augment_kind
         self.seed = seed
-        self.bands = list(bands)
+        self.band_spec: list[str | int] = list(spec or [])
+        self.bands = [str(b) for b in self.band_spec]  # names once setup has resolved indexes
+        self.band_sources: list[int] = []
+        self.band_colorinterp: list[str] = []
         self.allow_no_crs = allow_no_crs
         self.scenes: list[SceneInfo] = []
         self.regions: dict[str, list[Region]] = {}
         self._stats: tuple[list[float], list[float]] | None = None
+        self._percentiles: list[list[float]] = []
         self._ready = False
 
     @property
@@ -175,13 +192,10 @@ class RoadSceneDataModule(L.LightningDataModule):
         """Find and check scenes, split them, and check patches fit; runs once (later calls return)."""
         if self._ready:
             return
-        scenes = find_scenes(self.root, self.allow_no_crs)
-        for scene in scenes:
-            if not accepts_bands(scene.colorinterp, len(self.bands)):
-                raise ConfigError(
-                    f"bands lists {len(self.bands)} names {self.bands} but {scene.image_path} has "
-                    f"{scene.count} bands; give one name per band (bands beyond them must be alpha)"
-                )
+        resolved = resolve_scene_bands(find_scenes(self.root, self.allow_no_crs), self.band_spec)
+        scenes = resolved.scenes
+        self.bands, self.band_sources = resolved.names, resolved.sources
+        self.band_colorinterp = resolved.colorinterp
         regions = self._split(scenes)
         for split, regs in regions.items():
             for reg in regs:
@@ -277,12 +291,13 @@ class RoadSceneDataModule(L.LightningDataModule):
             return self._stats
         self.setup()
         stats = RunningStats(self.in_channels)
+        sample = PercentileSample(self.in_channels, seed=self.seed)
         block = 1024
         for reg in self.regions["train"]:
             scene = self.scenes[reg.scene]
             step = max(1, math.ceil(math.sqrt(reg.height * reg.width / max_pixels_per_scene)))
             with rasterio.open(scene.image_path) as src:
-                reader = WindowReader(src, self.in_channels)
+                reader = WindowReader(src, self.in_channels, indexes=scene.band_indexes or None)
                 for r in range(reg.row_off, reg.row_off + reg.height, block):
                     h = min(block, reg.row_off + reg.height - r)
                     for c in range(reg.col_off, reg.col_off + reg.width, block):
@@ -292,6 +307,7 @@ class RoadSceneDataModule(L.LightningDataModule):
                             Window(c, r, w, h), dtype=src.dtypes[0], out_shape=out_shape
                         )
                         stats.update(data[:, valid][:, None])
+                        sample.update(data[:, valid])
         if stats.count == 0:
             paths = sorted({self.scenes[reg.scene].image_path for reg in self.regions["train"]})
             raise RasterError(
@@ -299,8 +315,15 @@ class RoadSceneDataModule(L.LightningDataModule):
                 "check the files' nodata value, internal mask or alpha band"
             )
         self._stats = ([float(v) for v in stats.mean], [float(v) for v in stats.std])
+        self._percentiles = sample.percentiles()
         logger.info("band stats over %d training pixels: mean %s std %s", stats.count, *self._stats)
         return self._stats
+
+    def band_percentiles(self) -> list[list[float]]:
+        """Per band, the 1st, 2nd, 98th and 99th percentiles (raw units) of a sample of the valid
+        training pixels, drawn in :meth:`band_stats`'s pass (``satcnn.io.radiometry``)."""
+        self.band_stats()
+        return self._percentiles
 
     def _max_value(self) -> float:
         mean, std = self.band_stats()

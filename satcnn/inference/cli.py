@@ -24,6 +24,7 @@ Examples:
   satcnn infer --model runs:/<run_id> --input tiles/ --output out/
   satcnn infer --model models:/roads@champion --input 'scenes/*.tif' --output out/ --output-type both
   satcnn infer --model runs/1/<run_id>/checkpoints/best.ckpt --input list.txt --output out/ --keep-going
+  satcnn infer --model roads.ckpt --input wv3_8band.tif --output out/ --bands 5,3,2,7 --rescale percentile
 
 Outputs: out/<input stem>.tif per input (COG), out/manifest.json, and for classifiers
 out/class_fractions.csv. Finished outputs are skipped on a rerun unless --overwrite, or unless
@@ -88,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-index", type=int, default=None, help="this process's shard")
     p.add_argument("--num-shards", type=int, default=None, help="number of shards")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--bands",
+        default=None,
+        help="source bands in the model's order: indexes (4,3,2,5) or names (red,green,blue,nir) "
+        "matched against band descriptions/colour interpretation; lifts the band content check",
+    )
+    p.add_argument(
+        "--rescale",
+        default=None,
+        help="none | percentile | MIN,MAX: read a raster whose data type differs from training "
+        "(default: refuse it). percentile maps each band's 2-98%% range to the training range",
+    )
     return p
 
 
@@ -120,6 +133,8 @@ def infer_main(argv: list[str]) -> int:
             track=not args.no_track,
             shard_index=args.shard_index,
             num_shards=args.num_shards,
+            bands=args.bands,
+            rescale=args.rescale,
         )
     except OptionError as err:
         parser.error(f"argument {_flag(err.option)}: {err.problem}")

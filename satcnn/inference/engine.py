@@ -37,6 +37,7 @@ from rasterio.windows import Window
 from tqdm.auto import tqdm
 
 from satcnn.errors import ConfigError
+from satcnn.inference.input_rule import InputRule
 from satcnn.io.cog import AtomicCOGWriter
 from satcnn.io.raster import RasterInfo, gdal_cache_env, open_raster
 from satcnn.io.reader import WindowReader
@@ -111,6 +112,8 @@ class StreamSettings:
         tags: Extra dataset tags for the output (override the plan's).
         overviews: Build COG overviews.
         blocksize: COG tile size.
+        inputs: The model's input rule (band selection and checks, radiometry); when set it
+            replaces the ``bands`` and ``dtypes`` checks.
     """
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -126,6 +129,7 @@ class StreamSettings:
     tags: Mapping[str, Any] = field(default_factory=dict)
     overviews: bool = True
     blocksize: int = 512
+    inputs: InputRule | None = None
 
 
 class WindowPlan(ABC, Generic[U]):
@@ -236,8 +240,9 @@ def _pipeline(
 class _WindowReader:
     """The one place where inference reads input pixels, through the pixel contract's reader."""
 
-    def __init__(self, ds: DatasetReader, bands: int | Sequence[str] | None) -> None:
-        self.reader = WindowReader(ds, bands)
+    def __init__(self, ds: DatasetReader, settings: StreamSettings, path: Path) -> None:
+        rule = settings.inputs
+        self.reader = WindowReader(ds, settings.bands) if rule is None else rule.reader(ds, path)
 
     def read(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray | None]:
         """``(n, C, h, w)`` float32 windows and their ``(n, h, w)`` valid masks (``None``: all valid)."""
@@ -275,7 +280,13 @@ def _sync(device: torch.device) -> None:
 
 def _open(src: Path, dst: Path, job: RasterJob, settings: StreamSettings) -> RasterInfo:
     sizes = [s for s in (job.min_size, settings.min_size) if s]
-    info = open_raster(src, bands=settings.bands, dtypes=settings.dtypes, min_size=max(sizes, default=None))
+    checks = settings.inputs is None  # else the input rule checks bands and type, per raster
+    info = open_raster(
+        src,
+        bands=settings.bands if checks else None,
+        dtypes=settings.dtypes if checks else None,
+        min_size=max(sizes, default=None),
+    )
     if src.resolve() == dst.resolve():
         raise ConfigError(f"output {dst} is the input raster; choose another output path")
     return info
@@ -293,15 +304,18 @@ class _Stages:
         plan: WindowPlan[Any],
         model: Model,
         settings: StreamSettings,
-        ds: DatasetReader,
+        reader: _WindowReader,
         writer: AtomicCOGWriter,
     ) -> None:
         self.plan, self.model, self.settings, self.writer = plan, model, settings, writer
-        self.reader = _WindowReader(ds, settings.bands)
+        self.reader = reader
         self.timers = _Timers()
         self.units = sum(len(b) for b in plan.batches)
         self.bar = tqdm(
-            total=self.units, unit=plan.unit_name, desc=Path(ds.name).name, disable=not settings.progress
+            total=self.units,
+            unit=plan.unit_name,
+            desc=Path(reader.reader.ds.name).name,
+            disable=not settings.progress,
         )
 
     def read(self, batch: list[Any]) -> Read:
@@ -365,13 +379,15 @@ def stream_raster(
     writer = AtomicCOGWriter(
         dst, plan.profile, overviews=settings.overviews, blocksize=settings.blocksize, **plan.writer_options
     )
-    with gdal_cache_env(settings.gdal_cache_mb), rasterio.open(src) as ds, writer:
-        stages = _Stages(plan, model, settings, ds, writer)
-        try:
-            _pipeline(plan.batches, stages.read, stages.compute, stages.write, settings.prefetch)
-        finally:
-            stages.bar.close()
-        t_fin = time.perf_counter()
+    with gdal_cache_env(settings.gdal_cache_mb), rasterio.open(src) as ds:
+        reader = _WindowReader(ds, settings, src)  # the input rule's checks, before any output
+        with writer:
+            stages = _Stages(plan, model, settings, reader, writer)
+            try:
+                _pipeline(plan.batches, stages.read, stages.compute, stages.write, settings.prefetch)
+            finally:
+                stages.bar.close()
+            t_fin = time.perf_counter()
     stats = PredictStats(
         path=dst,
         pixels=info.width * info.height,

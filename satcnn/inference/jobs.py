@@ -19,6 +19,7 @@ from torch import nn
 from satcnn.errors import ModelError
 from satcnn.inference.classify import ClassMapJob, class_fractions_of, classify
 from satcnn.inference.engine import StreamSettings, stream_raster
+from satcnn.inference.input_rule import InputRule
 from satcnn.inference.model_io import LoadedModel, SlidingPatchClassifier, StridedFCN
 from satcnn.inference.options import InferenceOptions
 from satcnn.inference.outputs import MODEL_DIGEST_TAG, TagValue
@@ -68,6 +69,21 @@ def _settings(
         bands=len(lm.bands),
         dtypes=[lm.input_dtype] if lm.input_dtype else None,
         tags=tags,
+        inputs=_input_rule(lm, options),
+    )
+
+
+def _input_rule(lm: LoadedModel, options: InferenceOptions) -> InputRule:
+    record = lm.record
+    return InputRule.of(
+        record.bands,
+        record.mean,
+        record.std,
+        sources=record.band_sources,
+        dtype=record.input_dtype,
+        percentiles=record.percentiles,
+        spec=options.band_spec,
+        rescale=options.rescale_rule,
     )
 
 
@@ -178,6 +194,14 @@ def tile_job(lm: LoadedModel, options: InferenceOptions, device: str, digest: st
     tags = {"SATCNN_MODEL": lm.uri, MODEL_DIGEST_TAG: digest}
     if lm.registered:
         tags["SATCNN_MODEL_VERSION"] = f"{lm.registered['name']}/{lm.registered['version']}"
+    inputs = {k: v for k, v in (("SATCNN_BANDS", options.bands), ("SATCNN_RESCALE", options.rescale)) if v}
+    tags.update({k: v if isinstance(v, str) else ",".join(map(str, v)) for k, v in inputs.items()})
+    job: TileJob
     if lm.task == "classification":
-        return ClassificationTiles(lm, options, device, tags)
-    return SegmentationTiles(lm, options, device, tags)
+        job = ClassificationTiles(lm, options, device, tags)
+    else:
+        job = SegmentationTiles(lm, options, device, tags)
+    if inputs:  # outputs read with other bands or another rescale are recomputed on a rerun
+        job.expected = [{**e, **{k: tags[k] for k in inputs}} for e in job.expected]
+        job.params.update({k.removeprefix("SATCNN_").lower(): tags[k] for k in inputs})
+    return job

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
 from satcnn.errors import ConfigError
+from satcnn.io.bands import BandSpec, parse_band_spec
+from satcnn.io.radiometry import Rescale, parse_rescale
 
 if TYPE_CHECKING:
     from satcnn.inference.model_io import LoadedModel
@@ -106,6 +108,14 @@ class InferenceOptions:
         shard_index: This process's shard; with ``num_shards``, or both ``None`` to take them from
             the launcher's environment (see ``shard_from_env``).
         num_shards: Number of shards.
+        bands: The source bands the model reads, in its order: 1-based indexes (``"4,3,2,5"``) or
+            names matched against band descriptions and colour interpretation
+            (``"red,green,blue,nir"``); lifts the band content check. Default: the model's band
+            names where the raster describes them, else the training files' bands
+            (``satcnn.inference.input_rule``).
+        rescale: ``none``, ``percentile`` or ``MIN,MAX``: how to read a raster whose data type
+            differs from the training data's (``satcnn.io.radiometry``). Default (``None``):
+            strict, such a raster is refused.
 
     Raises:
         OptionError: A value is out of range or not one of its choices.
@@ -131,6 +141,8 @@ class InferenceOptions:
     tracking_uri: str | None = None
     shard_index: int | None = None
     num_shards: int | None = None
+    bands: str | Sequence[str | int] | None = None
+    rescale: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str | Path) and not str(self.model).strip():
@@ -164,6 +176,24 @@ class InferenceOptions:
             raise OptionError(
                 "shard_index", f"must be less than num_shards {self.num_shards}, got {self.shard_index}"
             )
+        try:
+            parse_band_spec(self.bands)
+        except ValueError as err:
+            raise OptionError("bands", str(err)) from None
+        try:
+            self.rescale_rule  # noqa: B018 (parses and checks)
+        except ValueError as err:
+            raise OptionError("rescale", str(err)) from None
+
+    @property
+    def band_spec(self) -> BandSpec | None:
+        """``bands`` as 1-based indexes or names (``None``: the default selection)."""
+        return parse_band_spec(self.bands)
+
+    @property
+    def rescale_rule(self) -> Rescale | None:
+        """``rescale`` parsed: ``"none"``, ``"percentile"``, ``(MIN, MAX)``, or ``None`` (strict)."""
+        return None if self.rescale is None else parse_rescale(self.rescale)
 
     @property
     def input_specs(self) -> list[str | Path]:

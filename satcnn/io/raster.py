@@ -23,7 +23,7 @@ from satcnn.io.reader import accepts_bands, consumed_bands
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RasterInfo", "open_raster"]
+__all__ = ["RasterInfo", "check_band_count", "gdal_cache_env", "open_raster"]
 
 
 @dataclass(frozen=True)
@@ -115,16 +115,7 @@ def open_raster(
             p,
         )
     if bands is not None:
-        expected = consumed_bands(bands, info.count)
-        if not accepts_bands(info.colorinterp, expected):
-            names = "" if isinstance(bands, int) else f" ({', '.join(bands)})"
-            extra = " and the extra ones are not alpha" if info.count > expected else ""
-            raise RasterError(
-                f"model expects {expected} bands{names}; file has {info.count}{extra}. "
-                "Select or stack the right bands (e.g. `gdal_translate -b 1 -b 2 ...`) or use a model "
-                "trained on these bands",
-                p,
-            )
+        check_band_count(p, info.colorinterp, info.count, bands)
     if dtypes is not None and info.dtype not in dtypes:
         raise RasterError(
             f"data type {info.dtype} is not supported; expected one of {', '.join(dtypes)}. "
@@ -139,6 +130,28 @@ def open_raster(
         )
     logger.debug("opened %s: %d x %d, %d bands, %s", p, info.height, info.width, info.count, info.dtype)
     return info
+
+
+def check_band_count(
+    path: str | Path, colorinterp: Sequence[ColorInterp], count: int, bands: int | Sequence[str]
+) -> None:
+    """Raise unless a raster of ``count`` bands can feed a model reading its first ``bands``.
+
+    It can with exactly that many bands, or more where every extra band is alpha (the mask).
+
+    Raises:
+        RasterError: naming ``path``, the counts and the fix.
+    """
+    expected = consumed_bands(bands, count)
+    if not accepts_bands(colorinterp, expected):
+        names = "" if isinstance(bands, int) else f" ({', '.join(bands)})"
+        extra = " and the extra ones are not alpha" if count > expected else ""
+        raise RasterError(
+            f"model expects {expected} bands{names}; file has {count}{extra}. "
+            "Select the bands with `satcnn infer --bands` (e.g. --bands 1,2,3,4 or --bands "
+            "red,green,blue,nir) or use a model trained on these bands",
+            path,
+        )
 
 
 def gdal_cache_env(cache_mb: int | None) -> rasterio.Env:

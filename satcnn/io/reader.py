@@ -4,14 +4,15 @@ Every model input in satcnn (training patches, validation grid windows, inferenc
 blocks, band statistics) is read by :class:`WindowReader`, so a model sees the same pixels in
 training and in inference.
 
-A model consumes the first ``bands`` bands of a raster. A pixel of a window is **invalid** where
+A model consumes the first ``bands`` bands of a raster, or the source bands a selection names
+(``indexes``, see :mod:`satcnn.io.bands`), in that order. A pixel of a window is **invalid** where
 
 - it lies outside the raster;
 - the raster's nodata value says so: every consumed band equals its nodata value (NaN for a
   NaN nodata); a band without a nodata value is never nodata;
 - the raster's internal (or ``.msk``) mask is 0;
-- an alpha band **beyond** the consumed bands is 0 (see :func:`alpha_mask_band`). An alpha
-  band the model consumes is data and gives no mask.
+- an alpha band **not consumed** (beyond the consumed bands, or not selected) is 0 (see
+  :func:`alpha_mask_band`). An alpha band the model consumes is data and gives no mask.
 
 Invalid pixels hold :data:`FILL_VALUE` (raw 0, before normalisation) in every consumed band,
 the value the model already sees beyond the raster edge; training excludes them from loss and
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -32,6 +33,7 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from satcnn.errors import RasterError
+from satcnn.io.radiometry import LinearMap
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +63,9 @@ def consumed_bands(bands: int | Sequence[str] | None, count: int) -> int:
     return bands if isinstance(bands, int) else len(bands)
 
 
-def alpha_mask_band(colorinterp: Sequence[ColorInterp], bands: int) -> int | None:
+def alpha_mask_band(
+    colorinterp: Sequence[ColorInterp], bands: int, indexes: Sequence[int] | None = None
+) -> int | None:
     """The alpha rule: which band, if any, masks the input of a model reading ``bands`` bands.
 
     Alpha (colour interpretation ``alpha``, which is also where GDAL's per-dataset alpha mask
@@ -73,12 +77,15 @@ def alpha_mask_band(colorinterp: Sequence[ColorInterp], bands: int) -> int | Non
     Args:
         colorinterp: The raster's colour interpretation per band (``ds.colorinterp``).
         bands: How many leading bands the model consumes.
+        indexes: The 1-based source bands consumed, when a selection names them (then an
+            alpha band not among them is the mask); ``None``: the first ``bands``.
 
     Returns:
-        The 1-based index of the first alpha band beyond ``bands``, or ``None``.
+        The 1-based index of the first alpha band not consumed, or ``None``.
     """
-    for index in range(bands, len(colorinterp)):
-        if colorinterp[index] == ColorInterp.alpha:
+    consumed = set(indexes) if indexes is not None else set(range(1, bands + 1))
+    for index in range(len(colorinterp)):
+        if index + 1 not in consumed and colorinterp[index] == ColorInterp.alpha:
             return index + 1
     return None
 
@@ -99,18 +106,20 @@ class ValidityRule:
     """Where the invalid pixels of one raster come from, for a model reading ``bands`` bands.
 
     Attributes:
-        bands: Consumed bands (the raster's first ``bands``).
+        bands: Number of consumed bands (the raster's first ``bands``, or ``indexes``).
         nodata: Nodata value per consumed band (``None``: that band has none).
         mask_bands: Bands whose GDAL mask (internal or ``.msk``, not alpha- or nodata-derived)
             is read: the first band for a per-dataset mask, every consumed band for per-band
             masks, none otherwise. A pixel is valid where any of them is non-zero.
-        alpha: 1-based index of the alpha band beyond the consumed ones, or ``None``.
+        alpha: 1-based index of the alpha band that is not consumed, or ``None``.
+        indexes: 1-based source bands consumed, in order.
     """
 
     bands: int
     nodata: tuple[float | None, ...]
     mask_bands: tuple[int, ...]
     alpha: int | None
+    indexes: tuple[int, ...] = field(default=(), compare=False)  # the rule is the four above
 
     @property
     def all_valid(self) -> bool:
@@ -118,28 +127,38 @@ class ValidityRule:
         return all(v is None for v in self.nodata) and not self.mask_bands and self.alpha is None
 
 
-def validity_rule(ds: DatasetReader, bands: int | None = None) -> ValidityRule:
-    """The validity rule of ``ds`` for a model reading its first ``bands`` bands (default all).
+def validity_rule(
+    ds: DatasetReader, bands: int | None = None, indexes: Sequence[int] | None = None
+) -> ValidityRule:
+    """The validity rule of ``ds`` for a model reading its first ``bands`` bands (default all),
+    or the source bands ``indexes`` (1-based, in order; then ``bands`` is ignored).
 
     GDAL derives a band's mask from (in its order) an internal mask, the nodata value, or an
     alpha band. The nodata value and alpha are handled here explicitly (see the module
     docstring); only a genuine internal mask is taken from GDAL's mask flags.
 
     Raises:
-        RasterError: ``bands`` is not in ``[1, ds.count]``.
+        RasterError: ``bands`` is not in ``[1, ds.count]``, or an index is not a band of ``ds``.
     """
-    n = ds.count if bands is None else bands
-    if not 1 <= n <= ds.count:
-        raise RasterError(f"model reads {n} bands; file has {ds.count}", ds.name)
-    nodata = tuple(None if v is None else float(v) for v in ds.nodatavals[:n])
-    flags = ds.mask_flag_enums[:n]
+    if indexes is not None:
+        idx = tuple(indexes)
+        if not idx or not all(1 <= i <= ds.count for i in idx):
+            raise RasterError(f"model reads bands {list(idx)}; file has {ds.count}", ds.name)
+    else:
+        n = ds.count if bands is None else bands
+        if not 1 <= n <= ds.count:
+            raise RasterError(f"model reads {n} bands; file has {ds.count}", ds.name)
+        idx = tuple(range(1, n + 1))
+    nodata = tuple(None if ds.nodatavals[i - 1] is None else float(ds.nodatavals[i - 1]) for i in idx)
+    flags = [ds.mask_flag_enums[i - 1] for i in idx]
     if all(MaskFlags.per_dataset in f and MaskFlags.alpha not in f for f in flags):
         mask_bands: tuple[int, ...] = (1,)
     elif all(not f for f in flags):  # GDAL reports per-band internal masks as no flags
-        mask_bands = tuple(range(1, n + 1))
+        mask_bands = idx
     else:
         mask_bands = ()
-    return ValidityRule(n, nodata, mask_bands, alpha_mask_band(ds.colorinterp, n))
+    alpha = alpha_mask_band(ds.colorinterp, len(idx), idx)
+    return ValidityRule(len(idx), nodata, mask_bands, alpha, idx)
 
 
 class WindowReader:
@@ -149,15 +168,27 @@ class WindowReader:
         ds: An open dataset (the reader does not close it).
         bands: The number of leading bands the model consumes, or their names; ``None`` reads
             every band.
+        indexes: The 1-based source bands to read, in the model's order (a band selection,
+            :mod:`satcnn.io.bands`); overrides ``bands``.
+        rescale: A per-band linear map applied to valid pixels as they are read (inference's
+            ``--rescale``, :mod:`satcnn.io.radiometry`); invalid pixels still hold the fill.
 
     Raises:
-        RasterError: ``bands`` asks for more bands than the file has.
+        RasterError: ``bands`` or ``indexes`` asks for bands the file does not have.
     """
 
-    def __init__(self, ds: DatasetReader, bands: int | Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        ds: DatasetReader,
+        bands: int | Sequence[str] | None = None,
+        *,
+        indexes: Sequence[int] | None = None,
+        rescale: LinearMap | None = None,
+    ) -> None:
         self.ds = ds
-        self.rule = validity_rule(ds, consumed_bands(bands, ds.count))
-        self.indexes = list(range(1, self.rule.bands + 1))
+        self.rule = validity_rule(ds, consumed_bands(bands, ds.count), indexes)
+        self.indexes = list(self.rule.indexes)
+        self.rescale = rescale
 
     def read(
         self,
@@ -210,6 +241,8 @@ class WindowReader:
         raw = self.ds.read(self.indexes, window=window, **decimate)
         valid = self._valid(raw, window, out_shape)
         data = raw.astype(dtype, copy=False)
+        if self.rescale is not None:
+            data = self.rescale.apply(data)  # float data: the rescaled reader is inference's
         if not valid.all():
             data[:, ~valid] = FILL_VALUE
         return data, valid

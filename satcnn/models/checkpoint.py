@@ -98,6 +98,11 @@ class CheckpointMeta:
         satcnn_version: The satcnn that wrote the checkpoint.
         weights_digest: :func:`weights_digest` of the checkpoint (None until attached).
         format_version: Format of the record (:data:`FORMAT_VERSION` once read).
+        band_sources: 1-based source band of each band in the training files (empty: unknown,
+            the first ``len(bands)``).
+        band_colorinterp: Colour interpretation of each band in the training files (empty: unknown).
+        percentiles: Per band, the 1st, 2nd, 98th and 99th percentiles of the training data's
+            valid pixels, raw units (``satcnn.io.radiometry.PERCENTILES``; empty: unknown).
     """
 
     task: Task
@@ -111,6 +116,9 @@ class CheckpointMeta:
     satcnn_version: str = __version__
     weights_digest: str | None = None
     format_version: int = FORMAT_VERSION
+    band_sources: list[int] = field(default_factory=list)
+    band_colorinterp: list[str] = field(default_factory=list)
+    percentiles: list[list[float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python values (safe for ``torch.load(weights_only=True)``, JSON and YAML)."""
@@ -147,6 +155,19 @@ class CheckpointMeta:
         if len(mean) != len(bands) or len(std) != len(bands):
             raise ModelError(f"mean/std have {len(mean)}/{len(std)} values for {len(bands)} bands", path)
         patch = data.get("patch_size")
+        sources = [int(i) for i in data.get("band_sources") or []]
+        interps = [str(c) for c in data.get("band_colorinterp") or []]
+        pcts = [[float(v) for v in row] for row in data.get("percentiles") or []]
+        optional: dict[str, list[Any]] = {
+            "band_sources": sources,
+            "band_colorinterp": interps,
+            "percentiles": pcts,
+        }
+        for label, values in optional.items():
+            if values and len(values) != len(bands):
+                raise ModelError(f"{label} has {len(values)} entries for {len(bands)} bands", path)
+        if any(len(row) != 4 for row in pcts):
+            raise ModelError("percentiles must hold 4 values (p1, p2, p98, p99) per band", path)
         return cls(
             task=cast(Task, data["task"]),
             model=ModelSpec(spec["name"], dict(spec.get("kwargs") or {})),
@@ -159,6 +180,9 @@ class CheckpointMeta:
             satcnn_version=str(data.get("satcnn_version", "unknown")),
             weights_digest=data.get("weights_digest") if version >= 2 else None,
             format_version=version,
+            band_sources=sources,
+            band_colorinterp=interps,
+            percentiles=pcts,
         )
 
 

@@ -74,6 +74,9 @@ class SatcnnTask(L.LightningModule):
         self.class_names: list[str] = [str(i) for i in range(num_classes)]
         self.patch_size: int | None = None
         self.input_dtype = "uint8"
+        self.band_sources: list[int] = []
+        self.band_colorinterp: list[str] = []
+        self.percentiles: list[list[float]] = []
 
     # -- data-derived state -----------------------------------------------------------------
     def check_data(self, dm: Any) -> None:
@@ -106,10 +109,14 @@ class SatcnnTask(L.LightningModule):
         self.bands = list(getattr(dm, "bands", self.bands))
         self.patch_size = getattr(dm, "patch_size", self.patch_size)
         self.input_dtype = str(getattr(dm, "input_dtype", self.input_dtype))
+        self.band_sources = list(getattr(dm, "band_sources", self.band_sources))
+        self.band_colorinterp = list(getattr(dm, "band_colorinterp", self.band_colorinterp))
         if stage == "fit" and hasattr(dm, "band_stats"):
             mean, std = dm.band_stats()
             self.normalize.set(mean, std)
             log.info("normalisation from the training split: mean %s, std %s", mean, std)
+        if stage == "fit" and hasattr(dm, "band_percentiles"):
+            self.percentiles = [list(p) for p in dm.band_percentiles()]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw digital numbers in, the model's output out (as ``NormalizedModel`` in inference)."""
@@ -130,6 +137,9 @@ class SatcnnTask(L.LightningModule):
             patch_size=self.patch_size,
             input_dtype=self.input_dtype,
             satcnn_version=__version__,
+            band_sources=list(self.band_sources),
+            band_colorinterp=list(self.band_colorinterp),
+            percentiles=[list(p) for p in self.percentiles],
         )
 
     def metadata(self) -> dict[str, Any]:
@@ -155,6 +165,9 @@ class SatcnnTask(L.LightningModule):
         self.class_names = list(meta.classes) or self.class_names
         self.patch_size = meta.patch_size or self.patch_size
         self.input_dtype = meta.input_dtype or self.input_dtype
+        self.band_sources = list(meta.band_sources)
+        self.band_colorinterp = list(meta.band_colorinterp)
+        self.percentiles = [list(p) for p in meta.percentiles]
 
     # -- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
