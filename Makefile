@@ -1,4 +1,4 @@
-# satcnn: `make demo` runs the main job on the embedded samples; `make test` runs the test suite.
+# satcnn: `make demo` runs both pipelines on the embedded samples; `make test` runs the test suite.
 # Both create .venv and install the pinned stack (constraints.txt) on first use.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -16,10 +16,16 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## demo: fit the SAT-6 classifier on the real sample rows, test it, print accuracy, run id, checkpoint
+## demo: both pipelines (pipelines/landcover.yaml, pipelines/roads.yaml) on the embedded samples and
+## synthetic scenes: reports, maps and nested MLflow runs under outputs/demo (rerun: unchanged stages are reused)
+DEMO := outputs/demo
 demo: install
-	$(BIN)/python -m satcnn fit --config configs/deepsat/sat6.yaml --test_after_fit true \
-		--trainer.enable_progress_bar false
+	@test -f $(DEMO)/scenes/images/scene_003.tif || \
+		$(BIN)/python -m satcnn data synth-roads --out $(DEMO)/scenes --count 4 --size 512 --seed 0
+	$(BIN)/python -m satcnn pipeline run pipelines/landcover.yaml --out $(DEMO)/landcover
+	$(BIN)/python -m satcnn pipeline run pipelines/roads.yaml --out $(DEMO)/roads --set validate.scenes=$(DEMO)/scenes
+	@echo "demo: reports $(DEMO)/landcover/report/report.html and $(DEMO)/roads/report/report.html;" \
+		"outputs under $(DEMO); MLflow UI: $(BIN)/python -m satcnn ui (then browse http://127.0.0.1:5000)"
 
 ## test: lint, type-check, then the whole test suite (slow tests included)
 test: install lint pytest

@@ -34,6 +34,7 @@ commands:
   ui         serve the MLflow UI on the project's tracking store
   runs       tracking store housekeeping: `runs clean` marks runs left RUNNING by a killed fit KILLED
   export     a model as ONNX, torch.export (.pt2) or TorchScript, with a STAC MLM model card
+  pipeline   `pipeline run pipelines/roads.yaml`: validate, fit, register, infer, evaluate, report
 
 Run `satcnn COMMAND --help` for a command's options, and
 `satcnn fit --config configs/deepsat/sat6.yaml --print_config` to see every setting.
@@ -70,6 +71,7 @@ def _extra_commands() -> dict[str, Callable[[list[str]], int]]:
         "vectorize": commands.vectorize_main,
         "evaluate": commands.evaluate_main,
         "export": commands.export_main,
+        "pipeline": commands.pipeline_main,
     }
 
 

@@ -1,5 +1,5 @@
-"""The commands beside LightningCLI's: ``data``, ``infer``, ``vectorize``, ``evaluate``, ``ui``, ``runs``
-and ``export``.
+"""The commands beside LightningCLI's: ``data``, ``infer``, ``vectorize``, ``evaluate``, ``ui``, ``runs``,
+``export`` and ``pipeline``.
 
 Thin: parse, then call the library.
 """
@@ -102,5 +102,12 @@ def infer_main(argv: list[str]) -> int:
 def export_main(argv: list[str]) -> int:
     """``satcnn export --model URI --format onnx|pt2|torchscript [--out PATH]``: a model outside Python."""
     from satcnn.inference.export_cli import export_main as run
+
+    return run(argv)
+
+
+def pipeline_main(argv: list[str]) -> int:
+    """``satcnn pipeline run FILE``: validate -> fit -> register -> infer -> evaluate -> report."""
+    from satcnn.pipeline.cli import pipeline_main as run
 
     return run(argv)

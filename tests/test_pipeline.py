@@ -1,0 +1,183 @@
+"""``satcnn pipeline run``: the roads pipeline end to end on tiny generated data, killed and resumed.
+
+One module fixture runs the pipeline three times (about a minute on 2 cores): killed at the start
+of ``infer`` (``SATCNN_PIPELINE_KILL_AT``), resumed, and once uninterrupted into another folder.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from mlflow import MlflowClient
+
+from satcnn.errors import ConfigError
+from satcnn.pipeline.spec import load_spec
+from tests.conftest import ROOT, SAMPLES
+
+ROADS = ROOT / "pipelines" / "roads.yaml"
+EXTRA = SAMPLES / "rasters" / "SN1_Vegas_WV03_RGBN.tif"
+TINY = [
+    "fit.epochs=1",
+    "fit.overlays=[configs/trainer/debug.yaml]",
+    "fit.args.data.init_args.patch_size=64",
+    "fit.args.data.init_args.train_samples_per_epoch=16",
+    "fit.args.model.init_args.model_kwargs.filters=[4,8,16,32]",
+    "validate.held_out=[scene_002]",
+    f"validate.extra_inputs=[{EXTRA}]",
+    "infer.window=128",
+    "infer.margin=16",
+]
+
+
+def pipeline(
+    tmp: Path, out: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m satcnn pipeline run pipelines/roads.yaml`` on the tiny scenes under ``tmp``."""
+    sets = [*TINY, f"validate.scenes={tmp / 'scenes'}", *extra]
+    args = [sys.executable, "-m", "satcnn", "pipeline", "run", str(ROADS), "--out", str(tmp / out)]
+    args += ["--tracking-uri", f"sqlite:///{tmp / 'mlflow.db'}"]
+    for item in sets:
+        args += ["--set", item]
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run(args, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=900)
+
+
+@dataclass
+class Runs:
+    tmp: Path
+    killed: subprocess.CompletedProcess[str]
+    resumed: subprocess.CompletedProcess[str]
+    fresh: subprocess.CompletedProcess[str]
+    client: MlflowClient
+
+    def stage_runs(self, parent: str) -> dict[str, Any]:
+        exp = self.client.get_experiment_by_name("satcnn-pipeline-roads")
+        assert exp is not None
+        runs = self.client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")
+        return {r.data.tags["satcnn.stage"]: r for r in runs if r.info.status == "FINISHED"}
+
+    def parents(self) -> list[Any]:
+        exp = self.client.get_experiment_by_name("satcnn-pipeline-roads")
+        assert exp is not None
+        return list(self.client.search_runs([exp.experiment_id], "tags.`satcnn.pipeline` = 'roads'"))
+
+    def parent_of(self, out: str) -> Any:
+        (run,) = [r for r in self.parents() if r.data.tags["satcnn.pipeline.out"] == str(self.tmp / out)]
+        return run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    from satcnn.data.synth import synth_roads
+
+    tmp = tmp_path_factory.mktemp("pipeline")
+    synth_roads(tmp / "scenes", 3, 160, seed=0, progress=False)
+    killed = pipeline(tmp, "a", env={"SATCNN_PIPELINE_KILL_AT": "infer"})
+    resumed = pipeline(tmp, "a")
+    fresh = pipeline(tmp, "b")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    return Runs(tmp, killed, resumed, fresh, MlflowClient(uri, registry_uri=uri))
+
+
+def test_end_to_end_artifacts(runs: Runs) -> None:
+    """Registered model, aligned outputs, metrics in range, a report with figures, nested runs."""
+    assert runs.fresh.returncode == 0, runs.fresh.stderr[-3000:]
+    out = runs.tmp / "b"
+    parent = runs.parent_of("b")
+    assert parent.info.status == "FINISHED"
+    stages = runs.stage_runs(parent.info.run_id)
+    assert sorted(stages) == sorted(["validate", "fit", "register", "infer", "evaluate", "report"])
+    for name, run in stages.items():
+        assert run.data.tags["satcnn.stage_key"] and run.data.tags["satcnn.stage_complete"] == "true"
+        assert parent.data.tags[f"satcnn.stage.{name}"] == run.info.run_id
+    # the fit logged into its nested stage run; the registered version points at it
+    fit_id = stages["fit"].info.run_id
+    assert any(a.path == "model" for a in runs.client.list_artifacts(fit_id))
+    versions = runs.client.search_model_versions("name='roads-resunet'")
+    assert fit_id in {v.run_id for v in versions}
+    register = stages["register"].data.params["model_uri"]
+    assert register.startswith("models:/roads-resunet/")
+    # outputs on their inputs' grids: probability and mask per input
+    scene = runs.tmp / "scenes" / "images" / "scene_002.tif"
+    for src in (scene, EXTRA):
+        for name in (f"{src.stem}.tif", f"{src.stem}_mask.tif"):
+            with rasterio.open(src) as a, rasterio.open(out / "infer" / name) as b:
+                assert (a.crs, a.transform, a.shape) == (b.crs, b.transform, b.shape)
+                assert b.tags()["SATCNN_MODEL"] == register
+    # the evaluation's metrics: a JSON file with the scores in [0, 1], logged to the evaluate run
+    metrics_files = list((out / "evaluate").glob("*.json"))
+    keys = ("iou", "f1", "relaxed_precision", "relaxed_recall", "breakeven")
+    assert metrics_files and all(f'"{k}"' in metrics_files[0].read_text() for k in keys)
+    logged = stages["evaluate"].data.metrics
+    assert stages["evaluate"].data.tags["satcnn.inference_run_id"] == stages["infer"].info.run_id
+    assert stages["evaluate"].data.tags["satcnn.training_run_id"] == fit_id
+    for key in keys:
+        found = [v for k, v in logged.items() if k.endswith(key)]
+        assert found and all(0.0 <= v <= 1.0 for v in found), (key, logged)
+    # the report: Markdown + HTML, every figure present, logged to the parent
+    report = (out / "report" / "report.md").read_text()
+    pngs = [line.split("(")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
+    assert len(pngs) >= 2 and all((out / "report" / p).stat().st_size > 1000 for p in pngs)
+    assert "roads_0.png" in pngs and "roads_1.png" in pngs
+    assert "| iou" in report or "iou" in report
+    assert (out / "report" / "report.html").read_text().count("<img") == len(pngs)
+    logged_report = {a.path for a in runs.client.list_artifacts(parent.info.run_id, "report")}
+    assert "report/report.md" in logged_report and "report/roads_0.png" in logged_report
+    assert str(out / "report" / "report.md") in runs.fresh.stdout and "satcnn ui" in runs.fresh.stdout
+
+
+def test_killed_pipeline_resumes(runs: Runs) -> None:
+    """Killed at the start of infer, then rerun: finished stages reused with their run ids, the
+    unfinished one redone, and the outputs equal to an uninterrupted run's."""
+    assert runs.killed.returncode == -9, runs.killed.stderr[-3000:]
+    assert runs.resumed.returncode == 0, runs.resumed.stderr[-3000:]
+    assert "reused: validate, fit, register" in runs.resumed.stdout
+    parent = runs.parent_of("a")  # the killed run's parent, continued
+    assert parent.info.status == "FINISHED"
+    stages = runs.stage_runs(parent.info.run_id)
+    assert sorted(stages) == sorted(["validate", "fit", "register", "infer", "evaluate", "report"])
+    exp = runs.client.get_experiment_by_name("satcnn-pipeline-roads")
+    assert exp is not None
+    killed = runs.client.search_runs(
+        [exp.experiment_id],
+        f"tags.`mlflow.parentRunId` = '{parent.info.run_id}' and attributes.status = 'KILLED'",
+    )
+    assert [r.data.tags["satcnn.stage"] for r in killed] == ["infer"]
+    # same inputs and seed, so the resumed outputs equal the uninterrupted run's
+    for name in ("scene_002.tif", "scene_002_mask.tif", f"{EXTRA.stem}.tif"):
+        with (
+            rasterio.open(runs.tmp / "a" / "infer" / name) as a,
+            rasterio.open(runs.tmp / "b" / "infer" / name) as b,
+        ):
+            assert a.tags()["SATCNN_MODEL_DIGEST"] == b.tags()["SATCNN_MODEL_DIGEST"]
+            np.testing.assert_array_equal(a.read(), b.read())
+    fresh = runs.stage_runs(runs.parent_of("b").info.run_id)
+    assert stages["evaluate"].data.metrics == fresh["evaluate"].data.metrics
+
+
+def test_overrides_and_bad_files(tmp_path: Path) -> None:
+    spec = load_spec(ROADS, ["fit.epochs=2", "infer.inputs=[x.tif, y.tif]"], out=tmp_path)
+    assert spec.stages["fit"]["epochs"] == 2 and spec.stages["infer"]["inputs"] == ["x.tif", "y.tif"]
+    assert spec.out == tmp_path.resolve() and spec.stages["register"]["name"] == "roads-resunet"
+    with pytest.raises(ConfigError, match="unknown key 'fitt'"):
+        load_spec(ROADS, ["fitt.epochs=2"])
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_spec(ROADS, ["fit.epochs"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntask: forest\nstages: {}\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "satcnn", "pipeline", "run", str(bad)]
+    out = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        f"satcnn: error: {bad}: task must be one of roads, landcover, got 'forest'"
+    ]
+    assert not (tmp_path / "mlflow.db").exists()
