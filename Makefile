@@ -20,8 +20,8 @@ install: $(STAMP)
 ## synthetic scenes: reports, maps and nested MLflow runs under outputs/demo (rerun: unchanged stages are reused)
 DEMO := outputs/demo
 demo: install
-	@test -f $(DEMO)/scenes/images/scene_003.tif || \
-		$(BIN)/python -m satcnn data synth-roads --out $(DEMO)/scenes --count 4 --size 512 --seed 0
+	@test -f $(DEMO)/scenes/images/scene_004.tif || \
+		$(BIN)/python -m satcnn data synth-roads --out $(DEMO)/scenes --count 5 --size 512 --seed 0
 	$(BIN)/python -m satcnn pipeline run pipelines/landcover.yaml --out $(DEMO)/landcover
 	$(BIN)/python -m satcnn pipeline run pipelines/roads.yaml --out $(DEMO)/roads --set validate.scenes=$(DEMO)/scenes
 	@echo "demo: reports $(DEMO)/landcover/report/report.html and $(DEMO)/roads/report/report.html;" \

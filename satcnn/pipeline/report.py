@@ -33,7 +33,20 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[str]:
 
 
 def _metrics_table(metrics: Mapping[str, float]) -> list[str]:
-    return _table(("metric", "value"), sorted(metrics.items()))
+    """Overall metrics in one table; ``<metric>/<class>`` ones in a class-by-metric table below."""
+    overall = sorted((k, v) for k, v in metrics.items() if "/" not in k)
+    per_class: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        if "/" in key:
+            name, cls = key.split("/", 1)
+            per_class.setdefault(cls, {})[name] = value
+    lines = _table(("metric", "value"), overall)
+    if per_class:
+        names = sorted({n for row in per_class.values() for n in row})
+        lines += _table(
+            ("class", *names), [(c, *(row.get(n, "") for n in names)) for c, row in per_class.items()]
+        )
+    return lines
 
 
 def _stages_section(ctx: StageContext) -> list[str]:
@@ -133,9 +146,9 @@ def report_run(ctx: StageContext, run_id: str | None) -> Outputs:
         "",
     ]
     lines += _stages_section(ctx)
-    if up["fit"].get("test_metrics"):
-        lines += ["## Training (test split)", "", *_metrics_table(up["fit"]["test_metrics"])]
     evaluation = up.get("evaluate", {})
+    if up["fit"].get("test_metrics") and up["fit"]["test_metrics"] != evaluation.get("metrics"):
+        lines += ["## Training (test split)", "", *_metrics_table(up["fit"]["test_metrics"])]
     if evaluation.get("metrics"):
         lines += [
             f"## Evaluation ({evaluation.get('kind', spec.task)})",

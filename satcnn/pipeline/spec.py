@@ -11,6 +11,8 @@ A pipeline file is YAML::
 
 Overrides (``--set fit.epochs=1``) address a stage's setting by ``<stage>.<key>[.<key>...]`` or a
 top-level key by its name; values are parsed as YAML (``--set infer.inputs=[a.tif,b.tif]``).
+Under ``fit.args`` the rest is one dotted ``satcnn fit`` option: ``--set fit.args.data.init_args.
+batch_size=4``.
 Relative paths in the file are relative to the working directory, as on the command line.
 """
 
@@ -78,6 +80,8 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
         keys, value = _parse_override(text)
         if keys[0] in STAGES:
             keys = ["stages", *keys]
+            if len(keys) > 4 and keys[2] == "args":  # fit.args keys are dotted CLI options
+                keys = [*keys[:3], ".".join(keys[3:])]
         elif keys[0] not in TOP_LEVEL:
             raise ConfigError(
                 f"--set {text!r}: unknown key {keys[0]!r}; expected a stage ({', '.join(STAGES)}) "

@@ -1,8 +1,9 @@
 """The validate stage: check every input before any compute, and say what the fit trains on.
 
 * roads: ``scenes`` (``images/<name>.tif`` + ``masks/<name>.tif`` on the same grid, as ``satcnn
-  data synth-roads`` writes), ``held_out`` scene names (validation, test and evaluation), and
-  ``extra_inputs`` (rasters inferred without truth, e.g. a real tile);
+  data synth-roads`` writes), ``held_out`` scene names (test and evaluation), ``val_scenes``
+  (validation, the checkpoint's choice; default: the held-out ones), and ``extra_inputs``
+  (rasters inferred without truth, e.g. a real tile);
 * landcover: ``patches`` (Kaggle CSV folders and per-class GeoTIFF folders, merged into one patch
   folder with ``aliases`` mapping folder names to class names) and ``extra_inputs`` (tiles to map).
 
@@ -62,15 +63,19 @@ def _validate_roads(ctx: StageContext, bands: int) -> Outputs:
             )
         truths[image.stem] = str(mask)
     held_out = [str(n) for n in ctx.get("held_out", [images[-1].stem])]
-    missing = [n for n in held_out if n not in truths]
-    if missing:
-        raise ConfigError(f"validate.held_out: no scene(s) {', '.join(missing)} in {root / 'images'}")
-    if len(held_out) == len(images):
-        raise ConfigError(f"validate.held_out: every scene of {root} is held out; none is left to train on")
+    val = [str(n) for n in ctx.get("val_scenes", held_out)]
+    for option, names in (("held_out", held_out), ("val_scenes", val)):
+        missing = [n for n in names if n not in truths]
+        if missing:
+            raise ConfigError(f"validate.{option}: no scene(s) {', '.join(missing)} in {root / 'images'}")
+    if len(set(held_out) | set(val)) == len(images):
+        raise ConfigError(
+            f"validate: every scene of {root} is held out or validates; none is left to train on"
+        )
     held = [str(root / "images" / f"{n}.tif") for n in held_out]
     data_args: dict[str, Any] = {
         "data.init_args.root": str(root),
-        "data.init_args.val_scenes": held_out,
+        "data.init_args.val_scenes": val,
         "data.init_args.test_scenes": held_out,
     }
     return {
