@@ -8,6 +8,7 @@ test compares its outputs with an uninterrupted inference and evaluation of the 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ import rasterio
 from mlflow import MlflowClient
 
 from satcnn.errors import ConfigError
+from satcnn.evaluate.masks import evaluate_roads
+from satcnn.inference import InferenceOptions, run_inference
 from satcnn.pipeline.spec import load_spec
 from tests.conftest import ROOT, SAMPLES
 
@@ -125,7 +128,7 @@ def test_end_to_end_artifacts(runs: Runs) -> None:
         assert found and all(0.0 <= v <= 1.0 for v in found), (key, logged)
     # the report: Markdown + HTML, every figure present, logged to the parent
     report = (out / "report" / "report.md").read_text()
-    pngs = [line.split("(")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
+    pngs = re.findall(r"\]\(([^()]+\.png)\)", report)
     assert len(pngs) >= 2 and all((out / "report" / p).stat().st_size > 1000 for p in pngs)
     assert "roads_0.png" in pngs and "roads_1.png" in pngs
     assert "| iou" in report or "iou" in report
@@ -153,10 +156,6 @@ def test_killed_pipeline_resumes(runs: Runs) -> None:
     )
     assert [r.data.tags["satcnn.stage"] for r in killed] == ["infer"]
     # the resumed outputs equal an uninterrupted inference and evaluation of the registered model
-    from satcnn.evaluate.masks import evaluate_roads
-
-    from satcnn.inference import InferenceOptions, run_inference
-
     uri = stages["register"].data.params["model_uri"]
     scene = runs.tmp / "scenes" / "images" / "scene_002.tif"
     again = runs.tmp / "again"
