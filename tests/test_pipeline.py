@@ -193,7 +193,7 @@ def test_overrides_and_bad_files(tmp_path: Path) -> None:
     bad.write_text("name: x\ntask: forest\nstages: {}\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     argv = [sys.executable, "-m", "satcnn", "pipeline", "run", str(bad)]
-    out = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines() == [
         f"satcnn: error: {bad}: task must be one of roads, landcover, got 'forest'"

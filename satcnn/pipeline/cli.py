@@ -32,13 +32,15 @@ def pipeline_main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
 
-    from satcnn.pipeline.runner import run_pipeline
     from satcnn.pipeline.spec import load_spec
 
     overrides = list(args.overrides)
     if args.tracking_uri:
         overrides.append(f"tracking_uri={args.tracking_uri}")
-    spec = load_spec(args.file, overrides, out=args.out)
+    spec = load_spec(args.file, overrides, out=args.out)  # checked before MLflow is imported
+
+    from satcnn.pipeline.runner import run_pipeline
+
     result = run_pipeline(spec)
     reused = f" (reused: {', '.join(result.reused)})" if result.reused else ""
     lines = [
