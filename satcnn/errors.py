@@ -36,6 +36,28 @@ class ConfigError(SatcnnError, ValueError):
     """A configuration value is invalid."""
 
 
+class OutputError(SatcnnError, OSError):
+    """An output cannot be written: the folder is read-only, the disk is full, or too small for it."""
+
+
+def output_error(err: OSError, path: str | Path, what: str = "cannot write") -> OutputError:
+    """``err`` (an ``OSError`` from writing ``path``) as one line naming the file and the cause.
+
+    A full disk (``ENOSPC``), a read-only file system (``EROFS``) and a missing permission
+    (``EACCES``, ``EPERM``) each get advice; other errors keep their system message.
+    """
+    import errno
+
+    advice = {
+        errno.ENOSPC: "the disk is full; free space or write to another folder",
+        errno.EDQUOT: "the disk quota is exceeded; free space or write to another folder",
+        errno.EROFS: "the file system is read-only; write to another folder",
+        errno.EACCES: "permission denied; write to a folder you can write to",
+        errno.EPERM: "operation not permitted; write to a folder you can write to",
+    }.get(err.errno or -1)
+    return OutputError(f"{what}: {advice or err.strerror or err}", path)
+
+
 def require_file(path: str | Path, what: str = "file") -> Path:
     """Return ``path`` as a Path, or raise InputFileNotFoundError naming it."""
     p = Path(path)

@@ -1,10 +1,11 @@
 """Inference: model loading, window grids, the streaming engine, the batch runner.
 
 Modules, one concept each: ``options`` (the run's options, checked once), ``inputs`` (input
-specs to rasters), ``launch`` (shard and device), ``engine`` (the streaming read -> compute ->
-write pipeline), ``segment`` and ``classify`` (what the engine computes for each task),
-``outputs`` (output names, tags, staleness), ``jobs`` (the per-tile work of a run), ``report``,
-``manifest``, ``tracking`` (the inference's MLflow run), ``runner`` (the batch run), ``cli``.
+specs to rasters), ``launch`` (shard and device), ``budget`` (window count, output size and
+free disk, before the first window), ``engine`` (the streaming read -> compute -> write
+pipeline), ``segment`` and ``classify`` (what the engine computes for each task), ``outputs``
+(output names, tags, staleness), ``jobs`` (the per-tile work of a run), ``report``, ``manifest``,
+``tracking`` (the inference's MLflow run), ``runner`` (the batch run), ``cli``.
 """
 
 from satcnn.inference.classify import ClassifyStats, class_map_transform, classify_raster

@@ -32,13 +32,15 @@ from typing import Any, Generic, Protocol, TypeVar
 import numpy as np
 import rasterio
 import torch
+from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
 from tqdm.auto import tqdm
 
-from satcnn.errors import ConfigError
+from satcnn.errors import ConfigError, RasterError
+from satcnn.inference.budget import announce
 from satcnn.inference.input_rule import InputRule
-from satcnn.io.cog import AtomicCOGWriter
+from satcnn.io.cog import AtomicCOGWriter, gdal_cause
 from satcnn.io.raster import RasterInfo, gdal_cache_env, open_raster
 from satcnn.io.reader import WindowReader
 
@@ -242,6 +244,7 @@ class _WindowReader:
 
     def __init__(self, ds: DatasetReader, settings: StreamSettings, path: Path) -> None:
         rule = settings.inputs
+        self.path = path
         self.reader = WindowReader(ds, settings.bands) if rule is None else rule.reader(ds, path)
 
     def read(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -309,6 +312,7 @@ class _Stages:
     ) -> None:
         self.plan, self.model, self.settings, self.writer = plan, model, settings, writer
         self.reader = reader
+        self.src = reader.path
         self.timers = _Timers()
         self.units = sum(len(b) for b in plan.batches)
         self.bar = tqdm(
@@ -320,7 +324,14 @@ class _Stages:
 
     def read(self, batch: list[Any]) -> Read:
         t = time.perf_counter()
-        x, valid = self.reader.read([self.plan.window(u) for u in batch])
+        try:
+            x, valid = self.reader.read([self.plan.window(u) for u in batch])
+        except RasterioError as err:
+            raise RasterError(
+                f"cannot read its pixels, the file is truncated or damaged ({gdal_cause(err)}); "
+                "re-download or re-export it",
+                self.src,
+            ) from None
         self.timers.read += time.perf_counter() - t
         return batch, x, valid
 
@@ -379,6 +390,7 @@ def stream_raster(
     writer = AtomicCOGWriter(
         dst, plan.profile, overviews=settings.overviews, blocksize=settings.blocksize, **plan.writer_options
     )
+    announce(src, dst, plan, writer)
     with gdal_cache_env(settings.gdal_cache_mb), rasterio.open(src) as ds:
         reader = _WindowReader(ds, settings, src)  # the input rule's checks, before any output
         with writer:

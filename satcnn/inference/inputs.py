@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from satcnn.errors import InputFileNotFoundError
+from satcnn.errors import DataFormatError, InputFileNotFoundError
 
 __all__ = ["LIST_SUFFIXES", "RASTER_SUFFIXES", "resolve_inputs"]
 
@@ -17,12 +17,22 @@ _GLOB_CHARS = set("*?[")
 
 
 def _list_file(path: Path) -> list[Path]:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataFormatError(
+            f"cannot read the list file ({err}); expected one raster path a line", path
+        ) from None
     out = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         entry = line.strip()
         if entry and not entry.startswith("#"):
             p = Path(entry).expanduser()
             out.append(p if p.is_absolute() else path.parent / p)
+    if not out:
+        raise DataFormatError(
+            "list file names no raster (it is empty or only comments); one path a line", path
+        )
     return out
 
 
@@ -48,6 +58,7 @@ def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
 
     Raises:
         InputFileNotFoundError: A folder holds no GeoTIFF or a glob matches nothing.
+        DataFormatError: A list file is unreadable or names no raster.
     """
     found: list[Path] = []
     for spec in specs:

@@ -107,7 +107,7 @@ class SegmentationTiles(TileJob):
             threshold=options.threshold,
             nodata=DEFAULT_NODATA[kind],
             logits=True,
-            min_size=lm.patch_size,
+            min_size=None,  # a raster smaller than the training patch is one zero-filled window
         )
         self.settings = _settings(lm, options, device, tags)
         digest = tags[MODEL_DIGEST_TAG]

@@ -57,7 +57,7 @@ def check_output_names(
         roles: What each suffix's output is (e.g. ``probability``, ``mask``), for the message.
 
     Raises:
-        ConfigError: Naming both inputs and the file they would both write.
+        ConfigError: Naming the file both inputs would write, and both inputs.
     """
     owners: dict[Path, tuple[Path, str]] = {}
     for src in inputs:
@@ -69,7 +69,7 @@ def check_output_names(
             what = (
                 f" (the {other_role} of {other.name} and the {role} of {src.name})" if len(roles) > 1 else ""
             )
-            raise ConfigError(f"inputs {other} and {src} would both write {path}{what}; rename one")
+            raise ConfigError(f"would be written by both inputs {other} and {src}{what}; rename one", path)
 
 
 def stale_reason(path: Path, expected: Mapping[str, TagValue]) -> str | None:

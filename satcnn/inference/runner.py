@@ -36,7 +36,7 @@ from typing import Any
 from rasterio.errors import RasterioError
 from tqdm.auto import tqdm
 
-from satcnn.errors import ConfigError, RasterError, SatcnnError
+from satcnn.errors import ConfigError, OutputError, RasterError, SatcnnError
 from satcnn.inference.inputs import resolve_inputs
 from satcnn.inference.jobs import TileJob, tile_job
 from satcnn.inference.launch import resolve_device, resolve_shard
@@ -46,6 +46,7 @@ from satcnn.inference.options import InferenceOptions
 from satcnn.inference.outputs import check_output_names, is_current, output_paths
 from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.inference.tracking import track_run
+from satcnn.io.atomic import check_writable
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,8 @@ def _process(job: TileJob, src: Path, outs: list[Path]) -> tuple[TileResult, Sat
         except RasterioError as err:
             raise RasterError(f"cannot read or write: {err}", src) from err
     except SatcnnError as err:
-        named = _named(err, src)
-        logger.error("%s", named)
+        named = err if isinstance(err, OutputError) else _named(err, src)
+        logger.debug("%s failed", src, exc_info=True)  # the CLI prints the error once
         return TileResult(src, [], "failed", seconds=time.perf_counter() - t, error=str(named)), named
 
 
@@ -132,9 +133,10 @@ def run_inference(options: InferenceOptions) -> InferenceReport:
 
     Raises:
         SatcnnError: Without ``keep_going``, the first input's error (naming the file), raised
-            after the manifest is written. Always, before any output is written: a model that
-            cannot be loaded, no inputs, two inputs writing one output, settings the model or
-            the machine cannot run.
+            after the manifest is written (or, when the manifest cannot be written either, alone).
+            Always, before any output is written: a model that cannot be loaded, no inputs, a list
+            file naming none, two inputs writing one output, an output folder that cannot be
+            written (``OutputError``), settings the model or the machine cannot run.
     """
     t0 = time.perf_counter()
     start_ms = int(time.time() * 1000)
@@ -149,10 +151,7 @@ def run_inference(options: InferenceOptions) -> InferenceReport:
     job = tile_job(lm, options, device, digest)
     out_dir = options.out_dir
     check_output_names(all_inputs, out_dir, job.suffixes, job.roles)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"cannot create the output folder {out_dir}: {err}") from None
+    check_writable(out_dir)
 
     mine = all_inputs[index::count]
     report = InferenceReport(lm.uri, lm.path, shard=(index, count))
@@ -172,7 +171,13 @@ def run_inference(options: InferenceOptions) -> InferenceReport:
         **job.params,
     }
     report.seconds = time.perf_counter() - t0
-    _records(report, job, lm, digest, mine, params, out_dir)
+    try:
+        _records(report, job, lm, digest, mine, params, out_dir)
+    except OutputError:
+        if first_error is None:
+            raise
+        logger.debug("records not written after %s", first_error, exc_info=True)
+        raise first_error from None  # the disk filled up: report the first failure, once
     if options.track:
         report.mlflow_run_id = track_run(report, lm, params, start_ms, options.tracking_uri)
     if first_error is not None:

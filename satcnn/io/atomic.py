@@ -1,12 +1,34 @@
-"""Atomic file output: a file is complete at its final path, or absent."""
+"""Atomic file output: a file is complete at its final path, or absent.
+
+Every atomic write in satcnn ends in :func:`publish` (the rename onto the final name). For tests,
+``SATCNN_TEST_KILL_BEFORE_RENAME=<glob>`` makes the process SIGKILL itself right before publishing
+a file whose name matches the glob (e.g. ``t2.tif``): a hard kill at a known point, after the
+temporary is complete and before the final name exists (``tests/test_infer_kill.py``).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from satcnn.errors import output_error
+
+__all__ = ["KILL_HOOK_ENV", "atomic_output", "check_writable", "publish", "write_text_atomic"]
+
+KILL_HOOK_ENV = "SATCNN_TEST_KILL_BEFORE_RENAME"
+
+
+def publish(tmp: str | Path, final: str | Path) -> None:
+    """``os.replace(tmp, final)``: the one rename that publishes an atomic output (see the test hook)."""
+    pattern = os.environ.get(KILL_HOOK_ENV)
+    if pattern and fnmatch.fnmatch(Path(final).name, pattern):
+        os.kill(os.getpid(), signal.SIGKILL)
+    os.replace(tmp, final)
 
 
 @contextlib.contextmanager
@@ -22,12 +44,36 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     tmp = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.tmp{final.suffix}")
     try:
         yield tmp
-        os.replace(tmp, final)
+        publish(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(text)
+    """Write ``text`` to ``path`` atomically.
+
+    Raises:
+        OutputError: The file cannot be written (read-only folder, full disk), naming it.
+    """
+    try:
+        with atomic_output(path) as tmp:
+            tmp.write_text(text)
+    except OSError as err:
+        raise output_error(err, path) from None
+
+
+def check_writable(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and prove it takes a file (a real write, right for root too).
+
+    Raises:
+        OutputError: The folder cannot be created or written (read-only, permissions, full disk).
+    """
+    p = Path(folder)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        probe = p / f".satcnn-write-test.{uuid.uuid4().hex[:8]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise output_error(err, p, "cannot write to the output folder") from None
+    return p

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -25,17 +26,70 @@ from rasterio.io import DatasetWriter
 from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_translate
 
-from satcnn.errors import RasterError
+from satcnn.errors import OutputError, RasterError, output_error
+from satcnn.io.atomic import publish
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AtomicCOGWriter", "Colormap", "OverviewResampling"]
+__all__ = [
+    "AtomicCOGWriter",
+    "Colormap",
+    "OverviewResampling",
+    "check_free_space",
+    "free_bytes",
+    "gdal_cause",
+    "human_bytes",
+]
 
 OverviewResampling = Literal["nearest", "average", "mode", "bilinear"]
 Colormap = Mapping[int, tuple[int, int, int] | tuple[int, int, int, int]]
 
 # Profile keys that describe the data; everything else (driver, compression, tiling) we set.
 _DATA_KEYS = ("crs", "transform", "width", "height", "count", "dtype", "nodata")
+
+
+def gdal_cause(err: BaseException) -> str:
+    """GDAL's own messages behind a rasterio error ("Read failed. See previous exception" hides them)."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = err
+    while cur is not None and cur not in chain and len(chain) < 5:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    texts = [" ".join(str(c).split()) for c in reversed(chain)]
+    return "; ".join(dict.fromkeys(t for t in texts if t and "See previous exception" not in t)) or str(err)
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Free bytes on the file system of ``folder`` (``shutil.disk_usage``), or None if unknown."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def human_bytes(n: float) -> str:
+    """``1536`` -> ``1.5 KB`` (powers of 1024)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_free_space(path: Path, needed: int) -> None:
+    """Refuse to start an output that cannot fit in the free space of its folder.
+
+    Raises:
+        OutputError: Less free space than ``needed`` bytes, naming the file and both sizes.
+    """
+    free = free_bytes(path.parent)
+    if free is not None and free < needed:
+        raise OutputError(
+            f"needs up to {human_bytes(needed)} of disk (uncompressed temporary + COG) but its folder has "
+            f"{human_bytes(free)} free; free space, write to another folder, or split the input "
+            "(e.g. `gdal_retile.py`)",
+            path,
+        )
 
 
 def temp_paths(path: str | Path) -> tuple[Path, Path]:
@@ -118,19 +172,22 @@ class AtomicCOGWriter:
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> AtomicCOGWriter:
-        """Create the temporary tiled GeoTIFF.
+        """Create the temporary tiled GeoTIFF, once the folder is known to hold the output.
 
         Raises:
-            RasterError: The destination folder does not exist or is not writable, or the
-                destination exists and ``overwrite`` is false.
+            OutputError: The destination folder is not writable, or has less free space than the
+                output needs (:meth:`space_needed`).
+            RasterError: The destination folder does not exist, or the destination exists and
+                ``overwrite`` is false.
         """
         parent = self.path.parent
         if not parent.is_dir():
             raise RasterError(f"output folder {parent} does not exist; create it first", self.path)
         if not os.access(parent, os.W_OK):
-            raise RasterError(f"output folder {parent} is not writable", self.path)
+            raise OutputError(f"output folder {parent} is not writable", self.path)
         if self.path.exists() and not self.overwrite:
             raise RasterError("output exists; remove it or allow overwriting", self.path)
+        check_free_space(self.path, self.space_needed())
         tmp_profile: dict[str, Any] = {
             **self.profile,
             "driver": "GTiff",
@@ -144,7 +201,7 @@ class AtomicCOGWriter:
         try:
             self._ds = rasterio.open(self.tmp_path, "w", **tmp_profile)
         except RasterioError as err:
-            raise RasterError(f"cannot create temporary output {self.tmp_path}: {err}", self.path) from None
+            raise OutputError(f"cannot create temporary output {self.tmp_path}: {err}", self.path) from None
         try:
             self._set_metadata(self._ds)
         except BaseException:  # the temporary must not outlive a failed open (no __exit__ runs)
@@ -152,24 +209,51 @@ class AtomicCOGWriter:
             raise
         return self
 
+    @property
+    def raw_bytes(self) -> int:
+        """The output's pixels uncompressed: width x height x bands x bytes per value."""
+        p = self.profile
+        return int(p["width"]) * int(p["height"]) * int(p["count"]) * np.dtype(p["dtype"]).itemsize
+
+    def space_needed(self) -> int:
+        """Bytes the output may need at once: the temporary plus the COG, both at worst uncompressed.
+
+        The temporary is uncompressed unless ``temp_compress``; the COG's overviews add at most a
+        third. Compression usually makes the COG much smaller, so this is an upper bound.
+        """
+        raw = self.raw_bytes
+        temp = raw if not self.temp_compress else raw // 2
+        return temp + (raw * 4 // 3 if self.overviews else raw)
+
     def write(self, array: np.ndarray, window: Window) -> None:
         """Write ``array`` (``(count, h, w)`` or ``(h, w)`` for one band) at ``window``."""
         if self._ds is None:
             raise RuntimeError("AtomicCOGWriter is not open")
         if array.ndim == 2:
             array = array[None]
-        self._ds.write(array, window=window)
+        try:
+            self._ds.write(array, window=window)
+        except RasterioError as err:
+            raise OutputError(
+                f"cannot write the temporary {self.tmp_path.name}: {gdal_cause(err)}", self.path
+            ) from None
 
     def close(self) -> None:
         """Finish: build the COG and move it onto the destination."""
         if self._ds is None:
             raise RuntimeError("AtomicCOGWriter is not open")
-        self._ds.close()
-        self._ds = None
+        ds, self._ds = self._ds, None
         try:
+            ds.close()  # flushes the temporary: a full disk can fail here already
             self._translate()
-            os.replace(self.cog_tmp_path, self.path)
+            publish(self.cog_tmp_path, self.path)
             logger.info("wrote %s", self.path)
+        except RasterioError as err:  # before OSError: RasterioIOError is both
+            self.abort()
+            raise OutputError(f"cannot write the COG: {gdal_cause(err)}", self.path) from None
+        except OSError as err:
+            self.abort()
+            raise output_error(err, self.path) from None
         except BaseException:
             self.abort()
             raise

@@ -90,8 +90,11 @@ def open_raster(
     p = require_file(path, "raster")
     if p.is_dir():
         raise RasterError("is a folder, expected a raster file (GeoTIFF)", p)
+    if p.stat().st_size == 0:
+        raise RasterError("is empty (0 bytes): not a readable raster; the download or copy was cut short", p)
     try:
         with rasterio.open(p) as ds:
+            _check_complete(ds, p)
             profile = dict(ds.profile)
             info = RasterInfo(
                 path=p,
@@ -125,7 +128,9 @@ def open_raster(
     if min_size is not None and (info.height < min_size or info.width < min_size):
         raise RasterError(
             f"raster is {info.height} x {info.width} pixels (rows x columns), smaller than one "
-            f"{min_size} x {min_size} window; use a larger raster or a smaller window",
+            f"{min_size} x {min_size} window (the model's training patch, its smallest input); "
+            "mosaic it with its neighbouring tiles into a larger raster first, e.g. "
+            "`gdalbuildvrt area.vrt tiles/*.tif && gdal_translate area.vrt area.tif`",
             p,
         )
     logger.debug("opened %s: %d x %d, %d bands, %s", p, info.height, info.width, info.count, info.dtype)
@@ -150,6 +155,29 @@ def check_band_count(
             f"model expects {expected} bands{names}; file has {count}{extra}. "
             "Select the bands with `satcnn infer --bands` (e.g. --bands 1,2,3,4 or --bands "
             "red,green,blue,nir) or use a model trained on these bands",
+            path,
+        )
+
+
+def _check_complete(ds: rasterio.DatasetReader, path: Path) -> None:
+    """Refuse a GeoTIFF cut short: its last block lies (partly) beyond the end of the file.
+
+    Reads two header entries (the last block's offset and size), so a truncated download fails
+    here, naming the file, instead of at some window deep into the run.
+    """
+    if ds.driver != "GTiff" or not ds.block_shapes:
+        return
+    bh, bw = ds.block_shapes[-1]
+    last = f"{(ds.width - 1) // bw}_{(ds.height - 1) // bh}"
+    offset = ds.get_tag_item(f"BLOCK_OFFSET_{last}", "TIFF", bidx=ds.count)
+    size = ds.get_tag_item(f"BLOCK_SIZE_{last}", "TIFF", bidx=ds.count)
+    if not offset or not size or int(offset) == 0:  # unknown, or a sparse (unwritten) block
+        return
+    end, length = int(offset) + int(size), path.stat().st_size
+    if end > length:
+        raise RasterError(
+            f"is truncated: {length} bytes, but its header places pixel data up to byte {end}; "
+            "the download or copy was cut short, fetch or export it again",
             path,
         )
 

@@ -290,6 +290,7 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             format, or with weights that differ from its recorded digest.
     """
     path = Path(path)
+    _check_file(path)
     try:
         raw = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -302,9 +303,52 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             f"(Unsupported global {detail}); only load checkpoints written by satcnn",
             path,
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise ModelError(f"not a readable PyTorch checkpoint: {err}", path) from None
+    except Exception as err:  # torch.load fails in many ways on foreign bytes (IndexError, KeyError, ...)
+        detail = " ".join(str(err).split())[:200] or type(err).__name__
+        if _is_zip(path):
+            raise ModelError(
+                f"is truncated or damaged: not a complete checkpoint archive ({detail}); copy it again "
+                "or use another checkpoint",
+                path,
+            ) from None
+        raise ModelError(
+            f"not a readable PyTorch checkpoint ({detail}); give a .ckpt written by `satcnn fit`", path
+        ) from None
     return parse_checkpoint(raw, path)
+
+
+def _check_file(path: Path) -> None:
+    """Refuse what is plainly not a checkpoint before ``torch.load`` sees it: a folder, empty or text."""
+    if path.is_dir():
+        raise ModelError("is a folder, not a checkpoint file; give the .ckpt file inside it", path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(512)
+    except OSError as err:
+        raise ModelError(f"cannot read the checkpoint: {err.strerror or err}", path) from None
+    if not head:
+        raise ModelError("is empty (0 bytes), not a checkpoint; the copy or the save was cut short", path)
+    if head[:2] != b"PK" and _is_text(head):
+        raise ModelError(
+            "is a text file, not a PyTorch checkpoint; give a .ckpt written by `satcnn fit`", path
+        )
+
+
+def _is_zip(path: Path) -> bool:
+    """Whether ``path`` starts like a zip archive (the format ``torch.save`` writes)."""
+    with path.open("rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+def _is_text(head: bytes) -> bool:
+    """Whether ``head`` looks like text (UTF-8 without control bytes other than whitespace)."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return False
+        text = head[: err.start].decode("utf-8")
+    return all(c.isprintable() or c in "\t\n\r" for c in text)
 
 
 def build_model(
