@@ -20,6 +20,7 @@ from rasterio.windows import Window
 from torch.utils.data import DataLoader
 
 from satcnn.data.batch_augment import apply_photometric
+from satcnn.data.mask_values import check_mask_values
 from satcnn.data.normalization import RunningStats
 from satcnn.data.samplers import GridWindowSampler, RandomWindowSampler, Region
 from satcnn.data.scene_bands import resolve_scene_bands
@@ -110,6 +111,9 @@ class RoadSceneDataModule(L.LightningDataModule):
             band's 1/2/98/99th percentiles for inference's ``--rescale``.
         allow_no_crs: accept scenes without a CRS (pixel-unit transforms, e.g. Massachusetts Roads
             PNGs converted by ``satcnn data png-to-geotiff``); their samples carry ``crs == ""``.
+        allow_other_mask_values: accept masks with values other than 0, 1 and 255 (with a
+            warning), reading every non-zero value as road; by default they are an error
+            (:mod:`satcnn.data.mask_values`).
     """
 
     classes: tuple[str, ...] = ("background", "road")
@@ -130,6 +134,7 @@ class RoadSceneDataModule(L.LightningDataModule):
         seed: int = 0,
         bands: list[str | int] | str = ["red", "green", "blue", "nir"],  # noqa: B006 (copied, never mutated; shown by --print_config)
         allow_no_crs: bool = False,
+        allow_other_mask_values: bool = False,
     ) -> None:
         super().__init__()
         if patch_size < 1:
@@ -171,6 +176,7 @@ class RoadSceneDataModule(L.LightningDataModule):
         self.band_sources: list[int] = []
         self.band_colorinterp: list[str] = []
         self.allow_no_crs = allow_no_crs
+        self.allow_other_mask_values = allow_other_mask_values
         self.scenes: list[SceneInfo] = []
         self.regions: dict[str, list[Region]] = {}
         self._stats: tuple[list[float], list[float]] | None = None
@@ -196,6 +202,7 @@ class RoadSceneDataModule(L.LightningDataModule):
         scenes = resolved.scenes
         self.bands, self.band_sources = resolved.names, resolved.sources
         self.band_colorinterp = resolved.colorinterp
+        check_mask_values([s.mask_path for s in scenes], self.allow_other_mask_values)
         regions = self._split(scenes)
         for split, regs in regions.items():
             for reg in regs:
