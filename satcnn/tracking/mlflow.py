@@ -86,6 +86,29 @@ def _retry_locked(fn: Callable[..., Any], retries: int, *args: Any, **kwargs: An
     raise AssertionError("unreachable")
 
 
+BUSY_TIMEOUT_MS = 20000  # what MLflow sets on its own SQLite sessions
+
+
+@functools.cache
+def sqlite_busy_timeout() -> None:
+    """Give every SQLite connection SQLAlchemy opens in this process MLflow's 20 s lock timeout.
+
+    MLflow sets ``busy_timeout`` per session, but its store setup connects without one, so a
+    fit starting while another process writes ``mlflow.db`` failed after sqlite3's default 5 s.
+    Installed once per process; other databases are untouched.
+    """
+    import sqlite3
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    event.listen(Engine, "connect", on_connect)
+
+
 class SatcnnMLFlowLogger(MLFlowLogger):
     """Lightning's MLFlowLogger with satcnn's defaults (local SQLite store, no server).
 
@@ -111,8 +134,13 @@ class SatcnnMLFlowLogger(MLFlowLogger):
         tags = {**(tags or {}), **process_tags()}
         # MLflow creates a new SQLite store's schema on first use, which is not safe against
         # several processes starting at once: serialise that step with a lock file.
+        # The store's setup (engine, schema check) connects outside MLflow's sessions, with sqlite3's
+        # default 5 s lock timeout: wait as long as the sessions do, and retry a lock held longer.
+        sqlite_busy_timeout()
         with store_init_lock(tracking_uri):
-            super().__init__(
+            _retry_locked(
+                super().__init__,
+                LOCK_RETRIES,
                 experiment_name=experiment_name,
                 run_name=run_name,
                 tracking_uri=tracking_uri,
