@@ -114,7 +114,7 @@ class SatcnnCLI(LightningCLI):
         if isinstance(self.model, SatcnnTask):
             callbacks = config.get("callbacks") or []
             callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-            every = int(init.get("last_every_n_steps") or 0) if isinstance(init, Mapping) else 0
+            every = int(init.get("last_every_n_steps") or 0)  # a Namespace, not a Mapping
             kwargs["callbacks"] = [*callbacks, *task_callbacks(self.model, config, every)]
         return super().instantiate_trainer(**kwargs)
 

@@ -37,7 +37,9 @@ FIT = [
 ]
 
 
-def _fit_signalled(workdir: Path, step: int, signum: int) -> subprocess.CompletedProcess[str]:
+def _fit_signalled(
+    workdir: Path, step: int, signum: int, extra: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a fit that sends itself ``signum`` once it reaches ``step`` (tests/fit_hooks.py)."""
     hook = [
         "--trainer.callbacks+=tests.fit_hooks.SignalAtStep",
@@ -47,7 +49,7 @@ def _fit_signalled(workdir: Path, step: int, signum: int) -> subprocess.Complete
     hook += ["--trainer.callbacks.init_args.signum", str(int(signum))]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "satcnn", *FIT, *hook],
+        [sys.executable, "-m", "satcnn", *FIT, *hook, *(extra or [])],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -112,3 +114,23 @@ def test_sigkill_leaves_running_until_runs_clean(workdir: Path) -> None:
     assert cleaned.returncode == 0, cleaned.stderr
     assert f"{run_id} (experiment" in cleaned.stdout and "marked KILLED: process" in cleaned.stdout
     assert client.get_run(run_id).info.status == "KILLED"
+
+
+def test_resume_after_sigkill_marks_the_run_killed_and_continues_from_the_last_n_steps(
+    workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    done = _fit_signalled(workdir, step=5, signum=signal.SIGKILL, extra=["--last_every_n_steps", "2"])
+    assert done.returncode == -signal.SIGKILL
+    client, run_id = _the_run(workdir)
+    assert client.get_run(run_id).info.status == "RUNNING"
+    last = next(workdir.glob(f"runs/*/{run_id}/checkpoints/last.ckpt"))
+    # refreshed at step 2, the epoch end (3) and step 4; without --last_every_n_steps it would be 3
+    assert torch.load(last, weights_only=True)["global_step"] == 4
+    with caplog.at_level("WARNING", logger="satcnn"):
+        assert main([*FIT, "--ckpt_path", run_id]) == 0
+    assert f"MLflow run {run_id} was left RUNNING by a process killed hard; marked it KILLED" in caplog.text
+    runs = client.search_runs([client.get_run(run_id).info.experiment_id])
+    assert [r.info.run_id for r in runs] == [run_id] and runs[0].info.status == "FINISHED"
+    for key in ("train_loss", "val_loss"):
+        steps = [m.step for m in client.get_metric_history(run_id, key)]
+        assert sorted(steps) == [2, 5, 8, 11], (key, steps)  # epoch 0 logged once, then resumed at 4
