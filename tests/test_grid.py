@@ -11,7 +11,7 @@ from torchgeo.samplers.utils import tile_to_chips
 
 from satcnn.data.samplers import GridWindowSampler, Region
 from satcnn.errors import ConfigError
-from satcnn.inference.windows import CPU_WINDOW, CUDA_WINDOW, default_window
+from satcnn.inference.windows import CPU_WINDOW, CUDA_WINDOW, default_batch_size, default_window
 from satcnn.io.grid import (
     axis_spans,
     axis_windows,
@@ -130,11 +130,11 @@ def test_fit_window_keeps_the_count() -> None:
         (3000, 5000, 84, (488, 480), 1.4680),
     ],
 )
-def test_window_counts_and_computed_ratio_at_cpu_defaults(
+def test_window_counts_and_computed_ratio_at_a_512_window(
     height: int, width: int, windows: int, shape: tuple[int, int], old_ratio: float
 ) -> None:
-    window = default_window("cpu", 224, RESUNET_MULTIPLE)
-    assert window == CPU_WINDOW == 512
+    """512 was the CPU default before it became 1088 (the old default, now given explicitly)."""
+    window = 512
     tiles = tile_grid(height, width, window, MARGIN, RESUNET_MULTIPLE)
     assert len(tiles) == windows
     assert {(int(t.read.height), int(t.read.width)) for t in tiles} == {shape}
@@ -143,6 +143,58 @@ def test_window_counts_and_computed_ratio_at_cpu_defaults(
     old = _old_computed(height, window, MARGIN) * _old_computed(width, window, MARGIN) / (height * width)
     assert old == pytest.approx(old_ratio, abs=1e-4)
     assert ratio <= old
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "windows", "shape"),
+    [
+        # rasters of 2048 px a side or more: at most 1.15x the raster's pixels
+        (2048, 2048, 4, (1056, 1056)),  # 1.06
+        (4096, 4096, 16, (1072, 1072)),  # 1.10
+        (10_000, 10_000, 100, (1064, 1064)),  # 1.13
+        (3000, 5000, 15, (1048, 1056)),  # 1.11
+        (2200, 2200, 9, (776, 776)),  # 1.12
+        # the small-raster rule: one window when the raster fits in one, rounded up to the multiple
+        (1024, 1024, 1, (1024, 1024)),
+        (300, 700, 1, (304, 704)),
+        # just over one window: two per axis, each the raster's half plus the margins
+        (1089, 1089, 4, (584, 584)),
+    ],
+)
+def test_window_counts_and_computed_ratio_at_cpu_defaults(
+    height: int, width: int, windows: int, shape: tuple[int, int]
+) -> None:
+    window = default_window("cpu", 224, RESUNET_MULTIPLE)
+    assert window == CPU_WINDOW == 1088
+    tiles = tile_grid(height, width, window, MARGIN, RESUNET_MULTIPLE)
+    assert len(tiles) == windows
+    assert {(int(t.read.height), int(t.read.width)) for t in tiles} == {shape}
+    ratio = computed_ratio(height, width, window, MARGIN, RESUNET_MULTIPLE)
+    assert ratio == pytest.approx(windows * shape[0] * shape[1] / (height * width))
+    if min(height, width) >= 2048:
+        assert ratio <= 1.15
+    if windows == 1:  # nothing computed twice: only the rounding up to the size multiple
+        assert shape == tuple(-(-s // RESUNET_MULTIPLE) * RESUNET_MULTIPLE for s in (height, width))
+    else:  # per axis: the raster, the overlaps of 2 * margin between neighbours, the rounding
+        for length, side in zip((height, width), shape, strict=True):
+            n = window_count(length, window, 2 * MARGIN)
+            assert n * side < length + (n - 1) * 2 * MARGIN + n * RESUNET_MULTIPLE
+
+
+def test_default_batch_keeps_cpu_memory_near_the_old_default() -> None:
+    """One 1088² window a batch on CPU: about the pixels (so the memory) of the old four of 512²."""
+    assert default_batch_size("cpu") == 1 and default_batch_size("cuda:0") == 4
+    pixels = default_batch_size("cpu") * default_window("cpu", 224, RESUNET_MULTIPLE) ** 2
+    assert pixels <= 1.15 * 4 * 512**2
+
+
+def test_default_cpu_window_computes_at_most_1_15_of_large_rasters() -> None:
+    window = default_window("cpu", 224, RESUNET_MULTIPLE)
+    sides = [*range(2048, 12_000, 97), 2049, 4096, 8192, 10_000]
+    for height, width in itertools.product(sides[::4], sides):
+        assert computed_ratio(height, width, window, MARGIN, RESUNET_MULTIPLE) <= 1.15, (height, width)
+    # the old default fails the goal on every one of these rasters
+    assert all(computed_ratio(s, s, 512, MARGIN, RESUNET_MULTIPLE) > 1.15 for s in (2048, 4096, 10_000))
 
 
 def test_computed_ratio_is_as_small_as_the_margins_allow() -> None:
@@ -161,7 +213,8 @@ def test_default_gpu_window_computes_at_most_1_15_of_large_rasters() -> None:
     window = default_window("cuda", 224, 16)
     assert window == CUDA_WINDOW
     assert default_window("cuda:1", 2000, 16) == 2000  # never below the training patch
-    assert default_window("cpu", 100, 48) == 528  # rounded up to the size multiple
+    assert default_window("cpu", 100, 64) == 1088  # a multiple of 64 already
+    assert default_window("cpu", 100, 48) == 1104  # rounded up to the size multiple
     sides = [*range(2048, 12_000, 97), 2049, 4096, 8192, 10_000]
     for height, width in itertools.product(sides[::4], sides):
         assert computed_ratio(height, width, window, MARGIN, 16) <= 1.15, (height, width)

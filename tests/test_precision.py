@@ -87,6 +87,21 @@ def test_infer_precision_and_compile_change_dtype_not_the_result(
     np.testing.assert_allclose(_prob(tmp_path / "c"), outs["32"], atol=1e-4)
 
 
+def test_changed_precision_recomputes_the_output(tmp_path: Path) -> None:
+    """Outputs carry the precision they were computed at: a rerun at another one recomputes."""
+    ckpt, tile = _road_checkpoint(tmp_path), _crop(VEGAS, tmp_path / "tile.tif", 96)
+    kw: dict[str, object] = {"window": 64, "margin": 8, "output_type": "prob_float32"}
+    kw |= {"track": False, "progress": False}
+    out = tmp_path / "out"
+    statuses = []
+    for precision in ("32", "32", "bf16-mixed", "bf16-mixed", "32"):
+        report = run_inference(InferenceOptions(ckpt, tile, out, precision=precision, **kw))  # type: ignore[arg-type]
+        statuses.append(report.results[0].status)
+        with rasterio.open(out / "tile.tif") as ds:
+            assert ds.tags()["SATCNN_PRECISION"] == precision
+    assert statuses == ["done", "skipped", "done", "skipped", "done"]
+
+
 def test_precision_option_is_checked() -> None:
     try:
         InferenceOptions("m.ckpt", "a.tif", "out", precision="64")  # type: ignore[arg-type]

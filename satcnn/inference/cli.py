@@ -57,11 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--window",
         type=int,
         default=None,
-        help="road models: largest window side (default 512 on CPU, 1536 on CUDA)",
+        help="road models: largest window side (default 1088 on CPU, 1536 on CUDA)",
     )
     p.add_argument("--margin", type=int, default=32, help="road models: context pixels per side (default 32)")
     p.add_argument(
-        "--batch-size", type=int, default=4, help="road models: windows per forward pass (default 4)"
+        "--batch-size",
+        type=int,
+        default=None,
+        help="road models: windows per forward pass (default 1 on CPU, 4 on CUDA)",
     )
     p.add_argument(
         "--output-type",

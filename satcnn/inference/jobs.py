@@ -22,10 +22,10 @@ from satcnn.inference.engine import StreamSettings, stream_raster
 from satcnn.inference.input_rule import InputRule
 from satcnn.inference.model_io import LoadedModel, SlidingPatchClassifier, StridedFCN
 from satcnn.inference.options import InferenceOptions
-from satcnn.inference.outputs import MODEL_DIGEST_TAG, TagValue
+from satcnn.inference.outputs import MODEL_DIGEST_TAG, PRECISION_TAG, TagValue
 from satcnn.inference.report import TileResult
 from satcnn.inference.segment import DEFAULT_NODATA, OutputKind, SegmentationJob, mask_from_probability
-from satcnn.inference.windows import axis_spans, default_window
+from satcnn.inference.windows import axis_spans, default_batch_size, default_window
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ class SegmentationTiles(TileJob):
         m = lm.size_multiple
         win = options.window or default_window(device, lm.patch_size, m)
         axis_spans(win, win, options.margin, m)  # the window against the model, before any compute
+        batch = options.batch_size or default_batch_size(device)
         both = options.output_type == "both"
         kind = cast(OutputKind, "prob_uint8" if both else options.output_type)
         self.module = lm.module
@@ -101,7 +102,7 @@ class SegmentationTiles(TileJob):
         self.job = SegmentationJob(
             window=win,
             margin=options.margin,
-            batch_size=options.batch_size,
+            batch_size=batch,
             size_multiple=m,
             output=kind,
             threshold=options.threshold,
@@ -125,7 +126,7 @@ class SegmentationTiles(TileJob):
         self.params = {
             "window": win,
             "margin": options.margin,
-            "batch_size": options.batch_size,
+            "batch_size": batch,
             "output": options.output_type,
             "threshold": options.threshold,
         }
@@ -191,7 +192,7 @@ def tile_job(lm: LoadedModel, options: InferenceOptions, device: str, digest: st
         ModelError: A classifier checkpoint lacks its patch size or class names.
         ConfigError: The window does not suit the model (size multiple, margin).
     """
-    tags = {"SATCNN_MODEL": lm.uri, MODEL_DIGEST_TAG: digest}
+    tags = {"SATCNN_MODEL": lm.uri, MODEL_DIGEST_TAG: digest, PRECISION_TAG: options.precision}
     if lm.registered:
         tags["SATCNN_MODEL_VERSION"] = f"{lm.registered['name']}/{lm.registered['version']}"
     inputs = {k: v for k, v in (("SATCNN_BANDS", options.bands), ("SATCNN_RESCALE", options.rescale)) if v}
@@ -204,4 +205,6 @@ def tile_job(lm: LoadedModel, options: InferenceOptions, device: str, digest: st
     if inputs:  # outputs read with other bands or another rescale are recomputed on a rerun
         job.expected = [{**e, **{k: tags[k] for k in inputs}} for e in job.expected]
         job.params.update({k.removeprefix("SATCNN_").lower(): tags[k] for k in inputs})
+    for want in job.expected:  # another precision gives other pixels: recompute, never skip
+        want[PRECISION_TAG] = options.precision
     return job

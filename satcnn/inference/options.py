@@ -86,9 +86,10 @@ class InferenceOptions:
         inputs: Raster paths, folders, globs or list files (one spec or several).
         output_dir: Output folder (created if needed).
         window: Road models: largest window side (default ``inference.windows.default_window``:
-            512 on CPU, 1536 on CUDA, at least the patch, rounded up to the ``size_multiple``).
+            1088 on CPU, 1536 on CUDA, at least the patch, rounded up to the ``size_multiple``).
         margin: Road models: context pixels on each side of a window's core.
-        batch_size: Road models: windows per forward pass.
+        batch_size: Road models: windows per forward pass (default
+            ``inference.windows.default_batch_size``: 1 on CPU, 4 on CUDA).
         output_type: Road models: ``prob_uint8``, ``prob_float32``, ``mask`` or ``both`` (the
             probability at ``<stem>.tif`` and the mask at ``<stem>_mask.tif``).
         threshold: Road models: probability threshold of the mask.
@@ -126,7 +127,7 @@ class InferenceOptions:
     output_dir: str | Path
     window: int | None = None
     margin: int = 32
-    batch_size: int = 4
+    batch_size: int | None = None
     output_type: OutputType = "prob_uint8"
     threshold: float = 0.5
     stride: int | None = None

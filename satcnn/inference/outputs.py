@@ -9,9 +9,10 @@ Staleness by content: every output carries ``SATCNN_MODEL_DIGEST``, a SHA-256 of
 weights (``weights_digest``), beside the model URI as given (``SATCNN_MODEL``, informative) and,
 for registered models, ``SATCNN_MODEL_VERSION`` (``<name>/<version>``). A rerun keeps an output
 only when the tags that decide its pixels match this run: the output type, the weights digest,
-the mask threshold or the class-map stride. So a checkpoint retrained at the same path, or an alias
-moved to a version with other weights, is recomputed, and the same weights under another path
-or URI are not.
+the mask threshold or the class-map stride, and the precision the model ran at
+(``SATCNN_PRECISION``: a ``bf16-mixed`` output is not a ``32`` one). So a checkpoint retrained
+at the same path, or an alias moved to a version with other weights, is recomputed, and the same
+weights under another path or URI are not.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "MODEL_DIGEST_TAG",
+    "PRECISION_TAG",
     "TagValue",
     "check_output_names",
     "is_current",
@@ -37,6 +39,7 @@ __all__ = [
 ]
 
 MODEL_DIGEST_TAG = "SATCNN_MODEL_DIGEST"
+PRECISION_TAG = "SATCNN_PRECISION"
 TagValue = str | int | float
 
 
