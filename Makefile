@@ -53,25 +53,18 @@ bench: install
 	$(BENCH) bench/bench_augment.py
 	$(BENCH) bench/bench_precision.py
 	$(BENCH) bench/bench_infer.py --size 1024 --threads 2
-	$(BENCH) bench/bench_infer.py --size 4096 --threads 2 --out bench/results/infer_4096.md
+	$(BENCH) bench/bench_infer.py --size 4096 --threads 2 --formats contiguous --out bench/results/infer_4096.md
 	$(BENCH) bench/bench_fcn.py --stride 4 --threads 2
 	$(BENCH) bench/bench_export.py --threads 2
+	$(BENCH) bench/bench_deepsat.py --threads 2
 	$(BENCH) bench/bench_infer_core.py --sizes 4096 16384 --model pointwise --threads 1 \
 		--json bench/results/infer_core.json
 	$(BENCH) bench/report.py
 
-## bench-quick: every bench but bench_fcn at tiny sizes, into a temporary folder (a smoke run for CI;
-## compile is left to `make bench`, since inductor's first compile alone takes minutes on 2 loaded cores)
+## bench-quick: every bench of `make bench` at tiny sizes, in one process, into a temporary folder
+## (bench/quick.py: a smoke run for CI, under 2 minutes on 2 cores; compile is left to `make bench`)
 bench-quick: install
-	@set -e; out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
-	$(BENCH) bench/bench_tiling.py --size 512 --patches 16 --repeats 1 --out $$out/tiling.md --json-dir $$out; \
-	$(BENCH) bench/bench_augment.py --size 256 --patch 64 --steps 5 --patches 16 --out-dir $$out; \
-	$(BENCH) bench/bench_precision.py --filters 8 16 --batch 2 --patch 32 --window 64 --steps 1 --warmup 1 \
-		--compile off --out-dir $$out; \
-	$(BENCH) bench/bench_infer.py --size 256 --window 128 --margin 16 --filters 8 16 --out $$out/infer.md \
-		--json-dir $$out; \
-	$(BENCH) bench/bench_infer_core.py --sizes 512 --model pointwise --threads 1 --json $$out/infer_core.json; \
-	$(BENCH) bench/report.py --results $$out --out $$out/performance.md
+	$(BENCH) bench/quick.py
 
 clean:
 	rm -rf runs mlruns mlflow.db outputs .pytest_cache .mypy_cache .ruff_cache

@@ -38,11 +38,12 @@ def timed(fn: torch.nn.Module, x: torch.Tensor, repeat: int = 3) -> tuple[float,
     return best, out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stride", type=int, default=4, help="window stride in pixels (a multiple of 4)")
     ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     with rasterio.open(TILE) as src:
@@ -77,7 +78,7 @@ def main() -> None:
         f"(largest logit difference {max_diff:.1e}).",
         "",
     ]
-    RESULTS.write_text("\n".join(lines))
+    args.out.write_text("\n".join(lines))
     print("\n".join(lines))
 
 

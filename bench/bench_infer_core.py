@@ -133,7 +133,7 @@ def one(size: int, window: int, margin: int, batch: int, device: str, output: st
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--one", action="store_true", help="run one size in this process")
     ap.add_argument("--size", type=int, default=4096)
@@ -146,7 +146,7 @@ def main() -> None:
     ap.add_argument("--model", default="conv3", choices=["conv3", "pointwise"])
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
     ap.add_argument("--json", type=Path, help="also write the results here")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     common = ["--window", str(args.window), "--margin", str(args.margin), "--batch", str(args.batch)]
     common += ["--device", args.device, "--output", args.output, "--model", args.model]
