@@ -203,8 +203,10 @@ def main(argv: list[str] | None = None) -> list[Result]:
         raise SystemExit(f"compare_models: none of {args.models} is one of {[m[1] for m in MODELS]}")
     with tempfile.TemporaryDirectory() as work:  # Lightning's root dir and the CSV cache
         args.work = Path(work)
-        results = [measure(label, name, kwargs, args) for label, name, kwargs in chosen]
-    args.out.write_text(render(results, args))
+        results = []
+        for label, name, kwargs in chosen:  # the page after each model, so a long run keeps its rows
+            results.append(measure(label, name, kwargs, args))
+            args.out.write_text(render(results, args))
     print(f"wrote {args.out}")
     return results
 
