@@ -62,7 +62,7 @@ bench: install
 	$(BENCH) bench/report.py
 
 ## bench-quick: every bench of `make bench` at tiny sizes, in one process, into a temporary folder
-## (bench/quick.py: a smoke run for CI, under 2 minutes on 2 cores; compile is left to `make bench`)
+## (bench/quick.py: a smoke run for CI, about 100 s of CPU time; compile is left to `make bench`)
 bench-quick: install
 	$(BENCH) bench/quick.py
 
