@@ -259,6 +259,8 @@ def test_sat6_patch_folder_gets_labels_and_metrics(
         assert metrics["per_class"][c]["support"] == labels.count(c)
         assert metrics["per_class"][c]["recall"] == pytest.approx(hits / max(labels.count(c), 1))
         assert metrics["per_class"][c]["precision"] == pytest.approx(hits / max(preds.count(c), 1))
+        p, r = metrics["per_class"][c]["precision"], metrics["per_class"][c]["recall"]
+        assert metrics["per_class"][c]["f1"] == pytest.approx(2 * p * r / (p + r) if p + r else 0.0)
     matrix = np.array(metrics["confusion_matrix"])
     assert matrix.sum() == 48 and matrix[CLASSES.index("road")].sum() == labels.count("road")
     assert (out / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,7 @@ predicted class and the probability of every class. When every tile comes from a
 folder (``--input root/`` with ``root/<class>/*.tif``; folder names are matched to the model's
 classes with ``satcnn.data.class_names.match_class``, so ``roads`` is ``road``), the run also
 writes ``metrics.json`` (accuracy, per-class precision, recall, F1 and support, the confusion
-matrix; torchmetrics) and ``confusion_matrix.png``. All are written atomically.
+matrix) and ``confusion_matrix.png``. All are written atomically.
 """
 
 from __future__ import annotations
@@ -179,37 +179,37 @@ def _write_predictions(path: Path, classes: list[str], rows: list[TileResult], l
 
 
 def tile_metrics(classes: list[str], labels: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, per-class precision, recall, F1 and support, and the confusion matrix (true by row)."""
-    from torchmetrics.functional.classification import (
-        multiclass_accuracy,
-        multiclass_confusion_matrix,
-        multiclass_f1_score,
-        multiclass_precision,
-        multiclass_recall,
-    )
+    """Accuracy, per-class precision, recall, F1 and support, and the confusion matrix (true by row).
 
+    Computed from the confusion matrix by hand: importing torchmetrics (torchvision, dynamo) takes
+    longer than a whole run over a patch folder. A ratio with a zero denominator is 0, as in
+    torchmetrics and scikit-learn's ``zero_division=0``.
+    """
     index = {c: i for i, c in enumerate(classes)}
-    target = torch.tensor([index[c] for c in labels])
-    preds = torch.tensor([index[c] for c in predicted])
     k = len(classes)
-    per_class = {
-        name: fn(preds, target, num_classes=k, average="none").tolist()
-        for name, fn in (
-            ("precision", multiclass_precision),
-            ("recall", multiclass_recall),
-            ("f1", multiclass_f1_score),
-        )
-    }
-    support = torch.bincount(target, minlength=k).tolist()
+    target = np.array([index[c] for c in labels], np.int64)
+    preds = np.array([index[c] for c in predicted], np.int64)
+    matrix = np.bincount(target * k + preds, minlength=k * k).reshape(k, k)
+    hits = np.diag(matrix).astype(np.float64)
+    support, claimed = matrix.sum(axis=1), matrix.sum(axis=0)
+    precision = np.divide(hits, claimed, out=np.zeros(k), where=claimed > 0)
+    recall = np.divide(hits, support, out=np.zeros(k), where=support > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros(k), where=both > 0)
     return {
         "tiles": len(target),
-        "accuracy": float(multiclass_accuracy(preds, target, num_classes=k, average="micro")),
+        "accuracy": float(hits.sum() / max(len(target), 1)),
         "per_class": {
-            c: {**{m: float(v[i]) for m, v in per_class.items()}, "support": int(support[i])}
+            c: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
             for i, c in enumerate(classes)
         },
         "classes": classes,
-        "confusion_matrix": multiclass_confusion_matrix(preds, target, num_classes=k).tolist(),
+        "confusion_matrix": matrix.tolist(),
     }
 
 
