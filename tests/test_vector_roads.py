@@ -248,3 +248,19 @@ def test_bad_settings_and_inputs_are_rejected_before_output(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="threshold"):
         vectorize_roads(rgb, tmp_path / "out.gpkg", threshold=1.5)
     assert not list(tmp_path.glob("out*"))
+
+
+def test_pruning_two_short_spurs_of_a_three_way_junction_keeps_one() -> None:
+    """Removing the first spur dissolves the junction; the second, listed in the same pass, stays."""
+    from satcnn.vector.clean import prune_spurs
+    from satcnn.vector.graph import Metric
+
+    xy = {0: (10.0, 10.0), 1: (10.0, 13.0), 2: (13.0, 10.0), 3: (10.0, 60.0)}
+    graph = nx.MultiGraph()
+    for node, point in xy.items():
+        graph.add_node(node, xy=np.array(point))
+    for tip in (1, 2, 3):
+        graph.add_edge(0, tip, xy=np.array([xy[0], xy[tip]]), start=0, bridged=False)
+    prune_spurs(graph, Metric(np.eye(2)), spur_m=5.0)
+    assert graph.number_of_edges() == 1 and 0 not in graph and 3 in graph
+    assert len({1, 2} & set(graph.nodes)) == 1

@@ -30,7 +30,8 @@ from satcnn.inference.engine import (
     stream_raster,
     torch_device,
 )
-from satcnn.inference.options import require_at_least
+from satcnn.inference.options import TTA_KINDS, require_at_least, require_choice
+from satcnn.inference.tta import tta_mean
 from satcnn.io.cog import Colormap
 from satcnn.io.raster import RasterInfo
 
@@ -121,6 +122,8 @@ class ClassMapJob:
         block: Approximate block side in input pixels.
         align: ``"center"`` or ``"corner"`` (see ``class_map_transform``).
         colormap: Colour table ``{class index: (r, g, b[, a])}``; ``None``: tab10.
+        tta: ``none``, ``flip`` or ``d4``: each block's class probabilities (softmax) are
+            averaged over these transforms before the argmax (see ``satcnn.inference.tta``).
     """
 
     patch_size: int
@@ -129,6 +132,7 @@ class ClassMapJob:
     block: int = 2048
     align: Literal["center", "corner"] = "center"
     colormap: Colormap | None = None
+    tta: str = "none"
 
     @property
     def min_size(self) -> int:
@@ -169,6 +173,7 @@ class _ClassMapPlan(WindowPlan[Block]):
             "PATCH_SIZE": P,
             "STRIDE": S,
             "ALIGN": job.align,
+            "SATCNN_TTA": job.tta,
             **{f"CLASS_{i}": name for i, name in enumerate(job.classes)},
         }
         self.writer_options = {
@@ -185,7 +190,10 @@ class _ClassMapPlan(WindowPlan[Block]):
 
     def compute(self, model: Model, x: torch.Tensor, batch: Sequence[Block]) -> torch.Tensor:
         (i0, i1, j0, j1), K = batch[0], len(self.job.classes)
-        scores = model(x)
+        if self.job.tta == "none":
+            scores = model(x)
+        else:  # a window under a flip or rotation is still a window of the grid: (H - P) % S == 0
+            scores = tta_mean(lambda z: model(z).float().softmax(1), x, self.job.tta)
         if tuple(scores.shape) != (1, K, i1 - i0, j1 - j0):
             raise ModelError(
                 f"classifier output has shape {tuple(scores.shape)} for an input of "
@@ -228,6 +236,7 @@ def classify_raster(
     tags: Mapping[str, Any] | None = None,
     overviews: bool = True,
     blocksize: int = 512,
+    tta: str = "none",
 ) -> ClassifyStats:
     """Classify every ``P x P`` window at stride ``S`` with a fully convolutional patch classifier.
 
@@ -248,6 +257,7 @@ def classify_raster(
         colormap: Colour table ``{class index: (r, g, b[, a])}``; default tab10.
         device, progress, bands, dtypes, prefetch, gdal_cache_mb, tags, overviews, blocksize:
             As in ``satcnn.inference.engine.StreamSettings`` (``tags`` are extra output tags).
+        tta: ``none``, ``flip`` or ``d4`` (see ``ClassMapJob``).
 
     Returns:
         Timings and per-class pixel counts.
@@ -255,9 +265,10 @@ def classify_raster(
     require_at_least("patch_size", patch_size, 1)
     require_at_least("stride", stride, 1)
     require_at_least("block", block, 1)
+    require_choice("tta", tta, TTA_KINDS)
     if not 1 <= len(classes) <= 255:
         raise ConfigError(f"need between 1 and 255 classes for a uint8 class map, got {len(classes)}")
-    job = ClassMapJob(patch_size, tuple(classes), stride or patch_size, block, align, colormap)
+    job = ClassMapJob(patch_size, tuple(classes), stride or patch_size, block, align, colormap, tta)
     settings = StreamSettings(
         device=torch_device(device),
         transform_input=transform_input,

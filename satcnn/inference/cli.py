@@ -11,7 +11,7 @@ import logging
 import sys
 
 from satcnn.errors import SatcnnError
-from satcnn.inference.options import OUTPUT_TYPES, InferenceOptions, OptionError
+from satcnn.inference.options import OUTPUT_TYPES, TTA_KINDS, InferenceOptions, OptionError
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +25,14 @@ Examples:
   satcnn infer --model models:/roads@champion --input 'scenes/*.tif' --output out/ --output-type both
   satcnn infer --model runs/1/<run_id>/checkpoints/best.ckpt --input list.txt --output out/ --keep-going
   satcnn infer --model roads.ckpt --input wv3_8band.tif --output out/ --bands 5,3,2,7 --rescale percentile
+  satcnn infer --model sat6.ckpt --input patches/trn/ --output preds/ --allow-no-crs   # per-class folders
+  satcnn infer --model models:/roads@champion --input scenes/ --output out/ --tta d4 --vector
 
 Outputs: out/<input stem>.tif per input (COG), out/manifest.json, and for classifiers
-out/class_fractions.csv. Finished outputs are skipped on a rerun unless --overwrite, or unless
+out/class_fractions.csv. Classifier tiles of the model's patch size (or every tile, with
+--per-tile) get one label each in out/predictions.csv; per-class input folders add
+out/metrics.json and out/confusion_matrix.png. --vector adds out/<stem>_roads.gpkg (roads) or
+out/<stem>_classes.gpkg (class maps). Finished outputs are skipped on a rerun unless --overwrite, or unless
 they were made by other weights (their digest is in the COG tags) or other settings.
 Sharding: torchrun/SLURM environment variables, or --shard-index R --num-shards W.
 """
@@ -104,6 +109,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="none | percentile | MIN,MAX: read a raster whose data type differs from training "
         "(default: refuse it). percentile maps each band's 2-98%% range to the training range",
     )
+    p.add_argument(
+        "--allow-no-crs",
+        action="store_true",
+        help="accept inputs without a CRS; their outputs keep the pixel grid, without a CRS",
+    )
+    p.add_argument(
+        "--per-tile",
+        action="store_true",
+        help="classifiers: one label per tile (predictions.csv) for tiles of any size "
+        "(default: tiles of the patch size only)",
+    )
+    p.add_argument(
+        "--tta",
+        choices=TTA_KINDS,
+        default="none",
+        help="test-time augmentation: average probabilities over 4 flips or the 8 d4 transforms",
+    )
+    p.add_argument(
+        "--vector",
+        action="store_true",
+        help="also write road graphs (<stem>_roads.gpkg) or class polygons (<stem>_classes.gpkg)",
+    )
     return p
 
 
@@ -138,6 +165,10 @@ def infer_main(argv: list[str]) -> int:
             num_shards=args.num_shards,
             bands=args.bands,
             rescale=args.rescale,
+            allow_no_crs=args.allow_no_crs,
+            per_tile=args.per_tile,
+            tta=args.tta,
+            vector=args.vector,
         )
     except OptionError as err:
         parser.error(f"argument {_flag(err.option)}: {err.problem}")
@@ -155,6 +186,10 @@ def infer_main(argv: list[str]) -> int:
         f"{report.megapixels:.2f} MP in {report.seconds:.1f} s ({report.megapixels_per_s:.3f} MP/s)\n"
         f"manifest: {report.manifest}\n"
     )
+    if report.predictions_csv:
+        sys.stdout.write(f"predictions: {report.predictions_csv}\n")
+    if report.metrics_json:
+        sys.stdout.write(f"metrics: {report.metrics_json}\n")
     if report.mlflow_run_id:
         sys.stdout.write(f"mlflow run id: {report.mlflow_run_id}\n")
     sys.stdout.flush()

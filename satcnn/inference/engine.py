@@ -53,6 +53,7 @@ __all__ = [
     "StreamSettings",
     "WindowPlan",
     "autocast",
+    "check_crs",
     "stream_raster",
     "torch_device",
 ]
@@ -77,6 +78,7 @@ class PredictStats:
         read_seconds: Time in the reader thread.
         write_seconds: Time in the writer thread (encoding included).
         finalize_seconds: Time converting the temporary file to a COG.
+        georeferenced: Whether the input (and so the output) has a CRS.
     """
 
     path: Path
@@ -87,6 +89,7 @@ class PredictStats:
     read_seconds: float
     write_seconds: float
     finalize_seconds: float
+    georeferenced: bool = True
 
     @property
     def megapixels_per_s(self) -> float:
@@ -116,6 +119,8 @@ class StreamSettings:
         blocksize: COG tile size.
         inputs: The model's input rule (band selection and checks, radiometry); when set it
             replaces the ``bands`` and ``dtypes`` checks.
+        require_crs: Refuse an input without a CRS; otherwise its output is on its pixel grid
+            without one.
     """
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -132,6 +137,7 @@ class StreamSettings:
     overviews: bool = True
     blocksize: int = 512
     inputs: InputRule | None = None
+    require_crs: bool = True
 
 
 class WindowPlan(ABC, Generic[U]):
@@ -281,6 +287,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def check_crs(info: RasterInfo, required: bool) -> None:
+    """Refuse an input without a CRS when ``required``, naming the file and the option that allows it.
+
+    Raises:
+        RasterError: ``info`` has no CRS and one is required.
+    """
+    if info.crs is None and required:
+        raise RasterError(
+            "has no coordinate reference system (CRS); assign one (e.g. `gdal_edit.py -a_srs "
+            "EPSG:32633 FILE`), or pass --allow-no-crs (allow_no_crs=True) to write outputs on its "
+            "pixel grid without a CRS",
+            info.path,
+        )
+
+
 def _open(src: Path, dst: Path, job: RasterJob, settings: StreamSettings) -> RasterInfo:
     sizes = [s for s in (job.min_size, settings.min_size) if s]
     checks = settings.inputs is None  # else the input rule checks bands and type, per raster
@@ -289,7 +310,9 @@ def _open(src: Path, dst: Path, job: RasterJob, settings: StreamSettings) -> Ras
         bands=settings.bands if checks else None,
         dtypes=settings.dtypes if checks else None,
         min_size=max(sizes, default=None),
+        require_crs=False,
     )
+    check_crs(info, settings.require_crs)
     if src.resolve() == dst.resolve():
         raise ConfigError(f"output {dst} is the input raster; choose another output path")
     return info
@@ -409,6 +432,7 @@ def stream_raster(
         read_seconds=stages.timers.read,
         write_seconds=stages.timers.write,
         finalize_seconds=time.perf_counter() - t_fin,
+        georeferenced=info.crs is not None,
     )
     logger.info(
         "%s -> %s: %d %s, %.2f MP/s (model %.1f s of %.1f s)",

@@ -36,22 +36,32 @@ def _list_file(path: Path) -> list[Path]:
     return out
 
 
-def _folder(path: Path) -> list[Path]:
-    tifs = sorted(
+def _rasters(path: Path) -> list[Path]:
+    return sorted(
         q
         for q in path.iterdir()
         if q.is_file() and q.suffix.lower() in RASTER_SUFFIXES and not q.name.startswith(".")
     )
+
+
+def _folder(path: Path) -> list[Path]:
+    tifs = _rasters(path)
+    if not tifs:  # per-class folders: root/<class>/*.tif
+        subs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+        tifs = [q for d in subs for q in _rasters(d)]
     if not tifs:
-        raise InputFileNotFoundError("folder holds no GeoTIFF (*.tif, *.tiff)", path)
+        raise InputFileNotFoundError(
+            "folder holds no GeoTIFF (*.tif, *.tiff), nor do its sub-folders (per-class folders)", path
+        )
     return tifs
 
 
 def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
     """Expand input specifications into raster paths (order kept, duplicates dropped).
 
-    Each spec is a raster path, a folder (its ``*.tif``/``*.tiff``, sorted, not recursive, without
-    hidden dot-files such as ``AtomicCOGWriter``'s ``.<name>.tmp.tif`` temporaries), a
+    Each spec is a raster path, a folder (its ``*.tif``/``*.tiff``, sorted, without hidden
+    dot-files such as ``AtomicCOGWriter``'s ``.<name>.tmp.tif`` temporaries; a folder without
+    any holds per-class folders, whose rasters are taken one level down), a
     glob pattern (sorted matches), or a list file (``.txt``/``.lst``/``.list``: one path per line,
     relative to the list file; ``#`` starts a comment). Paths that do not exist are kept, so each
     becomes a per-file error naming it.

@@ -2,18 +2,26 @@
 
 A ``TileJob`` is built once per run from the loaded model and the options. It knows the outputs
 of a tile (suffixes), the tags that decide whether an existing output is current, the parameters
-to record, and how to compute a tile on the streaming engine.
+to record, and how to compute a tile on the streaming engine. With ``vector``, a tile's raster
+output is vectorised after it is published (``satcnn.vector``); a classifier's patch-sized tiles
+(every tile with ``per_tile``) get one label each instead of a class map
+(``satcnn.inference.per_tile``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
+import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import rasterio
 import torch
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from torch import nn
 
 from satcnn.errors import ModelError
@@ -22,7 +30,8 @@ from satcnn.inference.engine import StreamSettings, stream_raster
 from satcnn.inference.input_rule import InputRule
 from satcnn.inference.model_io import LoadedModel, SlidingPatchClassifier, StridedFCN
 from satcnn.inference.options import InferenceOptions
-from satcnn.inference.outputs import MODEL_DIGEST_TAG, PRECISION_TAG, TagValue
+from satcnn.inference.outputs import MODEL_DIGEST_TAG, PRECISION_TAG, TagValue, output_paths
+from satcnn.inference.per_tile import TileClassifier, folder_labels
 from satcnn.inference.report import TileResult
 from satcnn.inference.segment import DEFAULT_NODATA, OutputKind, SegmentationJob, mask_from_probability
 from satcnn.inference.windows import axis_spans, default_batch_size, default_window
@@ -48,6 +57,25 @@ class TileJob(ABC):
     expected: list[dict[str, TagValue]]
     params: dict[str, Any]
     classes: list[str]
+    _warned_no_crs: bool = False
+
+    def outputs(self, src: Path, out_dir: Path) -> list[Path]:
+        """The output files of ``src`` (none for a tile that gets one label)."""
+        return output_paths(src, out_dir, self.suffixes)
+
+    def writing(self, inputs: Sequence[Path]) -> list[Path]:
+        """The inputs that write output files (whose names must not collide)."""
+        return list(inputs)
+
+    def _note_crs(self, georeferenced: bool, src: Path) -> None:
+        """Warn once per run that inputs without a CRS get outputs without one."""
+        if not georeferenced and not self._warned_no_crs:
+            self._warned_no_crs = True
+            logger.warning(
+                "%s has no CRS: its outputs, and those of any other input without one, are written "
+                "on the input's pixel grid without a CRS (allow_no_crs)",
+                src,
+            )
 
     @abstractmethod
     def process(self, src: Path, outs: list[Path]) -> TileResult:
@@ -70,6 +98,7 @@ def _settings(
         dtypes=[lm.input_dtype] if lm.input_dtype else None,
         tags=tags,
         inputs=_input_rule(lm, options),
+        require_crs=not options.allow_no_crs,
     )
 
 
@@ -109,18 +138,24 @@ class SegmentationTiles(TileJob):
             nodata=DEFAULT_NODATA[kind],
             logits=True,
             min_size=None,  # a raster smaller than the training patch is one zero-filled window
+            tta=options.tta,
         )
         self.settings = _settings(lm, options, device, tags)
         digest = tags[MODEL_DIGEST_TAG]
-        prob: dict[str, TagValue] = {"SATCNN_OUTPUT": kind, MODEL_DIGEST_TAG: digest}
-        mask: dict[str, TagValue] = {
-            "SATCNN_OUTPUT": "mask",
+        prob: dict[str, TagValue] = {
+            "SATCNN_OUTPUT": kind,
             MODEL_DIGEST_TAG: digest,
-            "SATCNN_THRESHOLD": options.threshold,
+            "SATCNN_TTA": options.tta,
         }
+        mask: dict[str, TagValue] = {**prob, "SATCNN_OUTPUT": "mask", "SATCNN_THRESHOLD": options.threshold}
         self.suffixes = ["", "_mask"] if both else [""]
         self.roles = ["probability", "mask"] if both else ["mask" if kind == "mask" else "probability"]
         self.expected = [prob, mask] if both else [mask if kind == "mask" else prob]
+        self.vector = options.vector
+        if self.vector:
+            self.suffixes.append("_roads.gpkg")
+            self.roles.append("road graph")
+            self.expected.append({})
         self.both = both
         self.classes = []
         self.params = {
@@ -129,16 +164,21 @@ class SegmentationTiles(TileJob):
             "batch_size": batch,
             "output": options.output_type,
             "threshold": options.threshold,
+            "tta": options.tta,
+            "vector": options.vector,
         }
 
     def process(self, src: Path, outs: list[Path]) -> TileResult:
         stats, _ = stream_raster(self.module, src, outs[0], self.job, self.settings)
-        seconds = stats.seconds
+        self._note_crs(stats.georeferenced, src)
+        t = time.perf_counter()
         if self.both:
-            t = time.perf_counter()
             mask_from_probability(outs[0], outs[1], self.threshold)
-            seconds += time.perf_counter() - t
-        return TileResult(src, outs, "done", stats.pixels, seconds)
+        if self.vector:
+            from satcnn.vector import vectorize_roads
+
+            vectorize_roads(outs[0], outs[-1], threshold=self.threshold, progress=False)
+        return TileResult(src, outs, "done", stats.pixels, stats.seconds + time.perf_counter() - t)
 
 
 def _scorer(lm: LoadedModel, patch: int, stride: int) -> nn.Module:
@@ -156,7 +196,7 @@ def _scorer(lm: LoadedModel, patch: int, stride: int) -> nn.Module:
 
 
 class ClassificationTiles(TileJob):
-    """Classifiers: a class-map COG per tile and its class fractions."""
+    """Classifiers: a class-map COG per tile and its class fractions, or one label per patch-sized tile."""
 
     def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, tags: dict[str, str]) -> None:
         patch = lm.patch_size  # recorded, or the model's own (load_model)
@@ -167,18 +207,94 @@ class ClassificationTiles(TileJob):
         stride = options.stride or int(patch)
         self.classes = lm.classes
         self.scorer = _scorer(lm, int(patch), stride)
-        self.job = ClassMapJob(int(patch), tuple(lm.classes), stride, options.block)
+        self.job = ClassMapJob(int(patch), tuple(lm.classes), stride, options.block, tta=options.tta)
         self.settings = _settings(lm, options, device, tags)
         self.suffixes, self.roles = [""], ["class map"]
         self.expected = [
-            {"SATCNN_OUTPUT": "class_map", MODEL_DIGEST_TAG: tags[MODEL_DIGEST_TAG], "STRIDE": stride}
+            {
+                "SATCNN_OUTPUT": "class_map",
+                MODEL_DIGEST_TAG: tags[MODEL_DIGEST_TAG],
+                "STRIDE": stride,
+                "SATCNN_TTA": options.tta,
+            }
         ]
-        self.params = {"stride": stride, "patch_size": int(patch), "block": options.block}
+        self.vector = options.vector
+        if self.vector:
+            self.suffixes.append("_classes.gpkg")
+            self.roles.append("class polygons")
+            self.expected.append({})
+        self.patch, self.per_tile = int(patch), options.per_tile
+        self.tiles = TileClassifier(
+            self.scorer,
+            lm.classes,
+            int(patch),
+            stride,
+            len(lm.bands),
+            self.settings.dtypes,
+            torch.device(device),
+            options.precision,
+            options.tta,
+            require_crs=not options.allow_no_crs,
+            rule=self.settings.inputs,
+        )
+        self.labels = folder_labels(options.input_specs, lm.classes)
+        self._patch_sized: dict[str, bool] = {}
+        self.params = {
+            "stride": stride,
+            "patch_size": int(patch),
+            "block": options.block,
+            "tta": options.tta,
+            "per_tile": options.per_tile,
+            "vector": options.vector,
+        }
+
+    def gets_label(self, src: Path) -> bool:
+        """Whether ``src`` gets one label (``per_tile``, or a tile of the patch size) instead of a map."""
+        if self.per_tile:
+            return True
+        key = os.path.abspath(src)
+        if key not in self._patch_sized:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                    with rasterio.open(src) as ds:
+                        self._patch_sized[key] = ds.height == ds.width == self.patch
+            except RasterioError:  # the class-map path reports the problem, naming the file
+                self._patch_sized[key] = False
+        return self._patch_sized[key]
+
+    def outputs(self, src: Path, out_dir: Path) -> list[Path]:
+        return [] if self.gets_label(src) else super().outputs(src, out_dir)
+
+    def writing(self, inputs: Sequence[Path]) -> list[Path]:
+        return [] if self.per_tile else [p for p in inputs if not self.gets_label(p)]
 
     def process(self, src: Path, outs: list[Path]) -> TileResult:
+        if self.gets_label(src):
+            return self._label(src)
         stats = classify(self.scorer, src, outs[0], self.job, self.settings)
+        self._note_crs(stats.georeferenced, src)
+        seconds = stats.seconds
+        if self.vector:
+            from satcnn.vector import vectorize_classes
+
+            t = time.perf_counter()
+            vectorize_classes(outs[0], outs[-1], classes=self.classes, progress=False)
+            seconds += time.perf_counter() - t
+        return TileResult(src, outs, "done", stats.pixels, seconds, class_fractions=stats.class_fractions)
+
+    def _label(self, src: Path) -> TileResult:
+        t = time.perf_counter()
+        probabilities, info = self.tiles.probabilities(src)
+        self._note_crs(info.crs is not None, src)
         return TileResult(
-            src, outs, "done", stats.pixels, stats.seconds, class_fractions=stats.class_fractions
+            src,
+            [],
+            "done",
+            info.width * info.height,
+            time.perf_counter() - t,
+            label=self.labels.get(os.path.abspath(src)),
+            probabilities=probabilities,
         )
 
     def skipped(self, src: Path, outs: list[Path]) -> TileResult:
@@ -203,7 +319,7 @@ def tile_job(lm: LoadedModel, options: InferenceOptions, device: str, digest: st
     else:
         job = SegmentationTiles(lm, options, device, tags)
     if inputs:  # outputs read with other bands or another rescale are recomputed on a rerun
-        job.expected = [{**e, **{k: tags[k] for k in inputs}} for e in job.expected]
+        job.expected = [{**e, **{k: tags[k] for k in inputs}} if e else e for e in job.expected]
         job.params.update({k.removeprefix("SATCNN_").lower(): tags[k] for k in inputs})
     for want in job.expected:  # another precision gives other pixels: recompute, never skip
         want[PRECISION_TAG] = options.precision

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = [
     "OUTPUT_TYPES",
     "PRECISIONS",
+    "TTA",
+    "TTA_KINDS",
     "InferenceOptions",
     "OptionError",
     "OutputType",
@@ -42,6 +44,8 @@ OutputType = Literal["prob_uint8", "prob_float32", "mask", "both"]
 OUTPUT_TYPES: tuple[str, ...] = get_args(OutputType)
 Precision = Literal["32", "bf16-mixed", "16-mixed"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+TTA = Literal["none", "flip", "d4"]
+TTA_KINDS: tuple[str, ...] = get_args(TTA)
 
 
 class OptionError(ConfigError):
@@ -117,6 +121,16 @@ class InferenceOptions:
         rescale: ``none``, ``percentile`` or ``MIN,MAX``: how to read a raster whose data type
             differs from the training data's (``satcnn.io.radiometry``). Default (``None``):
             strict, such a raster is refused.
+        allow_no_crs: Accept inputs without a CRS (as training's ``allow_no_crs``): their outputs
+            are written on the input's pixel grid without a CRS, after one warning. Otherwise
+            such an input is an error naming the file and this option.
+        per_tile: Classifiers: one label per tile for every tile (``predictions.csv``), whatever
+            its size; by default only tiles of the model's patch size get one, and larger tiles
+            get class maps (see ``satcnn.inference.per_tile``).
+        tta: Test-time augmentation: ``none``, ``flip`` (4 flips) or ``d4`` (the 8 dihedral
+            transforms); probabilities are averaged per window (see ``satcnn.inference.tta``).
+        vector: Also vectorise each output: road graphs (``<stem>_roads.gpkg``) or class
+            polygons (``<stem>_classes.gpkg``), see ``satcnn.vector``.
 
     Raises:
         OptionError: A value is out of range or not one of its choices.
@@ -144,6 +158,10 @@ class InferenceOptions:
     num_shards: int | None = None
     bands: str | Sequence[str | int] | None = None
     rescale: str | None = None
+    allow_no_crs: bool = False
+    per_tile: bool = False
+    tta: TTA = "none"
+    vector: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str | Path) and not str(self.model).strip():
@@ -164,6 +182,7 @@ class InferenceOptions:
         require_at_least("block", self.block, 1)
         require_at_least("shard_index", self.shard_index, 0)
         require_at_least("num_shards", self.num_shards, 1)
+        require_choice("tta", self.tta, TTA_KINDS)
         if (self.shard_index is None) != (self.num_shards is None):
             given, other = (
                 ("shard_index", "num_shards") if self.num_shards is None else ("num_shards", "shard_index")

@@ -44,8 +44,11 @@ TagValue = str | int | float
 
 
 def output_paths(src: Path, out_dir: Path, suffixes: Sequence[str]) -> list[Path]:
-    """The outputs of input ``src``: ``<out_dir>/<stem><suffix>.tif`` per suffix."""
-    return [out_dir / f"{src.stem}{s}.tif" for s in suffixes]
+    """The outputs of input ``src``: ``<out_dir>/<stem><suffix>.tif`` per suffix.
+
+    A suffix with its own extension (``_roads.gpkg``) names the whole end of the file name.
+    """
+    return [out_dir / f"{src.stem}{s}{'' if Path(s).suffix else '.tif'}" for s in suffixes]
 
 
 def check_output_names(
@@ -76,7 +79,12 @@ def check_output_names(
 
 
 def stale_reason(path: Path, expected: Mapping[str, TagValue]) -> str | None:
-    """Why the existing output ``path`` does not answer the request ``expected`` (its tags), or None."""
+    """Why the existing output ``path`` does not answer the request ``expected`` (its tags), or None.
+
+    An output that expects no tags (vectors derived from a raster output) answers any request.
+    """
+    if not expected:
+        return None
     try:
         with rasterio.open(path) as ds:
             tags = ds.tags()

@@ -21,6 +21,8 @@ class TileResult:
         seconds: Wall time spent on it.
         error: The problem, for failed inputs (starts with the input path).
         class_fractions: Share of each class (classifiers).
+        label: The tile's true class, from its per-class folder (one label per tile).
+        probabilities: Per class, the tile's probability (one label per tile).
     """
 
     input: Path
@@ -30,6 +32,8 @@ class TileResult:
     seconds: float = 0.0
     error: str | None = None
     class_fractions: dict[str, float] | None = None
+    label: str | None = None
+    probabilities: dict[str, float] | None = None
 
 
 @dataclass
@@ -46,6 +50,8 @@ class InferenceReport:
         manifest: Path of the manifest written.
         class_fractions_csv: Path of the CSV (classifiers), else None.
         mlflow_run_id: The inference's MLflow run, when tracked.
+        predictions_csv: The per-tile predictions (classifiers, one label per tile), else None.
+        metrics_json: Their metrics against the per-class folders' labels, else None.
     """
 
     model_uri: str
@@ -56,6 +62,8 @@ class InferenceReport:
     manifest: Path | None = None
     class_fractions_csv: Path | None = None
     mlflow_run_id: str | None = None
+    predictions_csv: Path | None = None
+    metrics_json: Path | None = None
 
     @property
     def done(self) -> list[TileResult]:

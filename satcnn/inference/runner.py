@@ -8,7 +8,12 @@ computing on it, and writes ``<output_dir>/<input stem>.tif``:
   (``mask``), or both (``both``: the probability at ``<stem>.tif`` and the mask, thresholded from
   it, at ``<stem>_mask.tif``), on the input's grid;
 * classifiers: a class-map COG (see ``classify_raster``) and ``class_fractions.csv`` with one row
-  per tile (``tile, input, <class>...``), merged with the rows of earlier runs in the same folder.
+  per tile (``tile, input, <class>...``), merged with the rows of earlier runs in the same folder;
+  tiles of the model's patch size (every tile with ``per_tile``) get one label each instead, in
+  ``predictions.csv``, with metrics for per-class input folders (``satcnn.inference.per_tile``);
+* with ``vector``, road graphs or class polygons beside the COGs (``<stem>_roads.gpkg``,
+  ``<stem>_classes.gpkg``); with ``allow_no_crs``, inputs without a CRS get outputs on their
+  pixel grid without one (one warning per run).
 
 Outputs are published atomically (``AtomicCOGWriter``), so a tile whose final output exists is
 complete: a rerun skips it unless ``overwrite``, or unless it is stale: its tags (output type,
@@ -30,10 +35,11 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from tqdm.auto import tqdm
 
 from satcnn.errors import ConfigError, OutputError, RasterError, SatcnnError
@@ -43,7 +49,8 @@ from satcnn.inference.launch import resolve_device, resolve_shard
 from satcnn.inference.manifest import record_names, write_fractions, write_manifest
 from satcnn.inference.model_io import LoadedModel, load_model
 from satcnn.inference.options import InferenceOptions
-from satcnn.inference.outputs import check_output_names, is_current, output_paths
+from satcnn.inference.outputs import check_output_names, is_current
+from satcnn.inference.per_tile import write_per_tile_records
 from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.inference.tracking import track_run
 from satcnn.io.atomic import check_writable
@@ -83,8 +90,8 @@ def _run_tiles(
 ) -> SatcnnError | None:
     """Process this shard's inputs into ``report``; the error that stopped the run, if any."""
     for src in tqdm(inputs, unit="tile", desc="infer", disable=not options.progress):
-        outs = output_paths(src, options.out_dir, job.suffixes)
-        if not options.overwrite and is_current(outs, job.expected):
+        outs = job.outputs(src, options.out_dir)
+        if outs and not options.overwrite and is_current(outs, job.expected):
             report.results.append(job.skipped(src, outs))
             logger.info("skipping %s: %s exists (use overwrite to redo)", src, outs[0])
             continue
@@ -109,6 +116,9 @@ def _records(
     if job.classes:
         report.class_fractions_csv = out_dir / csv_name
         write_fractions(report.class_fractions_csv, job.classes, report.results)
+        report.predictions_csv, report.metrics_json = write_per_tile_records(
+            out_dir, report.shard, job.classes, report.results
+        )
     report.manifest = out_dir / manifest_name
     write_manifest(report.manifest, report, lm, digest, inputs, params)
     logger.info(
@@ -150,12 +160,15 @@ def run_inference(options: InferenceOptions) -> InferenceReport:
     digest = lm.weights_digest
     job = tile_job(lm, options, device, digest)
     out_dir = options.out_dir
-    check_output_names(all_inputs, out_dir, job.suffixes, job.roles)
+    check_output_names(job.writing(all_inputs), out_dir, job.suffixes, job.roles)
     check_writable(out_dir)
 
     mine = all_inputs[index::count]
     report = InferenceReport(lm.uri, lm.path, shard=(index, count))
-    first_error = _run_tiles(job, mine, options, report)
+    with warnings.catch_warnings():
+        if options.allow_no_crs:  # the run warns once itself
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        first_error = _run_tiles(job, mine, options, report)
     params: dict[str, Any] = {
         "model_uri": lm.uri,
         "model_path": str(lm.path),

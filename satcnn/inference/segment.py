@@ -37,7 +37,8 @@ from satcnn.inference.engine import (
     stream_raster,
     torch_device,
 )
-from satcnn.inference.options import require_at_least, require_choice, require_probability
+from satcnn.inference.options import TTA_KINDS, require_at_least, require_choice, require_probability
+from satcnn.inference.tta import tta_mean
 from satcnn.inference.windows import Tile, tile_grid
 from satcnn.io.cog import AtomicCOGWriter
 from satcnn.io.raster import RasterInfo
@@ -107,6 +108,8 @@ class SegmentationJob:
         nodata: Output nodata value.
         logits: The model returns logits; apply sigmoid (softmax for two channels).
         min_size: Smallest raster side accepted (e.g. the training patch).
+        tta: Test-time augmentation per window: ``none``, ``flip`` or ``d4`` (see
+            ``satcnn.inference.tta``); probabilities are averaged.
     """
 
     window: int = 512
@@ -118,6 +121,7 @@ class SegmentationJob:
     nodata: float = 255
     logits: bool = False
     min_size: int | None = None
+    tta: str = "none"
 
     def plan(self, info: RasterInfo, tags: Mapping[str, Any]) -> WindowPlan[Tile]:
         """The grid of ``info`` in batches, and the output's profile and tags."""
@@ -139,7 +143,7 @@ class _SegmentationPlan(WindowPlan[Tile]):
             "dtype": "float32" if job.output == "prob_float32" else "uint8",
             "nodata": job.nodata,
         }
-        own: dict[str, Any] = {"SATCNN_OUTPUT": job.output}
+        own: dict[str, Any] = {"SATCNN_OUTPUT": job.output, "SATCNN_TTA": job.tta}
         if mask:
             own["SATCNN_THRESHOLD"] = job.threshold
         self.writer_options = {
@@ -153,8 +157,12 @@ class _SegmentationPlan(WindowPlan[Tile]):
         return unit.read
 
     def compute(self, model: Model, x: torch.Tensor, batch: Sequence[Tile]) -> torch.Tensor:
-        n, _, h, w = x.shape
-        return _as_probability(model(x), n, h, w, self.job.logits)
+        logits = self.job.logits
+
+        def probability(z: torch.Tensor) -> torch.Tensor:
+            return _as_probability(model(z), z.shape[0], z.shape[2], z.shape[3], logits)
+
+        return tta_mean(probability, x, self.job.tta)
 
     def encode(
         self, batch: Sequence[Tile], out: np.ndarray, keep: np.ndarray, valid: np.ndarray | None
@@ -195,6 +203,7 @@ def predict_raster(
     tags: Mapping[str, Any] | None = None,
     overviews: bool = True,
     blocksize: int = 512,
+    tta: str = "none",
 ) -> PredictStats:
     """Run a segmentation model over a raster window by window and write a COG.
 
@@ -219,6 +228,8 @@ def predict_raster(
         nodata: Output nodata value; ``None`` takes the default of ``output``.
         device, progress, bands, dtypes, prefetch, gdal_cache_mb, tags, overviews, blocksize:
             As in ``satcnn.inference.engine.StreamSettings`` (``tags`` are extra output tags).
+        tta: ``none``, ``flip`` or ``d4``: average the probabilities of each window over these
+            transforms (see ``satcnn.inference.tta``).
 
     Returns:
         Timing and size figures.
@@ -232,6 +243,7 @@ def predict_raster(
     require_choice("output", output, tuple(DEFAULT_NODATA))
     require_at_least("batch_size", batch_size, 1)
     require_probability("threshold", threshold)
+    require_choice("tta", tta, TTA_KINDS)
     out_nodata = DEFAULT_NODATA[output] if nodata is None else nodata
     if (
         output != "prob_float32"
@@ -239,7 +251,9 @@ def predict_raster(
         and not (output == "mask" and out_nodata in range(2, 256))
     ):
         raise ConfigError(f"nodata {out_nodata} collides with {output} values; use 255")
-    job = SegmentationJob(window, margin, batch_size, size_multiple, output, threshold, out_nodata, logits)
+    job = SegmentationJob(
+        window, margin, batch_size, size_multiple, output, threshold, out_nodata, logits, tta=tta
+    )
     settings = StreamSettings(
         device=torch_device(device),
         transform_input=transform_input,

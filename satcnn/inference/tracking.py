@@ -39,8 +39,9 @@ def _log(client: Any, run_id: str, report: InferenceReport, params: dict[str, An
     )
     if report.manifest is not None:
         client.log_artifact(run_id, str(report.manifest))
-    if report.class_fractions_csv is not None and report.class_fractions_csv.exists():
-        client.log_artifact(run_id, str(report.class_fractions_csv))
+    for record in (report.class_fractions_csv, report.predictions_csv, report.metrics_json):
+        if record is not None and record.exists():
+            client.log_artifact(run_id, str(record))
 
 
 def track_run(

@@ -148,6 +148,8 @@ def prune_spurs(graph: nx.MultiGraph, metric: Metric, spur_m: float) -> None:
         # Remove at most one spur per junction per pass, so a junction of two short spurs keeps one.
         seen: set[Hashable] = set()
         for u, v, k in spurs:
+            if not graph.has_edge(u, v, k):  # gone with a node dissolved earlier in this pass
+                continue
             junction, tip = (u, v) if graph.degree(u) >= 3 else (v, u)
             if junction in seen or graph.degree(junction) < 3:
                 continue
