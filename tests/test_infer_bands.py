@@ -202,6 +202,22 @@ def test_percentile_rescale_of_an_11_bit_copy_gives_the_same_roads(
     assert _prob(lib / "e_rgb_alpha.tif")[1] == _grid(corpus["rgb_alpha"])
 
 
+def test_a_rerun_recomputes_outputs_read_with_other_bands_or_rescale(
+    corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    opts: dict[str, Any] = {"track": False, "progress": False}
+
+    def status(**kw: Any) -> str:
+        report = run_inference(InferenceOptions(corpus["model"], corpus["rgbn"], tmp_path, **opts, **kw))
+        return report.results[0].status
+
+    assert status(bands="1,2,3,4") == "done"
+    assert status(bands="1,2,3,4") == "skipped"
+    assert status() == "done"  # the default selection is not the explicit one: recomputed
+    assert status() == "skipped"
+    assert status(rescale="none") == "done"
+
+
 def test_bands_and_rescale_usage_errors(
     corpus: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

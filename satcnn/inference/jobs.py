@@ -311,16 +311,20 @@ def tile_job(lm: LoadedModel, options: InferenceOptions, device: str, digest: st
     tags = {"SATCNN_MODEL": lm.uri, MODEL_DIGEST_TAG: digest, PRECISION_TAG: options.precision}
     if lm.registered:
         tags["SATCNN_MODEL_VERSION"] = f"{lm.registered['name']}/{lm.registered['version']}"
-    inputs = {k: v for k, v in (("SATCNN_BANDS", options.bands), ("SATCNN_RESCALE", options.rescale)) if v}
+    # how the input was read: the default selection and the strict rule are tagged too, so a rerun
+    # with or without --bands/--rescale never keeps an output read the other way
+    inputs = {"SATCNN_BANDS": options.bands or "auto", "SATCNN_RESCALE": options.rescale or "strict"}
     tags.update({k: v if isinstance(v, str) else ",".join(map(str, v)) for k, v in inputs.items()})
     job: TileJob
     if lm.task == "classification":
         job = ClassificationTiles(lm, options, device, tags)
     else:
         job = SegmentationTiles(lm, options, device, tags)
-    if inputs:  # outputs read with other bands or another rescale are recomputed on a rerun
-        job.expected = [{**e, **{k: tags[k] for k in inputs}} if e else e for e in job.expected]
-        job.params.update({k.removeprefix("SATCNN_").lower(): tags[k] for k in inputs})
-    for want in job.expected:  # another precision gives other pixels: recompute, never skip
-        want[PRECISION_TAG] = options.precision
+    # outputs read with other bands, another rescale or at another precision are recomputed on a
+    # rerun; vector outputs (no expected tags) follow their raster
+    job.expected = [
+        {**e, **{k: tags[k] for k in inputs}, PRECISION_TAG: options.precision} if e else e
+        for e in job.expected
+    ]
+    job.params.update({k.removeprefix("SATCNN_").lower(): tags[k] for k in inputs})
     return job
