@@ -20,6 +20,7 @@ from satcnn.errors import ConfigError, InputFileNotFoundError, Interrupted
 from satcnn.models.checkpoint import read_checkpoint
 from satcnn.tasks.base import SatcnnTask
 from satcnn.tracking.checkpoints import AtomicCheckpointIO, LastStateCheckpoint
+from satcnn.tracking.datasets import MLflowDatasetsCallback
 from satcnn.tracking.interrupt import InterruptHandler
 from satcnn.tracking.mlflow import (
     MLflowArtifactsCallback,
@@ -28,6 +29,7 @@ from satcnn.tracking.mlflow import (
     checkpoint_run_id,
     mlflow_logger,
 )
+from satcnn.tracking.system_metrics import SystemMetricsCallback
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,18 @@ class SatcnnCLI(LightningCLI):
             default=0,
             help="Also refresh last.ckpt every N optimizer steps (0: at every epoch end only).",
         )
+        parser.add_argument(
+            "--system_metrics",
+            type=bool,
+            default=True,
+            help="Log system metrics (CPU, memory, GPU when nvidia-ml-py is installed) to the MLflow run.",
+        )
+        parser.add_argument(
+            "--system_metrics_interval",
+            type=float,
+            default=10.0,
+            help="Seconds between system metric samples.",
+        )
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """The trainer, with atomic checkpoints and the task's callbacks (:func:`task_callbacks`)."""
@@ -115,7 +129,9 @@ class SatcnnCLI(LightningCLI):
             callbacks = config.get("callbacks") or []
             callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
             every = int(init.get("last_every_n_steps") or 0)  # a Namespace, not a Mapping
-            kwargs["callbacks"] = [*callbacks, *task_callbacks(self.model, config, every)]
+            system = bool(init.get("system_metrics", True))
+            interval = float(init.get("system_metrics_interval") or 10.0) if system else None
+            kwargs["callbacks"] = [*callbacks, *task_callbacks(self.model, config, every, interval)]
         return super().instantiate_trainer(**kwargs)
 
     # Validate the input before the trainer creates an MLflow run or any file.
@@ -202,7 +218,10 @@ class SatcnnCLI(LightningCLI):
 
 
 def task_callbacks(
-    task: SatcnnTask, trainer_config: Mapping[str, Any], last_every_n_steps: int = 0
+    task: SatcnnTask,
+    trainer_config: Mapping[str, Any],
+    last_every_n_steps: int = 0,
+    system_metrics_interval: float | None = None,
 ) -> list[L.Callback]:
     """The callbacks a satcnn run adds to the configured ones (a configured one of a type wins).
 
@@ -211,7 +230,9 @@ def task_callbacks(
     * :class:`LastStateCheckpoint` on the task's ``monitor``/``monitor_mode``, keeping
       ``best-<epoch>-<step>.ckpt`` and a ``last.ckpt`` refreshed every epoch, every
       ``last_every_n_steps`` steps and on interruption (unless checkpointing is off);
-    * ``LearningRateMonitor`` per epoch, when there is a logger.
+    * ``LearningRateMonitor`` per epoch, when there is a logger;
+    * with a logger, :class:`MLflowDatasetsCallback` (the data as dataset inputs of the run) and,
+      when ``system_metrics_interval`` is set, :class:`SystemMetricsCallback` sampling that often.
     """
     configured = trainer_config.get("callbacks") or []
     configured = configured if isinstance(configured, list) else [configured]
@@ -234,8 +255,13 @@ def task_callbacks(
                 auto_insert_metric_name=False,
             )
         )
-    if missing(LearningRateMonitor) and trainer_config.get("logger", True) not in (None, False, []):
+    logged = trainer_config.get("logger", True) not in (None, False, [])
+    if missing(LearningRateMonitor) and logged:
         callbacks.append(LearningRateMonitor("epoch"))
+    if missing(MLflowDatasetsCallback) and logged:
+        callbacks.append(MLflowDatasetsCallback())
+    if missing(SystemMetricsCallback) and logged and system_metrics_interval is not None:
+        callbacks.append(SystemMetricsCallback(system_metrics_interval))
     return callbacks
 
 

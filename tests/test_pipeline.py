@@ -104,7 +104,10 @@ def test_end_to_end_artifacts(runs: Runs) -> None:
         assert parent.data.tags[f"satcnn.stage.{name}"] == run.info.run_id
     # the fit logged into its nested stage run; the registered version points at it
     fit_id = stages["fit"].info.run_id
-    assert any(a.path == "model" for a in runs.client.list_artifacts(fit_id))
+    # (an MLflow 3 logged model of the fit run since issue 14, no longer a run artifact)
+    fit_exp = stages["fit"].info.experiment_id
+    logged = runs.client.search_logged_models([fit_exp], filter_string=f"source_run_id = '{fit_id}'")
+    assert [m.name for m in logged] == ["model"]
     versions = runs.client.search_model_versions("name='roads-resunet'")
     assert fit_id in {v.run_id for v in versions}
     register = stages["register"].data.params["model_uri"]

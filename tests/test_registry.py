@@ -47,11 +47,14 @@ def test_fit_registers_the_best_model(workdir: Path, capsys: pytest.CaptureFixtu
         assert got.keys() == want.keys() and len(got) > 0
         assert all(torch.equal(got[k], want[k]) for k in want)
 
-    # the MLmodel: signature (N, 4, 28, 28) float32, the satcnn block as metadata, no pickled model
+    # the MLmodel: signature of one (N, 28, 28) float32 tensor per band, named after it (issue 14:
+    # the signature names the bands; it was one unnamed (N, 4, 28, 28) tensor), the satcnn block as
+    # metadata, no pickled model
     model_dir = Path(download_artifacts(run_id=run.info.run_id, artifact_path="model", tracking_uri=uri))
     spec = yaml.safe_load((model_dir / "MLmodel").read_text())
     inputs = yaml.safe_load(spec["signature"]["inputs"])
-    assert inputs[0]["tensor-spec"] == {"dtype": "float32", "shape": [-1, 4, 28, 28]}
+    assert [i["name"] for i in inputs] == ["red", "green", "blue", "nir"]
+    assert all(i["tensor-spec"] == {"dtype": "float32", "shape": [-1, 28, 28]} for i in inputs)
     meta = spec["metadata"][CHECKPOINT_KEY]
     assert meta["classes"][-1] == "water" and meta["bands"] == ["red", "green", "blue", "nir"]
     assert meta["model"]["name"] == "deepsat_cnn" and len(meta["mean"]) == 4 and meta["patch_size"] == 28
@@ -62,7 +65,7 @@ def test_fit_registers_the_best_model(workdir: Path, capsys: pytest.CaptureFixtu
 
     pyfunc = mlflow.pyfunc.load_model(str(model_dir))
     x = np.random.default_rng(0).integers(0, 255, (3, 4, 28, 28)).astype(np.float32)
-    probs = np.asarray(pyfunc.predict(x))
+    probs = np.asarray(pyfunc.predict({band: x[:, i] for i, band in enumerate(meta["bands"])}))
     assert probs.shape == (3, 6) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -149,3 +150,61 @@ def test_ui_shows_the_run(workdir: Path) -> None:
     assert code == 0  # Ctrl-C is a clean stop
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{base}/health", timeout=2)
+
+
+def test_ui_run_page_shows_logged_model_and_datasets(workdir: Path) -> None:
+    """The run page lists the fit's MLflow 3 logged model (linked to its page) and its datasets."""
+    require_browser()  # before the slow part
+    fit = ["fit", "--config", str(CONFIGS / "deepsat" / "sat6.yaml"), "--config"]
+    fit += [str(CONFIGS / "trainer" / "debug.yaml"), "--data.init_args.root", str(SAT6_CSV)]
+    assert main([*fit, "--system_metrics", "false"]) == 0
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("deepsat-sat6")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    (model,) = client.search_logged_models([experiment.experiment_id])
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "satcnn", "ui", "--port", str(port)], cwd=workdir, env=env
+    )
+    driver = None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/health", server)
+        driver = _driver(tmp_path=workdir)
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        driver.get(f"{base}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}")
+        # "Datasets" beside the run lists the training data; "Logged models (1)" links the model
+        texts = ("Datasets", "kaggle-csv:train", "Logged models (1)")
+        model_link = f"a[href*='{model.model_id}']"
+
+        def shown(d: Any) -> bool:
+            d.execute_script("window.scrollTo(0, document.body.scrollHeight)")  # render lazy sections
+            body = d.find_element("tag name", "body").text
+            return all(t in body for t in texts) and bool(d.find_elements("css selector", model_link))
+
+        try:
+            WebDriverWait(driver, 120).until(shown)
+        except TimeoutException:
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            driver.save_screenshot(str(SCREENSHOT.with_name("mlflow-ui-run-failed.png")))
+            text = driver.find_element("tag name", "body").text
+            where = driver.current_url
+            raise AssertionError(f"{texts} or {model_link} not on {where}:\n{text[-4000:]}") from None
+        (link,) = {e.text for e in driver.find_elements("css selector", model_link) if e.text} or {""}
+        assert link == model.name  # the logged model, by name, linking to its page
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        assert driver.save_screenshot(str(SCREENSHOT.with_name("mlflow-ui-run-model.png")))
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise

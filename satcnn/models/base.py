@@ -32,12 +32,16 @@ class SatcnnModel(nn.Module):
         patch_size: Side of the square patch a patch classifier takes; None for dense networks.
         fully_convolutional: :meth:`as_fully_convolutional` returns a dense form.
         output_stride: Input pixels between neighbouring outputs of the dense form.
+        classifier_head: Qualified names of the submodules that form the classifier head (what
+            transfer learning replaces and trains first; the rest is the backbone); empty when
+            the model declares none.
     """
 
     size_multiple: int = 1
     patch_size: int | None = None
     fully_convolutional: bool = False
     output_stride: int = 1
+    classifier_head: tuple[str, ...] = ()
 
     def as_fully_convolutional(self) -> nn.Module:
         """The dense form: on ``(N, C, H, W)`` it returns outputs on a grid of step ``output_stride``.

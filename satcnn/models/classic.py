@@ -88,6 +88,7 @@ class _TransferModel(SatcnnModel):
             log.info("froze %d backbone parameters; the head %s trains", n, list(self.head))
         self.frozen = freeze_backbone
         self._net_name = net_name
+        self.classifier_head = tuple(f"{net_name}.{h}" if net_name else h for h in self.head)
 
     def train(self, mode: bool = True) -> Self:
         super().train(mode)

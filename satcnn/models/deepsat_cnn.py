@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from satcnn.models.adapt import load_pretrained
 from satcnn.models.base import SatcnnModel
 from satcnn.models.registry import register_model
 
@@ -40,9 +41,13 @@ class DeepSatCNN(SatcnnModel):
         hidden: width of the dense layer.
         dropout: dropout before the classifier.
         patch_size: input patch size (28 for DeepSat).
+        pretrained: local weights of a DeepSat CNN of the same layers (e.g. a satcnn ``.ckpt``
+            trained on SAT-6); the classifier is kept only when the number of classes matches
+            (SAT-6 -> SAT-4 gets a fresh 4-class head), see :func:`satcnn.models.adapt.load_pretrained`.
     """
 
     fully_convolutional = True  # output_stride 2 ** stages (set per instance)
+    classifier_head = ("classifier",)
 
     def __init__(
         self,
@@ -52,6 +57,7 @@ class DeepSatCNN(SatcnnModel):
         hidden: int = 128,
         dropout: float = 0.25,
         patch_size: int = 28,
+        pretrained: str | None = None,
     ) -> None:
         super().__init__()
         chans = [in_channels, *channels]
@@ -65,6 +71,8 @@ class DeepSatCNN(SatcnnModel):
         self.hidden = nn.Linear(chans[-1] * self.feature_size**2, hidden)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, num_classes)
+        if pretrained is not None:
+            load_pretrained(self, pretrained, "features.0.0", self.classifier_head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x).flatten(1)

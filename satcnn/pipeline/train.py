@@ -89,8 +89,10 @@ def fit_run(ctx: StageContext, run_id: str | None) -> Outputs:
             f"stage fit: `python -m satcnn fit` exited with status {status} (its messages are above); "
             f"MLflow run {run_id}"
         )
+    from satcnn.tracking.registry import find_logged_model
+
     client = ctx.tracker.client
-    if not any(a.path == "model" for a in client.list_artifacts(run_id)):
+    if find_logged_model(client, run_id) is None:  # an MLflow 3 logged model, not a run artifact
         raise StageError(f"stage fit: MLflow run {run_id} logged no model (was checkpointing off?)")
     run = client.get_run(run_id)
     metrics = {k: float(v) for k, v in sorted(run.data.metrics.items()) if k.startswith("test_")}

@@ -2,6 +2,7 @@
 
 from satcnn.tasks.base import SatcnnTask
 from satcnn.tasks.classification import ClassificationTask
+from satcnn.tasks.finetuning import FreezeUnfreeze
 from satcnn.tasks.segmentation import SegmentationTask
 
-__all__ = ["ClassificationTask", "SatcnnTask", "SegmentationTask"]
+__all__ = ["ClassificationTask", "FreezeUnfreeze", "SatcnnTask", "SegmentationTask"]

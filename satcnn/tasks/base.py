@@ -172,7 +172,8 @@ class SatcnnTask(L.LightningModule):
     # -- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         hp = self.hparams
-        params = self.parameters()
+        # Frozen parameters stay out: a fine-tuning schedule adds them as their own group later.
+        params = [p for p in self.parameters() if p.requires_grad]
         opt: torch.optim.Optimizer
         if hp["optimizer"] == "sgd":
             opt = torch.optim.SGD(params, lr=hp["lr"], momentum=0.9, weight_decay=hp["weight_decay"])

@@ -1,4 +1,4 @@
-"""MLflow tracking: the default logger, config and artifact logging, atomic checkpoints, the registry.
+"""MLflow tracking: logger, config, artifact, dataset and system-metric logging, checkpoints, registry.
 
 Names are imported lazily: ``satcnn ui`` and inference need only the store location, not
 Lightning and MLflow's model machinery.
@@ -12,11 +12,14 @@ from typing import Any
 _LAZY = {
     "AtomicCheckpointIO": "satcnn.tracking.checkpoints",
     "MLflowArtifactsCallback": "satcnn.tracking.mlflow",
+    "MLflowDatasetsCallback": "satcnn.tracking.datasets",
     "MLflowSaveConfigCallback": "satcnn.tracking.mlflow",
     "SatcnnMLFlowLogger": "satcnn.tracking.mlflow",
+    "SystemMetricsCallback": "satcnn.tracking.system_metrics",
     "UiOptions": "satcnn.tracking.ui",
     "checkpoint_run_id": "satcnn.tracking.mlflow",
     "default_tracking_uri": "satcnn.tracking.store",
+    "find_logged_model": "satcnn.tracking.registry",
     "log_checkpoint_model": "satcnn.tracking.registry",
     "register_model": "satcnn.tracking.registry",
     "serve_ui": "satcnn.tracking.ui",

@@ -292,7 +292,7 @@ class MLflowArtifactsCallback(L.Callback):
 
     Every checkpoint records its run (``checkpoint[RUN_KEY]``) so that resuming from it
     continues the same run. At the end of fit, rank 0 logs ``checkpoints/best.ckpt`` and
-    ``checkpoints/last.ckpt``, the best checkpoint as the MLflow model ``model`` (see
+    ``checkpoints/last.ckpt``, the best checkpoint as the MLflow 3 logged model ``model`` (see
     :mod:`satcnn.tracking.registry`), learning-rate and loss curves and the task's figures.
 
     Args:
@@ -301,7 +301,8 @@ class MLflowArtifactsCallback(L.Callback):
 
     def __init__(self, log_model: bool = True) -> None:
         self.log_model = log_model
-        self.model_uri: str | None = None
+        self.model_uri: str | None = None  # models:/<model_id> of the logged model
+        self.model_id: str | None = None
 
     def on_save_checkpoint(
         self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
@@ -337,12 +338,19 @@ class MLflowArtifactsCallback(L.Callback):
             if self.log_model and best and Path(best).exists():
                 from satcnn.tracking.registry import log_checkpoint_model
 
-                self.model_uri = log_checkpoint_model(client, run_id, best)
+                info = log_checkpoint_model(client, run_id, best, tracking_uri=logger._tracking_uri)
+                self.model_uri, self.model_id = info.model_uri, info.model_id
         self._log_curves(client, run_id)
         self._log_figures(trainer, pl_module, "val")
 
     @rank_zero_only
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        logger = mlflow_logger(trainer)
+        if self.model_id and logger is not None and logger.run_id is not None:
+            # ``--test_after_fit`` tests the best checkpoint, which is the logged model
+            from satcnn.tracking.registry import link_metrics
+
+            link_metrics(logger.experiment, logger.run_id, self.model_id, prefix="test_")
         self._log_figures(trainer, pl_module, "test")
 
     @staticmethod
