@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyogrio
 import pytest
 import rasterio
 from mlflow import MlflowClient
@@ -119,6 +120,11 @@ def test_end_to_end_artifacts(runs: Runs) -> None:
             with rasterio.open(src) as a, rasterio.open(out / "infer" / name) as b:
                 assert (a.crs, a.transform, a.shape) == (b.crs, b.transform, b.shape)
                 assert b.tags()["SATCNN_MODEL"] == register
+        # the road graph beside each probability map (infer: vector: true), in the input's CRS
+        graph = out / "infer" / f"{src.stem}_roads.gpkg"
+        assert {"lines", "nodes"} <= {name for name, _ in pyogrio.list_layers(graph)}
+        with rasterio.open(src) as a:
+            assert pyogrio.read_info(graph, layer="lines")["crs"] == a.crs.to_string()
     # the evaluation's metrics: a JSON file with the scores in [0, 1], logged to the evaluate run
     metrics_files = list((out / "evaluate").glob("*.json"))
     keys = ("iou", "f1", "relaxed_precision", "relaxed_recall", "breakeven")
