@@ -179,6 +179,20 @@ def test_bad_road_inputs_fail_before_anything_is_written(tmp_path: Path) -> None
     assert not (tmp_path / "out").exists()
 
 
+def test_class_coded_truth_is_refused_unless_allowed(tmp_path: Path) -> None:
+    coded = road_truth() * 7  # a class-coded raster (road = class 7) given as truth by mistake
+    coded[0, 0] = 3
+    truth = write(tmp_path / "coded.tif", coded)
+    pred = write(tmp_path / "pred.tif", road_probability())
+    with pytest.raises(RasterError, match=r"coded\.tif: mask holds values 3, 7 .*--allow-other-mask-values"):
+        evaluate_roads([pred], [truth], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    allowed = evaluate_roads([pred], [truth], tmp_path / "out", allow_other_mask_values=True, figures=0)
+    # every non-zero value is road: column 3 plus (0, 0), so one more false negative than the 0/1 truth
+    reference = evaluate_roads([pred], [write(tmp_path / "t.tif", road_truth())], tmp_path / "ref", figures=0)
+    assert allowed.metrics["iou"] < reference.metrics["iou"]
+
+
 def class_map(path: Path, array: np.ndarray, names: list[str], **kw: object) -> Path:
     write(path, array, nodata=255, **kw)
     with rasterio.open(path, "r+") as ds:

@@ -40,12 +40,17 @@ def mask_values(path: str | Path) -> list[float]:
     return sorted(found)
 
 
-def check_mask_values(paths: Iterable[str | Path], allow: bool = False) -> None:
+def check_mask_values(
+    paths: Iterable[str | Path],
+    allow: bool = False,
+    how_to_allow: str = "set data.init_args.allow_other_mask_values: true",
+) -> None:
     """Refuse (or, with ``allow``, warn about) masks holding values other than 0, 1 and 255.
 
     Args:
         paths: Mask rasters.
         allow: Only warn; every non-zero value is then read as road.
+        how_to_allow: The option that allows them, for the message.
 
     Raises:
         RasterError: A mask holds other values and ``allow`` is false, naming the file and values.
@@ -56,12 +61,12 @@ def check_mask_values(paths: Iterable[str | Path], allow: bool = False) -> None:
             continue
         shown = ", ".join(f"{v:g}" for v in other[:_SHOWN]) + (" ..." if len(other) > _SHOWN else "")
         if allow:
-            logger.warning("%s: mask values %s are read as road (allow_other_mask_values)", path, shown)
+            logger.warning("%s: mask values %s are read as road (other mask values allowed)", path, shown)
             continue
         raise RasterError(
             f"mask holds values {shown} besides 0, 1 and 255 (a class-coded raster?); every non-zero "
             "value would be read as road. Write a 0/1 road mask (e.g. `gdal_calc.py -A MASK "
-            '--calc "A==ROAD_CLASS" --type Byte --outfile road.tif`), or set '
-            "data.init_args.allow_other_mask_values: true to read every non-zero value as road",
+            f'--calc "A==ROAD_CLASS" --type Byte --outfile road.tif`), or {how_to_allow} '
+            "to read every non-zero value as road",
             path,
         )

@@ -100,6 +100,11 @@ def _add_raster_kinds(sub: Any) -> None:
     r.add_argument("--threshold", type=_probability, default=0.5, help="road where probability > this (0.5)")
     r.add_argument("--rho", type=_non_negative_int, default=3, help="relaxed metrics slack in pixels (3)")
     r.add_argument("--buffer-m", type=_positive, default=None, help="road width in metres for vector truth")
+    r.add_argument(
+        "--allow-other-mask-values",
+        action="store_true",
+        help="read every non-zero truth value as road (default: refuse values other than 0, 1, 255)",
+    )
     r.add_argument("--figures", type=_non_negative_int, default=8, help="per-tile figures at most (8)")
     r.add_argument(
         "--images", nargs="+", default=None, help="input rasters (or folders), drawn in the figures"
@@ -154,6 +159,7 @@ def _run_raster_kind(args: argparse.Namespace) -> int:
             buffer_m=args.buffer_m,
             figures=args.figures,
             images=[Path(i) for i in args.images] if args.images else None,
+            allow_other_mask_values=args.allow_other_mask_values,
         )
         keys: tuple[str, ...] = ("iou", "f1", "relaxed_precision", "relaxed_recall", "breakeven")
     else:

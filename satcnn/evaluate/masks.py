@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import rasterio
 
+from satcnn.data.mask_values import check_mask_values
 from satcnn.errors import ConfigError
 from satcnn.evaluate.align import check_aligned, expand_rasters, is_vector, pair_up
 from satcnn.evaluate.outputs import write_outputs
@@ -134,6 +135,7 @@ def evaluate_roads(
     buffer_m: float | None = None,
     figures: int = 8,
     images: Sequence[Path] | None = None,
+    allow_other_mask_values: bool = False,
 ) -> EvaluationResult:
     """Score road predictions against truth rasters or centreline vectors, per tile and overall.
 
@@ -151,6 +153,8 @@ def evaluate_roads(
             relaxed precision-recall curve.
         images: The input rasters (or folders), one per prediction on its grid, drawn first in
             the per-tile figures.
+        allow_other_mask_values: Only warn when a truth raster holds values other than 0, 1 and
+            255 (every non-zero value is road); by default such a raster is refused.
 
     Returns:
         The overall metrics (pooled counts), per-tile rows and the files written.
@@ -178,6 +182,9 @@ def evaluate_roads(
             check_aligned(pred, truth)
         if image is not None:
             check_aligned(pred, image)
+    truth_rasters = [truth for _, truth in pairs if not is_vector(truth)]
+    check_mask_values(truth_rasters, allow_other_mask_values, "pass --allow-other-mask-values")
+    for pred, truth in pairs:
         readers.append((pred, TruthReader(truth, pred, buffer_m)))
 
     overall = _TileScore(threshold, int(rho))
