@@ -98,6 +98,18 @@ def test_sigterm_saves_the_step_marks_killed_and_resume_continues(
     assert sorted(m.step for m in client.get_metric_history(run_id, "val_loss")) == [2, 5, 8, 11]
 
 
+def test_sigint_is_ctrl_c_exit_130_one_line_and_killed(workdir: Path) -> None:
+    done = _fit_signalled(workdir, step=2, signum=signal.SIGINT)
+    assert done.returncode == 130, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr
+    (line,) = _satcnn_lines(done.stderr)
+    assert line.startswith("satcnn: interrupted by SIGINT at step 2;"), line
+    client, run_id = _the_run(workdir)
+    assert client.get_run(run_id).info.status == "KILLED"
+    last = next(workdir.glob(f"runs/*/{run_id}/checkpoints/last.ckpt"))
+    assert torch.load(last, weights_only=True)["global_step"] == 2
+
+
 def test_sigkill_leaves_running_until_runs_clean(workdir: Path) -> None:
     done = _fit_signalled(workdir, step=2, signum=signal.SIGKILL)
     assert done.returncode == -signal.SIGKILL
