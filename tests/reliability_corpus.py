@@ -213,11 +213,10 @@ def _other_cases(root: Path, m: dict[str, Path], t: dict[str, Path]) -> list[Cas
     return [
         case(
             "missing_entry",
-            "a list file naming a missing raster (--keep-going)",
+            "a list file naming a missing raster (refused whole before any work, even with --keep-going)",
             [listing],
-            "gone.tif: raster not found",
+            "missing.txt: list file names rasters that do not exist: line 3:",
             "--keep-going",
-            outputs=[str(out / "missing_entry" / "good.tif")],
         ),
         case(
             "empty_list",

@@ -24,11 +24,21 @@ def _list_file(path: Path) -> list[Path]:
             f"cannot read the list file ({err}); expected one raster path a line", path
         ) from None
     out = []
-    for line in text.splitlines():
+    missing = []
+    for number, line in enumerate(text.splitlines(), 1):
         entry = line.strip()
         if entry and not entry.startswith("#"):
             p = Path(entry).expanduser()
             out.append(p if p.is_absolute() else path.parent / p)
+            if not out[-1].exists():
+                missing.append(f"line {number}: {out[-1]}")
+    if missing:  # the list is the user's request: check it whole before any work
+        more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+        raise InputFileNotFoundError(
+            f"list file names rasters that do not exist: {'; '.join(missing[:3])}{more}"
+            " (relative paths are read from the list file's folder)",
+            path,
+        )
     if not out:
         raise DataFormatError(
             "list file names no raster (it is empty or only comments); one path a line", path
@@ -64,10 +74,12 @@ def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
     any holds per-class folders, whose rasters are taken one level down), a
     glob pattern (sorted matches), or a list file (``.txt``/``.lst``/``.list``: one path per line,
     relative to the list file; ``#`` starts a comment). Paths that do not exist are kept, so each
-    becomes a per-file error naming it.
+    becomes a per-file error naming it, except in a list file, which is refused whole, naming the
+    list and the lines.
 
     Raises:
-        InputFileNotFoundError: A folder holds no GeoTIFF or a glob matches nothing.
+        InputFileNotFoundError: A folder holds no GeoTIFF, a glob matches nothing, or a list file
+            names a raster that does not exist.
         DataFormatError: A list file is unreadable or names no raster.
     """
     found: list[Path] = []
