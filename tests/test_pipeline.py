@@ -196,6 +196,10 @@ def test_overrides_and_bad_files(tmp_path: Path) -> None:
     assert spec.out == tmp_path.resolve() and spec.stages["register"]["name"] == "roads-resunet"
     with pytest.raises(ConfigError, match="unknown key 'fitt'"):
         load_spec(ROADS, ["fitt.epochs=2"])
+    with pytest.raises(
+        ConfigError, match="stage 'infer': unknown setting\\(s\\) vectr; known: inputs, window"
+    ):
+        load_spec(ROADS, ["infer.vectr=true"])
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):
         load_spec(ROADS, ["fit.epochs"])
     bad = tmp_path / "bad.yaml"

@@ -17,15 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from satcnn.pipeline.context import Outputs, StageContext, StageError
+from satcnn.pipeline.spec import INFER_OPTIONS
 
 log = logging.getLogger(__name__)
 
 __all__ = ["evaluate_run", "infer_run"]
-
-INFER_OPTIONS = (
-    "window", "margin", "batch_size", "output_type", "threshold", "stride", "block", "device",
-    "bands", "rescale", "allow_no_crs", "per_tile", "tta", "vector", "precision",
-)  # fmt: skip
 
 
 def infer_run(ctx: StageContext, run_id: str | None) -> Outputs:

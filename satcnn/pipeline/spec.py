@@ -28,7 +28,7 @@ import yaml
 
 from satcnn.errors import ConfigError, require_file
 
-__all__ = ["STAGES", "PipelineSpec", "Task", "apply_overrides", "load_spec"]
+__all__ = ["INFER_OPTIONS", "STAGES", "PipelineSpec", "Task", "apply_overrides", "load_spec"]
 
 STAGES: tuple[str, ...] = ("validate", "fit", "register", "infer", "evaluate", "report")
 Task = Literal["roads", "landcover"]
@@ -99,6 +99,13 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
     return data
 
 
+INFER_OPTIONS = (
+    "window", "margin", "batch_size", "output_type", "threshold", "stride", "block", "device",
+    "bands", "rescale", "allow_no_crs", "per_tile", "tta", "vector", "precision",
+)  # fmt: skip
+"""The ``satcnn infer`` options an ``infer`` stage takes (besides ``inputs``)."""
+
+
 def load_spec(path: str | Path, overrides: Sequence[str] = (), out: str | Path | None = None) -> PipelineSpec:
     """Read a pipeline file, apply ``overrides`` and ``out``, and check its shape.
 
@@ -128,6 +135,10 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), out: str | Path |
     for stage, settings in stages.items():
         if settings is not None and not isinstance(settings, dict):
             raise ConfigError(f"{file}: stage {stage!r} must be a mapping of settings, got {settings!r}")
+    unknown = sorted(set(stages.get("infer") or {}) - {*INFER_OPTIONS, "inputs"})
+    if unknown:  # a misspelt infer option must not be ignored (checked before any stage runs)
+        known = ", ".join(("inputs", *INFER_OPTIONS))
+        raise ConfigError(f"{file}: stage 'infer': unknown setting(s) {', '.join(unknown)}; known: {known}")
     task = data.get("task")
     if task not in get_args(Task):
         raise ConfigError(f"{file}: task must be one of {', '.join(get_args(Task))}, got {task!r}")
