@@ -45,7 +45,10 @@ def test_ddp_fit_is_one_mlflow_run(tmp_path: Path) -> None:
         assert len(steps) == 2 and len(set(steps)) == 2, (key, steps)
     assert run.data.params["trainer.strategy"] == "ddp" and run.data.params["trainer.devices"] == "2"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "checkpoints", "model", "figures"} <= artifacts
+    assert {"config.yaml", "checkpoints", "figures"} <= artifacts
+    # the best model: one MLflow 3 logged model, from rank 0 only, linked to this run
+    (model,) = client.search_logged_models([experiment.experiment_id])
+    assert model.source_run_id == run.info.run_id
     # only rank 0 wrote checkpoints, into the run's folder
     ckpts = list(tmp_path.glob("runs/*/*/checkpoints/*.ckpt"))
     assert ckpts and {p.parent.parent.name for p in ckpts} == {run.info.run_id}
