@@ -152,13 +152,18 @@ def test_the_cli_wires_callbacks_so_a_task_needs_no_tracking() -> None:
     from satcnn.lightning_cli import task_callbacks
     from satcnn.tasks import SegmentationTask
     from satcnn.tracking.checkpoints import LastStateCheckpoint
+    from satcnn.tracking.datasets import MLflowDatasetsCallback
     from satcnn.tracking.interrupt import InterruptHandler
     from satcnn.tracking.mlflow import MLflowArtifactsCallback
+    from satcnn.tracking.system_metrics import SystemMetricsCallback
 
     task = SegmentationTask(model="resunet", model_kwargs={"filters": [4, 8, 16, 32]})
     made = task_callbacks(task, {})
     expected = [MLflowArtifactsCallback, InterruptHandler, LastStateCheckpoint, LearningRateMonitor]
+    expected.append(MLflowDatasetsCallback)
     assert [type(c) for c in made] == expected
+    timed = task_callbacks(task, {}, system_metrics_interval=5.0)
+    assert [type(c) for c in timed] == [*expected, SystemMetricsCallback]
     ckpt = made[2]
     assert isinstance(ckpt, ModelCheckpoint) and (ckpt.monitor, ckpt.mode) == ("val_iou", "max")
     assert ckpt.save_last
