@@ -62,7 +62,7 @@ bench: install
 	$(BENCH) bench/report.py
 
 ## bench-quick: every bench of `make bench` at tiny sizes, in one process, into a temporary folder
-## (bench/quick.py: a smoke run for CI, about 100 s of CPU time; compile is left to `make bench`)
+## (bench/quick.py: a smoke run for CI, 49 s on an idle 2-core machine; compile is left to `make bench`)
 bench-quick: install
 	$(BENCH) bench/quick.py
 
