@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.satcnn-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint pytest bench bench-quick system-deps clean
+.PHONY: install demo real-roads test lint pytest bench bench-quick system-deps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,19 @@ demo: install
 	$(BIN)/python -m satcnn pipeline run pipelines/roads.yaml --out $(DEMO)/roads --set validate.scenes=$(DEMO)/scenes
 	@echo "demo: reports $(DEMO)/landcover/report/report.html and $(DEMO)/roads/report/report.html;" \
 		"outputs under $(DEMO); MLflow UI: $(BIN)/python -m satcnn ui (then browse http://127.0.0.1:5000)"
+
+## real-roads: the Residual U-Net on one real Massachusetts Roads tile (data/samples/roads): its top 60 %
+## trains, the next 20 % validates, the bottom 20 % is held out and scored (pipelines/roads_massachusetts.yaml)
+REAL := outputs/real-roads
+MASS := data/samples/roads/massachusetts/train_10078660_15
+real-roads: install
+	@test -f $(REAL)/massachusetts-tile/images/train_10078660_15.tif || \
+		$(BIN)/python -m satcnn data png-to-geotiff $(MASS)_sat.png $(MASS)_map.png \
+			--out $(REAL)/massachusetts-tile --resolution 1.46
+	@test -f $(REAL)/massachusetts-scenes/images/train_10078660_15_test.tif || \
+		$(BIN)/python -m satcnn data split-scene $(REAL)/massachusetts-tile/images/train_10078660_15.tif \
+			$(REAL)/massachusetts-tile/masks/train_10078660_15.tif --out $(REAL)/massachusetts-scenes
+	$(BIN)/python -m satcnn pipeline run pipelines/roads_massachusetts.yaml --out $(REAL)/massachusetts
 
 ## test: lint, type-check, then the whole test suite (slow tests included)
 test: install lint pytest

@@ -30,7 +30,7 @@ commands:
   infer      turn a model and GeoTIFF tiles into georeferenced masks and class maps (COGs)
   vectorize  road rasters to road networks, class maps to polygons (GeoPackage, GeoParquet)
   evaluate   score road masks, class maps and road graphs against truth (IoU, accuracy, APLS)
-  data       data tools: synth-roads, png-to-geotiff, rasterize-roads
+  data       data tools: synth-roads, png-to-geotiff, rasterize-roads, split-scene
   ui         serve the MLflow UI on the project's tracking store
   runs       tracking store housekeeping: `runs clean` marks runs left RUNNING by a killed fit KILLED
   export     a model as ONNX, torch.export (.pt2) or TorchScript, with a STAC MLM model card

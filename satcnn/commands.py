@@ -42,7 +42,7 @@ def evaluate_main(argv: list[str]) -> int:
 
 
 def data_main(argv: list[str]) -> int:
-    """``satcnn data synth-roads|png-to-geotiff|rasterize-roads ...``: data preparation tools."""
+    """``satcnn data synth-roads|png-to-geotiff|rasterize-roads|split-scene ...``: data preparation tools."""
     parser = argparse.ArgumentParser(prog="satcnn data", description="Data preparation tools.")
     sub = parser.add_subparsers(dest="tool", required=True)
     synth = sub.add_parser(
@@ -73,6 +73,18 @@ def data_main(argv: list[str]) -> int:
     rast.add_argument("like", help="raster whose grid the mask takes")
     rast.add_argument("--out", required=True, help="mask GeoTIFF to write")
     rast.add_argument("--width", type=float, required=True, help="road width in metres")
+    split = sub.add_parser(
+        "split-scene",
+        help="cut an image/mask pair into row bands (train/val/test), each a scene on the source's grid",
+    )
+    split.add_argument("image", help="image raster")
+    split.add_argument("mask", help="road mask on the same grid")
+    split.add_argument("--out", required=True, help="output folder (gets images/ and masks/)")
+    split.add_argument(
+        "--parts",
+        default="train=0.6,val=0.2,test=0.2",
+        help="row bands from the top and their shares (default train=0.6,val=0.2,test=0.2)",
+    )
     args = parser.parse_args(argv)
     if args.tool == "synth-roads":
         from satcnn.data.synth import synth_roads
@@ -84,6 +96,12 @@ def data_main(argv: list[str]) -> int:
 
         image, mask = png_pair_to_geotiff(args.image, args.mask, args.out, resolution=args.resolution)
         sys.stdout.write(f"wrote {image} and {mask}\n")
+    elif args.tool == "split-scene":
+        from satcnn.data.split_scene import parse_parts, split_scene
+
+        written = split_scene(args.image, args.mask, args.out, parse_parts(args.parts))
+        for part, (image, mask) in written.items():
+            sys.stdout.write(f"{part}: {image} and {mask}\n")
     else:
         from satcnn.data.labels import rasterize_centerlines
 

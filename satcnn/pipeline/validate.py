@@ -3,7 +3,8 @@
 * roads: ``scenes`` (``images/<name>.tif`` + ``masks/<name>.tif`` on the same grid, as ``satcnn
   data synth-roads`` writes), ``held_out`` scene names (test and evaluation), ``val_scenes``
   (validation, the checkpoint's choice; default: the held-out ones), and ``extra_inputs``
-  (rasters inferred without truth, e.g. a real tile);
+  (rasters inferred without truth, e.g. a real tile); ``allow_no_crs: true`` accepts scenes
+  without a CRS (a Massachusetts Roads pair converted by ``satcnn data png-to-geotiff``);
 * landcover: ``patches`` (Kaggle CSV folders and per-class GeoTIFF folders, merged into one patch
   folder with ``aliases`` mapping folder names to class names) and ``extra_inputs`` (tiles to map).
 
@@ -38,7 +39,7 @@ def validate_inputs(ctx: StageContext) -> list[Path]:
 def _check_extra(ctx: StageContext, bands: int) -> list[str]:
     extras = _paths(ctx, "extra_inputs")
     for path in extras:
-        open_raster(path, bands=bands)
+        open_raster(path, bands=bands, require_crs=not ctx.get("allow_no_crs", False))
     return [str(p) for p in extras]
 
 
@@ -51,12 +52,13 @@ def _validate_roads(ctx: StageContext, bands: int) -> Outputs:
     if not images:
         raise InputFileNotFoundError("no images/*.tif (make scenes with `satcnn data synth-roads`)", root)
     truths: dict[str, str] = {}
+    require_crs = not ctx.get("allow_no_crs", False)
     for image in images:
-        info = open_raster(image, bands=bands)
+        info = open_raster(image, bands=bands, require_crs=require_crs)
         mask = root / "masks" / image.name
         if not mask.is_file():
             raise InputFileNotFoundError(f"no mask for {image.name} (expected {mask})", mask)
-        minfo = open_raster(mask, bands=1)
+        minfo = open_raster(mask, bands=1, require_crs=require_crs)
         if (minfo.crs, minfo.transform, minfo.shape) != (info.crs, info.transform, info.shape):
             raise RasterError(
                 f"mask is not on its image's grid ({image}): CRS, transform or size differ", mask

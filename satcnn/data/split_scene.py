@@ -1,0 +1,140 @@
+"""Cut one image/mask scene into row bands, each a scene of its own, for held-out evaluation.
+
+A single real tile with a road mask (a SpaceNet chip, a Massachusetts Roads pair) is all many
+users have to start with. Training on its top rows and scoring on its bottom rows keeps the
+test pixels out of training: :func:`split_scene` writes each band as its own GeoTIFF pair on the
+source's grid (the band's window transform, CRS, nodata, band descriptions and colour
+interpretation kept), so ``satcnn fit`` can name them as ``val_scenes``/``test_scenes`` and
+``satcnn evaluate`` can compare outputs with the bands' masks.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from satcnn.errors import DataFormatError, RasterError, require_file
+from satcnn.io.atomic import atomic_output
+
+__all__ = ["parse_parts", "split_scene"]
+
+log = logging.getLogger(__name__)
+
+
+def parse_parts(text: str) -> list[tuple[str, float]]:
+    """``"train=0.6,val=0.2,test=0.2"`` -> ``[("train", 0.6), ("val", 0.2), ("test", 0.2)]``."""
+    parts: list[tuple[str, float]] = []
+    for item in text.split(","):
+        name, sep, share = item.partition("=")
+        name = name.strip()
+        try:
+            value = float(share)
+        except ValueError:
+            value = -1.0
+        if not sep or not name or not name.isidentifier() or not value > 0:
+            raise DataFormatError(
+                f"parts must look like train=0.6,val=0.2,test=0.2; got {item!r} in {text!r}"
+            )
+        parts.append((name, value))
+    names = [n for n, _ in parts]
+    if len(set(names)) != len(names):
+        raise DataFormatError(f"parts names repeat: {text!r}")
+    return parts
+
+
+def _rows(height: int, parts: Sequence[tuple[str, float]], path: Path) -> list[tuple[str, int, int]]:
+    total = sum(share for _, share in parts)
+    edges = [0]
+    acc = 0.0
+    for _, share in parts:
+        acc += share
+        edges.append(round(height * acc / total))
+    bands = [(name, edges[i], edges[i + 1] - edges[i]) for i, (name, _) in enumerate(parts)]
+    short = [name for name, _, rows in bands if rows < 1]
+    if short:
+        raise RasterError(f"{height} rows are too few to give every part a row (empty: {short})", path)
+    return bands
+
+
+def _write_band(src: Any, window: Window, path: Path) -> None:
+    profile = src.profile.copy()
+    block = 256 if min(window.height, window.width) >= 256 else None
+    profile.update(
+        height=int(window.height),
+        width=int(window.width),
+        transform=window_transform(window, src.transform),
+        compress="deflate",
+        tiled=block is not None,
+    )
+    if block is not None:
+        profile.update(blockxsize=block, blockysize=block)
+    else:
+        profile.pop("blockxsize", None)
+        profile.pop("blockysize", None)
+    with atomic_output(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(src.read(window=window))
+        dst.colorinterp = src.colorinterp
+        for band, desc in enumerate(src.descriptions, start=1):
+            if desc:
+                dst.set_band_description(band, desc)
+
+
+def split_scene(
+    image: str | Path,
+    mask: str | Path,
+    out_dir: str | Path,
+    parts: Sequence[tuple[str, float]] = (("train", 0.6), ("val", 0.2), ("test", 0.2)),
+) -> dict[str, tuple[Path, Path]]:
+    """Write ``out_dir/images/<stem>_<part>.tif`` and ``out_dir/masks/<stem>_<part>.tif`` per part.
+
+    Parts are consecutive row bands from the top, in the order given, with row counts in
+    proportion to their shares (rounded; every part gets at least one row). Each file is the
+    source's pixels on the source's grid (its window transform), written atomically.
+
+    Args:
+        image: image raster (any bands and type).
+        mask: road mask on the same grid (same size and transform).
+        out_dir: output root; ``images/`` and ``masks/`` are created.
+        parts: ``(name, share)`` pairs, top to bottom.
+
+    Returns:
+        ``{part: (image_tif, mask_tif)}``.
+
+    Raises:
+        InputFileNotFoundError: a file does not exist.
+        RasterError: a file cannot be read, the grids differ, or a part would be empty.
+    """
+    image_path = require_file(image, "image")
+    mask_path = require_file(mask, "mask")
+    stem = image_path.stem
+    out = Path(out_dir)
+    written: dict[str, tuple[Path, Path]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # Massachusetts pairs have no CRS
+        try:
+            img, msk = rasterio.open(image_path), rasterio.open(mask_path)
+        except rasterio.RasterioIOError as exc:
+            raise RasterError(f"cannot read: {exc}", image_path) from exc
+        with img, msk:
+            if (img.height, img.width) != (msk.height, msk.width) or img.transform != msk.transform:
+                raise RasterError(
+                    f"mask grid {msk.width}x{msk.height} {tuple(msk.transform)[:6]} differs from image "
+                    f"{image_path.name} grid {img.width}x{img.height} {tuple(img.transform)[:6]}",
+                    mask_path,
+                )
+            for name, row, rows in _rows(img.height, parts, image_path):
+                window = Window(0, row, img.width, rows)  # type: ignore[call-arg]
+                pair = (out / "images" / f"{stem}_{name}.tif", out / "masks" / f"{stem}_{name}.tif")
+                _write_band(img, window, pair[0])
+                _write_band(msk, window, pair[1])
+                written[name] = pair
+                log.info("%s: rows %d-%d -> %s", name, row, row + rows, pair[0])
+    return written
