@@ -13,7 +13,7 @@ from rasterio.transform import from_origin
 
 from satcnn.data.samplers import WindowRef
 from satcnn.data.scene_index import find_scenes
-from satcnn.data.scene_windows import SceneWindowDataset
+from satcnn.data.scene_windows import SceneWindowDataset, collate_samples, to_float
 from satcnn.inference.predict import predict_raster
 
 SIZE, WINDOW = 64, 32
@@ -72,7 +72,10 @@ def test_training_and_inference_give_the_model_identical_inputs(tmp_path: Path, 
 
     dataset = SceneWindowDataset(find_scenes(tmp_path), bands=4)
     owned = (0, WINDOW, 0, WINDOW) if grid else None
-    samples = [dataset[WindowRef(0, r, c, WINDOW, owned=owned)] for r, c in OFFSETS]
+    # what a training step gets: the loader's batch (file dtype) made float32 by the transfer hook
+    samples = [
+        to_float(collate_samples([dataset[WindowRef(0, r, c, WINDOW, owned=owned)]])) for r, c in OFFSETS
+    ]
 
     model = Recorder()
     dst = tmp_path / "prob.tif"
@@ -90,9 +93,9 @@ def test_training_and_inference_give_the_model_identical_inputs(tmp_path: Path, 
     )
     assert len(model.inputs) == len(OFFSETS)
     for sample, seen, (r, c) in zip(samples, model.inputs, OFFSETS, strict=True):
-        assert torch.equal(sample["image"], seen[0]), (r, c)  # bit for bit
+        assert torch.equal(sample["image"][0], seen[0]), (r, c)  # bit for bit
         window_valid = valid[r : r + WINDOW, c : c + WINDOW]
-        np.testing.assert_array_equal(sample["valid"][0].numpy().astype(bool), window_valid)
+        np.testing.assert_array_equal(sample["valid"][0, 0].numpy().astype(bool), window_valid)
         np.testing.assert_array_equal(
             seen[0].numpy(), np.where(window_valid, image[:, r : r + WINDOW, c : c + WINDOW], 0)
         )

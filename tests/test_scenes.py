@@ -270,12 +270,19 @@ def test_batches_carry_raw_values_crs_and_bounds(tmp_path: Path) -> None:
     dm.setup()
     transform = from_origin(*ORIGIN, 0.5, 0.5)
     for loader in (dm.train_dataloader(), dm.val_dataloader()):
-        batches = list(loader)
+        loaded = list(loader)
+        # the loader keeps the file's type; the transfer hook (run by Lightning on the device) makes float32
+        assert loaded[0]["image"].dtype == torch.uint16 and loaded[0]["mask"].dtype == torch.uint8
+        assert loaded[0]["valid"].dtype == torch.uint8
+        raw = [b["image"].clone() for b in loaded]
+        batches = [dm.on_after_batch_transfer(b, 0) for b in loaded]
+        assert all(torch.equal(b["image"], r.float()) for b, r in zip(batches, raw, strict=True))
         batch = batches[0]
         n = len(batch["crs"])
         assert n == min(4, sum(len(b["crs"]) for b in batches))
         assert batch["image"].dtype == torch.float32 and batch["image"].shape == (n, 4, 32, 32)
         assert batch["mask"].dtype == torch.float32 and batch["mask"].shape == (n, 1, 32, 32)
+        assert batch["valid"].dtype == torch.float32
         assert batch["bounds"].dtype == torch.float64 and batch["bounds"].shape == (n, 4)
         assert CRS.from_wkt(batch["crs"][0]) == CRS.from_epsg(32633)
         for b in batches:
@@ -337,8 +344,8 @@ def test_valid_masks_own_every_val_pixel_once(tmp_path: Path, patch: int, overla
         sampler = GridWindowSampler(dm.regions["val"], patch, overlap, num_replicas=world, rank=rank)
         refs = list(sampler)
         batch = collate_samples([dataset[ref] for ref in refs])
-        assert batch["valid"].shape == batch["mask"].shape and batch["valid"].dtype == torch.float32
-        assert torch.isin(batch["valid"], torch.tensor([0.0, 1.0])).all()
+        assert batch["valid"].shape == batch["mask"].shape and batch["valid"].dtype == torch.uint8
+        assert torch.isin(batch["valid"], torch.tensor([0, 1], dtype=torch.uint8)).all()
         for ref, bounds, valid in zip(refs, batch["bounds"], batch["valid"], strict=True):
             win = from_bounds(*bounds.tolist(), transform=transform).round_offsets().round_lengths()
             r, c = win.row_off, win.col_off
@@ -357,7 +364,7 @@ def test_augmented_training_batches_and_workers(tmp_path: Path) -> None:
         str(tmp_path), patch_size=32, batch_size=3, train_samples_per_epoch=6, num_workers=2, augment=True
     )
     dm.setup()
-    batches = list(dm.train_dataloader())
+    batches = [dm.on_after_batch_transfer(b, 0) for b in dm.train_dataloader()]
     assert sum(b["image"].shape[0] for b in batches) == 6
     for b in batches:
         assert b["image"].dtype == torch.float32 and b["mask"].dtype == torch.float32

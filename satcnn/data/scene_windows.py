@@ -31,7 +31,6 @@ import rasterio
 import torch
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
-from rasterio.windows import bounds as window_bounds
 from torch.utils.data import Dataset
 
 from satcnn.data.batch_augment import draw_photometric, flip_rotate
@@ -42,13 +41,16 @@ from satcnn.io.reader import WindowReader
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SceneWindowDataset", "collate_samples"]
+__all__ = ["SceneWindowDataset", "collate_samples", "to_float"]
 
 
 class SceneWindowDataset(Dataset[dict[str, Any]]):
     """Reads the image, mask and valid pixels of the window named by a :class:`WindowRef`.
 
-    Every sample carries ``valid``, float32 (1, H, W) in {0, 1}: 1 where the image pixel is
+    Every sample carries ``image`` (C, H, W) in the file's own integer dtype (float32 for float
+    files), ``mask`` and ``valid``
+    uint8 (1, H, W) in {0, 1} (:func:`to_float` makes them float32 on the device; the
+    albumentations path returns float32 tensors). ``valid`` is 1 where the image pixel is
     valid (see :mod:`satcnn.io.reader`) and, for a grid window (``ref.owned`` set), owned by
     this window, so evaluation counts every valid scene pixel once (all 0 for a DDP padding
     repeat). Random training windows own all their pixels.
@@ -112,29 +114,24 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
     def __getitem__(self, ref: WindowRef) -> dict[str, Any]:
         scene = self.scenes[ref.scene]
         window = Window(ref.col_off, ref.row_off, ref.size, ref.size)  # type: ignore[call-arg]
-        # Augmentation takes the file's own dtype (uint8 has a fast path); the fill is 0 in any dtype.
-        dtype = scene.dtype if self.augment is not None else "float32"
-        image, valid = self._reader(scene).read(window, dtype=dtype)
-        mask = self._mask(scene.mask_path).read(1, window=window)
+        # Integer files keep their dtype (the fill is 0 in any dtype): albumentations has a uint8 fast
+        # path, and the other paths leave the float conversion to the device (see to_float).
+        native = self.augment is not None or np.issubdtype(np.dtype(scene.dtype), np.integer)
+        image, valid = self._reader(scene).read(window, dtype=scene.dtype if native else "float32")
+        road = self._mask(scene.mask_path).read(1, window=window) != 0
         if ref.owned is not None:
             r0, r1, c0, c1 = ref.owned
             owned = np.zeros_like(valid)
             owned[r0:r1, c0:c1] = True
             valid &= owned
-        minx, miny, maxx, maxy = window_bounds(window, rasterio.Affine(*scene.transform))
-        sample: dict[str, Any] = {
-            "crs": scene.crs_wkt,
-            "bounds": (min(minx, maxx), min(miny, maxy), max(minx, maxx), max(miny, maxy)),
-        }
+        sample: dict[str, Any] = {"crs": scene.crs_wkt, "bounds": _window_bounds(scene.transform, window)}
         if self.augment is not None:  # takes native-dtype arrays, returns float32 tensors
             if ref.owned is not None:
                 raise ValueError("grid windows with owned pixels are for evaluation and cannot be augmented")
-            sample.update(
-                image=image, mask=(mask != 0).astype(np.uint8)[None], valid=valid.view(np.uint8)[None]
-            )
+            sample.update(image=image, mask=road.view(np.uint8)[None], valid=valid.view(np.uint8)[None])
             self.augment.transform.set_random_seed(ref.seed)
             return self.augment(sample)
-        arrays = [image, (mask != 0).astype(np.float32)[None], valid.astype(np.float32)[None]]
+        arrays = [image, road.view(np.uint8)[None], valid.view(np.uint8)[None]]
         if self.geometric or self.photometric:
             if ref.owned is not None:
                 raise ValueError("grid windows with owned pixels are for evaluation and cannot be augmented")
@@ -144,8 +141,6 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
             if self.photometric:
                 sample["photometric"] = draw_photometric(rng)
                 sample["seed"] = ref.seed
-        else:
-            arrays = [torch.from_numpy(a) for a in arrays]
         sample["image"], sample["mask"], sample["valid"] = arrays
         return sample
 
@@ -186,6 +181,36 @@ def collate_samples(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         batch["photometric"] = torch.from_numpy(np.stack([s["photometric"] for s in samples]))
         batch["seed"] = torch.tensor([s["seed"] for s in samples], dtype=torch.int64)
     return batch
+
+
+def to_float(batch: dict[str, Any]) -> dict[str, Any]:
+    """Make a batch's ``image``, ``mask`` and ``valid`` float32, in place, on their device.
+
+    The loader stacks them in the file's own type (``image``: uint8, uint16 or float; ``mask`` and
+    ``valid``: uint8 in {0, 1}), a quarter of float32's bytes for uint8 through the collate copy,
+    pinned memory and the host-to-device copy; :meth:`RoadSceneDataModule.on_after_batch_transfer
+    <satcnn.data.scenes.RoadSceneDataModule.on_after_batch_transfer>` calls this once the batch
+    is on its device. Float32 tensors are left as they are.
+    """
+    for key in ("image", "mask", "valid"):
+        value = batch.get(key)
+        if isinstance(value, torch.Tensor) and value.dtype != torch.float32:
+            batch[key] = value.float()
+    return batch
+
+
+def _window_bounds(transform: Sequence[float], window: Window) -> tuple[float, float, float, float]:
+    """``(minx, miny, maxx, maxy)`` of a window's four corners under the affine ``(a, b, c, d, e, f)``.
+
+    Plain arithmetic: ``rasterio.windows.bounds`` goes through ``Affine * tuple``, which warns on
+    every call in affine 2.4+ (two warnings per training patch).
+    """
+    a, b, c, d, e, f = transform[:6]
+    r0, c0 = float(window.row_off), float(window.col_off)
+    r1, c1 = r0 + float(window.height), c0 + float(window.width)
+    xs = [c + a * col + b * row for col in (c0, c1) for row in (r0, r1)]
+    ys = [f + d * col + e * row for col in (c0, c1) for row in (r0, r1)]
+    return (min(xs), min(ys), max(xs), max(ys))
 
 
 def _stack(items: Sequence[Any]) -> torch.Tensor:

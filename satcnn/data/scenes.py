@@ -25,7 +25,7 @@ from satcnn.data.normalization import RunningStats
 from satcnn.data.samplers import GridWindowSampler, RandomWindowSampler, Region
 from satcnn.data.scene_bands import resolve_scene_bands
 from satcnn.data.scene_index import SceneInfo, find_scenes
-from satcnn.data.scene_windows import SceneWindowDataset, collate_samples
+from satcnn.data.scene_windows import SceneWindowDataset, collate_samples, to_float
 from satcnn.data.transforms import SegmentationAugment, build_augment
 from satcnn.errors import ConfigError, RasterError
 from satcnn.io.bands import parse_band_spec
@@ -75,13 +75,17 @@ class RoadSceneDataModule(L.LightningDataModule):
     ``max(patch_size, round(val_fraction * height))`` rows); if the scene is too short for that,
     all three splits use the whole scene (a warning says so: validation is then not held out).
 
-    Batches: ``image`` float32 (N, C, H, W) raw digital numbers (invalid pixels hold
-    ``satcnn.io.reader.FILL_VALUE``), ``mask`` float32 (N, 1, H, W) in {0, 1}, ``valid`` float32
-    (N, 1, H, W) in {0, 1}, ``crs`` list of WKT strings, ``bounds`` float64 (N, 4) (minx, miny,
-    maxx, maxy). ``valid`` is 1 on valid image pixels (not nodata, not masked, see
-    :mod:`satcnn.io.reader`) that the window owns: a training window owns all its pixels; over
+    Batches, as the LightningModule sees them: ``image`` float32 (N, C, H, W) raw digital numbers
+    (invalid pixels hold ``satcnn.io.reader.FILL_VALUE``), ``mask`` float32 (N, 1, H, W) in
+    {0, 1}, ``valid`` float32 (N, 1, H, W) in {0, 1}, ``crs`` list of WKT strings, ``bounds``
+    float64 (N, 4) (minx, miny, maxx, maxy). ``valid`` is 1 on valid image pixels (not nodata,
+    not masked, see :mod:`satcnn.io.reader`) that the window owns: a training window owns all its pixels; over
     a validation/test grid (and all DDP ranks) every pixel is owned exactly once, so loss and
     metrics restricted to ``valid`` skip invalid pixels and count overlaps and padding once.
+    The loaders yield ``image`` in the files' own type and ``mask``/``valid`` as uint8 (a quarter
+    of the bytes to stack, pin and copy for uint8 scenes); :meth:`on_after_batch_transfer`, which
+    Lightning calls once the batch is on its device, makes them float32. Code that iterates a
+    loader itself calls ``dm.on_after_batch_transfer(batch, 0)``.
 
     Args:
         root: folder holding ``images/<name>.tif`` and ``masks/<name>.tif``.
@@ -349,8 +353,12 @@ class RoadSceneDataModule(L.LightningDataModule):
         )
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Apply the batch's photometric augmentation on its device (training batches only carry it)."""
-        if isinstance(batch, dict) and "photometric" in batch:
+        """On the batch's device: make it float32 (:func:`~satcnn.data.scene_windows.to_float`),
+        then apply its photometric augmentation (training batches only carry it)."""
+        if not isinstance(batch, dict):
+            return batch
+        batch = to_float(batch)
+        if "photometric" in batch:
             return apply_photometric(batch, self._max_value())
         return batch
 
