@@ -490,3 +490,32 @@ def test_alpha_beyond_the_bands_masks_training_windows(tmp_path: Path) -> None:
     rgbn = make_dm(str(tmp_path), augment=False, batch_size=64)  # consumes band 4: data, no mask
     rgbn.setup()
     assert (next(iter(rgbn.train_dataloader()))["valid"] == 1).all()
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+@pytest.mark.parametrize("kind", ["none", "flips", "default"])
+def test_batched_reads_equal_the_stacked_samples(tmp_path: Path, kind: str, dtype: str) -> None:
+    """The loaders' batched fetch (``__getitems__``, read straight into the batch) gives exactly the
+    batch that stacking ``__getitem__`` samples gives: pixels, fill, valid, flips and draws."""
+    for i, name in enumerate("abc"):
+        write_scene(tmp_path, name, dtype=dtype, seed=i)
+    with rasterio.open(tmp_path / "images" / "a.tif", "r+") as ds:  # a nodata corner: fill and valid
+        ds.write(np.zeros((4, 20, 30), dtype=dtype), window=rasterio.windows.Window(0, 0, 30, 20))
+        ds.nodata = 0
+    augment = {"augment": kind != "none", "augment_kind": "default" if kind == "none" else kind}
+    dm = make_dm(str(tmp_path), batch_size=6, val_scenes=["a"], test_scenes=["b"], **augment)
+    dm.setup()
+    for loader in (dm.train_dataloader(), dm.val_dataloader()):
+        refs = list(loader.sampler)[:6]
+        dataset = loader.dataset
+        batched = dataset.__getitems__(refs)
+        assert isinstance(batched, dict)  # read as a batch, not sample by sample
+        fast, slow = collate_samples(batched), collate_samples([dataset[ref] for ref in refs])
+        assert fast.keys() == slow.keys() and fast["crs"] == slow["crs"]
+        for key in fast.keys() - {"crs"}:
+            assert fast[key].dtype == slow[key].dtype and torch.equal(fast[key], slow[key]), key
+    assert dm.train_dataloader().dataset.__getitems__(refs[:0]) == []
+    val_valid = collate_samples(dm.val_dataloader().dataset.__getitems__(list(dm.val_dataloader().sampler)))[
+        "valid"
+    ]
+    assert 0 < float(val_valid.float().mean()) < 1  # nodata corner and overlaps: not all pixels count

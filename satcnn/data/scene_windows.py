@@ -144,6 +144,65 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
         sample["image"], sample["mask"], sample["valid"] = arrays
         return sample
 
+    def __getitems__(self, refs: Sequence[WindowRef]) -> list[dict[str, Any]] | dict[str, Any]:
+        """A whole batch, read straight into its arrays (the DataLoader's batched fetch).
+
+        Each window is read into its slot of one ``(N, C, H, W)`` array in the file's type, so
+        no per-sample array is made and stacked: for unaugmented windows GDAL writes the pixels
+        where the batch keeps them; geometric augmentation copies each sample's flipped view
+        into its slot once. The result is the batch :func:`collate_samples` would make from the
+        samples of :meth:`__getitem__` (a test checks they are equal); the albumentations path
+        and windows of different sizes fall back to those samples.
+        """
+        if self.augment is not None or not refs or len({r.size for r in refs}) != 1:
+            return [self[ref] for ref in refs]
+        n, size = len(refs), refs[0].size
+        scene0 = self.scenes[refs[0].scene]
+        native = np.issubdtype(np.dtype(scene0.dtype), np.integer)
+        bands = self._reader(scene0).rule.bands
+        image = np.empty((n, bands, size, size), dtype=scene0.dtype if native else np.float32)
+        mask = np.empty((n, 1, size, size), dtype=np.uint8)
+        valid = np.empty((n, 1, size, size), dtype=np.uint8)
+        batch: dict[str, Any] = {"crs": [], "bounds": np.empty((n, 4))}
+        params = []
+        for i, ref in enumerate(refs):
+            scene = self.scenes[ref.scene]
+            window = Window(ref.col_off, ref.row_off, size, size)  # type: ignore[call-arg]
+            batch["crs"].append(scene.crs_wkt)
+            batch["bounds"][i] = _window_bounds(scene.transform, window)
+            if ref.owned is not None and (self.geometric or self.photometric):
+                raise ValueError("grid windows with owned pixels are for evaluation and cannot be augmented")
+            rng = np.random.default_rng(ref.seed)  # the draws of __getitem__, in its order
+            if self.geometric:
+                pixels, ok = self._reader(scene).read(window, dtype=image.dtype)
+                road = (self._mask(scene.mask_path).read(1, window=window) != 0).view(np.uint8)
+                image[i], mask[i, 0], ok = flip_rotate([pixels, road, ok], rng)
+            else:
+                _, ok = self._reader(scene).read(window, out=image[i])
+                handle = self._mask(scene.mask_path)
+                if handle.dtypes[0] == "uint8":  # in place: 0 stays 0, any other value becomes 1
+                    np.minimum(handle.read(1, window=window, out=mask[i, 0]), 1, out=mask[i, 0])
+                else:
+                    np.not_equal(handle.read(1, window=window), 0, out=mask[i, 0], casting="unsafe")
+            if self.photometric:
+                params.append(draw_photometric(rng))
+            valid[i, 0] = ok
+            if ref.owned is not None:
+                r0, r1, c0, c1 = ref.owned
+                owned = np.zeros((size, size), dtype=bool)
+                owned[r0:r1, c0:c1] = True
+                valid[i, 0] &= owned
+        batch.update(
+            image=torch.from_numpy(image),
+            mask=torch.from_numpy(mask),
+            valid=torch.from_numpy(valid),
+            bounds=torch.from_numpy(batch["bounds"]),
+        )
+        if self.photometric:
+            batch["photometric"] = torch.from_numpy(np.stack(params))
+            batch["seed"] = torch.tensor([ref.seed for ref in refs], dtype=torch.int64)
+        return _Batch(batch)
+
     def close(self) -> None:
         """Close this process's open handles."""
         for reader in self._readers.values():
@@ -159,14 +218,24 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
         return state
 
 
-def collate_samples(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+class _Batch(dict[str, Any]):
+    """A batch that :meth:`SceneWindowDataset.__getitems__` read already batched."""
+
+
+def collate_samples(samples: Sequence[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
     """Stack samples into a batch, keeping every sample's CRS (WKT) and bounds (float64 N x 4).
+
+    A batch that :meth:`SceneWindowDataset.__getitems__` read already batched passes through.
 
     ``valid`` (valid and, for grid windows, owned pixels) is stacked when the samples carry it.
     Arrays may be tensors or numpy arrays (views, as geometric augmentation gives): numpy ones
     are copied once, straight into the batch. ``photometric`` (float32 N x 4) and ``seed``
     (int64 N) are stacked when the samples carry them.
     """
+    if isinstance(samples, _Batch):
+        return dict(samples)
+    if isinstance(samples, dict):
+        raise TypeError("collate_samples takes a list of samples")
     batch: dict[str, Any] = {
         "image": _stack([s["image"] for s in samples]),
         "mask": _stack([s["mask"] for s in samples]),

@@ -196,6 +196,7 @@ class WindowReader:
         *,
         dtype: str | np.dtype[Any] = "float32",
         out_shape: tuple[int, int] | None = None,
+        out: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Read ``window``, which may start before or end beyond the raster.
 
@@ -207,6 +208,9 @@ class WindowReader:
             dtype: Data type of the returned data (the file's own type skips a conversion).
             out_shape: ``(rows, cols)`` to decimate to (nearest neighbour; GDAL serves it from
                 overviews when present); only for windows inside the raster.
+            out: A C-contiguous ``(bands, rows, cols)`` array to read into, in its own dtype
+                (``dtype`` is then ignored): a slot of a batch. A window inside the raster, in the
+                file's type and without rescaling, is read in place (no copy). Returned as ``data``.
 
         Returns:
             ``(data, valid)``: ``data`` is ``(bands, rows, cols)`` of ``dtype``; ``valid`` is a
@@ -219,7 +223,15 @@ class WindowReader:
         r0, c0 = int(window.row_off), int(window.col_off)
         rr0, cc0 = max(r0, 0), max(c0, 0)
         rr1, cc1 = min(r0 + h, self.ds.height), min(c0 + w, self.ds.width)
-        if (rr0, cc0, rr1, cc1) == (r0, c0, r0 + h, c0 + w):  # inside: no fill buffer, no copy
+        inside = (rr0, cc0, rr1, cc1) == (r0, c0, r0 + h, c0 + w)
+        if out is not None:
+            if out_shape is not None or out.shape != (self.rule.bands, h, w):
+                raise ValueError(f"out must be {(self.rule.bands, h, w)} without out_shape, got {out.shape}")
+            if inside and self.rescale is None and out.dtype == np.dtype(self.ds.dtypes[0]):
+                return self._read_inside(window, None, out.dtype, out)
+            out[...], valid = self.read(window, dtype=out.dtype)
+            return out, valid
+        if inside:  # no fill buffer, no copy
             return self._read_inside(window, out_shape, dtype)
         if out_shape is not None:
             raise ValueError(f"out_shape needs a window inside the raster, got {window}")
@@ -233,17 +245,23 @@ class WindowReader:
         return data, valid
 
     def _read_inside(
-        self, window: Window, out_shape: tuple[int, int] | None, dtype: str | np.dtype[Any]
+        self,
+        window: Window,
+        out_shape: tuple[int, int] | None,
+        dtype: str | np.dtype[Any],
+        out: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         decimate: dict[str, Any] = {}
         if out_shape is not None:
             decimate = {"out_shape": (self.rule.bands, *out_shape), "resampling": Resampling.nearest}
+        if out is not None:
+            decimate["out"] = out  # the file's type: read in place
         raw = self.ds.read(self.indexes, window=window, **decimate)
         valid = self._valid(raw, window, out_shape)
-        data = raw.astype(dtype, copy=False)
+        data = raw.astype(dtype, copy=False)  # no copy in the file's type (and for ``out``)
         if self.rescale is not None:
             data = self.rescale.apply(data)  # float data: the rescaled reader is inference's
-        if not valid.all():
+        if not self.rule.all_valid and not valid.all():
             data[:, ~valid] = FILL_VALUE
         return data, valid
 
