@@ -33,7 +33,7 @@ import bench_tiling
 import report
 
 TILING = "--size 512 --patches 8 --repeats 1"
-AUGMENT = "--size 256 --patch 64 --steps 5 --patches 8"
+AUGMENT = "--size 256 --patch 64 --steps 5 --patches 8 --batch-repeats 2"
 PRECISION = "--filters 4 8 --batch 2 --patch 16 --window 32 --steps 1 --warmup 1 --compile off"
 INFER = "--size 128 --window 64 --margin 8 --filters 4 8"
 INFER_CORE = "--sizes 256 --window 128 --model pointwise --threads 1"
