@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -56,6 +57,15 @@ MODELS: list[tuple[str, str, dict[str, Any]]] = [
     ("SE-ResNet-18", "seresnet18", {}),
 ]
 QUICK = ("deepsat_cnn", "lenet")
+
+
+def majority_share() -> float:
+    """The test rows' most common class share: what predicting one class scores (one-hot rows)."""
+    rows = np.loadtxt(SAMPLES / "test_y_200.csv", delimiter=",", ndmin=2)
+    return float(rows.sum(axis=0).max() / len(rows))
+
+
+MAJORITY = majority_share()
 COLUMNS = [
     "model",
     "name",
@@ -177,6 +187,14 @@ def render(results: list[Result], args: argparse.Namespace) -> str:
         "|" + "|".join(["---"] * 2 + ["---:"] * (len(COLUMNS) - 2)) + "|",
     ]
     lines += ["| " + " | ".join(r.cells()) + " |" for r in results]
+    behind = [r.label for r in results if r.accuracy < MAJORITY]
+    if behind:
+        lines += [
+            "",
+            f"Below the majority-class score ({MAJORITY:.3f}) after this training: {', '.join(behind)}. "
+            "Such a network has collapsed to one or two classes and needs more epochs or another learning "
+            "rate here; it is listed as measured, not tuned.",
+        ]
     lines += [
         "",
         f"Machine: {platform.node()} ({platform.machine()}), {os.cpu_count()} CPUs, "
