@@ -110,6 +110,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--compile", choices=["both", "off"], default="both", help="also time compiled models"
     )
+    parser.add_argument(
+        "--others-plain",
+        action="store_true",
+        help="time precisions after the first only with channels_last and compile off, "
+        "for --other-steps steps (1 warm-up)",
+    )
+    parser.add_argument("--other-steps", type=int, default=1)
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's bf16 dense peak")
     parser.add_argument("--name", default="precision", help="results file name")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
@@ -119,7 +126,13 @@ def main(argv: list[str] | None = None) -> None:
     rows: list[dict[str, Any]] = []
     compiles = (False, True) if args.compile == "both" else (False,)
     base_train = base_infer = 0.0
-    for precision, cl, comp in itertools.product(args.precisions, (False, True), compiles):
+    configs = list(itertools.product(args.precisions, (False, True), compiles))
+    if args.others_plain:  # e.g. bf16 on a CPU without native bf16: emulated, minutes a step
+        configs = [c for c in configs if c[0] == args.precisions[0] or not (c[1] or c[2])]
+    full = (args.steps, args.warmup)
+    for precision, cl, comp in configs:
+        if args.others_plain:
+            args.steps, args.warmup = full if precision == args.precisions[0] else (args.other_steps, 1)
         label = (
             f"precision {precision}, channels_last {'on' if cl else 'off'}, compile {'on' if comp else 'off'}"
         )
