@@ -65,6 +65,13 @@ def data_main(argv: list[str]) -> int:
     png.add_argument("mask", help="road mask PNG")
     png.add_argument("--out", required=True, help="output folder (gets images/ and masks/)")
     png.add_argument("--resolution", type=float, default=1.0, help="pixel size to record (default 1.0)")
+    png.add_argument(
+        "--nodata",
+        type=int,
+        default=None,
+        help="image nodata value: pixels with every band equal to it are left out "
+        "(255 for Massachusetts Roads' white areas)",
+    )
     rast = sub.add_parser(
         "rasterize-roads",
         help="buffer road centrelines (GeoJSON/GeoPackage) and burn them onto a raster grid",
@@ -83,8 +90,10 @@ def data_main(argv: list[str]) -> int:
     split.add_argument(
         "--parts",
         default="train=0.6,val=0.2,test=0.2",
-        help="row bands from the top and their shares (default train=0.6,val=0.2,test=0.2)",
+        help="bands and their shares, from the top (rows) or the left (cols) "
+        "(default train=0.6,val=0.2,test=0.2)",
     )
+    split.add_argument("--axis", choices=["rows", "cols"], default="rows", help="cut along rows or columns")
     args = parser.parse_args(argv)
     if args.tool == "synth-roads":
         from satcnn.data.synth import synth_roads
@@ -94,12 +103,14 @@ def data_main(argv: list[str]) -> int:
     elif args.tool == "png-to-geotiff":
         from satcnn.data.convert import png_pair_to_geotiff
 
-        image, mask = png_pair_to_geotiff(args.image, args.mask, args.out, resolution=args.resolution)
+        image, mask = png_pair_to_geotiff(
+            args.image, args.mask, args.out, resolution=args.resolution, nodata=args.nodata
+        )
         sys.stdout.write(f"wrote {image} and {mask}\n")
     elif args.tool == "split-scene":
         from satcnn.data.split_scene import parse_parts, split_scene
 
-        written = split_scene(args.image, args.mask, args.out, parse_parts(args.parts))
+        written = split_scene(args.image, args.mask, args.out, parse_parts(args.parts), axis=args.axis)
         for part, (image, mask) in written.items():
             sys.stdout.write(f"{part}: {image} and {mask}\n")
     else:

@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.crs import CRS
+from rasterio.windows import Window
 
 from satcnn.data import RoadSceneDataModule
 from satcnn.data.convert import png_pair_to_geotiff
 from satcnn.data.split_scene import split_scene
 from satcnn.errors import RasterError
+from satcnn.io.reader import WindowReader
 from satcnn.pipeline.context import StageContext
 from satcnn.pipeline.spec import load_spec
 from satcnn.pipeline.validate import validate_run
@@ -130,9 +132,13 @@ def test_massachusetts_pipeline_file_validates_the_split_tile(tmp_path: Path) ->
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         image, mask = png_pair_to_geotiff(
-            MASS / "train_10078660_15_sat.png", MASS / "train_10078660_15_map.png", tmp_path / "tile", 1.46
+            MASS / "train_10078660_15_sat.png",
+            MASS / "train_10078660_15_map.png",
+            tmp_path / "tile",
+            1.46,
+            nodata=255,
         )
-    split_scene(image, mask, tmp_path / "scenes")
+    split_scene(image, mask, tmp_path / "scenes", axis="cols")  # as `make real-roads` does
     spec = load_spec(
         ROOT / "pipelines" / "roads_massachusetts.yaml", [f"validate.scenes={tmp_path / 'scenes'}"]
     )
@@ -142,6 +148,13 @@ def test_massachusetts_pipeline_file_validates_the_split_tile(tmp_path: Path) ->
     assert out["infer_inputs"] == [test_image]  # only the held-out band is inferred and scored
     assert out["truths"] == {test_image: str(tmp_path / "scenes" / "masks" / "train_10078660_15_test.tif")}
     assert out["data_args"]["data.init_args.val_scenes"] == ["train_10078660_15_val"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(test_image) as src:
+            assert (src.width, src.height, src.nodata) == (205, 1024, 255)  # the right 20 % of the columns
+            _, valid = WindowReader(src, 3).read(Window(0, 0, src.width, src.height), dtype="uint8")
+            white = (src.read() == 255).all(axis=0)
+    assert 0.2 < white.mean() < 0.5 and not valid[white].any() and valid[~white].all()  # white: no data
     settings["allow_no_crs"] = False
     with pytest.raises(RasterError, match="CRS"):
         validate_run(StageContext(spec, "validate", settings, {}, tracker=None), None)  # type: ignore[arg-type]

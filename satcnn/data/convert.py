@@ -42,7 +42,9 @@ def _read_png(path: Path, what: str) -> np.ndarray:
         raise RasterError(f"cannot read {what}: {exc}", path) from exc
 
 
-def _write(path: Path, data: np.ndarray, transform: Affine, descriptions: list[str]) -> None:
+def _write(
+    path: Path, data: np.ndarray, transform: Affine, descriptions: list[str], nodata: int | None = None
+) -> None:
     count, height, width = data.shape
     profile = {
         "driver": "GTiff",
@@ -57,6 +59,7 @@ def _write(path: Path, data: np.ndarray, transform: Affine, descriptions: list[s
         "blockysize": 256,
         "compress": "deflate",
         "interleave": "pixel" if count > 1 else "band",
+        "nodata": nodata,
     }
     with atomic_output(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", _RioNotGeoreferencedWarning)
@@ -71,6 +74,7 @@ def png_pair_to_geotiff(
     mask_png: str | Path,
     out_dir: str | Path,
     resolution: float = 1.0,
+    nodata: int | None = None,
 ) -> tuple[Path, Path]:
     """Convert a non-georeferenced image/mask PNG pair to GeoTIFFs with a pixel-unit transform.
 
@@ -86,6 +90,9 @@ def png_pair_to_geotiff(
         mask_png: single-band mask PNG (or RGB with equal bands, of which the first is used).
         out_dir: output root; ``images/`` and ``masks/`` are created.
         resolution: pixel size in (nominal) metres, e.g. 1.0 for Massachusetts Roads at 1500 px.
+        nodata: the image's nodata value (0-255), recorded on the image GeoTIFF: a pixel whose
+            bands all hold it is invalid (left out of training loss and metrics, written as
+            nodata by inference). 255 marks the white no-data areas of Massachusetts Roads tiles.
 
     Returns:
         ``(image_tif, mask_tif)`` paths.
@@ -99,6 +106,8 @@ def png_pair_to_geotiff(
     mask_path = require_file(mask_png, "mask PNG")
     if not resolution > 0:
         raise DataFormatError(f"resolution must be > 0, got {resolution}")
+    if nodata is not None and not 0 <= nodata <= 255:
+        raise DataFormatError(f"nodata must be in 0-255 for an 8-bit image, got {nodata}")
     image = _read_png(image_path, "image")
     mask = _read_png(mask_path, "mask")
     if image.dtype != np.uint8:
@@ -118,7 +127,7 @@ def png_pair_to_geotiff(
         descriptions = [f"band_{i + 1}" for i in range(image.shape[0])]
     image_tif = out / "images" / f"{stem}.tif"
     mask_tif = out / "masks" / f"{stem}.tif"
-    _write(image_tif, image, transform, descriptions)
+    _write(image_tif, image, transform, descriptions, nodata)
     _write(mask_tif, (mask[:1] > 0).astype(np.uint8), transform, ["road"])
     msg = (
         f"{image_tif} and {mask_tif} are not georeferenced: pixel-unit transform "

@@ -1,11 +1,11 @@
-"""Cut one image/mask scene into row bands, each a scene of its own, for held-out evaluation.
+"""Cut one image/mask scene into row or column bands, each a scene of its own, for held-out evaluation.
 
 A single real tile with a road mask (a SpaceNet chip, a Massachusetts Roads pair) is all many
-users have to start with. Training on its top rows and scoring on its bottom rows keeps the
-test pixels out of training: :func:`split_scene` writes each band as its own GeoTIFF pair on the
-source's grid (the band's window transform, CRS, nodata, band descriptions and colour
-interpretation kept), so ``satcnn fit`` can name them as ``val_scenes``/``test_scenes`` and
-``satcnn evaluate`` can compare outputs with the bands' masks.
+users have to start with. Training on its top rows (or left columns) and scoring on its bottom
+rows (right columns) keeps the test pixels out of training: :func:`split_scene` writes each band
+as its own GeoTIFF pair on the source's grid (the band's window transform, CRS, nodata, band
+descriptions and colour interpretation kept), so ``satcnn fit`` can name them as
+``val_scenes``/``test_scenes`` and ``satcnn evaluate`` can compare outputs with the bands' masks.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
@@ -50,17 +50,17 @@ def parse_parts(text: str) -> list[tuple[str, float]]:
     return parts
 
 
-def _rows(height: int, parts: Sequence[tuple[str, float]], path: Path) -> list[tuple[str, int, int]]:
+def _cuts(length: int, parts: Sequence[tuple[str, float]], path: Path) -> list[tuple[str, int, int]]:
     total = sum(share for _, share in parts)
     edges = [0]
     acc = 0.0
     for _, share in parts:
         acc += share
-        edges.append(round(height * acc / total))
+        edges.append(round(length * acc / total))
     bands = [(name, edges[i], edges[i + 1] - edges[i]) for i, (name, _) in enumerate(parts)]
     short = [name for name, _, rows in bands if rows < 1]
     if short:
-        raise RasterError(f"{height} rows are too few to give every part a row (empty: {short})", path)
+        raise RasterError(f"{length} pixels are too few to give every part one (empty: {short})", path)
     return bands
 
 
@@ -92,18 +92,21 @@ def split_scene(
     mask: str | Path,
     out_dir: str | Path,
     parts: Sequence[tuple[str, float]] = (("train", 0.6), ("val", 0.2), ("test", 0.2)),
+    axis: Literal["rows", "cols"] = "rows",
 ) -> dict[str, tuple[Path, Path]]:
     """Write ``out_dir/images/<stem>_<part>.tif`` and ``out_dir/masks/<stem>_<part>.tif`` per part.
 
-    Parts are consecutive row bands from the top, in the order given, with row counts in
-    proportion to their shares (rounded; every part gets at least one row). Each file is the
+    Parts are consecutive bands of rows from the top (``axis="rows"``) or of columns from the left
+    (``"cols"``), in the order given, sized in proportion to their shares (rounded; every part
+    gets at least one row or column). Each file is the
     source's pixels on the source's grid (its window transform), written atomically.
 
     Args:
         image: image raster (any bands and type).
         mask: road mask on the same grid (same size and transform).
         out_dir: output root; ``images/`` and ``masks/`` are created.
-        parts: ``(name, share)`` pairs, top to bottom.
+        parts: ``(name, share)`` pairs, top to bottom (left to right).
+        axis: ``rows`` or ``cols``.
 
     Returns:
         ``{part: (image_tif, mask_tif)}``.
@@ -130,11 +133,15 @@ def split_scene(
                     f"{image_path.name} grid {img.width}x{img.height} {tuple(img.transform)[:6]}",
                     mask_path,
                 )
-            for name, row, rows in _rows(img.height, parts, image_path):
-                window = Window(0, row, img.width, rows)  # type: ignore[call-arg]
+            length = img.height if axis == "rows" else img.width
+            for name, start, size in _cuts(length, parts, image_path):
+                if axis == "rows":
+                    window = Window(0, start, img.width, size)  # type: ignore[call-arg]
+                else:
+                    window = Window(start, 0, size, img.height)  # type: ignore[call-arg]
                 pair = (out / "images" / f"{stem}_{name}.tif", out / "masks" / f"{stem}_{name}.tif")
                 _write_band(img, window, pair[0])
                 _write_band(msk, window, pair[1])
                 written[name] = pair
-                log.info("%s: rows %d-%d -> %s", name, row, row + rows, pair[0])
+                log.info("%s: %s %d-%d -> %s", name, axis, start, start + size, pair[0])
     return written
