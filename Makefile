@@ -66,7 +66,7 @@ bench: install
 	$(BENCH) bench/bench_augment.py
 	$(BENCH) bench/bench_precision.py --others-plain  # bf16 is emulated on CPUs without AVX512-BF16/AMX: one step
 	$(BENCH) bench/bench_infer.py --size 1024 --threads 2
-	$(BENCH) bench/bench_infer.py --size 4096 --threads 2 --formats contiguous --out bench/results/infer_4096.md
+	$(BENCH) bench/bench_infer.py --size 4096 --threads 2 --formats channels_last --out bench/results/infer_4096.md
 	$(BENCH) bench/bench_fcn.py --stride 4 --threads 2
 	$(BENCH) bench/bench_export.py --threads 2
 	$(BENCH) bench/bench_deepsat.py --threads 2

@@ -22,7 +22,7 @@ from satcnn.models.checkpoint import (
     save_checkpoint,
     weights_digest,
 )
-from satcnn.models.normalize import Normalize, resolve_channels_last
+from satcnn.models.normalize import Normalize, inference_channels_last, resolve_channels_last
 from satcnn.tasks import ClassificationTask, SegmentationTask
 
 BANDS = ["red", "green", "blue", "nir"]
@@ -198,16 +198,21 @@ def test_output_stride_is_the_stride_of_the_fully_convolutional_form(name: str) 
         torch.testing.assert_close(dense[0, :, 2, 1], model(window)[0], atol=1e-4, rtol=1e-4)
 
 
-def test_channels_last_auto_is_on_for_cuda_only(tmp_path: Path) -> None:
+def test_channels_last_auto_trains_contiguous_on_cpu_and_infers_segmentation_channels_last(
+    tmp_path: Path,
+) -> None:
     assert resolve_channels_last("auto", "cuda") and not resolve_channels_last("auto", "cpu")
     assert resolve_channels_last(True, "cpu") and not resolve_channels_last(False, "cuda")
+    assert inference_channels_last("auto", "cpu", "segmentation")
+    assert not inference_channels_last("auto", "cpu", "classification")
+    assert not inference_channels_last(False, "cpu", "segmentation")
     task = _trained_task(SegmentationTask(model="resunet", model_kwargs={"filters": [4, 8, 16, 32]}))
-    assert task.hparams["channels_last"] == "auto" and not task.channels_last
+    assert task.hparams["channels_last"] == "auto" and not task.channels_last  # training on the CPU
     checkpoint: dict[str, Any] = {"state_dict": task.state_dict()}
     task.on_save_checkpoint(checkpoint)
     torch.save(checkpoint, tmp_path / "m.ckpt")
-    contiguous = load_model(tmp_path / "m.ckpt")  # auto on the CPU
-    forced = load_model(tmp_path / "m.ckpt", channels_last=True)
+    contiguous = load_model(tmp_path / "m.ckpt", channels_last=False)
+    forced = load_model(tmp_path / "m.ckpt")  # auto: channels-last for a segmentation model on the CPU
     assert not contiguous.module.channels_last and forced.module.channels_last
     weight = forced.module.model.encoder.units[0].conv1.weight
     assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()

@@ -39,7 +39,7 @@ from torch import nn
 from satcnn.errors import ModelError
 from satcnn.models.base import SatcnnModel
 from satcnn.models.checkpoint import CheckpointMeta, build_model, read_checkpoint
-from satcnn.models.normalize import ChannelsLast, NormalizedModel, resolve_channels_last
+from satcnn.models.normalize import ChannelsLast, NormalizedModel, inference_channels_last
 
 logger = logging.getLogger(__name__)
 
@@ -278,7 +278,8 @@ def load_model(
         device: Where to put the model.
         tracking_uri: MLflow store for ``runs:/`` and ``models:/`` URIs (default
             ``satcnn.tracking.mlflow.default_tracking_uri()``).
-        channels_last: Run the network channels-last; ``auto``: on CUDA only.
+        channels_last: Run the network channels-last; ``auto``: on CUDA, and on CPU for
+            segmentation models (:func:`satcnn.models.normalize.inference_channels_last`).
 
     Returns:
         The normalising model in eval mode, its metadata and provenance.
@@ -297,7 +298,7 @@ def load_model(
     # bad device is reported as such below rather than as an unreadable checkpoint.
     ckpt = read_checkpoint(path, "cpu")
     target = _device(device, path)
-    module, meta = build_model(ckpt, resolve_channels_last(channels_last, target))
+    module, meta = build_model(ckpt, inference_channels_last(channels_last, target, ckpt.meta.task))
     if meta.patch_size is None:
         meta.patch_size = module.model.patch_size  # a classifier's own patch, when not recorded
     try:

@@ -7,9 +7,12 @@ network's memory format), held under the same name: the task's state dict has
 (the inference form) has exactly that layout, so a checkpoint's entries load into either.
 
 Memory format (``channels_last``): ``"auto"`` means channels-last on CUDA (what tensor cores
-want) and contiguous on CPU. On CPU, oneDNN's channels-last convolution backward was 3-4x slower
-than contiguous for small ResUNets and hung for ``filters: [4, 8, 16, 32]`` (torch 2.14.1), and
-the full-size forward gained nothing (``bench/results/infer.md``).
+want). On CPU, training stays contiguous: oneDNN's channels-last convolution backward was 3-4x
+slower than contiguous for small ResUNets and hung for ``filters: [4, 8, 16, 32]`` (torch 2.14.1).
+Inference of a segmentation model runs channels-last on CPU too (:func:`inference_channels_last`):
+its forward measured 1.34x (paper ResUNet, 1024 px windows, ``bench/results/infer.md``) and 1.42x
+(ResUNet 16-128, ``bench/bench_precision.py``) the contiguous speed. Classifiers stay contiguous on
+CPU (not measured).
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ from torch import nn
 from satcnn.errors import ConfigError, ModelError
 from satcnn.models.base import SatcnnModel
 
-__all__ = ["ChannelsLast", "Normalize", "NormalizedModel", "resolve_channels_last", "use_channels_last"]
+__all__ = [
+    "ChannelsLast",
+    "Normalize",
+    "NormalizedModel",
+    "inference_channels_last",
+    "resolve_channels_last",
+    "use_channels_last",
+]
 
 #: ``True``, ``False`` or ``"auto"`` (channels-last on CUDA only).
 ChannelsLast = Literal[True, False, "auto"]
@@ -84,6 +94,14 @@ def resolve_channels_last(setting: ChannelsLast | None, device: torch.device | s
     if not isinstance(setting, bool):
         raise ConfigError(f"channels_last must be true, false or auto, got {setting!r}")
     return setting
+
+
+def inference_channels_last(setting: ChannelsLast | None, device: torch.device | str, task: str) -> bool:
+    """Whether inference runs channels-last: ``"auto"`` (or None) means on CUDA, and on CPU for
+    segmentation models (whose forward is faster so there; see the module docstring)."""
+    if (setting is None or setting == "auto") and torch.device(device).type == "cpu":
+        return task == "segmentation"
+    return resolve_channels_last(setting, device)
 
 
 def use_channels_last(model: nn.Module, normalize: Normalize, enabled: bool) -> None:
