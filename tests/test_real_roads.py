@@ -158,3 +158,28 @@ def test_massachusetts_pipeline_file_validates_the_split_tile(tmp_path: Path) ->
     settings["allow_no_crs"] = False
     with pytest.raises(RasterError, match="CRS"):
         validate_run(StageContext(spec, "validate", settings, {}, tracker=None), None)  # type: ignore[arg-type]
+
+
+def test_split_scene_keeps_an_internal_mask(tmp_path: Path) -> None:
+    from rasterio.transform import from_origin
+
+    from satcnn.data.split_scene import parse_parts
+    from satcnn.errors import DataFormatError
+
+    profile = {"driver": "GTiff", "width": 40, "height": 30, "crs": CRS.from_epsg(32633)}
+    profile["transform"] = from_origin(500_000, 4_600_000, 1, 1)
+    masked = np.full((30, 40), 255, dtype=np.uint8)
+    masked[:, 30:] = 0  # the right quarter is masked out
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        with rasterio.open(tmp_path / "img.tif", "w", count=3, dtype="uint8", **profile) as dst:
+            dst.write(np.full((3, 30, 40), 9, dtype=np.uint8))
+            dst.write_mask(masked)
+        with rasterio.open(tmp_path / "msk.tif", "w", count=1, dtype="uint8", **profile) as dst:
+            dst.write(np.zeros((1, 30, 40), dtype=np.uint8))
+        split_scene(
+            tmp_path / "img.tif", tmp_path / "msk.tif", tmp_path / "out", [("a", 1), ("b", 1)], axis="cols"
+        )
+    with rasterio.open(tmp_path / "out" / "images" / "img_b.tif") as part:
+        np.testing.assert_array_equal(part.read_masks(1), masked[:, 20:])
+    with pytest.raises(DataFormatError, match="parts must look like"):
+        parse_parts("train=inf,test=1")

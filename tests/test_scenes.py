@@ -519,3 +519,25 @@ def test_batched_reads_equal_the_stacked_samples(tmp_path: Path, kind: str, dtyp
         "valid"
     ]
     assert 0 < float(val_valid.float().mean()) < 1  # nodata corner and overlaps: not all pixels count
+
+
+def test_batches_of_mixed_dtypes_and_true_half_precision(tmp_path: Path) -> None:
+    """Scenes of different types in one batch fall back to stacked samples (numpy widens, nothing
+    wraps); under ``bf16-true`` the transfer hook casts the float32 batch as Lightning casts inputs."""
+    import lightning as L
+
+    from satcnn.data.samplers import WindowRef
+    from satcnn.data.scene_windows import SceneWindowDataset
+
+    write_scene(tmp_path / "u8", "a", dtype="uint8")
+    write_scene(tmp_path / "u16", "b", dtype="uint16", seed=3)
+    dataset = SceneWindowDataset([*find_scenes(tmp_path / "u8"), *find_scenes(tmp_path / "u16")], bands=4)
+    refs = [WindowRef(0, 0, 0, 32), WindowRef(1, 8, 8, 32)]
+    batch = collate_samples(dataset.__getitems__(refs))
+    assert isinstance(dataset.__getitems__(refs), list) and batch["image"].dtype == torch.uint16
+    assert int(batch["image"][1].int().max()) > 255  # the uint16 scene's values, not wrapped into uint8
+    dm = make_dm(str(tmp_path / "u16"), batch_size=2, augment=False)
+    dm.setup()
+    dm.trainer = L.Trainer(precision="bf16-true", accelerator="cpu", logger=False)
+    half = dm.on_after_batch_transfer(next(iter(dm.val_dataloader())), 0)
+    assert half["image"].dtype == torch.bfloat16 and half["mask"].dtype == torch.bfloat16

@@ -152,9 +152,10 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
         where the batch keeps them; geometric augmentation copies each sample's flipped view
         into its slot once. The result is the batch :func:`collate_samples` would make from the
         samples of :meth:`__getitem__` (a test checks they are equal); the albumentations path
-        and windows of different sizes fall back to those samples.
+        and windows of different sizes or data types fall back to those samples.
         """
-        if self.augment is not None or not refs or len({r.size for r in refs}) != 1:
+        dtypes = {self.scenes[r.scene].dtype for r in refs}
+        if self.augment is not None or not refs or len({r.size for r in refs}) != 1 or len(dtypes) != 1:
             return [self[ref] for ref in refs]
         n, size = len(refs), refs[0].size
         scene0 = self.scenes[refs[0].scene]

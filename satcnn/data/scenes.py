@@ -358,6 +358,9 @@ class RoadSceneDataModule(L.LightningDataModule):
         if not isinstance(batch, dict):
             return batch
         batch = to_float(batch)
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:  # `bf16-true`/`16-true`: Lightning cast the float inputs before the
+            batch = trainer.precision_plugin.convert_input(batch)  # transfer; these were integers then
         if "photometric" in batch:
             return apply_photometric(batch, self._max_value())
         return batch

@@ -10,13 +10,16 @@ descriptions and colour interpretation kept), so ``satcnn fit`` can name them as
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import rasterio
+from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
@@ -39,7 +42,7 @@ def parse_parts(text: str) -> list[tuple[str, float]]:
             value = float(share)
         except ValueError:
             value = -1.0
-        if not sep or not name or not name.isidentifier() or not value > 0:
+        if not sep or not name or not name.isidentifier() or not (value > 0 and math.isfinite(value)):
             raise DataFormatError(
                 f"parts must look like train=0.6,val=0.2,test=0.2; got {item!r} in {text!r}"
             )
@@ -79,12 +82,25 @@ def _write_band(src: Any, window: Window, path: Path) -> None:
     else:
         profile.pop("blockxsize", None)
         profile.pop("blockysize", None)
+    if str(profile.get("photometric", "")).lower() not in ("", "rgb", "minisblack"):
+        profile.pop("photometric")  # YCbCr belongs to JPEG compression, not to deflate
+    flags = src.mask_flag_enums[0]
+    internal_mask = MaskFlags.per_dataset in flags and MaskFlags.alpha not in flags
     with atomic_output(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(src.read(window=window))
+        dst.write(src.read(window=window))  # a band at a time would bound memory; tiles are small
+        if internal_mask:  # an internal or .msk mask travels with the pixels (nodata, alpha already do)
+            dst.write_mask(src.read_masks(1, window=window))
         dst.colorinterp = src.colorinterp
         for band, desc in enumerate(src.descriptions, start=1):
             if desc:
                 dst.set_band_description(band, desc)
+
+
+def _open(path: Path) -> Any:
+    try:
+        return rasterio.open(path)
+    except rasterio.RasterioIOError as exc:
+        raise RasterError(f"cannot read: {exc}", path) from exc
 
 
 def split_scene(
@@ -122,15 +138,14 @@ def split_scene(
     written: dict[str, tuple[Path, Path]] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # Massachusetts pairs have no CRS
-        try:
-            img, msk = rasterio.open(image_path), rasterio.open(mask_path)
-        except rasterio.RasterioIOError as exc:
-            raise RasterError(f"cannot read: {exc}", image_path) from exc
-        with img, msk:
-            if (img.height, img.width) != (msk.height, msk.width) or img.transform != msk.transform:
+        with contextlib.ExitStack() as stack:
+            img, msk = (stack.enter_context(_open(p)) for p in (image_path, mask_path))
+            grid = (img.height, img.width, img.transform, img.crs)
+            if (msk.height, msk.width, msk.transform, msk.crs) != grid:
                 raise RasterError(
-                    f"mask grid {msk.width}x{msk.height} {tuple(msk.transform)[:6]} differs from image "
-                    f"{image_path.name} grid {img.width}x{img.height} {tuple(img.transform)[:6]}",
+                    f"mask grid {msk.width}x{msk.height} {tuple(msk.transform)[:6]} {msk.crs} differs "
+                    f"from image {image_path.name} grid {img.width}x{img.height} "
+                    f"{tuple(img.transform)[:6]} {img.crs}",
                     mask_path,
                 )
             length = img.height if axis == "rows" else img.width

@@ -88,7 +88,8 @@ class Normalize(nn.Module):
 
 
 def resolve_channels_last(setting: ChannelsLast | None, device: torch.device | str) -> bool:
-    """Whether to run channels-last: ``"auto"`` (or None) means on CUDA only."""
+    """Whether to train channels-last: ``"auto"`` (or None) means on CUDA only (inference:
+    :func:`inference_channels_last`)."""
     if setting is None or setting == "auto":
         return torch.device(device).type == "cuda"
     if not isinstance(setting, bool):
