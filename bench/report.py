@@ -40,7 +40,11 @@ def render(docs: list[dict[str, Any]]) -> str:
                 f"{ratio} | {r.get('reference') or ''} |"
             )
     lines += ["", "Machines:", ""]
-    lines += [f"- {d['bench']}: {d['host']}, {d['cpus']} CPUs, torch {d['torch']}" for d in docs]
+    lines += [
+        f"- {d['bench']}: {d['host']}, {d['cpus']} CPUs, torch {d['torch']}, "
+        f"measured {d.get('measured', 'at an unrecorded time')}"
+        for d in docs
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -48,8 +52,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--benches", nargs="+", help="result names to include (default: every *.json)")
     args = parser.parse_args(argv)
     files = sorted(args.results.glob("*.json"))
+    if args.benches:
+        missing = sorted(set(args.benches) - {f.stem for f in files})
+        if missing:
+            raise SystemExit(f"bench/report.py: no {', '.join(missing)} result in {args.results}")
+        files = [f for f in files if f.stem in args.benches]
     if not files:
         raise SystemExit(f"bench/report.py: no *.json in {args.results}; run the benches first")
     docs = [json.loads(f.read_text()) for f in files]

@@ -1,6 +1,7 @@
 """Shared by the bench scripts: write one bench's figures as ``bench/results/<name>.json``.
 
-Every file holds ``{"bench", "host", "cpus", "torch", "args", "rows"}``; a row is
+Every file holds ``{"bench", "host", "cpus", "torch", "measured", "args", "rows"}`` (``measured``:
+UTC time the file was written); a row is
 ``{"what", "value", "unit", "reference", "ratio"}`` (reference and ratio may be null).
 ``bench/report.py`` turns all files into the one table of ``docs/performance.md``.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ def write_json(name: str, rows: list[dict[str, Any]], args: dict[str, Any], out_
         "host": f"{platform.node()} ({platform.machine()})",
         "cpus": os.cpu_count(),
         "torch": torch.__version__,
+        "measured": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in args.items()},
         "rows": rows,
     }
