@@ -59,7 +59,7 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else echo "system-deps: chromium/chromedriver missing and cannot apt-get install them (need root): the browser test will skip"; fi
 
-## bench: speed and memory benchmarks: bench/results/*.json and docs/performance.md (one run; about 30 minutes on 2 cores)
+## bench: speed and memory benchmarks: bench/results/*.json and docs/performance.md (one run; about 35 minutes on 2 idle cores)
 BENCH := PYTHONPATH=$(CURDIR) $(BIN)/python
 bench: install
 	$(BENCH) bench/bench_tiling.py
