@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,17 @@ SAT6_TIFS = SAMPLES / "sat6-sample" / "tif-patches"
 CONFIGS = ROOT / "configs"
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def as_terminal_job() -> None:
+    """``preexec_fn`` for a child that a test stops with Ctrl-C (SIGINT), as a terminal's job.
+
+    A foreground job takes Ctrl-C by default, but a test run started in the background by a shell
+    without job control (``make test &``, ``nohup ... &``) ignores SIGINT, and children inherit
+    that; ``satcnn ui`` then rightly keeps ignoring it, as under ``nohup``. This restores the
+    default, so the tests check what a user's Ctrl-C does however the run was started.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from satcnn.cli import main
 from satcnn.inference.model_io import resolve_model_path
-from tests.conftest import CONFIGS, SAT6_CSV
+from tests.conftest import CONFIGS, SAT6_CSV, as_terminal_job
 from tests.test_ui_browser import free_port, wait_http
 
 
@@ -26,7 +26,7 @@ def test_fit_against_a_tracking_server(workdir: Path, monkeypatch: pytest.Monkey
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--backend-store-uri", f"sqlite:///{server_dir / 'mlflow.db'}", "--workers", "1"]
     cmd += ["--serve-artifacts", "--artifacts-destination", str(server_dir / "artifacts")]
-    server = subprocess.Popen(cmd, cwd=server_dir, env=dict(os.environ))
+    server = subprocess.Popen(cmd, cwd=server_dir, env=dict(os.environ), preexec_fn=as_terminal_job)
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{uri}/health", server)

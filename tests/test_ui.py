@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from satcnn.tracking.ui import is_loopback
-from tests.conftest import ROOT
+from tests.conftest import ROOT, as_terminal_job
 from tests.test_ui_browser import free_port, wait_http
 
 START_TIMEOUT_S = 180  # the server imports MLflow; slow on a loaded 2-core machine
@@ -40,6 +40,7 @@ class UiProcess:
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,  # so that killpg reaches what a terminal's Ctrl-C would reach
+            preexec_fn=as_terminal_job,
         )
         self.seen: dict[int, psutil.Process] = {}
 

@@ -22,7 +22,7 @@ import pytest
 from mlflow import MlflowClient
 
 from satcnn.cli import main
-from tests.conftest import CONFIGS, ROOT, SAT6_CSV
+from tests.conftest import CONFIGS, ROOT, SAT6_CSV, as_terminal_job
 
 CHROMIUM = os.environ.get("SATCNN_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("SATCNN_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -103,7 +103,10 @@ def test_ui_shows_the_run(workdir: Path) -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "satcnn", "ui", "--port", str(port)], cwd=workdir, env=env
+        [sys.executable, "-m", "satcnn", "ui", "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        preexec_fn=as_terminal_job,  # Ctrl-C stops it, as in a terminal
     )
     driver = None
     try:
@@ -167,7 +170,10 @@ def test_ui_run_page_shows_logged_model_and_datasets(workdir: Path) -> None:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "satcnn", "ui", "--port", str(port)], cwd=workdir, env=env
+        [sys.executable, "-m", "satcnn", "ui", "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        preexec_fn=as_terminal_job,  # Ctrl-C stops it, as in a terminal
     )
     driver = None
     try:
