@@ -116,14 +116,11 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
         window = Window(ref.col_off, ref.row_off, ref.size, ref.size)  # type: ignore[call-arg]
         # Integer files keep their dtype (the fill is 0 in any dtype): albumentations has a uint8 fast
         # path, and the other paths leave the float conversion to the device (see to_float).
-        native = self.augment is not None or np.issubdtype(np.dtype(scene.dtype), np.integer)
-        image, valid = self._reader(scene).read(window, dtype=scene.dtype if native else "float32")
+        dtype = scene.dtype if self.augment is not None else _batch_dtype(scene.dtype)
+        image, valid = self._reader(scene).read(window, dtype=dtype)
         road = self._mask(scene.mask_path).read(1, window=window) != 0
         if ref.owned is not None:
-            r0, r1, c0, c1 = ref.owned
-            owned = np.zeros_like(valid)
-            owned[r0:r1, c0:c1] = True
-            valid &= owned
+            _keep_owned(valid, ref.owned)
         sample: dict[str, Any] = {"crs": scene.crs_wkt, "bounds": _window_bounds(scene.transform, window)}
         if self.augment is not None:  # takes native-dtype arrays, returns float32 tensors
             if ref.owned is not None:
@@ -159,9 +156,8 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
             return [self[ref] for ref in refs]
         n, size = len(refs), refs[0].size
         scene0 = self.scenes[refs[0].scene]
-        native = np.issubdtype(np.dtype(scene0.dtype), np.integer)
         bands = self._reader(scene0).rule.bands
-        image = np.empty((n, bands, size, size), dtype=scene0.dtype if native else np.float32)
+        image = np.empty((n, bands, size, size), dtype=_batch_dtype(scene0.dtype))
         mask = np.empty((n, 1, size, size), dtype=np.uint8)
         valid = np.empty((n, 1, size, size), dtype=np.uint8)
         batch: dict[str, Any] = {"crs": [], "bounds": np.empty((n, 4))}
@@ -189,10 +185,7 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
                 params.append(draw_photometric(rng))
             valid[i, 0] = ok
             if ref.owned is not None:
-                r0, r1, c0, c1 = ref.owned
-                owned = np.zeros((size, size), dtype=bool)
-                owned[r0:r1, c0:c1] = True
-                valid[i, 0] &= owned
+                _keep_owned(valid[i, 0], ref.owned)
         batch.update(
             image=torch.from_numpy(image),
             mask=torch.from_numpy(mask),
@@ -267,6 +260,21 @@ def to_float(batch: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, torch.Tensor) and value.dtype != torch.float32:
             batch[key] = value.float()
     return batch
+
+
+def _batch_dtype(file_dtype: str) -> np.dtype[Any]:
+    """The loaders' image type: the file's own for integers, float32 for float files."""
+    dtype = np.dtype(file_dtype)
+    return dtype if np.issubdtype(dtype, np.integer) else np.dtype(np.float32)
+
+
+def _keep_owned(valid: np.ndarray, owned: tuple[int, int, int, int]) -> None:
+    """Zero ``valid`` (H, W), in place, outside the window's owned rows and columns."""
+    r0, r1, c0, c1 = owned
+    valid[:r0] = 0
+    valid[r1:] = 0
+    valid[:, :c0] = 0
+    valid[:, c1:] = 0
 
 
 def _window_bounds(transform: Sequence[float], window: Window) -> tuple[float, float, float, float]:
