@@ -14,7 +14,7 @@ from rasterio.transform import from_origin
 from satcnn.data.samplers import WindowRef
 from satcnn.data.scene_index import find_scenes
 from satcnn.data.scene_windows import SceneWindowDataset, collate_samples, to_float
-from satcnn.inference.predict import predict_raster
+from satcnn.inference.segment import predict_raster
 
 SIZE, WINDOW = 64, 32
 OFFSETS = [(0, 0), (0, 32), (32, 0), (32, 32)]  # row-major tiles of a 64 px raster, window 32, margin 0

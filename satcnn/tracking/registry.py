@@ -55,11 +55,6 @@ mlflow.models.set_model(SatcnnPyfuncModel())
 """
 
 
-def checkpoint_metadata(ckpt_path: str | Path) -> dict[str, Any]:
-    """The checkpoint's record as plain values, upgraded to the current format (digest included)."""
-    return read_checkpoint(ckpt_path, "cpu").meta.to_dict()
-
-
 def model_signature(meta: dict[str, Any]) -> ModelSignature:
     """One ``(N, H, W)`` float32 input per band, named after it; classifiers take ``patch_size`` squares.
 
