@@ -142,10 +142,6 @@ class SatcnnTask(L.LightningModule):
             percentiles=[list(p) for p in self.percentiles],
         )
 
-    def metadata(self) -> dict[str, Any]:
-        """The checkpoint record as plain values (without the weights' digest)."""
-        return self.checkpoint_meta().to_dict()
-
     def rebuild_kwargs(self) -> dict[str, Any]:
         """Model kwargs that rebuild the network anywhere: transfer-learning sources are dropped,
         since their weights are already in the checkpoint's state dict."""

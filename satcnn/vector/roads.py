@@ -99,11 +99,6 @@ class RoadNetwork:
             return np.array([geod.geometry_length(g) for g in geoms])
         return shapely.length(geoms) * float(self.crs.linear_units_factor[1])
 
-    @property
-    def total_length_m(self) -> float:
-        """Total length of the network in metres."""
-        return float(sum(self.metric.length(d["xy"]) for _, _, d in self.graph.edges(data=True)))
-
 
 @dataclass
 class VectorizeReport:
