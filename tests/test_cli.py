@@ -133,7 +133,7 @@ def test_patch_size_the_model_cannot_take(workdir: Path) -> None:
 
     task = SegmentationTask(model="resunet", model_kwargs={"filters": [4, 8, 16, 32]})
     with pytest.raises(ConfigError, match=r"patch_size 100 is not a multiple of 8.*patch_size: 104"):
-        task.check_data(SimpleNamespace(in_channels=4, patch_size=100))
+        task.check_data(SimpleNamespace(bands="rgbn", in_channels=4, patch_size=100, band_stats=lambda: None))
 
 
 def test_resume_from_a_non_checkpoint(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

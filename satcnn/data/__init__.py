@@ -1,7 +1,8 @@
 """Datasets and LightningDataModules: DeepSat patches and GeoTIFF road scenes.
 
-The DataModules are imported lazily, so data tools (``satcnn data synth-roads``) do not pay
-for importing torch and Lightning.
+What a task needs from a DataModule is declared in :mod:`satcnn.data.protocol` (imported here,
+it needs neither torch nor Lightning). The DataModules are imported lazily, so data tools
+(``satcnn data synth-roads``) do not pay for importing torch and Lightning.
 """
 
 from __future__ import annotations
@@ -9,7 +10,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__all__ = ["DeepSatDataModule", "RoadSceneDataModule"]
+from satcnn.data.protocol import BandPercentiles, ClassData, DataRoot, RasterBands, TaskData
+
+__all__ = [
+    "BandPercentiles",
+    "ClassData",
+    "DataRoot",
+    "DeepSatDataModule",
+    "RasterBands",
+    "RoadSceneDataModule",
+    "TaskData",
+]
 
 _LAZY = {
     "DeepSatDataModule": "satcnn.data.deepsat_datamodule",

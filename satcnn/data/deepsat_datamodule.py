@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from satcnn.data.deepsat import BANDS, DeepSatSplits, Format, Split, read_deepsat
 from satcnn.data.deepsat_memory import InMemoryPatches, batch_loader, memory_device
 from satcnn.data.normalization import RunningStats
+from satcnn.data.protocol import ClassData, DataRoot
 from satcnn.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -229,3 +230,7 @@ class DeepSatDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader[Sample]:
         return self.test_dataloader()
+
+
+# The DataModule protocol (satcnn.data.protocol) this class provides, checked by mypy.
+_DECLARES: tuple[type[ClassData], type[DataRoot]] = (DeepSatDataModule,) * 2

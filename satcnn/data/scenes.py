@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from satcnn.data.batch_augment import apply_photometric
 from satcnn.data.mask_values import check_mask_values
 from satcnn.data.normalization import RunningStats
+from satcnn.data.protocol import BandPercentiles, DataRoot, RasterBands, TaskData
 from satcnn.data.samplers import GridWindowSampler, RandomWindowSampler, Region
 from satcnn.data.scene_bands import resolve_scene_bands
 from satcnn.data.scene_index import SceneInfo, find_scenes
@@ -398,3 +399,9 @@ class RoadSceneDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader[dict[str, Any]]:
         """Overlapping grid covering every pixel of the test areas."""
         return self._grid_loader("test")
+
+
+# The DataModule protocol (satcnn.data.protocol) this class provides, checked by mypy.
+_DECLARES: tuple[type[TaskData], type[RasterBands], type[BandPercentiles], type[DataRoot]] = (
+    RoadSceneDataModule,
+) * 4

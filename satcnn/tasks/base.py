@@ -2,7 +2,8 @@
 
 A task wires a registered model, a loss, metrics and an optimiser. It normalises inputs itself
 (:class:`~satcnn.models.normalize.Normalize`, the normaliser inference uses too) with per-band
-statistics taken from the datamodule at fit time, and writes the checkpoint record
+statistics taken from the datamodule at fit time (what it needs from a datamodule is
+:class:`~satcnn.data.protocol.TaskData`), and writes the checkpoint record
 (:mod:`satcnn.models.checkpoint`) into every checkpoint, so a checkpoint alone rebuilds the model
 for inference. Callbacks (checkpointing, MLflow) are wired by the CLI, not here: a task needs no
 tracking.
@@ -17,6 +18,13 @@ import lightning as L
 import torch
 
 from satcnn import __version__
+from satcnn.data.protocol import (
+    TaskData,
+    has_band_percentiles,
+    has_raster_bands,
+    require_task_data,
+    trainer_datamodule,
+)
 from satcnn.errors import ConfigError
 from satcnn.models import create_model
 from satcnn.models.checkpoint import TASKS, CheckpointMeta, ModelSpec, Task, attach, parse_checkpoint
@@ -79,22 +87,28 @@ class SatcnnTask(L.LightningModule):
         self.percentiles: list[list[float]] = []
 
     # -- data-derived state -----------------------------------------------------------------
-    def check_data(self, dm: Any) -> None:
-        """Raise ConfigError if the datamodule's bands do not fit the model (before any run starts)."""
-        in_channels = getattr(dm, "in_channels", None)
-        if in_channels is not None and in_channels != self.hparams["in_channels"]:
+    def check_data(self, dm: object) -> TaskData:
+        """``dm`` as the task's data, checked before any run starts.
+
+        Raises:
+            ConfigError: ``dm`` lacks a member of :class:`~satcnn.data.protocol.TaskData`, or its
+                bands or patch size do not fit the model.
+        """
+        data = require_task_data(dm)
+        if data.in_channels != self.hparams["in_channels"]:
             raise ConfigError(
-                f"the data has {in_channels} bands but the model takes {self.hparams['in_channels']}; "
-                f"set model.init_args.in_channels: {in_channels}"
+                f"the data has {data.in_channels} bands but the model takes {self.hparams['in_channels']}; "
+                f"set model.init_args.in_channels: {data.in_channels}"
             )
         multiple = self.model.size_multiple
-        patch = getattr(dm, "patch_size", None)
+        patch = data.patch_size
         if patch is not None and patch % multiple:
             padded = -(-patch // multiple) * multiple
             raise ConfigError(
                 f"patch_size {patch} is not a multiple of {multiple}, which {self.model_name} needs; "
                 f"set data.init_args.patch_size: {padded}"
             )
+        return data
 
     def setup(self, stage: str) -> None:
         if self._trainer is None:
@@ -102,21 +116,22 @@ class SatcnnTask(L.LightningModule):
         device = self.trainer.strategy.root_device
         self.channels_last = resolve_channels_last(self.hparams["channels_last"], device)
         use_channels_last(self.model, self.normalize, self.channels_last)
-        dm = getattr(self.trainer, "datamodule", None)
+        dm = trainer_datamodule(self.trainer)
         if dm is None:
             return
-        self.check_data(dm)
-        self.bands = list(getattr(dm, "bands", self.bands))
-        self.patch_size = getattr(dm, "patch_size", self.patch_size)
-        self.input_dtype = str(getattr(dm, "input_dtype", self.input_dtype))
-        self.band_sources = list(getattr(dm, "band_sources", self.band_sources))
-        self.band_colorinterp = list(getattr(dm, "band_colorinterp", self.band_colorinterp))
-        if stage == "fit" and hasattr(dm, "band_stats"):
-            mean, std = dm.band_stats()
+        data = self.check_data(dm)
+        self.bands = list(data.bands)
+        self.patch_size = data.patch_size
+        if has_raster_bands(data):
+            self.input_dtype = str(data.input_dtype)
+            self.band_sources = list(data.band_sources)
+            self.band_colorinterp = list(data.band_colorinterp)
+        if stage == "fit":
+            mean, std = data.band_stats()
             self.normalize.set(mean, std)
             log.info("normalisation from the training split: mean %s, std %s", mean, std)
-        if stage == "fit" and hasattr(dm, "band_percentiles"):
-            self.percentiles = [list(p) for p in dm.band_percentiles()]
+        if stage == "fit" and has_band_percentiles(data):
+            self.percentiles = [list(p) for p in data.band_percentiles()]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw digital numbers in, the model's output out (as ``NormalizedModel`` in inference)."""

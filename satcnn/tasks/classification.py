@@ -15,6 +15,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from satcnn.data.protocol import ClassData, require_class_data, trainer_datamodule
 from satcnn.errors import ConfigError
 from satcnn.models.normalize import ChannelsLast
 from satcnn.tasks.base import SatcnnTask
@@ -100,20 +101,23 @@ class ClassificationTask(SatcnnTask):
         self.confusion: dict[str, torch.Tensor] = {}
         self.scores: dict[str, dict[str, list[float]]] = {}
 
-    def check_data(self, dm: Any) -> None:
-        super().check_data(dm)
-        classes = getattr(dm, "classes", None)
-        if classes is not None and len(classes) != self.hparams["num_classes"]:
+    def check_data(self, dm: object) -> ClassData:
+        """``dm`` as the task's data, checked: :class:`~satcnn.data.protocol.ClassData`, whose
+        classes match the model's outputs, and the checks of :meth:`SatcnnTask.check_data`."""
+        data = require_class_data(dm)
+        super().check_data(data)
+        if len(data.classes) != self.hparams["num_classes"]:
             raise ConfigError(
-                f"the data has {len(classes)} classes {classes} but the model has "
-                f"{self.hparams['num_classes']} outputs; set model.init_args.num_classes: {len(classes)}"
+                f"the data has {len(data.classes)} classes {list(data.classes)} but the model has "
+                f"{self.hparams['num_classes']} outputs; set model.init_args.num_classes: {len(data.classes)}"
             )
+        return data
 
     def setup(self, stage: str) -> None:
         super().setup(stage)
-        classes = getattr(getattr(self.trainer, "datamodule", None), "classes", None)
-        if classes is not None:
-            self.class_names = list(classes)
+        dm = trainer_datamodule(self.trainer) if self._trainer is not None else None
+        if dm is not None:
+            self.class_names = list(require_class_data(dm).classes)
 
     def _step(self, batch: dict[str, Any], stage: Stage) -> torch.Tensor:
         x, y = batch["image"], batch["label"]

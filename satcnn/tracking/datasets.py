@@ -2,7 +2,8 @@
 
 Each fit logs two inputs (rank 0, at fit start): the training split with context ``training`` and
 the validation and test splits with context ``evaluation`` (``satcnn test`` alone logs the latter).
-Both are MLflow ``MetaDataset`` records: the source is the datamodule's ``root`` (file or folder),
+Both are MLflow ``MetaDataset`` records: the source is the datamodule's ``root`` (file or folder,
+:class:`~satcnn.data.protocol.DataRoot`),
 and the digest names the data by content and split:
 
 * the data files' **content** (sha256 over every file under ``root``, path and bytes) when they
@@ -29,6 +30,7 @@ from typing import Any, Literal
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from satcnn.data.protocol import has_data_root, trainer_datamodule
 from satcnn.tracking.mlflow import mlflow_logger
 
 log = logging.getLogger(__name__)
@@ -100,15 +102,17 @@ def _split_args(datamodule: L.LightningDataModule) -> dict[str, Any]:
 
 
 def dataset_inputs(datamodule: L.LightningDataModule, contexts: list[str]) -> list[Any]:
-    """One ``DatasetInput`` per context (``training``, ``evaluation``), or none without a ``root``."""
+    """One ``DatasetInput`` per context (``training``, ``evaluation``), or none without a ``root``
+    (:class:`~satcnn.data.protocol.DataRoot`)."""
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     args = _split_args(datamodule)
-    root = args.pop("root", None)  # the files' digest names the data, wherever it lies
+    args.pop("root", None)  # the files' digest names the data, wherever it lies
+    root = datamodule.root if has_data_root(datamodule) else None
     if not root:
-        log.info("%s has no root argument: no dataset inputs logged", type(datamodule).__name__)
+        log.info("%s has no root: no dataset inputs logged", type(datamodule).__name__)
         return []
     path = Path(str(root)).expanduser().resolve()
     files = fingerprint(path)
@@ -156,7 +160,7 @@ class MLflowDatasetsCallback(L.Callback):
         from mlflow.exceptions import MlflowException
 
         logger = mlflow_logger(trainer)
-        datamodule = getattr(trainer, "datamodule", None)  # a property mypy does not see
+        datamodule = trainer_datamodule(trainer)
         if logger is None or logger.run_id is None or datamodule is None:
             return
         run_id = logger.run_id
