@@ -30,9 +30,9 @@ T = TypeVar("T")
 def option(
     default: Any = dataclasses.MISSING,
     *,
-    help: str,  # noqa: A002 (argparse's name)
+    help: str,
     flag: str | None = None,
-    type: Callable[[str], Any] | None = None,  # noqa: A002 (argparse's name)
+    type: Callable[[str], Any] | None = None,
     choices: Sequence[Any] | None = None,
     positional: bool = False,
     nargs: str | None = None,
@@ -69,7 +69,11 @@ def option(
 
 
 def _fields(cls: type) -> list[dataclasses.Field[Any]]:
-    return [f for f in dataclasses.fields(cls) if "help" in f.metadata]
+    """The flag fields of ``cls``: its own first, then those of its bases (shared options last)."""
+    own = set(vars(cls).get("__annotations__", {}))
+    return sorted(
+        (f for f in dataclasses.fields(cls) if "help" in f.metadata), key=lambda f: f.name not in own
+    )
 
 
 def flag_of(cls: type, name: str) -> str:
@@ -105,9 +109,7 @@ def add_options(
             parse = (types or {}).get(f.name) or meta["type"]
             if parse is None and isinstance(default, int | float):
                 parse = type(default)
-            kwargs.update(
-                {k: v for k, v in (("type", parse), ("choices", meta["choices"])) if v is not None}
-            )
+            kwargs.update({k: v for k, v in (("type", parse), ("choices", meta["choices"])) if v is not None})
             kwargs.update({k: meta[k] for k in ("nargs", "metavar") if meta[k] is not None})
             if meta["append"]:
                 kwargs["action"] = "append"
@@ -145,4 +147,6 @@ def check_keys(keys: Iterable[str], known: Sequence[str], where: str) -> None:
     if unknown:
         near = [m for key in unknown for m in difflib.get_close_matches(key, known, n=1)]
         hint = f"; did you mean {', '.join(near)}?" if near else ""
-        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}{hint}")
+        raise ConfigError(
+            f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}{hint}"
+        )

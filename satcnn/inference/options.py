@@ -116,7 +116,10 @@ class InferenceOptions:
     )
     output_dir: str | Path = option(flag="--output", help="output folder")
     window: int | None = option(
-        None, type=int, stage=True, help="road models: largest window side (default 1088 on CPU, 1536 on CUDA)"
+        None,
+        type=int,
+        stage=True,
+        help="road models: largest window side (default 1088 on CPU, 1536 on CUDA)",
     )
     margin: int = option(32, stage=True, help="road models: context pixels per side (default 32)")
     batch_size: int | None = option(
@@ -161,7 +164,9 @@ class InferenceOptions:
         "(default: refuse it). percentile maps each band's 2-98%% range to the training range",
     )
     allow_no_crs: bool = option(
-        False, stage=True, help="accept inputs without a CRS; their outputs keep the pixel grid, without a CRS"
+        False,
+        stage=True,
+        help="accept inputs without a CRS; their outputs keep the pixel grid, without a CRS",
     )
     per_tile: bool = option(
         False,
