@@ -22,7 +22,16 @@ from typing import Any, TypeVar
 from satcnn.checks import OptionError
 from satcnn.errors import ConfigError
 
-__all__ = ["add_options", "check_keys", "flag_of", "option", "parse_options", "stage_keys"]
+__all__ = [
+    "add_options",
+    "add_subcommand",
+    "check_keys",
+    "flag_of",
+    "option",
+    "parse_options",
+    "parse_subcommand",
+    "stage_keys",
+]
 
 T = TypeVar("T")
 
@@ -134,6 +143,30 @@ def parse_options(parser: argparse.ArgumentParser, cls: type[T], args: argparse.
         return cls(**values)
     except OptionError as err:
         parser.error(f"argument {flag_of(cls, err.option)}: {err.problem}")
+
+
+def add_subcommand(
+    subparsers: Any,
+    name: str,
+    cls: type,
+    *,
+    help: str,
+    types: Mapping[str, Callable[[str], Any]] | None = None,
+) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` whose flags are the fields of ``cls`` (see ``parse_subcommand``)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(name, help=help)
+    add_options(parser, cls, types)
+    parser.set_defaults(options_parser=parser, options_class=cls)
+    return parser
+
+
+def parse_subcommand(parser: argparse.ArgumentParser, argv: Sequence[str]) -> Any:
+    """The options object of the subcommand ``argv`` names (added by ``add_subcommand``), checked.
+
+    A value that fails its check is the subcommand's usage error, naming the flag (exit status 2).
+    """
+    args = parser.parse_args(argv)
+    return parse_options(args.options_parser, args.options_class, args)
 
 
 def stage_keys(cls: type) -> tuple[str, ...]:

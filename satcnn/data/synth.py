@@ -34,7 +34,7 @@ from satcnn.checks import require_above, require_at_least, require_in_range
 from satcnn.data.synth_world import COLOURS, Cover, Layer, WorldGenerator
 from satcnn.io.atomic import atomic_output
 
-__all__ = ["BANDS", "Cover", "RoadScene", "synth_roads", "write_centrelines"]
+__all__ = ["BANDS", "Cover", "RoadScene", "check_synth_options", "synth_roads", "write_centrelines"]
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +287,17 @@ def write_centrelines(scene: RoadScene, path: Path) -> None:
         gdf.to_file(tmp, layer="centrelines", driver="GPKG", engine="pyogrio", geometry_type="LineString")
 
 
+def check_synth_options(
+    count: int, size: int, seed: int, resolution: float | None, block: int = 1024
+) -> None:
+    """Raise ``OptionError`` unless ``synth_roads`` takes these values."""
+    require_at_least("count", count, 1)
+    require_at_least("size", size, 32, "pixels")
+    require_at_least("seed", seed, 0)
+    require_at_least("block", block, 32, "pixels")
+    require_in_range("resolution", resolution, 0, 100, low_open=True, unit="metres")
+
+
 def synth_roads(
     out: str | Path,
     count: int,
@@ -320,11 +331,7 @@ def synth_roads(
     Raises:
         ConfigError: ``count``, ``size``, ``seed``, ``block`` or ``resolution`` out of range.
     """
-    require_at_least("count", count, 1)
-    require_at_least("size", size, 32, "pixels")
-    require_at_least("seed", seed, 0)
-    require_at_least("block", block, 32, "pixels")
-    require_in_range("resolution", resolution, 0, 100, low_open=True, unit="metres")
+    check_synth_options(count, size, seed, resolution, block)
     root = Path(out)
     width = max(3, len(str(count - 1)))
     pairs = []

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from satcnn.evaluate.options import ClassesOptions, GraphOptions, RoadsOptions
-from satcnn.flags import add_options, parse_options
+from satcnn.evaluate.options import EvaluateClassesOptions, EvaluateGraphOptions, EvaluateRoadsOptions
+from satcnn.flags import add_subcommand, parse_subcommand
 
 __all__ = ["build_parser", "evaluate_main"]
 
@@ -45,17 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="kind", required=True)
-    g = sub.add_parser(
+    add_subcommand(
+        sub,
         "graph",
+        EvaluateGraphOptions,
         help="road graph (GPKG/GeoJSON/GeoParquet, or a road raster) vs centrelines or another graph",
+        types={"threshold": _positive},
     )
-    add_options(g, GraphOptions, types={"threshold": _positive})
-    r = sub.add_parser("roads", help="road probability/mask rasters vs truth rasters or centreline vectors")
-    add_options(r, RoadsOptions, types={"threshold": _probability})
-    c = sub.add_parser("classes", help="class maps vs label rasters or labelled patch folders")
-    add_options(c, ClassesOptions)
-    for kind, cls in ((g, GraphOptions), (r, RoadsOptions), (c, ClassesOptions)):
-        kind.set_defaults(subparser=kind, options_class=cls)
+    add_subcommand(
+        sub,
+        "roads",
+        EvaluateRoadsOptions,
+        help="road probability/mask rasters vs truth rasters or centreline vectors",
+        types={"threshold": _probability},
+    )
+    add_subcommand(
+        sub, "classes", EvaluateClassesOptions, help="class maps vs label rasters or labelled patch folders"
+    )
     return p
 
 
@@ -66,7 +72,7 @@ def _probability(text: str) -> float:
     return value
 
 
-def _run_raster_kind(options: RoadsOptions | ClassesOptions) -> int:
+def _run_raster_kind(options: EvaluateRoadsOptions | EvaluateClassesOptions) -> int:
     from satcnn.evaluate.tracking import INFERENCE_RUN_TAG, TRAINING_RUN_TAG, check_runs, log_evaluation
 
     links = {INFERENCE_RUN_TAG: options.inference_run, TRAINING_RUN_TAG: options.training_run}
@@ -75,7 +81,7 @@ def _run_raster_kind(options: RoadsOptions | ClassesOptions) -> int:
     if options.track:  # a wrong run id fails before the evaluation is computed
         check_runs([*tags.values(), *([parent] if parent else [])], tracking_uri=options.tracking_uri)
     out_dir = Path(options.out_dir)
-    if isinstance(options, RoadsOptions):
+    if isinstance(options, EvaluateRoadsOptions):
         from satcnn.evaluate.masks import evaluate_roads
 
         kind = "roads"
@@ -118,9 +124,8 @@ def _run_raster_kind(options: RoadsOptions | ClassesOptions) -> int:
 
 def evaluate_main(argv: list[str]) -> int:
     """Run ``satcnn evaluate``; 0 on success, 2 on usage errors (SatcnnError goes to the caller)."""
-    args = build_parser().parse_args(argv)
-    options = parse_options(args.subparser, args.options_class, args)
-    if not isinstance(options, GraphOptions):
+    options = parse_subcommand(build_parser(), argv)
+    if not isinstance(options, EvaluateGraphOptions):
         return _run_raster_kind(options)
     from satcnn.evaluate.graph import evaluate_graph, write_report
 

@@ -11,11 +11,16 @@ from dataclasses import dataclass
 from satcnn.checks import require_above, require_at_least
 from satcnn.flags import option
 
-__all__ = ["ClassesOptions", "GraphOptions", "RoadsOptions", "TrackingOptions"]
+__all__ = [
+    "EvaluateClassesOptions",
+    "EvaluateGraphOptions",
+    "EvaluateRoadsOptions",
+    "EvaluateTrackingOptions",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrackingOptions:
+class EvaluateTrackingOptions:
     """Where ``roads`` and ``classes`` log their scores (MLflow)."""
 
     tracking_uri: str | None = option(None, help="MLflow store (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
@@ -27,7 +32,7 @@ class TrackingOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RoadsOptions(TrackingOptions):
+class EvaluateRoadsOptions(EvaluateTrackingOptions):
     """``satcnn evaluate roads``: road rasters against truth rasters or centreline vectors."""
 
     pred: list[str] = option(nargs="+", help="prediction rasters or folders of them")
@@ -53,7 +58,7 @@ class RoadsOptions(TrackingOptions):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClassesOptions(TrackingOptions):
+class EvaluateClassesOptions(EvaluateTrackingOptions):
     """``satcnn evaluate classes``: class maps against label rasters or labelled patch folders."""
 
     pred: list[str] = option(nargs="+", help="class-map rasters or folders of them")
@@ -70,7 +75,7 @@ class ClassesOptions(TrackingOptions):
 
 
 @dataclass(frozen=True, kw_only=True)
-class GraphOptions:
+class EvaluateGraphOptions:
     """``satcnn evaluate graph``: a road graph (or raster) against centrelines or another graph."""
 
     pred: str = option(help="prediction file")
