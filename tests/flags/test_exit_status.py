@@ -22,9 +22,12 @@ def satcnn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("args", "prog", "flag"),
     [
-        (["infer", "--model", "m.ckpt", "--input", "a.tif", "--output", "out", "--block", "0"], "infer", "--block"),
-        (["vectorize", "roads", "a.tif", "--out", "out/r.gpkg", "--block", "0"], "vectorize roads", "--block"),
-        (["vectorize", "classes", "a.tif", "--out", "out/c.gpkg", "--block", "0"], "vectorize classes", "--block"),
+        (["infer", "--model", "m.ckpt", "--input", "a.tif", "--output", "out", "--block", "0"],
+         "infer", "--block"),
+        (["vectorize", "roads", "a.tif", "--out", "out/r.gpkg", "--block", "0"],
+         "vectorize roads", "--block"),
+        (["vectorize", "classes", "a.tif", "--out", "out/c.gpkg", "--block", "0"],
+         "vectorize classes", "--block"),
         (["evaluate", "graph", "--pred", "a", "--truth", "b", "--out", "out/r.json", "--topo-origins", "0"],
          "evaluate graph", "--topo-origins"),
         (["data", "synth-roads", "--out", "out", "--count", "0"], "data synth-roads", "--count"),
