@@ -43,9 +43,18 @@ def _with_unit(bound: str, unit: str) -> str:
     return f"{bound} {unit}" if unit else bound
 
 
-def require_at_least(option: str, value: float | None, low: float, unit: str = "") -> None:
-    """Raise ``OptionError`` unless ``value`` is ``None`` or ``>= low`` (``unit`` follows the bound)."""
-    if value is not None and not value >= low:
+def require_at_least(
+    option: str, value: float | None, low: float, unit: str = "", *, whole: bool = False
+) -> None:
+    """Raise ``OptionError`` unless ``value`` is ``None`` or ``>= low`` (``unit`` follows the bound).
+
+    With ``whole``, ``value`` must also be a whole number (``1.0`` is, ``1.5`` is not).
+    """
+    if value is None:
+        return
+    if whole and not (math.isfinite(value) and int(value) == value):
+        raise OptionError(option, f"must be a whole number {_with_unit(f'>= {low}', unit)}, got {value}")
+    if not value >= low:
         raise OptionError(option, f"must be {_with_unit(f'>= {low}', unit)}, got {value}")
 
 

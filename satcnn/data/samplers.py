@@ -117,8 +117,7 @@ class _ShardedWindowSampler(DistributedSampler[WindowRef]):
 
     def _refresh_world(self) -> None:
         self.num_replicas, self.rank = _world(self._num_replicas_arg, self._rank_arg)
-        if not 0 <= self.rank < self.num_replicas:
-            raise ValueError(f"rank {self.rank} is not in [0, {self.num_replicas})")
+        require_in_range("rank", self.rank, 0, self.num_replicas, high_open=True, high_name="num_replicas")
 
     def _global_windows(self) -> list[WindowRef]:
         raise NotImplementedError

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import rasterio
 
-from satcnn.checks import OptionError, require_above, require_at_least
+from satcnn.checks import require_above, require_at_least
 from satcnn.data.mask_values import check_mask_values
 from satcnn.errors import ConfigError
 from satcnn.evaluate.align import check_aligned, expand_rasters, is_vector, pair_up
@@ -166,9 +166,7 @@ def evaluate_roads(
     """
     if not 0.0 <= threshold < 1.0:
         raise ConfigError(f"threshold must lie in [0, 1), got {threshold}")
-    if int(rho) != rho:
-        raise OptionError("rho", f"must be a whole number of pixels, got {rho}")
-    require_at_least("rho", rho, 0, "pixels")
+    require_at_least("rho", rho, 0, "pixels", whole=True)
     require_above("buffer_m", buffer_m, unit="metres")
     preds = expand_rasters(predictions, "prediction")
     pairs = pair_up(preds, expand_rasters(truths, "truth"))

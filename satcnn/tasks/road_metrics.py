@@ -174,8 +174,7 @@ class RelaxedPrecisionRecall(Metric):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if int(rho) != rho or rho < 0:
-            raise ValueError(f"rho must be a whole number of pixels >= 0, got {rho}")
+        require_at_least("rho", rho, 0, "pixels", whole=True)
         values = (
             torch.linspace(0.0, 1.0, thresholds).tolist()
             if isinstance(thresholds, int)

@@ -21,6 +21,11 @@ from satcnn.errors import ConfigError
     [
         (lambda: require_at_least("count", 0, 1), "count must be >= 1, got 0"),
         (lambda: require_at_least("size", 31, 32, "pixels"), "size must be >= 32 pixels, got 31"),
+        (
+            lambda: require_at_least("rho", 1.5, 0, "pixels", whole=True),
+            "rho must be a whole number >= 0 pixels, got 1.5",
+        ),
+        (lambda: require_at_least("rho", -1, 0, whole=True), "rho must be >= 0, got -1"),
         (lambda: require_above("width", 0.0, unit="metres"), "width must be > 0 metres, got 0.0"),
         (lambda: require_above("interval", math.nan), "interval must be > 0, got nan"),
         (
@@ -49,6 +54,7 @@ def test_each_rule_names_the_option_and_the_value(check, message: str) -> None: 
 def test_values_inside_the_rule_and_none_pass() -> None:
     require_at_least("count", 1, 1)
     require_at_least("window", None, 1)
+    require_at_least("rho", 2.0, 0, whole=True)
     require_above("width", 1e-9)
     require_above("buffer_m", None)
     require_in_range("f", 0.25, 0, 0.5, low_open=True, high_open=True)
