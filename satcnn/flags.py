@@ -26,11 +26,13 @@ __all__ = [
     "add_options",
     "add_subcommand",
     "check_keys",
+    "command_parser",
     "flag_of",
     "option",
     "parse_options",
     "parse_subcommand",
     "stage_keys",
+    "values",
 ]
 
 T = TypeVar("T")
@@ -145,6 +147,29 @@ def parse_options(parser: argparse.ArgumentParser, cls: type[T], args: argparse.
         parser.error(f"argument {flag_of(cls, err.option)}: {err.problem}")
 
 
+def command_parser(
+    prog: str,
+    description: str,
+    *,
+    epilog: str | None = None,
+    options: type | None = None,
+    types: Mapping[str, Callable[[str], Any]] | None = None,
+) -> argparse.ArgumentParser:
+    """The parser of command ``prog``: the flags of options class ``options``, if given.
+
+    ``epilog`` (examples, outputs) is printed as written, after the flags.
+    """
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter if epilog else argparse.HelpFormatter,
+    )
+    if options is not None:
+        add_options(parser, options, types)
+    return parser
+
+
 def add_subcommand(
     subparsers: Any,
     name: str,
@@ -167,6 +192,11 @@ def parse_subcommand(parser: argparse.ArgumentParser, argv: Sequence[str]) -> An
     """
     args = parser.parse_args(argv)
     return parse_options(args.options_parser, args.options_class, args)
+
+
+def values(options: Any, *leave_out: str) -> dict[str, Any]:
+    """The flag fields of ``options`` by name, but ``leave_out``: keyword arguments of a library call."""
+    return {f.name: getattr(options, f.name) for f in _fields(type(options)) if f.name not in leave_out}
 
 
 def stage_keys(cls: type) -> tuple[str, ...]:

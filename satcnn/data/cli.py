@@ -12,7 +12,7 @@ from typing import Literal
 
 from satcnn.checks import OptionError, require_above
 from satcnn.errors import DataFormatError
-from satcnn.flags import add_subcommand, option, parse_subcommand
+from satcnn.flags import add_subcommand, command_parser, option, parse_subcommand
 
 __all__ = [
     "PngToGeotiffOptions",
@@ -102,7 +102,7 @@ class SplitSceneOptions:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``satcnn data`` argument parser."""
-    parser = argparse.ArgumentParser(prog="satcnn data", description="Data preparation tools.")
+    parser = command_parser("satcnn data", "Data preparation tools.")
     sub = parser.add_subparsers(dest="tool", required=True)
     add_subcommand(
         sub,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from satcnn.evaluate.options import EvaluateClassesOptions, EvaluateGraphOptions, EvaluateRoadsOptions
-from satcnn.flags import add_subcommand, parse_subcommand
+from satcnn.flags import add_subcommand, command_parser, parse_subcommand, values
 
 __all__ = ["build_parser", "evaluate_main"]
 
@@ -38,11 +38,10 @@ def _positive(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``satcnn evaluate`` argument parser."""
-    p = argparse.ArgumentParser(
+    p = command_parser(
         prog="satcnn evaluate",
         description="Score predictions against the truth.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="kind", required=True)
     add_subcommand(
@@ -129,19 +128,7 @@ def evaluate_main(argv: list[str]) -> int:
         return _run_raster_kind(options)
     from satcnn.evaluate.graph import evaluate_graph, write_report
 
-    report = evaluate_graph(
-        options.pred,
-        options.truth,
-        threshold=options.threshold,
-        snap_m=options.snap_m,
-        max_nodes=options.max_nodes,
-        junction_m=options.junction_m,
-        topo_radius_m=options.topo_radius_m,
-        topo_interval_m=options.topo_interval_m,
-        topo_hole_m=options.topo_hole_m,
-        topo_origins=options.topo_origins,
-        seed=options.seed,
-    )
+    report = evaluate_graph(options.pred, options.truth, **values(options, "pred", "truth", "out", "csv"))
     write_report(report, options.out, options.csv)
     if options.out is None:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")

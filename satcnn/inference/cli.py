@@ -12,7 +12,7 @@ import logging
 import sys
 
 from satcnn.errors import SatcnnError
-from satcnn.flags import add_options, parse_options
+from satcnn.flags import command_parser, parse_options
 from satcnn.inference.options import InferenceOptions
 
 logger = logging.getLogger(__name__)
@@ -40,13 +40,12 @@ Sharding: torchrun/SLURM environment variables, or --shard-index R --num-shards 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``satcnn infer`` argument parser."""
-    p = argparse.ArgumentParser(
+    p = command_parser(
         prog="satcnn infer",
         description="Run a satcnn model over GeoTIFF tiles and write georeferenced COGs.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        options=InferenceOptions,
     )
-    add_options(p, InferenceOptions)
     return p
 
 

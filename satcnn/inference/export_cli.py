@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 
 from satcnn.checks import require_choice
-from satcnn.flags import add_options, option, parse_options
+from satcnn.flags import command_parser, option, parse_options
 from satcnn.inference.export import FORMATS, ExportFormat, export_model
 
 __all__ = ["ExportOptions", "build_parser", "export_main"]
@@ -43,13 +43,12 @@ class ExportOptions:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``satcnn export`` argument parser."""
-    p = argparse.ArgumentParser(
+    p = command_parser(
         prog="satcnn export",
         description="Export a satcnn model (normaliser inside) as ONNX, torch.export (.pt2) or TorchScript.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        options=ExportOptions,
     )
-    add_options(p, ExportOptions)
     return p
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 
-from satcnn.flags import add_subcommand, option, parse_subcommand
+from satcnn.flags import add_subcommand, command_parser, option, parse_subcommand
 
 __all__ = ["PipelineRunOptions", "pipeline_main"]
 
@@ -31,7 +30,7 @@ class PipelineRunOptions:
 
 def pipeline_main(argv: list[str]) -> int:
     """Parse ``satcnn pipeline ...`` and run the pipeline; prints where the results are."""
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="satcnn pipeline",
         description="Declarative pipelines (pipelines/*.yaml): validate -> fit -> register -> infer -> "
         "evaluate -> report, each stage a nested MLflow run; unchanged stages are reused on rerun.",

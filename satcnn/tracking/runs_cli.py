@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 
-from satcnn.flags import add_subcommand, option, parse_subcommand
+from satcnn.flags import add_subcommand, command_parser, option, parse_subcommand
 from satcnn.tracking.store import default_tracking_uri
 
 
@@ -24,9 +23,7 @@ class RunsCleanOptions:
 
 def runs_main(argv: list[str]) -> int:
     """``satcnn runs clean [--dry-run] [--all]``: parse, then call :func:`satcnn.tracking.runs.clean_runs`."""
-    parser = argparse.ArgumentParser(
-        prog="satcnn runs", description="Housekeeping of the MLflow tracking store."
-    )
+    parser = command_parser(prog="satcnn runs", description="Housekeeping of the MLflow tracking store.")
     sub = parser.add_subparsers(dest="action", required=True)
     add_subcommand(
         sub,

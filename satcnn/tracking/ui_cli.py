@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-
-from satcnn.flags import add_options, parse_options
+from satcnn.flags import command_parser, parse_options
 from satcnn.tracking.ui import UiOptions, serve_ui
 
 
 def ui_main(argv: list[str]) -> int:
     """``satcnn ui [--host 127.0.0.1] [--port 5000] ...``: serve the MLflow UI on the project's store."""
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="satcnn ui",
         description="Serve the MLflow UI on the project's tracking store until Ctrl-C or SIGTERM, "
         "which stop the whole server (exit status 0).",
+        options=UiOptions,
     )
-    add_options(parser, UiOptions)
     return serve_ui(parse_options(parser, UiOptions, parser.parse_args(argv)))

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from satcnn.flags import add_subcommand, parse_subcommand
+from satcnn.flags import add_subcommand, command_parser, parse_subcommand, values
 from satcnn.vector.options import VectorizeClassesOptions, VectorizeRoadsOptions
 
 __all__ = ["build_parser", "vectorize_main"]
@@ -34,11 +34,10 @@ def _probability(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``satcnn vectorize`` argument parser."""
-    p = argparse.ArgumentParser(
+    p = command_parser(
         prog="satcnn vectorize",
         description="Turn road rasters into road networks and class maps into polygons.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="what", required=True)
     add_subcommand(
@@ -60,18 +59,7 @@ def vectorize_main(argv: list[str]) -> int:
     if isinstance(options, VectorizeRoadsOptions):
         from satcnn.vector.roads import vectorize_roads
 
-        report = vectorize_roads(
-            options.input,
-            options.out,
-            threshold=options.threshold,
-            block=options.block,
-            halo=options.halo,
-            spur_m=options.spur_m,
-            gap_m=options.gap_m,
-            gap_angle=options.gap_angle,
-            simplify_m=options.simplify_m,
-            progress=options.progress,
-        )
+        report = vectorize_roads(options.input, options.out, **values(options, "input", "out"))
         sys.stdout.write(
             f"{report.nodes} nodes, {report.edges} edges, {report.length_m / 1000:.3f} km of road "
             f"({report.megapixels:.1f} MP in {report.seconds:.1f} s)\n"
@@ -83,11 +71,8 @@ def vectorize_main(argv: list[str]) -> int:
         creport = vectorize_classes(
             options.input,
             options.out,
+            **values(options, "input", "out", "classes"),
             classes=options.class_names,
-            block=options.block,
-            simplify_m=options.simplify_m,
-            min_area_m2=options.min_area_m2,
-            progress=options.progress,
         )
         sys.stdout.write(f"{creport.polygons} polygons in {len(creport.area_m2)} classes\n")
         files = creport.files
