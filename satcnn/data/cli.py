@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from satcnn.checks import OptionError, require_above
+from satcnn.checks import OptionError, require_above, require_in_range
 from satcnn.errors import DataFormatError
 from satcnn.flags import add_subcommand, command_parser, option, parse_subcommand
 
@@ -57,6 +57,7 @@ class PngToGeotiffOptions:
 
     def __post_init__(self) -> None:
         require_above("resolution", self.resolution)
+        require_in_range("nodata", self.nodata, 0, 255)
 
 
 @dataclass(frozen=True, kw_only=True)

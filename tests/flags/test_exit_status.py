@@ -31,6 +31,7 @@ def satcnn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         (["evaluate", "graph", "--pred", "a", "--truth", "b", "--out", "out/r.json", "--topo-origins", "0"],
          "evaluate graph", "--topo-origins"),
         (["data", "synth-roads", "--out", "out", "--count", "0"], "data synth-roads", "--count"),
+        (["ui", "--workers", "0"], "ui", "--workers"),
     ],
 )  # fmt: skip
 def test_a_flag_value_out_of_range_is_a_usage_error_in_every_command(
