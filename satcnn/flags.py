@@ -140,9 +140,9 @@ def parse_options(parser: argparse.ArgumentParser, cls: type[T], args: argparse.
 
     The error names the flag: ``argument --window: must be >= 1, got 0`` (exit status 2).
     """
-    values = {f.name: getattr(args, f.name) for f in _fields(cls)}
+    given = {f.name: getattr(args, f.name) for f in _fields(cls)}
     try:
-        return cls(**values)
+        return cls(**given)
     except OptionError as err:
         parser.error(f"argument {flag_of(cls, err.option)}: {err.problem}")
 
