@@ -1,7 +1,8 @@
 """The ``satcnn`` command line: LightningCLI for fit/validate/test/predict, plus the other commands.
 
-Expected errors (bad input files, bad settings) end with one line on stderr and exit status 1;
-usage errors exit with status 2. Neither prints a traceback.
+Expected errors (bad input files, bad settings in a file) end with one line on stderr and exit
+status 1; usage errors (an unknown command or flag, a flag value that fails its check) exit with
+status 2. Neither prints a traceback. docs/cli.md has the table.
 """
 
 from __future__ import annotations

@@ -118,7 +118,8 @@ def test_split_scene_refuses_bad_parts_and_mismatched_grids(tmp_path: Path) -> N
         "--parts",
         "train=1,test",
     )
-    assert bad.returncode == 1 and "parts must look like" in bad.stderr and "Traceback" not in bad.stderr
+    # a bad flag value is a usage error in every command (exit 2, docs/cli.md); it was 1 in `data`
+    assert bad.returncode == 2 and "--parts: must look like" in bad.stderr and "Traceback" not in bad.stderr
     other = MASS / "train_10078660_15_map_orig.tif"  # 1500 x 1500: not the SpaceNet tile's grid
     mismatch = _satcnn("data", "split-scene", str(image), str(other), "--out", str(tmp_path))
     assert mismatch.returncode == 1 and "Traceback" not in mismatch.stderr

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from satcnn.checks import require_at_least, require_in_range
 from satcnn.data.deepsat import BANDS, DeepSatSplits, Format, Split, read_deepsat
 from satcnn.data.deepsat_memory import InMemoryPatches, batch_loader, memory_device
 from satcnn.data.normalization import RunningStats
 from satcnn.data.protocol import ClassData, DataRoot
-from satcnn.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +119,8 @@ class DeepSatDataModule(L.LightningDataModule):
         device: str = "cpu",
     ) -> None:
         super().__init__()
-        if not 0 < val_fraction < 1:
-            raise ConfigError(f"val_fraction must be between 0 and 1; got {val_fraction}")
-        if limit_train is not None and limit_train < 1:
-            raise ConfigError(f"limit_train must be a positive number of patches; got {limit_train}")
+        require_in_range("val_fraction", val_fraction, 0, 1, low_open=True, high_open=True)
+        require_at_least("limit_train", limit_train, 1, "patches")
         self.save_hyperparameters()
         self.root = root
         self.format: Format = format

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from satcnn.checks import require_at_least
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["RunningStats"]
@@ -33,8 +35,7 @@ class RunningStats:
     """
 
     def __init__(self, num_bands: int) -> None:
-        if num_bands < 1:
-            raise ValueError(f"num_bands must be >= 1, got {num_bands}")
+        require_at_least("num_bands", num_bands, 1)
         self.num_bands = num_bands
         self.count = 0
         self._mean = np.zeros(num_bands, dtype=np.float64)

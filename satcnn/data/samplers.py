@@ -28,6 +28,7 @@ import numpy as np
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
+from satcnn.checks import require_at_least, require_in_range
 from satcnn.io.grid import axis_windows
 
 logger = logging.getLogger(__name__)
@@ -116,8 +117,7 @@ class _ShardedWindowSampler(DistributedSampler[WindowRef]):
 
     def _refresh_world(self) -> None:
         self.num_replicas, self.rank = _world(self._num_replicas_arg, self._rank_arg)
-        if not 0 <= self.rank < self.num_replicas:
-            raise ValueError(f"rank {self.rank} is not in [0, {self.num_replicas})")
+        require_in_range("rank", self.rank, 0, self.num_replicas, high_open=True, high_name="num_replicas")
 
     def _global_windows(self) -> list[WindowRef]:
         raise NotImplementedError
@@ -170,8 +170,7 @@ class RandomWindowSampler(_ShardedWindowSampler):
         seed: int = 0,
     ) -> None:
         super().__init__(regions, patch_size, num_replicas, rank, shuffle=True, seed=seed)
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        require_at_least("num_samples", num_samples, 1)
         self.num_samples_per_epoch = num_samples
         positions = np.array(
             [(r.height - patch_size + 1) * (r.width - patch_size + 1) for r in self.regions], dtype=np.float64
@@ -233,8 +232,7 @@ class GridWindowSampler(_ShardedWindowSampler):
         seed: int = 0,
     ) -> None:
         super().__init__(regions, patch_size, num_replicas, rank, shuffle=shuffle, seed=seed)
-        if not 0 <= overlap < patch_size:
-            raise ValueError(f"overlap must be in [0, patch_size={patch_size}), got {overlap}")
+        require_in_range("overlap", overlap, 0, patch_size, high_open=True, high_name="patch_size")
         self.overlap = overlap
         self._grid: list[WindowRef] = []
         for reg in self.regions:

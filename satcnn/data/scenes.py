@@ -19,6 +19,7 @@ import rasterio
 from rasterio.windows import Window
 from torch.utils.data import DataLoader
 
+from satcnn.checks import require_at_least, require_in_range
 from satcnn.data.batch_augment import apply_photometric
 from satcnn.data.mask_values import check_mask_values
 from satcnn.data.normalization import RunningStats
@@ -142,18 +143,12 @@ class RoadSceneDataModule(L.LightningDataModule):
         allow_other_mask_values: bool = False,
     ) -> None:
         super().__init__()
-        if patch_size < 1:
-            raise ConfigError(f"patch_size must be >= 1, got {patch_size}")
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        if num_workers < 0:
-            raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
-        if train_samples_per_epoch < 1:
-            raise ConfigError(f"train_samples_per_epoch must be >= 1, got {train_samples_per_epoch}")
-        if not 0 <= val_overlap < patch_size:
-            raise ConfigError(f"val_overlap must be in [0, patch_size={patch_size}), got {val_overlap}")
-        if not 0.0 < val_fraction < 0.5:
-            raise ConfigError(f"val_fraction must be in (0, 0.5), got {val_fraction}")
+        require_at_least("patch_size", patch_size, 1)
+        require_at_least("batch_size", batch_size, 1)
+        require_at_least("num_workers", num_workers, 0)
+        require_at_least("train_samples_per_epoch", train_samples_per_epoch, 1)
+        require_in_range("val_overlap", val_overlap, 0, patch_size, high_open=True, high_name="patch_size")
+        require_in_range("val_fraction", val_fraction, 0, 0.5, low_open=True, high_open=True)
         for label, names in (("val_scenes", val_scenes), ("test_scenes", test_scenes)):
             if names is not None and not names:
                 raise ConfigError(

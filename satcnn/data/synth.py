@@ -30,11 +30,11 @@ from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 from tqdm.auto import tqdm
 
+from satcnn.checks import require_above, require_at_least, require_in_range
 from satcnn.data.synth_world import COLOURS, Cover, Layer, WorldGenerator
-from satcnn.errors import ConfigError
 from satcnn.io.atomic import atomic_output
 
-__all__ = ["BANDS", "Cover", "RoadScene", "synth_roads", "write_centrelines"]
+__all__ = ["BANDS", "Cover", "RoadScene", "check_synth_options", "synth_roads", "write_centrelines"]
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,7 @@ class RoadScene:
         rng = np.random.default_rng([seed, index])
         if resolution is None:
             resolution = round(float(rng.uniform(0.5, 1.0)), 2)
-        if not resolution > 0:
-            raise ConfigError(f"resolution must be > 0 metres, got {resolution}")
+        require_above("resolution", resolution, unit="metres")
         extent = size * resolution
         x0 = float(np.floor(rng.uniform(320_000, 680_000)))
         y0 = float(np.floor(rng.uniform(5_000_000, 5_600_000)))
@@ -288,6 +287,17 @@ def write_centrelines(scene: RoadScene, path: Path) -> None:
         gdf.to_file(tmp, layer="centrelines", driver="GPKG", engine="pyogrio", geometry_type="LineString")
 
 
+def check_synth_options(
+    count: int, size: int, seed: int, resolution: float | None, block: int = 1024
+) -> None:
+    """Raise ``OptionError`` unless ``synth_roads`` takes these values."""
+    require_at_least("count", count, 1)
+    require_at_least("size", size, 32, "pixels")
+    require_at_least("seed", seed, 0)
+    require_at_least("block", block, 32, "pixels")
+    require_in_range("resolution", resolution, 0, 100, low_open=True, unit="metres")
+
+
 def synth_roads(
     out: str | Path,
     count: int,
@@ -321,16 +331,7 @@ def synth_roads(
     Raises:
         ConfigError: ``count``, ``size``, ``seed``, ``block`` or ``resolution`` out of range.
     """
-    if count < 1:
-        raise ConfigError(f"count must be >= 1, got {count}")
-    if size < 32:
-        raise ConfigError(f"size must be >= 32 pixels, got {size}")
-    if seed < 0:
-        raise ConfigError(f"seed must be >= 0, got {seed}")
-    if block < 32:
-        raise ConfigError(f"block must be >= 32 pixels, got {block}")
-    if resolution is not None and not 0 < resolution <= 100:
-        raise ConfigError(f"resolution must be in (0, 100] metres, got {resolution}")
+    check_synth_options(count, size, seed, resolution, block)
     root = Path(out)
     width = max(3, len(str(count - 1)))
     pairs = []

@@ -27,6 +27,7 @@ import albumentations as A
 import numpy as np
 import torch
 
+from satcnn.checks import require_above
 from satcnn.io.reader import FILL_VALUE
 
 logger = logging.getLogger(__name__)
@@ -82,8 +83,7 @@ class SegmentationAugment:
     """
 
     def __init__(self, transform: A.Compose, max_value: float = 255.0) -> None:
-        if max_value <= 0:
-            raise ValueError(f"max_value must be > 0, got {max_value}")
+        require_above("max_value", max_value)
         self.transform = transform
         self.max_value = float(max_value)
 

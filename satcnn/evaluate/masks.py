@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import rasterio
 
+from satcnn.checks import require_above, require_at_least
 from satcnn.data.mask_values import check_mask_values
 from satcnn.errors import ConfigError
 from satcnn.evaluate.align import check_aligned, expand_rasters, is_vector, pair_up
@@ -165,10 +166,8 @@ def evaluate_roads(
     """
     if not 0.0 <= threshold < 1.0:
         raise ConfigError(f"threshold must lie in [0, 1), got {threshold}")
-    if int(rho) != rho or rho < 0:
-        raise ConfigError(f"rho must be a whole number of pixels >= 0, got {rho}")
-    if buffer_m is not None and not buffer_m > 0:
-        raise ConfigError(f"buffer_m must be > 0 metres, got {buffer_m}")
+    require_at_least("rho", rho, 0, "pixels", whole=True)
+    require_above("buffer_m", buffer_m, unit="metres")
     preds = expand_rasters(predictions, "prediction")
     pairs = pair_up(preds, expand_rasters(truths, "truth"))
     inputs: list[Path | None] = [None] * len(pairs)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
-from satcnn.inference.export import FORMATS, export_model
+from satcnn.checks import require_choice
+from satcnn.flags import command_parser, option, parse_options
+from satcnn.inference.export import FORMATS, ExportFormat, export_model
 
-__all__ = ["build_parser", "export_main"]
+__all__ = ["ExportOptions", "build_parser", "export_main"]
 
 EPILOG = """\
 Examples:
@@ -21,34 +24,39 @@ MLflow run is logged back to that run under export/.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``satcnn export`` argument parser."""
-    p = argparse.ArgumentParser(
-        prog="satcnn export",
-        description="Export a satcnn model (normaliser inside) as ONNX, torch.export (.pt2) or TorchScript.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--model",
-        required=True,
-        help="checkpoint path, runs:/<run_id>[/<path>], models:/<name>/<version|@alias>",
-    )
-    p.add_argument("--format", choices=FORMATS, default="onnx", help="export format (default onnx)")
-    p.add_argument(
-        "--out",
-        default=None,
+@dataclass(frozen=True, kw_only=True)
+class ExportOptions:
+    """``satcnn export``: which model, in which format, where."""
+
+    model: str = option(help="checkpoint path, runs:/<run_id>[/<path>], models:/<name>/<version|@alias>")
+    format: ExportFormat = option("onnx", choices=FORMATS, help="export format (default onnx)")
+    out: str | None = option(
+        None,
         help="file to write, or a folder: existing, or a name without suffix (default: beside a local "
         "checkpoint, else the working folder)",
     )
-    p.add_argument("--no-track", action="store_true", help="do not log the export to the model's MLflow run")
+    track: bool = option(True, help="do not log the export to the model's MLflow run")
+
+    def __post_init__(self) -> None:
+        require_choice("format", self.format, FORMATS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``satcnn export`` argument parser."""
+    p = command_parser(
+        prog="satcnn export",
+        description="Export a satcnn model (normaliser inside) as ONNX, torch.export (.pt2) or TorchScript.",
+        epilog=EPILOG,
+        options=ExportOptions,
+    )
     return p
 
 
 def export_main(argv: list[str]) -> int:
     """Run ``satcnn export``; errors propagate to the CLI's one-line handler."""
-    args = build_parser().parse_args(argv)
-    result = export_model(args.model, args.format, args.out, track=not args.no_track)
+    parser = build_parser()
+    options = parse_options(parser, ExportOptions, parser.parse_args(argv))
+    result = export_model(options.model, options.format, options.out, track=options.track)
     shapes = ", ".join("x".join(str(d) for d in s) for s in result.example_shapes)
     lines = [
         f"wrote {result.path} ({result.fmt}; max abs difference to the eager model "

@@ -10,6 +10,7 @@ import os
 
 import torch
 
+from satcnn.checks import require_at_least, require_in_range
 from satcnn.errors import ConfigError
 
 __all__ = ["resolve_device", "resolve_shard", "shard_from_env"]
@@ -50,8 +51,8 @@ def resolve_shard(index: int | None, count: int | None, env: dict[str, str] | No
     if index is not None and count is not None:
         return index, count
     index, count = shard_from_env(env)
-    if count < 1 or not 0 <= index < count:
-        raise ConfigError(f"shard index {index} must be in [0, {count}) with at least one shard")
+    require_at_least("launcher's shard count", count, 1)
+    require_in_range("launcher's shard index", index, 0, count, high_open=True)
     return index, count
 
 

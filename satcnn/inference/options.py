@@ -7,19 +7,20 @@ depends on the model or the machine is checked where that is known: the window a
 model's size multiple (``satcnn.inference.windows``), the device against the hardware
 (``satcnn.inference.launch.resolve_device``).
 
-The small ``require_*`` rules are also the argument checks of the public raster functions
-(``predict_raster``, ``classify_raster``), so each rule is written once.
+Each field is also a ``satcnn infer`` flag (``satcnn.flags``: ``--batch-size`` for ``batch_size``)
+and, where marked ``stage=True``, a key of a pipeline's ``infer`` stage. The ``require_*`` rules
+live in ``satcnn.checks``; they are imported here for the raster functions that use them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
-from satcnn.errors import ConfigError
+from satcnn.checks import OptionError, require_at_least, require_choice, require_probability
+from satcnn.flags import option
 from satcnn.io.bands import BandSpec, parse_band_spec
 from satcnn.io.radiometry import Rescale, parse_rescale
 
@@ -46,38 +47,6 @@ Precision = Literal["32", "bf16-mixed", "16-mixed"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 TTA = Literal["none", "flip", "d4"]
 TTA_KINDS: tuple[str, ...] = get_args(TTA)
-
-
-class OptionError(ConfigError):
-    """An option has an invalid value.
-
-    Attributes:
-        option: The option's name (an ``InferenceOptions`` field or a function argument).
-        problem: What is wrong with the value, e.g. ``must be >= 1, got 0``.
-    """
-
-    def __init__(self, option: str, problem: str) -> None:
-        self.option = option
-        self.problem = problem
-        super().__init__(f"{option} {problem}")
-
-
-def require_at_least(option: str, value: int | None, low: int) -> None:
-    """Raise ``OptionError`` unless ``value`` is ``None`` or an integer ``>= low``."""
-    if value is not None and value < low:
-        raise OptionError(option, f"must be >= {low}, got {value}")
-
-
-def require_probability(option: str, value: float) -> None:
-    """Raise ``OptionError`` unless ``0 <= value <= 1``."""
-    if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise OptionError(option, f"must be in [0, 1], got {value}")
-
-
-def require_choice(option: str, value: str, choices: Sequence[str]) -> None:
-    """Raise ``OptionError`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise OptionError(option, f"must be one of {', '.join(choices)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -136,32 +105,86 @@ class InferenceOptions:
         OptionError: A value is out of range or not one of its choices.
     """
 
-    model: str | Path | LoadedModel
-    inputs: str | Path | Sequence[str | Path]
-    output_dir: str | Path
-    window: int | None = None
-    margin: int = 32
-    batch_size: int | None = None
-    output_type: OutputType = "prob_uint8"
-    threshold: float = 0.5
-    stride: int | None = None
-    block: int = 2048
-    device: str = "cpu"
-    precision: Precision = "32"
-    compile: bool = False
-    overwrite: bool = False
-    keep_going: bool = False
-    progress: bool = True
-    track: bool = True
-    tracking_uri: str | None = None
-    shard_index: int | None = None
-    num_shards: int | None = None
-    bands: str | Sequence[str | int] | None = None
-    rescale: str | None = None
-    allow_no_crs: bool = False
-    per_tile: bool = False
-    tta: TTA = "none"
-    vector: bool = False
+    model: str | Path | LoadedModel = option(
+        help="checkpoint path, runs:/<run_id>[/<path>], models:/<name>/<version|@alias>"
+    )
+    inputs: str | Path | Sequence[str | Path] = option(
+        flag="--input",
+        append=True,
+        stage=True,
+        help="GeoTIFF, folder, glob (quoted) or list file (.txt, one path a line); repeatable",
+    )
+    output_dir: str | Path = option(flag="--output", help="output folder")
+    window: int | None = option(
+        None,
+        type=int,
+        stage=True,
+        help="road models: largest window side (default 1088 on CPU, 1536 on CUDA)",
+    )
+    margin: int = option(32, stage=True, help="road models: context pixels per side (default 32)")
+    batch_size: int | None = option(
+        None, type=int, stage=True, help="road models: windows per forward pass (default 1 on CPU, 4 on CUDA)"
+    )
+    output_type: OutputType = option(
+        "prob_uint8",
+        choices=OUTPUT_TYPES,
+        stage=True,
+        help="road models: what to write (default prob_uint8; both = probability + <stem>_mask.tif)",
+    )
+    threshold: float = option(0.5, stage=True, help="road models: mask threshold (default 0.5)")
+    stride: int | None = option(
+        None, type=int, stage=True, help="classifiers: class-map stride (default patch size)"
+    )
+    block: int = option(2048, stage=True, help="classifiers: class-map block side in pixels (default 2048)")
+    device: str = option("cpu", stage=True, help="torch device (default cpu)")
+    precision: Precision = option(
+        "32",
+        choices=PRECISIONS,
+        stage=True,
+        help="model precision: 32, or autocast to bf16/fp16 (default 32)",
+    )
+    compile: bool = option(False, help="compile the model with torch.compile")
+    overwrite: bool = option(False, help="recompute inputs whose outputs exist")
+    keep_going: bool = option(False, help="continue after a failing input; exit 1 at the end")
+    progress: bool = option(True, help="no progress bars")
+    track: bool = option(True, help="do not log the run to MLflow")
+    tracking_uri: str | None = option(None, help="MLflow store (default $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    shard_index: int | None = option(None, type=int, help="this process's shard")
+    num_shards: int | None = option(None, type=int, help="number of shards")
+    bands: str | Sequence[str | int] | None = option(
+        None,
+        stage=True,
+        help="source bands in the model's order: indexes (4,3,2,5) or names (red,green,blue,nir) "
+        "matched against band descriptions/colour interpretation; lifts the band content check",
+    )
+    rescale: str | None = option(
+        None,
+        stage=True,
+        help="none | percentile | MIN,MAX: read a raster whose data type differs from training "
+        "(default: refuse it). percentile maps each band's 2-98%% range to the training range",
+    )
+    allow_no_crs: bool = option(
+        False,
+        stage=True,
+        help="accept inputs without a CRS; their outputs keep the pixel grid, without a CRS",
+    )
+    per_tile: bool = option(
+        False,
+        stage=True,
+        help="classifiers: one label per tile (predictions.csv) for tiles of any size "
+        "(default: tiles of the patch size only)",
+    )
+    tta: TTA = option(
+        "none",
+        choices=TTA_KINDS,
+        stage=True,
+        help="test-time augmentation: average probabilities over 4 flips or the 8 d4 transforms",
+    )
+    vector: bool = option(
+        False,
+        stage=True,
+        help="also write road graphs (<stem>_roads.gpkg) or class polygons (<stem>_classes.gpkg)",
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str | Path) and not str(self.model).strip():

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from rasterio.windows import Window
 
+from satcnn.checks import require_at_least
 from satcnn.errors import ConfigError
 
 __all__ = [
@@ -68,8 +69,7 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def _check_axis(length: int, window: int, overlap: int) -> None:
-    if length < 1:
-        raise ConfigError(f"axis length must be >= 1, got {length}")
+    require_at_least("axis length", length, 1)
     # One window covering the axis has no neighbour, so any overlap fits it.
     if window < 1 or overlap < 0 or (length > window and overlap >= window):
         raise ConfigError(
@@ -132,8 +132,7 @@ def axis_windows(length: int, window: int, overlap: int) -> list[AxisWindow]:
 
 
 def _check_inference(window: int, margin: int, size_multiple: int) -> None:
-    if size_multiple < 1:
-        raise ConfigError(f"size_multiple must be >= 1, got {size_multiple}")
+    require_at_least("size_multiple", size_multiple, 1)
     if window < 1 or window % size_multiple:
         raise ConfigError(
             f"window {window} must be a positive multiple of the model's size multiple {size_multiple}"

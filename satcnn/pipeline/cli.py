@@ -2,42 +2,49 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 
-__all__ = ["pipeline_main"]
+from satcnn.flags import add_subcommand, command_parser, option, parse_subcommand
+
+__all__ = ["PipelineRunOptions", "pipeline_main"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineRunOptions:
+    """``satcnn pipeline run``: the pipeline file and what overrides its settings."""
+
+    file: str = option(positional=True, help="pipeline file, e.g. pipelines/roads.yaml")
+    overrides: list[str] | None = option(
+        None,
+        flag="--set",
+        append=True,
+        metavar="KEY=VALUE",
+        help="override a setting: <stage>.<key>=<yaml value> (e.g. fit.epochs=1) or a top-level key",
+    )
+    out: str | None = option(None, help="output folder (default: the file's `out`)")
+    tracking_uri: str | None = option(
+        None, help="MLflow store (default: $MLFLOW_TRACKING_URI or ./mlflow.db)"
+    )
 
 
 def pipeline_main(argv: list[str]) -> int:
     """Parse ``satcnn pipeline ...`` and run the pipeline; prints where the results are."""
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="satcnn pipeline",
         description="Declarative pipelines (pipelines/*.yaml): validate -> fit -> register -> infer -> "
         "evaluate -> report, each stage a nested MLflow run; unchanged stages are reused on rerun.",
     )
     sub = parser.add_subparsers(dest="action", required=True)
-    run = sub.add_parser("run", help="run or resume a pipeline file")
-    run.add_argument("file", help="pipeline file, e.g. pipelines/roads.yaml")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting: <stage>.<key>=<yaml value> (e.g. fit.epochs=1) or a top-level key",
-    )
-    run.add_argument("--out", default=None, help="output folder (default: the file's `out`)")
-    run.add_argument(
-        "--tracking-uri", default=None, help="MLflow store (default: $MLFLOW_TRACKING_URI or ./mlflow.db)"
-    )
-    args = parser.parse_args(argv)
+    add_subcommand(sub, "run", PipelineRunOptions, help="run or resume a pipeline file")
+    options: PipelineRunOptions = parse_subcommand(parser, argv)
 
     from satcnn.pipeline.spec import load_spec
 
-    overrides = list(args.overrides)
-    if args.tracking_uri:
-        overrides.append(f"tracking_uri={args.tracking_uri}")
-    spec = load_spec(args.file, overrides, out=args.out)  # checked before MLflow is imported
+    overrides = list(options.overrides or [])
+    if options.tracking_uri:
+        overrides.append(f"tracking_uri={options.tracking_uri}")
+    spec = load_spec(options.file, overrides, out=options.out)  # checked before MLflow is imported
 
     from satcnn.pipeline.runner import run_pipeline
 

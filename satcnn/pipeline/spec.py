@@ -27,6 +27,8 @@ from typing import Any, Literal, cast, get_args
 import yaml
 
 from satcnn.errors import ConfigError, require_file
+from satcnn.flags import check_keys, stage_keys
+from satcnn.inference.options import InferenceOptions
 
 __all__ = ["INFER_OPTIONS", "STAGES", "PipelineSpec", "Task", "apply_overrides", "load_spec"]
 
@@ -99,11 +101,8 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
     return data
 
 
-INFER_OPTIONS = (
-    "window", "margin", "batch_size", "output_type", "threshold", "stride", "block", "device",
-    "bands", "rescale", "allow_no_crs", "per_tile", "tta", "vector", "precision",
-)  # fmt: skip
-"""The ``satcnn infer`` options an ``infer`` stage takes (besides ``inputs``)."""
+INFER_OPTIONS = tuple(k for k in stage_keys(InferenceOptions) if k != "inputs")
+"""The ``satcnn infer`` options an ``infer`` stage takes besides ``inputs``: the fields marked ``stage``."""
 
 
 def load_spec(path: str | Path, overrides: Sequence[str] = (), out: str | Path | None = None) -> PipelineSpec:
@@ -135,10 +134,8 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), out: str | Path |
     for stage, settings in stages.items():
         if settings is not None and not isinstance(settings, dict):
             raise ConfigError(f"{file}: stage {stage!r} must be a mapping of settings, got {settings!r}")
-    unknown = sorted(set(stages.get("infer") or {}) - {*INFER_OPTIONS, "inputs"})
-    if unknown:  # a misspelt infer option must not be ignored (checked before any stage runs)
-        known = ", ".join(("inputs", *INFER_OPTIONS))
-        raise ConfigError(f"{file}: stage 'infer': unknown setting(s) {', '.join(unknown)}; known: {known}")
+    # a misspelt infer option must not be ignored (checked before any stage runs)
+    check_keys(stages.get("infer") or {}, stage_keys(InferenceOptions), f"{file}: stage 'infer'")
     task = data.get("task")
     if task not in get_args(Task):
         raise ConfigError(f"{file}: task must be one of {', '.join(get_args(Task))}, got {task!r}")

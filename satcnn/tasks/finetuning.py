@@ -27,6 +27,7 @@ from lightning.pytorch.callbacks import BackboneFinetuning
 from torch import nn
 from torch.optim import Optimizer
 
+from satcnn.checks import require_at_least, require_in_range
 from satcnn.errors import ConfigError
 from satcnn.models.base import SatcnnModel
 from satcnn.tasks.base import SatcnnTask
@@ -72,10 +73,8 @@ class FreezeUnfreeze(BackboneFinetuning):
         train_bn: bool = True,
         require_pretrained: bool = True,
     ) -> None:
-        if unfreeze_at_epoch < 1:
-            raise ConfigError(f"FreezeUnfreeze: unfreeze_at_epoch must be >= 1, got {unfreeze_at_epoch}")
-        if not 0 < lr_factor <= 1:
-            raise ConfigError(f"FreezeUnfreeze: lr_factor must be in (0, 1], got {lr_factor}")
+        require_at_least("FreezeUnfreeze.unfreeze_at_epoch", unfreeze_at_epoch, 1)
+        require_in_range("FreezeUnfreeze.lr_factor", lr_factor, 0, 1, low_open=True)
         super().__init__(
             unfreeze_backbone_at_epoch=unfreeze_at_epoch,
             backbone_initial_ratio_lr=lr_factor,

@@ -30,6 +30,8 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.classification import BinaryF1Score, BinaryJaccardIndex
 
+from satcnn.checks import require_at_least
+
 logger = logging.getLogger(__name__)
 
 
@@ -104,8 +106,7 @@ def disk_max_filter(x: Tensor, rho: int) -> Tensor:
     The disk is split into rows: a horizontal ``max_pool2d`` per row half-width, then
     vertical shifts. Outside the image counts as ``-inf``.
     """
-    if rho < 0:
-        raise ValueError(f"rho must be >= 0, got {rho}")
+    require_at_least("rho", rho, 0)
     if rho == 0:
         return x
     h = x.shape[-2]
@@ -173,8 +174,7 @@ class RelaxedPrecisionRecall(Metric):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if int(rho) != rho or rho < 0:
-            raise ValueError(f"rho must be a whole number of pixels >= 0, got {rho}")
+        require_at_least("rho", rho, 0, "pixels", whole=True)
         values = (
             torch.linspace(0.0, 1.0, thresholds).tolist()
             if isinstance(thresholds, int)

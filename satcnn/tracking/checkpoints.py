@@ -9,6 +9,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from satcnn.checks import require_at_least
 from satcnn.io.atomic import atomic_output
 
 
@@ -43,8 +44,7 @@ class LastStateCheckpoint(ModelCheckpoint):
     def __init__(self, last_every_n_steps: int = 0, **kwargs: Any) -> None:
         kwargs["save_last"] = True
         super().__init__(**kwargs)
-        if last_every_n_steps < 0:
-            raise ValueError(f"last_every_n_steps must be >= 0, got {last_every_n_steps}")
+        require_at_least("last_every_n_steps", last_every_n_steps, 0)
         self.last_every_n_steps = last_every_n_steps
 
     def _refresh_last(self, trainer: L.Trainer) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from satcnn.checks import require_above, require_at_least
 from satcnn.tracking.mlflow import mlflow_logger
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,8 @@ class SystemMetricsCallback(L.Callback):
     """
 
     def __init__(self, interval: float = 10.0, samples_before_logging: int = 1) -> None:
-        if interval <= 0:
-            raise ValueError(f"interval must be > 0 seconds, got {interval}")
-        if samples_before_logging < 1:
-            raise ValueError(f"samples_before_logging must be >= 1, got {samples_before_logging}")
+        require_above("interval", interval, unit="seconds")
+        require_at_least("samples_before_logging", samples_before_logging, 1)
         self.interval = interval
         self.samples_before_logging = samples_before_logging
         self.monitor: Any | None = None

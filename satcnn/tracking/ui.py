@@ -26,7 +26,9 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
+from satcnn.checks import require_at_least, require_in_range
 from satcnn.errors import ConfigError, SatcnnError
+from satcnn.flags import option
 from satcnn.tracking.process_tree import ProcessTree
 from satcnn.tracking.store import default_tracking_uri
 
@@ -41,6 +43,8 @@ STOP_GRACE_S = 10.0  # SIGTERM first; SIGKILL what still runs after this
 class UiOptions:
     """What ``satcnn ui`` serves, and where.
 
+    Each field is also a ``satcnn ui`` flag (``satcnn.flags``); ``store`` is ``--backend-store-uri``.
+
     Args:
         host: address to listen on; anything but loopback exposes the runs to the network.
         port: TCP port, 1-65535.
@@ -50,12 +54,30 @@ class UiOptions:
         cors_allowed_origins: MLflow's ``--cors-allowed-origins``, comma-separated.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 5000
-    store: str | None = None
-    workers: int = 1
-    allowed_hosts: str | None = None
-    cors_allowed_origins: str | None = None
+    host: str = option(
+        "127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; others print a warning)",
+    )
+    port: int = option(5000, help="port (default: 5000)")
+    store: str | None = option(
+        None,
+        flag="--backend-store-uri",
+        help="tracking store (default: $MLFLOW_TRACKING_URI or sqlite:///<cwd>/mlflow.db)",
+    )
+    workers: int = option(1, help="server worker processes (default: 1)")
+    allowed_hosts: str | None = option(
+        None,
+        help="Host headers the server accepts, comma-separated, wildcards allowed "
+        "(MLflow's default: localhost and private addresses)",
+    )
+    cors_allowed_origins: str | None = option(
+        None,
+        help="origins allowed to make cross-site changes, comma-separated (MLflow's default: localhost)",
+    )
+
+    def __post_init__(self) -> None:
+        require_in_range("port", self.port, 1, 65535)
+        require_at_least("workers", self.workers, 1)
 
     @property
     def store_uri(self) -> str:

@@ -30,6 +30,7 @@ from affine import Affine
 from rasterio.features import shapes
 from tqdm.auto import tqdm
 
+from satcnn.checks import require_at_least
 from satcnn.errors import ConfigError, RasterError
 from satcnn.io.raster import gdal_cache_env, open_raster
 from satcnn.vector.blocks import class_names_tag, iter_blocks
@@ -130,8 +131,8 @@ def vectorize_classes(
         InputFileNotFoundError, RasterError, ConfigError: bad input or settings, before any output.
     """
     layer_paths(out, ["classes"])
-    if simplify_m < 0 or min_area_m2 < 0:
-        raise ConfigError(f"simplify_m and min_area_m2 must be >= 0, got {simplify_m} and {min_area_m2}")
+    require_at_least("simplify_m", simplify_m, 0)
+    require_at_least("min_area_m2", min_area_m2, 0)
     t0 = time.perf_counter()
     info = open_raster(src, require_crs=True)
     with rasterio.open(info.path) as ds:

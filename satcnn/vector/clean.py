@@ -31,7 +31,7 @@ import numpy as np
 import shapely
 from scipy.spatial import cKDTree
 
-from satcnn.errors import ConfigError
+from satcnn.checks import require_at_least, require_in_range
 from satcnn.vector.graph import Metric, dissolve_node, edge_length_m, edge_xy
 
 __all__ = ["CleanOptions", "clean_graph"]
@@ -64,10 +64,8 @@ class CleanOptions:
 
     def __post_init__(self) -> None:
         for name in ("spur_m", "gap_m", "simplify_m", "junction_m"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 < self.gap_angle <= 90:
-            raise ConfigError(f"gap_angle must be in (0, 90] degrees, got {self.gap_angle}")
+            require_at_least(name, getattr(self, name), 0)
+        require_in_range("gap_angle", self.gap_angle, 0, 90, low_open=True, unit="degrees")
 
 
 def clean_graph(
