@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from satcnn.io.road_mask import parse_threshold
+
 __all__ = ["build_parser", "evaluate_main"]
 
 EPILOG = """\
@@ -63,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="road graph (GPKG/GeoJSON/GeoParquet, or a road raster) vs centrelines or another graph",
     )
     _add_report_options(g)
-    g.add_argument("--threshold", type=_positive, default=0.5, help="road probability for rasters (0.5)")
+    g.add_argument(
+        "--threshold",
+        type=parse_threshold,
+        default=0.5,
+        help="raster inputs: road where probability >= threshold, in [0, 1] (0.5)",
+    )
     g.add_argument("--snap-m", type=_positive, default=4.0, help="APLS snapping distance (default 4 m)")
     g.add_argument("--max-nodes", type=_positive_int, default=None, help="APLS control points per side")
     g.add_argument("--junction-m", type=_positive, default=10.0, help="junction match distance (10 m)")
@@ -97,7 +104,12 @@ def _add_raster_kinds(sub: Any) -> None:
         help="truth masks (or folders), or centreline vectors; one per --pred",
     )
     r.add_argument("--out-dir", required=True, help="folder for metrics.json, metrics.csv and figures")
-    r.add_argument("--threshold", type=_probability, default=0.5, help="road where probability > this (0.5)")
+    r.add_argument(
+        "--threshold",
+        type=parse_threshold,
+        default=0.5,
+        help="road where probability >= threshold, in [0, 1] (0.5)",
+    )
     r.add_argument("--rho", type=_non_negative_int, default=3, help="relaxed metrics slack in pixels (3)")
     r.add_argument("--buffer-m", type=_positive, default=None, help="road width in metres for vector truth")
     r.add_argument(
@@ -121,13 +133,6 @@ def _add_raster_kinds(sub: Any) -> None:
     c.add_argument("--out-dir", required=True, help="folder for metrics.json, metrics.csv and figures")
     c.add_argument("--classes", default=None, help="comma-separated class names (default: the maps' tags)")
     _add_tracking_options(c)
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {text}")
-    return value
 
 
 def _non_negative_int(text: str) -> int:

@@ -77,7 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="prob_uint8",
         help="road models: what to write (default prob_uint8; both = probability + <stem>_mask.tif)",
     )
-    p.add_argument("--threshold", type=float, default=0.5, help="road models: mask threshold (default 0.5)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="road models: mask threshold in [0, 1], road where probability >= threshold (default 0.5)",
+    )
     p.add_argument(
         "--stride", type=int, default=None, help="classifiers: class-map stride (default patch size)"
     )

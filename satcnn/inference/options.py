@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from satcnn.errors import ConfigError
 from satcnn.io.bands import BandSpec, parse_band_spec
 from satcnn.io.radiometry import Rescale, parse_rescale
+from satcnn.io.road_mask import threshold_problem
 
 if TYPE_CHECKING:
     from satcnn.inference.model_io import LoadedModel
@@ -96,7 +97,8 @@ class InferenceOptions:
             ``inference.windows.default_batch_size``: 1 on CPU, 4 on CUDA).
         output_type: Road models: ``prob_uint8``, ``prob_float32``, ``mask`` or ``both`` (the
             probability at ``<stem>.tif`` and the mask at ``<stem>_mask.tif``).
-        threshold: Road models: probability threshold of the mask.
+        threshold: Road models: the mask's threshold, in [0, 1]: road where ``p >= threshold``
+            (``satcnn.io.road_mask``).
         stride: Classifiers: class-map stride in input pixels (default: the patch size).
         block: Classifiers: block side in input pixels.
         precision: ``32`` (float32), ``bf16-mixed`` or ``16-mixed`` (``torch.autocast`` to
@@ -176,7 +178,8 @@ class InferenceOptions:
         require_at_least("margin", self.margin, 0)
         require_at_least("batch_size", self.batch_size, 1)
         require_choice("output_type", self.output_type, OUTPUT_TYPES)
-        require_probability("threshold", self.threshold)
+        if problem := threshold_problem(self.threshold):
+            raise OptionError("threshold", problem)
         require_choice("precision", self.precision, PRECISIONS)
         require_at_least("stride", self.stride, 1)
         require_at_least("block", self.block, 1)

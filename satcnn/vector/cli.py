@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from satcnn.io.road_mask import parse_threshold
+
 __all__ = ["build_parser", "vectorize_main"]
 
 log = logging.getLogger(__name__)
@@ -36,13 +38,6 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``satcnn vectorize`` argument parser."""
     p = argparse.ArgumentParser(
@@ -55,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     roads = sub.add_parser("roads", help="road probability or mask raster -> road graph (lines + nodes)")
     roads.add_argument("input", help="single-band road probability or mask GeoTIFF/COG")
     roads.add_argument("--out", required=True, help="output .gpkg or .parquet")
-    roads.add_argument("--threshold", type=_probability, default=0.5, help="road probability (default 0.5)")
+    roads.add_argument(
+        "--threshold",
+        type=parse_threshold,
+        default=0.5,
+        help="road where probability >= threshold, in [0, 1] (default 0.5; masks: any non-zero)",
+    )
     roads.add_argument(
         "--spur-m", type=_non_negative, default=10.0, help="prune spurs shorter (default 10 m)"
     )
