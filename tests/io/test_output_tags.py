@@ -38,7 +38,9 @@ EVERY_FIELD = OutputTags(
 def write_tagged(path: Path, tags: dict[str, str]) -> Path:
     """A 4x4 uint8 GeoTIFF carrying ``tags``."""
     profile = {"driver": "GTiff", "count": 1, "height": 4, "width": 4, "dtype": "uint8"}
-    with rasterio.open(path, "w", **profile, crs="EPSG:32633", transform=Affine(1, 0, 0, 0, -1, 0)) as ds:
+    with rasterio.open(
+        path, "w", **profile, crs="EPSG:32633", transform=Affine(1, 0, 500000, 0, -1, 4000000)
+    ) as ds:
         ds.write(np.zeros((1, 4, 4), np.uint8))
         ds.update_tags(**tags)
     return path
