@@ -21,7 +21,6 @@ __all__ = [
     "require_at_least",
     "require_choice",
     "require_in_range",
-    "require_probability",
 ]
 
 
@@ -95,12 +94,6 @@ def require_in_range(
         upper = f"{high_name}={high:g}" if high_name else f"{high:g}"
         interval = f"{'(' if low_open else '['}{low:g}, {upper}{')' if high_open else ']'}"
         raise OptionError(option, f"must be in {_with_unit(interval, unit)}, got {value}")
-
-
-def require_probability(option: str, value: float) -> None:
-    """Raise ``OptionError`` unless ``0 <= value <= 1``."""
-    if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise OptionError(option, f"must be in [0, 1], got {value}")
 
 
 def require_choice(option: str, value: object, choices: Sequence[object]) -> None:

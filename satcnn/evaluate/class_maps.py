@@ -17,7 +17,6 @@ matrix (torchmetrics' ``MulticlassConfusionMatrix``: true class by row), as ``me
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from satcnn.evaluate.align import check_aligned, expand_rasters, pair_up
 from satcnn.evaluate.class_scores import class_metrics, per_class_rows
 from satcnn.evaluate.outputs import write_outputs
 from satcnn.evaluate.result import EvaluationResult
+from satcnn.io.output_tags import class_names
 from satcnn.io.raster import open_raster
 from satcnn.io.reader import WindowReader
 
@@ -48,16 +48,15 @@ def class_names_of(maps: Sequence[Path], given: Sequence[str] | None) -> list[st
 
     Raises:
         ConfigError: no names given and a map has no tag, or two maps disagree.
+        DataFormatError: a map's tag is not a JSON list of names.
     """
     if given:
         return list(given)
     names: list[str] | None = None
     for path in maps:
-        with rasterio.open(path) as ds:
-            tag = ds.tags().get("CLASS_NAMES")
-        if tag is None:
+        these = class_names(path)
+        if these is None:
             raise ConfigError("class map has no CLASS_NAMES tag; pass the class names (--classes)", path)
-        these = [str(n) for n in json.loads(tag)]
         if names is not None and these != names:
             raise ConfigError(f"class names {these} differ from {names} of {maps[0]}", path)
         names = these

@@ -29,13 +29,6 @@ lengths of both graphs. Without --out it goes to stdout.
 """
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``satcnn evaluate`` argument parser."""
     p = command_parser(
@@ -49,26 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
         "graph",
         EvaluateGraphOptions,
         help="road graph (GPKG/GeoJSON/GeoParquet, or a road raster) vs centrelines or another graph",
-        types={"threshold": _positive},
     )
     add_subcommand(
         sub,
         "roads",
         EvaluateRoadsOptions,
         help="road probability/mask rasters vs truth rasters or centreline vectors",
-        types={"threshold": _probability},
     )
     add_subcommand(
         sub, "classes", EvaluateClassesOptions, help="class maps vs label rasters or labelled patch folders"
     )
     return p
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {text}")
-    return value
 
 
 def _run_raster_kind(options: EvaluateRoadsOptions | EvaluateClassesOptions) -> int:

@@ -22,6 +22,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from satcnn.evaluate.road_sources import PredictionReader, TruthReader
+from satcnn.io.road_mask import road_mask
 
 __all__ = ["FIGURE_SIDE", "pr_curve_figure", "road_figures", "road_tile_figure"]
 
@@ -30,20 +31,20 @@ FIGURE_SIDE = 512
 
 
 def _decimated(
-    prediction: Path, truth: TruthReader, image: Path | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    prediction: Path, truth: TruthReader, image: Path | None, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     with rasterio.open(prediction) as ds, truth:
         step = max(1, math.ceil(max(ds.height, ds.width) / FIGURE_SIDE))
         shape = (max(1, ds.height // step), max(1, ds.width // step))
         whole = Window(0, 0, ds.width, ds.height)  # type: ignore[call-arg]
-        prob, valid = PredictionReader(ds, prediction).read(whole, out_shape=shape)
+        prob, pred, valid = PredictionReader(ds, prediction).read_road(whole, threshold, out_shape=shape)
         road = truth.read_decimated(shape)
     rgb = None
     if image is not None:
         with rasterio.open(image) as src:
             bands = list(range(1, min(3, src.count) + 1))
             rgb = src.read(bands, out_shape=(len(bands), *shape), resampling=Resampling.nearest)
-    return prob, valid, road, rgb
+    return prob, pred, valid, road, rgb
 
 
 def road_tile_figure(
@@ -53,12 +54,17 @@ def road_tile_figure(
     threshold: float,
     title: str,
     image: np.ndarray | None = None,
+    pred_road: np.ndarray | None = None,
 ) -> Figure:
     """(Input,) truth, prediction and overlay of one tile (true positives yellow, missed red, false
-    alarms cyan); ``image`` is the input's first bands (C, H, W), drawn stretched as RGB."""
+    alarms cyan); ``image`` is the input's first bands (C, H, W), drawn stretched as RGB.
+
+    ``pred_road`` is the prediction's road mask; by default ``prob`` at ``threshold`` (the road rule
+    of :mod:`satcnn.io.road_mask`).
+    """
     from satcnn.tasks.figures import display_rgb
 
-    pred = (prob > threshold) & valid
+    pred = (road_mask(prob, threshold) if pred_road is None else pred_road) & valid
     overlay = np.zeros((*prob.shape, 3))
     overlay[~valid] = 0.35
     overlay[truth & pred] = (1.0, 0.85, 0.0)
@@ -106,9 +112,9 @@ def road_figures(
     """The relaxed precision-recall curve and one figure per ``(prediction, truth, input)`` in ``tiles``."""
     figures = {"relaxed_pr_curve": pr_curve_figure(curve, float(metrics["breakeven"]))}
     for i, (prediction, truth, image) in enumerate(tiles):
-        prob, valid, road, rgb = _decimated(prediction, truth, image)
+        prob, pred, valid, road, rgb = _decimated(prediction, truth, image, threshold)
         title = f"{prediction.name} vs {truth.path.name}"
         figures[f"tile_{i:03d}_{prediction.stem}"] = road_tile_figure(
-            prob, valid, road, threshold, title, rgb
+            prob, valid, road, threshold, title, rgb, pred_road=pred
         )
     return figures

@@ -22,6 +22,7 @@ from pyproj import CRS
 
 from satcnn.errors import require_file
 from satcnn.io.atomic import write_text_atomic
+from satcnn.io.road_mask import check_threshold
 from satcnn.vector.apls import apls
 from satcnn.vector.layers import read_vector
 from satcnn.vector.lines import graph_from_lines, metric_crs
@@ -87,13 +88,18 @@ def evaluate_graph(
     Args:
         prediction: Predicted road graph: vector file or road raster.
         truth: Ground truth: centreline file, graph file or road raster.
-        threshold: Road probability threshold for raster inputs.
+        threshold: Raster inputs: road where the probability is at or above this, in [0, 1] (the
+            road rule of :mod:`satcnn.io.road_mask`, as ``satcnn vectorize roads``).
         snap_m: APLS snapping distance.
         max_nodes: APLS control points per half at most (sampled with ``seed``); None: all.
         junction_m: Junction matching distance.
         topo_radius_m, topo_interval_m, topo_hole_m, topo_origins: TOPO settings.
         seed: Seed for sampled control points and TOPO origins.
+
+    Raises:
+        ConfigError: ``threshold`` is outside [0, 1].
     """
+    check_threshold("threshold", threshold)
     truth_graph, crs = load_graph(truth, threshold=threshold)
     pred_graph, _ = load_graph(prediction, crs, threshold=threshold)
     a = apls(truth_graph, pred_graph, snap_m=snap_m, max_nodes=max_nodes, seed=seed)

@@ -1,10 +1,13 @@
 """``satcnn evaluate roads``: road probability/mask rasters against truth rasters or centrelines.
 
 Per tile and overall (pooled counts over all tiles) it reports pixel IoU, F1, precision and recall
-at ``threshold`` (torchmetrics' ``BinaryStatScores``: road where the probability is above the
-threshold), and relaxed precision and recall with slack ``rho`` and their breakeven point
-(:class:`satcnn.tasks.road_metrics.RelaxedPrecisionRecall`, Mnih 2013). Only pixels valid in the
-prediction count (its nodata and mask).
+and relaxed precision and recall with slack ``rho`` at ``threshold``, where a pixel is road by
+the one road rule (:mod:`satcnn.io.road_mask`: probability ``>= threshold``, the rule of the
+masks ``satcnn infer`` writes, so a probability output and its mask score the same), and the
+breakeven point of the relaxed precision-recall curve over thresholds
+(:class:`satcnn.tasks.road_metrics.RelaxedPrecisionRecall`, Mnih 2013; the curve keeps the
+training metric's sweep, probability above each threshold, so training and evaluation report the
+same breakeven). Only pixels valid in the prediction count (its nodata and mask).
 
 Rasters are streamed by windows of the inference grid (:func:`satcnn.io.grid.tile_grid`) with
 ``rho`` pixels of context, so each pixel is counted once and sees its whole ``rho`` neighbourhood,
@@ -27,13 +30,13 @@ import rasterio
 
 from satcnn.checks import require_above, require_at_least
 from satcnn.data.mask_values import check_mask_values
-from satcnn.errors import ConfigError
 from satcnn.evaluate.align import check_aligned, expand_rasters, is_vector, pair_up
 from satcnn.evaluate.outputs import write_outputs
 from satcnn.evaluate.result import EvaluationResult
 from satcnn.evaluate.road_sources import PredictionReader, TruthReader
 from satcnn.io.grid import tile_grid
 from satcnn.io.raster import open_raster
+from satcnn.io.road_mask import check_threshold
 
 __all__ = ["ROAD_METRICS", "WINDOW", "evaluate_roads", "road_scores"]
 
@@ -54,26 +57,33 @@ ROAD_METRICS = (
 
 
 class _TileScore:
-    """Pixel counts and relaxed precision/recall of one tile (merged into the overall ones)."""
+    """Pixel counts and relaxed precision/recall of one tile (merged into the overall ones).
+
+    ``stats`` and ``at_threshold`` count the road mask (the road rule); ``relaxed`` sweeps the
+    probabilities over the curve's thresholds, for the curve and its breakeven.
+    """
 
     def __init__(self, threshold: float, rho: int) -> None:
         from torchmetrics.classification import BinaryStatScores
 
         from satcnn.tasks.road_metrics import RelaxedPrecisionRecall
 
-        self.stats = BinaryStatScores(threshold=float(threshold), validate_args=False)
+        self.stats = BinaryStatScores(validate_args=False)
+        self.at_threshold = RelaxedPrecisionRecall(rho=rho, thresholds=[0.5], threshold=0.5)
         self.relaxed = RelaxedPrecisionRecall(rho=rho, threshold=float(threshold))
 
-    def update(self, prob: np.ndarray, truth: np.ndarray, keep: np.ndarray) -> None:
+    def update(self, prob: np.ndarray, road: np.ndarray, truth: np.ndarray, keep: np.ndarray) -> None:
         import torch
 
-        p, t, k = (torch.from_numpy(np.ascontiguousarray(a))[None] for a in (prob, truth, keep))
+        p, r, t, k = (torch.from_numpy(np.ascontiguousarray(a))[None] for a in (prob, road, truth, keep))
         if k.any():
-            self.stats.update(p[k], t[k].long())
+            self.stats.update(r[k].long(), t[k].long())
+        self.at_threshold.update(r.float(), t.float(), valid=k)
         self.relaxed.update(p, t.float(), valid=k)
 
     def merge(self, other: _TileScore) -> None:
         self.stats.merge_state(other.stats)
+        self.at_threshold.merge_state(other.at_threshold)
         self.relaxed.merge_state(other.relaxed)
 
 
@@ -96,7 +106,12 @@ def _summary(score: _TileScore) -> dict[str, float]:
     with warnings.catch_warnings():  # merged, or a tile with no valid pixel: compute without update
         warnings.filterwarnings("ignore", message=".*before the ``update``")
         tp, fp, tn, fn, _ = (int(v) for v in score.stats.compute().tolist())
-        relaxed = {k: float(v) for k, v in score.relaxed.compute().items()}
+        at = score.at_threshold.compute()
+        relaxed = {
+            "relaxed_precision": float(at["relaxed_precision"]),
+            "relaxed_recall": float(at["relaxed_recall"]),
+            "breakeven": float(score.relaxed.compute()["breakeven"]),
+        }
     if tp + fp == 0:  # nothing predicted: precision is undefined (the training metric says 0)
         relaxed["relaxed_precision"] = math.nan
     return {
@@ -117,11 +132,11 @@ def _score_tile(
     with rasterio.open(prediction) as ds, truth:
         pred = PredictionReader(ds, prediction)
         for tile in tile_grid(ds.height, ds.width, max(WINDOW, 2 * rho + 2), rho):
-            prob, valid = pred.read(tile.read)
+            prob, pred_road, valid = pred.read_road(tile.read, threshold)
             road = truth.read(tile.read)
             owned = np.zeros_like(valid)
             owned[tile.core_slices] = True
-            score.update(prob, road, valid & owned)
+            score.update(prob, pred_road, road, valid & owned)
         kind = pred.kind
     return score, {"prediction": str(prediction), "truth": str(truth.path), "prediction_type": kind}
 
@@ -147,7 +162,8 @@ def evaluate_roads(
             centreline vectors (GeoJSON/GPKG), one per prediction in the same order, or one for all.
         out_dir: Folder for ``metrics.json``, ``metrics.csv`` (one row per tile, then ``overall``)
             and the figures.
-        threshold: A pixel is road where its probability is above this.
+        threshold: A pixel is road where its probability is at or above this, in [0, 1]
+            (:mod:`satcnn.io.road_mask`).
         rho: Relaxation distance in pixels for relaxed precision/recall.
         buffer_m: Full road width in metres for rasterising centreline vectors.
         figures: At most this many per-tile figures (truth, prediction, overlay), plus the
@@ -164,8 +180,7 @@ def evaluate_roads(
         InputFileNotFoundError, RasterError, DataFormatError, ConfigError: bad input, raised before
             anything is written; a misaligned pair names both files.
     """
-    if not 0.0 <= threshold < 1.0:
-        raise ConfigError(f"threshold must lie in [0, 1), got {threshold}")
+    check_threshold("threshold", threshold)
     require_at_least("rho", rho, 0, "pixels", whole=True)
     require_above("buffer_m", buffer_m, unit="metres")
     preds = expand_rasters(predictions, "prediction")

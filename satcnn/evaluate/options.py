@@ -1,7 +1,7 @@
 """The options of ``satcnn evaluate roads|classes|graph``: one dataclass per kind, checked once.
 
-Each field is also a flag of its subcommand (``satcnn.flags``). The road threshold is checked by
-the threshold rule where it is parsed, not here.
+Each field is also a flag of its subcommand (``satcnn.flags``). The road threshold follows the one
+rule of ``satcnn.io.road_mask``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from satcnn.checks import require_above, require_at_least
 from satcnn.flags import option
+from satcnn.io.road_mask import THRESHOLD_RULE, check_threshold
 
 __all__ = [
     "EvaluateClassesOptions",
@@ -40,7 +41,7 @@ class EvaluateRoadsOptions(EvaluateTrackingOptions):
         nargs="+", help="truth masks (or folders), or centreline vectors; one per --pred"
     )
     out_dir: str = option(help="folder for metrics.json, metrics.csv and figures")
-    threshold: float = option(0.5, help="road where probability > this (0.5)")
+    threshold: float = option(0.5, help=f"{THRESHOLD_RULE} (0.5)")
     rho: int = option(3, help="relaxed metrics slack in pixels (3)")
     buffer_m: float | None = option(None, type=float, help="road width in metres for vector truth")
     allow_other_mask_values: bool = option(
@@ -52,6 +53,7 @@ class EvaluateRoadsOptions(EvaluateTrackingOptions):
     )
 
     def __post_init__(self) -> None:
+        check_threshold("threshold", self.threshold)
         require_at_least("rho", self.rho, 0)
         require_above("buffer_m", self.buffer_m)
         require_at_least("figures", self.figures, 0)
@@ -82,7 +84,7 @@ class EvaluateGraphOptions:
     truth: str = option(help="ground-truth file")
     out: str | None = option(None, help="JSON report to write (default: print it)")
     csv: str | None = option(None, help="also write the metrics as a one-row CSV")
-    threshold: float = option(0.5, help="road probability for rasters (0.5)")
+    threshold: float = option(0.5, help=f"raster inputs: {THRESHOLD_RULE} (0.5)")
     snap_m: float = option(4.0, help="APLS snapping distance (default 4 m)")
     max_nodes: int | None = option(None, type=int, help="APLS control points per side")
     junction_m: float = option(10.0, help="junction match distance (10 m)")
@@ -93,6 +95,7 @@ class EvaluateGraphOptions:
     seed: int = option(0, help="seed for sampled nodes and origins (0)")
 
     def __post_init__(self) -> None:
+        check_threshold("threshold", self.threshold)
         for name in ("snap_m", "junction_m", "topo_radius_m", "topo_interval_m", "topo_hole_m"):
             require_above(name, getattr(self, name))
         require_at_least("max_nodes", self.max_nodes, 1)

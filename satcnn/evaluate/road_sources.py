@@ -2,7 +2,9 @@
 
 A prediction is read through the pixel contract's :class:`~satcnn.io.reader.WindowReader` (its
 nodata value and internal mask make pixels invalid, which then do not count). Its values become
-road probabilities in [0, 1] by data type:
+road probabilities in [0, 1], and road / not road at a threshold, by the one road rule of
+:mod:`satcnn.io.road_mask` (:func:`~satcnn.io.road_mask.road_encoding`: satcnn's tags, else the
+data type):
 
 * floating point: the values themselves (``satcnn infer --output prob_float32``);
 * integers with a scale other than 1: value times scale (``prob_uint8`` stores 1/254);
@@ -28,6 +30,7 @@ from rasterio.windows import Window
 from satcnn.errors import ConfigError, DataFormatError, require_file
 from satcnn.evaluate.align import is_vector
 from satcnn.io.reader import WindowReader
+from satcnn.io.road_mask import road_encoding
 
 __all__ = ["PredictionReader", "TruthReader", "padded"]
 
@@ -55,14 +58,8 @@ class PredictionReader:
     def __init__(self, ds: DatasetReader, path: Path) -> None:
         self.path = path
         self.reader = WindowReader(ds, 1)
-        dtype = np.dtype(ds.dtypes[0])
-        scale = float(ds.scales[0] or 1.0)
-        if np.issubdtype(dtype, np.floating):
-            self.kind, self.scale = "probability", 1.0
-        elif scale != 1.0:
-            self.kind, self.scale = "probability", scale
-        else:
-            self.kind, self.scale = "mask", 1.0
+        self.encoding = road_encoding(ds)
+        self.kind = self.encoding.kind
 
     def read(self, window: Window, out_shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(probability float32 (h, w), valid bool (h, w))``; invalid pixels hold 0.
@@ -72,20 +69,28 @@ class PredictionReader:
         Raises:
             DataFormatError: a floating-point prediction has valid values outside [0, 1].
         """
+        prob, _, valid = self.read_road(window, None, out_shape)
+        return prob, valid
+
+    def read_road(
+        self, window: Window, threshold: float | None, out_shape: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(probability, road, valid)``: ``read`` plus road (bool) at ``threshold`` (the road rule).
+
+        ``road`` is all False when ``threshold`` is None; invalid pixels are never road.
+        """
         data, valid = self.reader.read(window, dtype="float32", out_shape=out_shape)
         band = data[0]
-        if self.kind == "mask":
-            return (band != 0).astype(np.float32), valid
-        if self.scale != 1.0:
-            return np.clip(band * self.scale, 0.0, 1.0, dtype=np.float32), valid
-        values = band[valid]
-        if values.size and (not np.isfinite(values).all() or values.min() < 0 or values.max() > 1):
-            raise DataFormatError(
-                f"road probabilities must lie in [0, 1]; found {np.nanmin(values):g} to "
-                f"{np.nanmax(values):g}. Pass probabilities (sigmoid of logits) or a 0/1 mask",
-                self.path,
-            )
-        return band, valid
+        if self.encoding.kind == "probability" and self.encoding.scale is None:
+            values = band[valid]
+            if values.size and (not np.isfinite(values).all() or values.min() < 0 or values.max() > 1):
+                raise DataFormatError(
+                    f"road probabilities must lie in [0, 1]; found {np.nanmin(values):g} to "
+                    f"{np.nanmax(values):g}. Pass probabilities (sigmoid of logits) or a 0/1 mask",
+                    self.path,
+                )
+        road = np.zeros_like(valid) if threshold is None else self.encoding.road(band, threshold) & valid
+        return self.encoding.probability(band), road, valid
 
 
 class TruthReader:

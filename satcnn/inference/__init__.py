@@ -4,8 +4,9 @@ Modules, one concept each: ``options`` (the run's options, checked once), ``inpu
 specs to rasters), ``launch`` (shard and device), ``budget`` (window count, output size and
 free disk, before the first window), ``engine`` (the streaming read -> compute -> write
 pipeline), ``segment`` and ``classify`` (what the engine computes for each task), ``outputs``
-(output names, tags, staleness), ``jobs`` (the per-tile work of a run), ``report``, ``manifest``,
-``tracking`` (the inference's MLflow run), ``runner`` (the batch run), ``cli``.
+(output names; their tags and staleness are ``satcnn.io.output_tags``), ``jobs`` (the per-tile
+work of a run), ``report``, ``manifest``, ``tracking`` (the inference's MLflow run), ``runner``
+(the batch run), ``cli``.
 """
 
 from satcnn.inference.classify import ClassifyStats, class_map_transform, classify_raster

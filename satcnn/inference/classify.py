@@ -8,7 +8,6 @@ overlap by ``P - S``, which gives the same map as one pass.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from affine import Affine
 from rasterio.windows import Window
 
+from satcnn.checks import require_at_least, require_choice
 from satcnn.errors import ConfigError, ModelError
 from satcnn.inference.engine import (
     Model,
@@ -30,9 +30,10 @@ from satcnn.inference.engine import (
     stream_raster,
     torch_device,
 )
-from satcnn.inference.options import TTA_KINDS, require_at_least, require_choice
+from satcnn.inference.options import TTA_KINDS
 from satcnn.inference.tta import tta_mean
 from satcnn.io.cog import Colormap
+from satcnn.io.output_tags import OutputTags
 from satcnn.io.raster import RasterInfo
 
 __all__ = [
@@ -139,15 +140,15 @@ class ClassMapJob:
         """A raster must hold at least one window."""
         return self.patch_size
 
-    def plan(self, info: RasterInfo, tags: Mapping[str, Any]) -> _ClassMapPlan:
+    def plan(self, info: RasterInfo) -> _ClassMapPlan:
         """The blocks of ``info`` and the class map's profile and tags."""
-        return _ClassMapPlan(self, info, tags)
+        return _ClassMapPlan(self, info)
 
 
 class _ClassMapPlan(WindowPlan[Block]):
     unit_name = "block"
 
-    def __init__(self, job: ClassMapJob, info: RasterInfo, tags: Mapping[str, Any]) -> None:
+    def __init__(self, job: ClassMapJob, info: RasterInfo) -> None:
         self.job = job
         P, S, K = job.patch_size, job.stride, len(job.classes)
         out_h, out_w = (info.height - P) // S + 1, (info.width - P) // S + 1
@@ -167,17 +168,10 @@ class _ClassMapPlan(WindowPlan[Block]):
             "dtype": "uint8",
             "nodata": CLASS_NODATA,
         }
-        own: dict[str, Any] = {
-            "SATCNN_OUTPUT": "class_map",
-            "CLASS_NAMES": json.dumps(list(job.classes)),
-            "PATCH_SIZE": P,
-            "STRIDE": S,
-            "ALIGN": job.align,
-            "SATCNN_TTA": job.tta,
-            **{f"CLASS_{i}": name for i, name in enumerate(job.classes)},
-        }
+        self.output_tags = OutputTags(
+            "class_map", job.tta, classes=job.classes, patch_size=P, stride=S, align=job.align
+        )
         self.writer_options = {
-            "tags": {**own, **tags},
             "overview_resampling": "nearest",
             "band_descriptions": ["class"],
             "colormap": job.colormap if job.colormap is not None else default_colormap(K),
@@ -248,8 +242,7 @@ def classify_raster(
         src: Input raster (at least ``P`` pixels each side).
         dst: Output COG (replaced atomically).
         patch_size: ``P``, the classifier's window.
-        classes: ``K`` class names (K <= 255), written to the tags ``CLASS_NAMES`` (JSON) and
-            ``CLASS_<index>``.
+        classes: ``K`` class names (K <= 255), written to the tags (``OutputTags.classes``).
         stride: ``S`` (default ``P``).
         block: Approximate block side in input pixels.
         transform_input: Applied to each block on the device before the model.

@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -41,6 +41,7 @@ from satcnn.errors import ConfigError, RasterError
 from satcnn.inference.budget import announce
 from satcnn.inference.input_rule import InputRule
 from satcnn.io.cog import AtomicCOGWriter, gdal_cause
+from satcnn.io.output_tags import OutputTags, RunTags
 from satcnn.io.raster import RasterInfo, gdal_cache_env, open_raster
 from satcnn.io.reader import WindowReader
 
@@ -115,6 +116,7 @@ class StreamSettings:
         gdal_cache_mb: GDAL block cache for this run (GDAL's default is 5% of RAM, which fills up
             on large rasters); ``None`` keeps the current setting.
         tags: Extra dataset tags for the output (override the plan's).
+        run: The run's tags (model identity), written on the output (``satcnn infer``).
         overviews: Build COG overviews.
         blocksize: COG tile size.
         inputs: The model's input rule (band selection and checks, radiometry); when set it
@@ -134,6 +136,7 @@ class StreamSettings:
     prefetch: int = 2
     gdal_cache_mb: int | None = 64
     tags: Mapping[str, Any] = field(default_factory=dict)
+    run: RunTags | None = None
     overviews: bool = True
     blocksize: int = 512
     inputs: InputRule | None = None
@@ -147,12 +150,15 @@ class WindowPlan(ABC, Generic[U]):
         batches: Units of work in model batches (a unit is one read window).
         profile: Output grid and type (``crs``, ``transform``, ``width``, ``height``, ``count``,
             ``dtype``, ``nodata``).
-        writer_options: Further ``AtomicCOGWriter`` arguments (tags, band descriptions, ...).
+        output_tags: What the output is (its kind and the plan's settings); the engine adds
+            the source name and the run's tags.
+        writer_options: Further ``AtomicCOGWriter`` arguments (band descriptions, ...).
         unit_name: Progress bar unit.
     """
 
     batches: list[list[U]]
     profile: dict[str, Any]
+    output_tags: OutputTags
     writer_options: dict[str, Any]
     unit_name: str = "win"
 
@@ -185,8 +191,8 @@ class RasterJob(Protocol):
     def min_size(self) -> int | None:
         """Smallest raster side the job can handle."""
 
-    def plan(self, info: RasterInfo, tags: Mapping[str, Any]) -> WindowPlan[Any]:
-        """The plan for the raster ``info``, with ``tags`` added to the output's tags."""
+    def plan(self, info: RasterInfo) -> WindowPlan[Any]:
+        """The plan for the raster ``info``."""
 
 
 @dataclass
@@ -408,10 +414,16 @@ def stream_raster(
     t0 = time.perf_counter()
     src, dst = Path(src), Path(dst)
     info = _open(src, dst, job, settings)
-    plan = job.plan(info, {"SATCNN_SOURCE": src.name, **settings.tags})
+    plan = job.plan(info)
+    tags = {**replace(plan.output_tags, source=src.name, run=settings.run).to_tags(), **settings.tags}
     model = _prepare_model(model, settings.device, settings.compile)
     writer = AtomicCOGWriter(
-        dst, plan.profile, overviews=settings.overviews, blocksize=settings.blocksize, **plan.writer_options
+        dst,
+        plan.profile,
+        overviews=settings.overviews,
+        blocksize=settings.blocksize,
+        tags=tags,
+        **plan.writer_options,
     )
     announce(src, dst, plan, writer)
     with gdal_cache_env(settings.gdal_cache_mb), rasterio.open(src) as ds:

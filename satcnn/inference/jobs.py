@@ -30,11 +30,12 @@ from satcnn.inference.engine import StreamSettings, stream_raster
 from satcnn.inference.input_rule import InputRule
 from satcnn.inference.model_io import LoadedModel, SlidingPatchClassifier, StridedFCN
 from satcnn.inference.options import InferenceOptions
-from satcnn.inference.outputs import MODEL_DIGEST_TAG, PRECISION_TAG, TagValue, output_paths
+from satcnn.inference.outputs import output_paths
 from satcnn.inference.per_tile import TileClassifier, folder_labels
 from satcnn.inference.report import TileResult
 from satcnn.inference.segment import DEFAULT_NODATA, OutputKind, SegmentationJob, mask_from_probability
 from satcnn.inference.windows import axis_spans, default_batch_size, default_window
+from satcnn.io.output_tags import OutputTags, RunTags
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +48,15 @@ class TileJob(ABC):
     Attributes:
         suffixes: Output name suffixes of a tile (``<stem><suffix>.tif``).
         roles: What each output is, for messages.
-        expected: Per output, the tags an existing file must carry to be kept on a rerun.
+        expected: Per output, the tags an existing file must answer to be kept on a rerun
+            (``OutputTags.decisive``); ``None`` for vectors, which follow their raster.
         params: Settings to record in the manifest and the MLflow run.
         classes: Class names whose fractions are recorded (classifiers), else empty.
     """
 
     suffixes: list[str]
     roles: list[str]
-    expected: list[dict[str, TagValue]]
+    expected: list[OutputTags | None]
     params: dict[str, Any]
     classes: list[str]
     _warned_no_crs: bool = False
@@ -86,9 +88,7 @@ class TileJob(ABC):
         return TileResult(src, outs, "skipped")
 
 
-def _settings(
-    lm: LoadedModel, options: InferenceOptions, device: str, tags: dict[str, str]
-) -> StreamSettings:
+def _settings(lm: LoadedModel, options: InferenceOptions, device: str, run: RunTags) -> StreamSettings:
     return StreamSettings(
         device=torch.device(device),
         precision=options.precision,
@@ -96,7 +96,7 @@ def _settings(
         progress=options.progress,
         bands=len(lm.bands),
         dtypes=[lm.input_dtype] if lm.input_dtype else None,
-        tags=tags,
+        run=run,
         inputs=_input_rule(lm, options),
         require_crs=not options.allow_no_crs,
     )
@@ -119,7 +119,7 @@ def _input_rule(lm: LoadedModel, options: InferenceOptions) -> InputRule:
 class SegmentationTiles(TileJob):
     """Road models: a probability or mask COG per tile, or both (the mask thresholded from it)."""
 
-    def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, tags: dict[str, str]) -> None:
+    def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, run: RunTags) -> None:
         m = lm.size_multiple
         win = options.window or default_window(device, lm.patch_size, m)
         axis_spans(win, win, options.margin, m)  # the window against the model, before any compute
@@ -140,14 +140,9 @@ class SegmentationTiles(TileJob):
             min_size=None,  # a raster smaller than the training patch is one zero-filled window
             tta=options.tta,
         )
-        self.settings = _settings(lm, options, device, tags)
-        digest = tags[MODEL_DIGEST_TAG]
-        prob: dict[str, TagValue] = {
-            "SATCNN_OUTPUT": kind,
-            MODEL_DIGEST_TAG: digest,
-            "SATCNN_TTA": options.tta,
-        }
-        mask: dict[str, TagValue] = {**prob, "SATCNN_OUTPUT": "mask", "SATCNN_THRESHOLD": options.threshold}
+        self.settings = _settings(lm, options, device, run)
+        prob = OutputTags(kind, options.tta, run=run)
+        mask = OutputTags("mask", options.tta, options.threshold, run=run)
         self.suffixes = ["", "_mask"] if both else [""]
         self.roles = ["probability", "mask"] if both else ["mask" if kind == "mask" else "probability"]
         self.expected = [prob, mask] if both else [mask if kind == "mask" else prob]
@@ -155,7 +150,7 @@ class SegmentationTiles(TileJob):
         if self.vector:
             self.suffixes.append("_roads.gpkg")
             self.roles.append("road graph")
-            self.expected.append({})
+            self.expected.append(None)
         self.both = both
         self.classes = []
         self.params = {
@@ -198,7 +193,7 @@ def _scorer(lm: LoadedModel, patch: int, stride: int) -> nn.Module:
 class ClassificationTiles(TileJob):
     """Classifiers: a class-map COG per tile and its class fractions, or one label per patch-sized tile."""
 
-    def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, tags: dict[str, str]) -> None:
+    def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, run: RunTags) -> None:
         patch = lm.patch_size  # recorded, or the model's own (load_model)
         if not patch:
             raise ModelError("the classifier checkpoint records no patch_size", lm.path)
@@ -208,21 +203,14 @@ class ClassificationTiles(TileJob):
         self.classes = lm.classes
         self.scorer = _scorer(lm, int(patch), stride)
         self.job = ClassMapJob(int(patch), tuple(lm.classes), stride, options.block, tta=options.tta)
-        self.settings = _settings(lm, options, device, tags)
+        self.settings = _settings(lm, options, device, run)
         self.suffixes, self.roles = [""], ["class map"]
-        self.expected = [
-            {
-                "SATCNN_OUTPUT": "class_map",
-                MODEL_DIGEST_TAG: tags[MODEL_DIGEST_TAG],
-                "STRIDE": stride,
-                "SATCNN_TTA": options.tta,
-            }
-        ]
+        self.expected = [OutputTags("class_map", options.tta, stride=stride, run=run)]
         self.vector = options.vector
         if self.vector:
             self.suffixes.append("_classes.gpkg")
             self.roles.append("class polygons")
-            self.expected.append({})
+            self.expected.append(None)
         self.patch, self.per_tile = int(patch), options.per_tile
         self.tiles = TileClassifier(
             self.scorer,
@@ -301,6 +289,10 @@ class ClassificationTiles(TileJob):
         return TileResult(src, outs, "skipped", class_fractions=class_fractions_of(outs[0], self.classes))
 
 
+def _joined(value: str | Sequence[str | int]) -> str:
+    return value if isinstance(value, str) else ",".join(map(str, value))
+
+
 def tile_job(lm: LoadedModel, options: InferenceOptions, device: str, digest: str) -> TileJob:
     """The per-tile work of ``lm``'s task; the outputs are tagged with the model's identity.
 
@@ -308,23 +300,21 @@ def tile_job(lm: LoadedModel, options: InferenceOptions, device: str, digest: st
         ModelError: A classifier checkpoint lacks its patch size or class names.
         ConfigError: The window does not suit the model (size multiple, margin).
     """
-    tags = {"SATCNN_MODEL": lm.uri, MODEL_DIGEST_TAG: digest, PRECISION_TAG: options.precision}
-    if lm.registered:
-        tags["SATCNN_MODEL_VERSION"] = f"{lm.registered['name']}/{lm.registered['version']}"
-    # how the input was read: the default selection and the strict rule are tagged too, so a rerun
-    # with or without --bands/--rescale never keeps an output read the other way
-    inputs = {"SATCNN_BANDS": options.bands or "auto", "SATCNN_RESCALE": options.rescale or "strict"}
-    tags.update({k: v if isinstance(v, str) else ",".join(map(str, v)) for k, v in inputs.items()})
+    # how the input was read is tagged too, the default selection and the strict rule included, so a
+    # rerun with or without --bands/--rescale never keeps an output read the other way; outputs read
+    # with other bands, another rescale or at another precision are recomputed on a rerun
+    run = RunTags(
+        model=lm.uri,
+        model_digest=digest,
+        precision=options.precision,
+        model_version=f"{lm.registered['name']}/{lm.registered['version']}" if lm.registered else None,
+        bands=_joined(options.bands or "auto"),
+        rescale=options.rescale or "strict",
+    )
     job: TileJob
     if lm.task == "classification":
-        job = ClassificationTiles(lm, options, device, tags)
+        job = ClassificationTiles(lm, options, device, run)
     else:
-        job = SegmentationTiles(lm, options, device, tags)
-    # outputs read with other bands, another rescale or at another precision are recomputed on a
-    # rerun; vector outputs (no expected tags) follow their raster
-    job.expected = [
-        {**e, **{k: tags[k] for k in inputs}, PRECISION_TAG: options.precision} if e else e
-        for e in job.expected
-    ]
-    job.params.update({k.removeprefix("SATCNN_").lower(): tags[k] for k in inputs})
+        job = SegmentationTiles(lm, options, device, run)
+    job.params.update({"bands": run.bands, "rescale": run.rescale})
     return job

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
-from satcnn.checks import OptionError, require_at_least, require_choice, require_probability
+from satcnn.checks import OptionError, require_at_least, require_choice
 from satcnn.flags import option
 from satcnn.io.bands import BandSpec, parse_band_spec
 from satcnn.io.radiometry import Rescale, parse_rescale
+from satcnn.io.road_mask import check_threshold
 
 if TYPE_CHECKING:
     from satcnn.inference.model_io import LoadedModel
@@ -36,9 +37,6 @@ __all__ = [
     "OptionError",
     "OutputType",
     "Precision",
-    "require_at_least",
-    "require_choice",
-    "require_probability",
 ]
 
 OutputType = Literal["prob_uint8", "prob_float32", "mask", "both"]
@@ -65,7 +63,8 @@ class InferenceOptions:
             ``inference.windows.default_batch_size``: 1 on CPU, 4 on CUDA).
         output_type: Road models: ``prob_uint8``, ``prob_float32``, ``mask`` or ``both`` (the
             probability at ``<stem>.tif`` and the mask at ``<stem>_mask.tif``).
-        threshold: Road models: probability threshold of the mask.
+        threshold: Road models: the mask's threshold, in [0, 1]: road where ``p >= threshold``
+            (``satcnn.io.road_mask``).
         stride: Classifiers: class-map stride in input pixels (default: the patch size).
         block: Classifiers: block side in input pixels.
         precision: ``32`` (float32), ``bf16-mixed`` or ``16-mixed`` (``torch.autocast`` to
@@ -199,7 +198,7 @@ class InferenceOptions:
         require_at_least("margin", self.margin, 0)
         require_at_least("batch_size", self.batch_size, 1)
         require_choice("output_type", self.output_type, OUTPUT_TYPES)
-        require_probability("threshold", self.threshold)
+        check_threshold("threshold", self.threshold)
         require_choice("precision", self.precision, PRECISIONS)
         require_at_least("stride", self.stride, 1)
         require_at_least("block", self.block, 1)

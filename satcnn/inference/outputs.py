@@ -5,42 +5,22 @@ run's output suffixes (``""``; ``"_mask"`` too for ``output_type="both"``). Befo
 written, ``check_output_names`` fails naming both inputs when two would write the same file (two
 stems alike, or ``a.tif``'s mask taking the name of ``a_mask.tif``'s probability).
 
-Staleness by content: every output carries ``SATCNN_MODEL_DIGEST``, a SHA-256 of the model's
-weights (``weights_digest``), beside the model URI as given (``SATCNN_MODEL``, informative) and,
-for registered models, ``SATCNN_MODEL_VERSION`` (``<name>/<version>``). A rerun keeps an output
-only when the tags that decide its pixels match this run: the output type, the weights digest,
-the mask threshold or the class-map stride, and the precision the model ran at
-(``SATCNN_PRECISION``: a ``bf16-mixed`` output is not a ``32`` one). So a checkpoint retrained
-at the same path, or an alias moved to a version with other weights, is recomputed, and the same
-weights under another path or URI are not.
+Tags and staleness: every output carries ``satcnn.io.output_tags.OutputTags`` (what it is and
+which model made it); a rerun keeps an output only when ``is_current`` finds that the tags that
+decide its pixels match this run (the output type, the weights digest, the mask threshold or the
+class-map stride, the TTA, the bands, the rescale rule and the precision). So a checkpoint
+retrained at the same path, or an alias moved to a version with other weights, is recomputed,
+and the same weights under another path or URI are not.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-import rasterio
-from rasterio.errors import RasterioError
 
 from satcnn.errors import ConfigError
 
-logger = logging.getLogger(__name__)
-
-__all__ = [
-    "MODEL_DIGEST_TAG",
-    "PRECISION_TAG",
-    "TagValue",
-    "check_output_names",
-    "is_current",
-    "output_paths",
-    "stale_reason",
-]
-
-MODEL_DIGEST_TAG = "SATCNN_MODEL_DIGEST"
-PRECISION_TAG = "SATCNN_PRECISION"
-TagValue = str | int | float
+__all__ = ["check_output_names", "output_paths"]
 
 
 def output_paths(src: Path, out_dir: Path, suffixes: Sequence[str]) -> list[Path]:
@@ -76,39 +56,3 @@ def check_output_names(
                 f" (the {other_role} of {other.name} and the {role} of {src.name})" if len(roles) > 1 else ""
             )
             raise ConfigError(f"would be written by both inputs {other} and {src}{what}; rename one", path)
-
-
-def stale_reason(path: Path, expected: Mapping[str, TagValue]) -> str | None:
-    """Why the existing output ``path`` does not answer the request ``expected`` (its tags), or None.
-
-    An output that expects no tags (vectors derived from a raster output) answers any request.
-    """
-    if not expected:
-        return None
-    try:
-        with rasterio.open(path) as ds:
-            tags = ds.tags()
-    except RasterioError as err:
-        return f"{path} is unreadable ({err})"
-    for key, want in expected.items():
-        have = tags.get(key)
-        if isinstance(want, int | float) and not isinstance(want, bool):
-            try:
-                same = have is not None and float(have) == float(want)
-            except ValueError:
-                same = False
-        else:
-            same = have == str(want)
-        if not same:
-            return f"{path} has {key}={have!r}, this run asks for {want!r}"
-    return None
-
-
-def is_current(outs: Sequence[Path], expected: Sequence[Mapping[str, TagValue]]) -> bool:
-    """Whether every output exists and answers this run's request (a rerun may keep them)."""
-    if not all(o.exists() for o in outs):
-        return False
-    reason = next((r for o, e in zip(outs, expected, strict=True) if (r := stale_reason(o, e))), None)
-    if reason:
-        logger.info("recomputing: %s", reason)
-    return reason is None

@@ -17,7 +17,7 @@ computing on it, and writes ``<output_dir>/<input stem>.tif``:
 
 Outputs are published atomically (``AtomicCOGWriter``), so a tile whose final output exists is
 complete: a rerun skips it unless ``overwrite``, or unless it is stale: its tags (output type,
-weights digest of the model, mask threshold, class-map stride; see ``satcnn.inference.outputs``)
+weights digest of the model, mask threshold, class-map stride; see ``satcnn.io.output_tags``)
 differ from this run's, in which case it is recomputed. ``manifest.json`` records the model,
 inputs, outputs, parameters, versions, timings and failures; the run is also logged to MLflow
 (experiment ``satcnn-inference``) unless ``track=False``.
@@ -49,11 +49,12 @@ from satcnn.inference.launch import resolve_device, resolve_shard
 from satcnn.inference.manifest import record_names, write_fractions, write_manifest
 from satcnn.inference.model_io import LoadedModel, load_model
 from satcnn.inference.options import InferenceOptions
-from satcnn.inference.outputs import check_output_names, is_current
+from satcnn.inference.outputs import check_output_names
 from satcnn.inference.per_tile import write_per_tile_records
 from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.inference.tracking import track_run
 from satcnn.io.atomic import check_writable
+from satcnn.io.output_tags import is_current
 
 logger = logging.getLogger(__name__)
 

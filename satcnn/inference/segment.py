@@ -10,6 +10,9 @@ Output encodings (``nodata`` overrides the default nodata value):
 ``mask``            uint8      ``1`` where ``p >= threshold`` else 0    255
 ==================  =========  ======================================  ===============
 
+The mask follows the one road rule of ``satcnn.io.road_mask`` (road where ``p >= threshold``,
+threshold in [0, 1]); the output's tags are ``satcnn.io.output_tags.OutputTags``.
+
 A pixel is nodata in the output where it is invalid in the input: every band equals the
 input nodata value, or the dataset mask (internal mask / alpha band) is 0. Invalid input pixels
 are zero-filled before the model sees them, like pixels beyond the raster edge.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +31,7 @@ import rasterio
 import torch
 from rasterio.windows import Window
 
+from satcnn.checks import require_at_least, require_choice
 from satcnn.errors import ConfigError, ModelError
 from satcnn.inference.engine import (
     Model,
@@ -37,11 +41,13 @@ from satcnn.inference.engine import (
     stream_raster,
     torch_device,
 )
-from satcnn.inference.options import TTA_KINDS, require_at_least, require_choice, require_probability
+from satcnn.inference.options import TTA_KINDS
 from satcnn.inference.tta import tta_mean
 from satcnn.inference.windows import Tile, tile_grid
 from satcnn.io.cog import AtomicCOGWriter
+from satcnn.io.output_tags import OutputTags, read_output_tags
 from satcnn.io.raster import RasterInfo
+from satcnn.io.road_mask import UINT8_SCALE, RoadEncoding, check_threshold, road_mask
 
 __all__ = [
     "DEFAULT_NODATA",
@@ -54,7 +60,6 @@ __all__ = [
 
 OutputKind = Literal["prob_uint8", "prob_float32", "mask"]
 DEFAULT_NODATA: dict[str, float] = {"prob_uint8": 255, "prob_float32": math.nan, "mask": 255}
-UINT8_SCALE = 254
 
 
 def _encode(
@@ -66,7 +71,7 @@ def _encode(
     elif output == "prob_uint8":
         out = np.rint(np.clip(prob, 0.0, 1.0) * UINT8_SCALE).astype(np.uint8)
     else:
-        out = (prob >= threshold).astype(np.uint8)
+        out = road_mask(prob, threshold).astype(np.uint8)
     if valid is not None:
         out[~valid] = nodata
     return out
@@ -104,7 +109,7 @@ class SegmentationJob:
         batch_size: Windows per model call.
         size_multiple: The model's input sides must be a multiple of this.
         output: Encoding (see the module docstring).
-        threshold: Probability threshold for ``output="mask"``.
+        threshold: Probability threshold for ``output="mask"`` (road where ``p >= threshold``).
         nodata: Output nodata value.
         logits: The model returns logits; apply sigmoid (softmax for two channels).
         min_size: Smallest raster side accepted (e.g. the training patch).
@@ -123,13 +128,13 @@ class SegmentationJob:
     min_size: int | None = None
     tta: str = "none"
 
-    def plan(self, info: RasterInfo, tags: Mapping[str, Any]) -> WindowPlan[Tile]:
+    def plan(self, info: RasterInfo) -> WindowPlan[Tile]:
         """The grid of ``info`` in batches, and the output's profile and tags."""
-        return _SegmentationPlan(self, info, tags)
+        return _SegmentationPlan(self, info)
 
 
 class _SegmentationPlan(WindowPlan[Tile]):
-    def __init__(self, job: SegmentationJob, info: RasterInfo, tags: Mapping[str, Any]) -> None:
+    def __init__(self, job: SegmentationJob, info: RasterInfo) -> None:
         self.job = job
         tiles = tile_grid(info.height, info.width, job.window, job.margin, job.size_multiple)
         self.batches = [tiles[i : i + job.batch_size] for i in range(0, len(tiles), job.batch_size)]
@@ -143,11 +148,8 @@ class _SegmentationPlan(WindowPlan[Tile]):
             "dtype": "float32" if job.output == "prob_float32" else "uint8",
             "nodata": job.nodata,
         }
-        own: dict[str, Any] = {"SATCNN_OUTPUT": job.output, "SATCNN_TTA": job.tta}
-        if mask:
-            own["SATCNN_THRESHOLD"] = job.threshold
+        self.output_tags = OutputTags(job.output, job.tta, job.threshold if mask else None)
         self.writer_options = {
-            "tags": {**own, **tags},
             "overview_resampling": "nearest" if mask else "average",
             "band_descriptions": ["road_mask" if mask else "road_probability"],
             "scales": [1.0 / UINT8_SCALE] if job.output == "prob_uint8" else None,
@@ -224,7 +226,7 @@ def predict_raster(
         transform_input: Applied to each batch on the device before the model (e.g. normalise).
         logits: The model returns logits; apply sigmoid (softmax for two channels).
         output: Encoding (see the module docstring).
-        threshold: Probability threshold for ``output="mask"``.
+        threshold: Probability threshold for ``output="mask"`` (road where ``p >= threshold``).
         nodata: Output nodata value; ``None`` takes the default of ``output``.
         device, progress, bands, dtypes, prefetch, gdal_cache_mb, tags, overviews, blocksize:
             As in ``satcnn.inference.engine.StreamSettings`` (``tags`` are extra output tags).
@@ -242,7 +244,7 @@ def predict_raster(
     """
     require_choice("output", output, tuple(DEFAULT_NODATA))
     require_at_least("batch_size", batch_size, 1)
-    require_probability("threshold", threshold)
+    check_threshold("threshold", threshold)
     require_choice("tta", tta, TTA_KINDS)
     out_nodata = DEFAULT_NODATA[output] if nodata is None else nodata
     if (
@@ -270,16 +272,22 @@ def predict_raster(
 
 
 def mask_from_probability(prob: Path, dst: Path, threshold: float) -> None:
-    """Threshold a ``prob_uint8`` COG into a 0/1 mask COG (255 stays nodata), block by block."""
+    """Threshold a ``prob_uint8`` COG into a 0/1 mask COG (255 stays nodata), block by block.
+
+    The mask keeps the probability's tags, with ``output="mask"`` and ``threshold``; a pixel is
+    road where ``value >= ceil(threshold * 254)`` (``satcnn.io.road_mask``).
+    """
+    encoding = RoadEncoding("probability", 1.0 / UINT8_SCALE)
     with rasterio.open(prob) as ds:
         profile = {k: ds.profile[k] for k in ("crs", "transform", "width", "height")}
         profile.update(count=1, dtype="uint8", nodata=255)
-        tags = {**ds.tags(), "SATCNN_OUTPUT": "mask", "SATCNN_THRESHOLD": threshold}
+        mask_tags = replace(read_output_tags(ds) or OutputTags("mask"), output="mask", threshold=threshold)
+        tags = {**ds.tags(), **mask_tags.to_tags()}
         with AtomicCOGWriter(
             dst, profile, overview_resampling="nearest", tags=tags, band_descriptions=["road_mask"]
         ) as w:
             for _, win in ds.block_windows(1):
                 a = ds.read(1, window=win)
-                m = (a.astype(np.float32) / UINT8_SCALE >= threshold).astype(np.uint8)
+                m = encoding.road(a, threshold).astype(np.uint8)
                 m[a == 255] = 255
                 w.write(m, win)

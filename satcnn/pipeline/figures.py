@@ -15,6 +15,7 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 
+from satcnn.io.road_mask import road_mask
 from satcnn.tasks import figures
 
 __all__ = ["class_map_figure", "prediction_figure", "road_figure"]
@@ -67,7 +68,7 @@ def prediction_figure(image: str, probability: str, out: Path, threshold: float 
     rgb = figures.display_rgb(_read(image)[0])
     prob = _probability(probability)[0]
     overlay = rgb * 0.6
-    overlay[prob >= threshold] = (0.0, 0.9, 0.9)
+    overlay[road_mask(prob, threshold)] = (0.0, 0.9, 0.9)
     fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
     for ax, data, title in zip(
         axes, (rgb, prob, overlay), ("image", "road probability", "predicted roads"), strict=True

@@ -16,7 +16,6 @@ exactly once, so the merged graph is the graph of the whole raster.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from skimage.morphology import skeletonize
 
 from satcnn.errors import ConfigError, RasterError
 from satcnn.io.raster import RasterInfo
+from satcnn.io.road_mask import RoadEncoding, check_threshold, road_encoding
 
 __all__ = ["Block", "MaskRule", "iter_blocks", "mask_rule", "read_road_mask", "skeleton_runs"]
 
@@ -65,23 +65,24 @@ def iter_blocks(height: int, width: int, block: int, halo: int) -> Iterator[Bloc
 
 @dataclass(frozen=True)
 class MaskRule:
-    """How raster values become road / not road.
+    """How raster values become road / not road: the road rule of ``satcnn.io.road_mask``.
 
-    A pixel is road where ``value * scale >= threshold`` (probabilities) or, for masks, where the
-    value is non-zero; nodata is never road.
+    A pixel is road where its probability ``p >= threshold`` (probabilities) or, for masks,
+    where the value is non-zero; nodata is never road.
     """
 
-    kind: str  # "probability" or "mask"
+    encoding: RoadEncoding
     threshold: float
-    scale: float
     nodata: float | None
+
+    @property
+    def kind(self) -> str:
+        """``probability`` or ``mask``."""
+        return self.encoding.kind
 
     def apply(self, data: np.ndarray) -> np.ndarray:
         """Boolean road mask of one band of raw values."""
-        if self.kind == "mask":
-            road = data != 0
-        else:
-            road = data.astype(np.float32) * np.float32(self.scale) >= np.float32(self.threshold)
+        road = self.encoding.road(data, self.threshold)
         if self.nodata is not None:
             road &= ~(np.isnan(data) if math.isnan(self.nodata) else data == self.nodata)
         return road
@@ -90,47 +91,28 @@ class MaskRule:
 def mask_rule(info: RasterInfo, ds: DatasetReader, threshold: float) -> MaskRule:
     """Decide how to read ``ds``: satcnn's own outputs by their tags, other rasters by dtype and scale.
 
-    * ``SATCNN_OUTPUT=prob_uint8`` (or any integer band with a scale other than 1): probability
-      ``value * scale``;
-    * floating-point bands: probability in [0, 1];
-    * other integer bands (``SATCNN_OUTPUT=mask``, SpaceNet 0/255 masks, synthetic 0/1 masks): any
-      non-zero value is road.
+    See :func:`satcnn.io.road_mask.road_encoding`: satcnn masks and integer bands without a scale
+    are masks (any non-zero value is road), float bands and ``prob_uint8`` (or any integer band
+    with a scale) are probabilities.
 
     Raises:
-        ConfigError: ``threshold`` is outside (0, 1].
+        ConfigError: ``threshold`` is outside [0, 1].
         RasterError: the raster does not have exactly one band.
+        DataFormatError: the raster is a satcnn output with malformed tags.
     """
-    if not 0.0 < threshold <= 1.0:
-        raise ConfigError(f"threshold must be in (0, 1], got {threshold}")
+    check_threshold("threshold", threshold)
     if info.count != 1:
         raise RasterError(
             f"expected 1 band (a road probability or mask), file has {info.count}; "
             "select the road band, e.g. `gdal_translate -b 1 ...`",
             info.path,
         )
-    tag = ds.tags().get("SATCNN_OUTPUT", "")
-    scale = float(ds.scales[0]) if ds.scales else 1.0
-    is_float = np.dtype(info.dtype).kind == "f"
-    if tag == "mask" or (not is_float and scale == 1.0 and tag != "prob_uint8"):
-        return MaskRule("mask", threshold, 1.0, info.nodata)
-    return MaskRule("probability", threshold, scale, info.nodata)
+    return MaskRule(road_encoding(ds), threshold, info.nodata)
 
 
 def read_road_mask(ds: DatasetReader, window: Window, rule: MaskRule) -> np.ndarray:
     """Read ``window`` of band 1 and return the boolean road mask."""
     return rule.apply(ds.read(1, window=window))
-
-
-def class_names_tag(ds: DatasetReader) -> list[str] | None:
-    """The ``CLASS_NAMES`` tag (JSON list) satcnn writes on class maps, or ``None``."""
-    raw = ds.tags().get("CLASS_NAMES")
-    if not raw:
-        return None
-    try:
-        names = json.loads(raw)
-    except json.JSONDecodeError:
-        return None
-    return [str(n) for n in names] if isinstance(names, list) else None
 
 
 def skeleton_runs(road: np.ndarray, block: Block) -> list[np.ndarray]:

@@ -32,8 +32,9 @@ from tqdm.auto import tqdm
 
 from satcnn.checks import require_at_least
 from satcnn.errors import ConfigError, RasterError
+from satcnn.io.output_tags import class_names
 from satcnn.io.raster import gdal_cache_env, open_raster
-from satcnn.vector.blocks import class_names_tag, iter_blocks
+from satcnn.vector.blocks import iter_blocks
 from satcnn.vector.graph import Metric
 from satcnn.vector.layers import layer_paths, write_layers
 
@@ -136,7 +137,7 @@ def vectorize_classes(
     t0 = time.perf_counter()
     info = open_raster(src, require_crs=True)
     with rasterio.open(info.path) as ds:
-        names = list(classes) if classes is not None else class_names_tag(ds)
+        names = list(classes) if classes is not None else class_names(ds)
     gdf = class_polygons(src, block=block, progress=progress)
     metric = Metric.from_raster(info.transform, info.crs, info.height, info.width)
     if simplify_m > 0 and len(gdf):

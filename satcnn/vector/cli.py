@@ -25,13 +25,6 @@ A .gpkg output holds every layer; a .parquet output becomes <stem>_<layer>.parqu
 """
 
 
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``satcnn vectorize`` argument parser."""
     p = command_parser(
@@ -45,7 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
         "roads",
         VectorizeRoadsOptions,
         help="road probability or mask raster -> road graph (lines + nodes)",
-        types={"threshold": _probability},
     )
     add_subcommand(
         sub, "classes", VectorizeClassesOptions, help="class-map raster -> polygons with class names"

@@ -1,7 +1,7 @@
 """The options of ``satcnn vectorize roads|classes``: one dataclass per kind, checked once.
 
-Each field is also a flag of its subcommand (``satcnn.flags``). The road threshold is checked by
-the threshold rule where it is parsed, not here.
+Each field is also a flag of its subcommand (``satcnn.flags``). The road threshold follows the one
+rule of ``satcnn.io.road_mask``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from satcnn.checks import require_at_least
 from satcnn.flags import option
+from satcnn.io.road_mask import THRESHOLD_RULE, check_threshold
 
 __all__ = ["VectorizeClassesOptions", "VectorizeRoadsOptions"]
 
@@ -20,7 +21,7 @@ class VectorizeRoadsOptions:
 
     input: str = option(positional=True, help="single-band road probability or mask GeoTIFF/COG")
     out: str = option(help="output .gpkg or .parquet")
-    threshold: float = option(0.5, help="road probability (default 0.5)")
+    threshold: float = option(0.5, help=f"{THRESHOLD_RULE} (default 0.5; masks: any non-zero)")
     spur_m: float = option(10.0, help="prune spurs shorter (default 10 m)")
     gap_m: float = option(10.0, help="bridge gaps shorter (default 10 m)")
     gap_angle: float = option(30.0, help="largest bend across a bridged gap (default 30 deg)")
@@ -30,6 +31,7 @@ class VectorizeRoadsOptions:
     progress: bool = option(True, help="no progress bar")
 
     def __post_init__(self) -> None:
+        check_threshold("threshold", self.threshold)
         for name in ("spur_m", "gap_m", "simplify_m"):
             require_at_least(name, getattr(self, name), 0)
         require_at_least("block", self.block, 1)

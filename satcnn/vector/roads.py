@@ -27,8 +27,8 @@ from affine import Affine
 from rasterio.crs import CRS
 from tqdm.auto import tqdm
 
-from satcnn.errors import ConfigError
 from satcnn.io.raster import gdal_cache_env, open_raster
+from satcnn.io.road_mask import check_threshold
 from satcnn.vector.blocks import iter_blocks, mask_rule, read_road_mask, skeleton_runs
 from satcnn.vector.clean import CleanOptions, clean_graph
 from satcnn.vector.graph import Metric, PixelGraphBuilder, edge_xy, to_pixel_space
@@ -134,7 +134,8 @@ def extract_road_graph(
         src: Single-band raster (GeoTIFF/COG): a satcnn probability (``prob_uint8`` or
             ``prob_float32``) or mask, or any 0/non-zero road mask (see
             :func:`satcnn.vector.blocks.mask_rule`).
-        threshold: Probability at or above which a pixel is road (ignored for masks).
+        threshold: Road where the probability is at or above this, in [0, 1] (ignored for masks;
+            the rule of :mod:`satcnn.io.road_mask`).
         block: Core block side in pixels; memory is about ``(block + 2 * halo)**2`` bytes times a
             small factor, whatever the raster size.
         halo: Pixels read around each block. Block-wise output equals whole-raster output when
@@ -202,8 +203,7 @@ def vectorize_roads(
     """
     layer_paths(out, ["lines", "nodes"])  # validate the name before any work
     clean = CleanOptions(spur_m=spur_m, gap_m=gap_m, gap_angle=gap_angle, simplify_m=simplify_m)
-    if not 0.0 < threshold <= 1.0:
-        raise ConfigError(f"threshold must be in (0, 1], got {threshold}")
+    check_threshold("threshold", threshold)
     t0 = time.perf_counter()
     net = extract_road_graph(src, threshold=threshold, block=block, halo=halo, clean=clean, progress=progress)
     lines, nodes = net.frames()

@@ -1,0 +1,301 @@
+"""The tags on satcnn's raster outputs: one typed schema that writes them, reads them and judges them.
+
+Every tag name is spelled here and nowhere else. ``satcnn infer`` writes these dataset tags:
+
+=========================  ==================  =====================================================
+tag                        field               meaning
+=========================  ==================  =====================================================
+``SATCNN_OUTPUT``          ``output``          ``prob_uint8``, ``prob_float32``, ``mask``, ``class_map``
+``SATCNN_TTA``             ``tta``             test-time augmentation: ``none``, ``flip``, ``d4``
+``SATCNN_THRESHOLD``       ``threshold``       masks: road where ``p >= threshold``
+``CLASS_NAMES``            ``classes``         class maps: JSON list of class names by index
+``CLASS_<i>``              ``classes``         class maps: the name of class ``i`` (written only)
+``PATCH_SIZE``             ``patch_size``      class maps: the classifier's window ``P``
+``STRIDE``                 ``stride``          class maps: the window stride ``S``
+``ALIGN``                  ``align``           class maps: ``center`` or ``corner``
+``SATCNN_SOURCE``          ``source``          file name of the input raster
+``SATCNN_MODEL``           ``run.model``       the model URI or path as given (informative)
+``SATCNN_MODEL_DIGEST``    ``run.model_digest``  SHA-256 of the model's weights
+``SATCNN_PRECISION``       ``run.precision``   ``32``, ``bf16-mixed`` or ``16-mixed``
+``SATCNN_MODEL_VERSION``   ``run.model_version``  registered models: ``<name>/<version>``
+``SATCNN_BANDS``           ``run.bands``       the band selection (``auto``: the model's default)
+``SATCNN_RESCALE``         ``run.rescale``     the radiometric rule (``strict``: none)
+=========================  ==================  =====================================================
+
+The ``run`` tags are the same on every output of a run (``satcnn infer``); outputs written by
+the library functions (``predict_raster``, ``classify_raster``) have none.
+
+Staleness: a rerun keeps an existing output only when the tags that decide its pixels match
+this run's (``OutputTags.decisive``): the output type, the weights digest, the mask threshold
+or the class-map stride, the TTA, the band selection, the rescale rule and the precision. The
+model URI, version and source name are informative: the same weights under another path are
+current, a checkpoint retrained at the same path is not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+import rasterio
+from rasterio.errors import RasterioError
+from rasterio.io import DatasetReader, DatasetWriter
+
+from satcnn.errors import DataFormatError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "OUTPUT_KINDS",
+    "OutputKind",
+    "OutputTags",
+    "RunTags",
+    "class_names",
+    "is_current",
+    "read_output_tags",
+    "stale_reason",
+]
+
+OutputKind = Literal["prob_uint8", "prob_float32", "mask", "class_map"]
+OUTPUT_KINDS: tuple[str, ...] = get_args(OutputKind)
+
+TagValue = str | int | float
+
+_OUTPUT = "SATCNN_OUTPUT"
+_TTA = "SATCNN_TTA"
+_THRESHOLD = "SATCNN_THRESHOLD"
+_CLASS_NAMES = "CLASS_NAMES"
+_PATCH_SIZE = "PATCH_SIZE"
+_STRIDE = "STRIDE"
+_ALIGN = "ALIGN"
+_SOURCE = "SATCNN_SOURCE"
+_RUN_TAGS = {  # RunTags field -> tag, in the order they are written
+    "model": "SATCNN_MODEL",
+    "model_digest": "SATCNN_MODEL_DIGEST",
+    "precision": "SATCNN_PRECISION",
+    "model_version": "SATCNN_MODEL_VERSION",
+    "bands": "SATCNN_BANDS",
+    "rescale": "SATCNN_RESCALE",
+}
+
+
+@dataclass(frozen=True)
+class RunTags:
+    """The tags every output of one ``satcnn infer`` run shares: what model made it, and how.
+
+    Attributes:
+        model: ``SATCNN_MODEL``: the model URI or path as given (informative).
+        model_digest: ``SATCNN_MODEL_DIGEST``: SHA-256 of the weights (decides staleness).
+        precision: ``SATCNN_PRECISION``: ``32``, ``bf16-mixed`` or ``16-mixed`` (decides).
+        model_version: ``SATCNN_MODEL_VERSION``: ``<name>/<version>`` of a registered model.
+        bands: ``SATCNN_BANDS``: the band selection, ``auto`` for the model's own (decides).
+        rescale: ``SATCNN_RESCALE``: the radiometric rule, ``strict`` for none (decides).
+    """
+
+    model: str | None = None
+    model_digest: str | None = None
+    precision: str | None = None
+    model_version: str | None = None
+    bands: str | None = None
+    rescale: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputTags:
+    """What a satcnn raster output is and what made it (the module docstring lists the tags).
+
+    Attributes:
+        output: ``SATCNN_OUTPUT``: the encoding (see ``satcnn.inference.segment``) or ``class_map``.
+        tta: ``SATCNN_TTA``: ``none``, ``flip`` or ``d4``.
+        threshold: ``SATCNN_THRESHOLD``: masks only, road where ``p >= threshold``.
+        classes: ``CLASS_NAMES`` (and ``CLASS_<i>``): class maps only, names by class index.
+        patch_size: ``PATCH_SIZE``: class maps only, the classifier's window.
+        stride: ``STRIDE``: class maps only, the stride between windows.
+        align: ``ALIGN``: class maps only, ``center`` or ``corner``.
+        source: ``SATCNN_SOURCE``: the input's file name.
+        run: The run's tags (``satcnn infer``); ``None`` for library calls.
+    """
+
+    output: OutputKind
+    tta: str = "none"
+    threshold: float | None = None
+    classes: tuple[str, ...] = ()
+    patch_size: int | None = None
+    stride: int | None = None
+    align: str | None = None
+    source: str | None = None
+    run: RunTags | None = None
+
+    def to_tags(self) -> dict[str, str]:
+        """The dataset tags, as strings, in the order satcnn writes them."""
+        tags: dict[str, TagValue | None] = {_OUTPUT: self.output}
+        if self.output == "class_map":
+            tags |= {
+                _CLASS_NAMES: json.dumps(list(self.classes)),
+                _PATCH_SIZE: self.patch_size,
+                _STRIDE: self.stride,
+                _ALIGN: self.align,
+            }
+        tags[_TTA] = self.tta
+        if self.output == "class_map":
+            tags |= {f"CLASS_{i}": name for i, name in enumerate(self.classes)}
+        tags |= {_THRESHOLD: self.threshold, _SOURCE: self.source}
+        if self.run is not None:
+            tags |= {tag: getattr(self.run, name) for name, tag in _RUN_TAGS.items()}
+        return {k: str(v) for k, v in tags.items() if v is not None}
+
+    def write(self, ds: DatasetWriter) -> None:
+        """Write the tags onto an open dataset (other tags stay)."""
+        ds.update_tags(**self.to_tags())
+
+    def decisive(self) -> list[tuple[str, TagValue]]:
+        """The tags an existing output must carry to answer this request, in the order compared.
+
+        The output type, the weights digest, the class-map stride, the TTA, the mask threshold,
+        the band selection, the rescale rule and the precision (those that are set).
+        """
+        run = self.run or RunTags()
+        pairs: list[tuple[str, TagValue | None]] = [
+            (_OUTPUT, self.output),
+            (_RUN_TAGS["model_digest"], run.model_digest),
+            (_STRIDE, self.stride if self.output == "class_map" else None),
+            (_TTA, self.tta),
+            (_THRESHOLD, self.threshold if self.output == "mask" else None),
+            (_RUN_TAGS["bands"], run.bands),
+            (_RUN_TAGS["rescale"], run.rescale),
+            (_RUN_TAGS["precision"], run.precision),
+        ]
+        return [(k, v) for k, v in pairs if v is not None]
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str], path: str | Path | None = None) -> OutputTags | None:
+        """Parse a dataset's tags; ``None`` when they are not a satcnn output's (no ``SATCNN_OUTPUT``).
+
+        Raises:
+            DataFormatError: A satcnn output's tag is malformed, naming ``path`` and the tag.
+        """
+        output = tags.get(_OUTPUT)
+        if output is None:
+            return None
+        if output not in OUTPUT_KINDS:
+            raise _malformed(path, _OUTPUT, output, f"not one of {', '.join(OUTPUT_KINDS)}")
+        run_values = {name: tags.get(tag) for name, tag in _RUN_TAGS.items()}
+        return cls(
+            output=output,  # type: ignore[arg-type]  # checked against OUTPUT_KINDS
+            tta=tags.get(_TTA, "none"),
+            threshold=_float(tags, _THRESHOLD, path),
+            classes=tuple(_class_list(tags, path) or ()),
+            patch_size=_int(tags, _PATCH_SIZE, path),
+            stride=_int(tags, _STRIDE, path),
+            align=tags.get(_ALIGN),
+            source=tags.get(_SOURCE),
+            run=RunTags(**run_values) if any(v is not None for v in run_values.values()) else None,
+        )
+
+
+def _malformed(path: str | Path | None, tag: str, value: str, problem: str) -> DataFormatError:
+    return DataFormatError(f"malformed satcnn output tag {tag}={value!r}: {problem}", path)
+
+
+def _float(tags: Mapping[str, str], tag: str, path: str | Path | None) -> float | None:
+    raw = tags.get(tag)
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise _malformed(path, tag, raw, "not a number") from None
+
+
+def _int(tags: Mapping[str, str], tag: str, path: str | Path | None) -> int | None:
+    raw = tags.get(tag)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise _malformed(path, tag, raw, "not an integer") from None
+
+
+def _class_list(tags: Mapping[str, str], path: str | Path | None) -> list[str] | None:
+    raw = tags.get(_CLASS_NAMES)
+    if raw is None:
+        return None
+    try:
+        names = json.loads(raw)
+    except json.JSONDecodeError:
+        names = None
+    if not isinstance(names, list):
+        raise _malformed(path, _CLASS_NAMES, raw, "not a JSON list of class names")
+    return [str(n) for n in names]
+
+
+def _tags_of(src: str | Path | DatasetReader) -> tuple[dict[str, str], str | Path]:
+    if isinstance(src, str | Path):
+        with rasterio.open(src) as ds:
+            return ds.tags(), src
+    return src.tags(), src.name
+
+
+def read_output_tags(src: str | Path | DatasetReader) -> OutputTags | None:
+    """The satcnn output tags of a raster (a path or an open dataset), or ``None`` for other rasters.
+
+    Raises:
+        DataFormatError: The raster is a satcnn output (``SATCNN_OUTPUT``) with a malformed tag.
+        rasterio.errors.RasterioError: ``src`` is a path that cannot be opened.
+    """
+    tags, path = _tags_of(src)
+    return OutputTags.from_tags(tags, path)
+
+
+def class_names(src: str | Path | DatasetReader) -> list[str] | None:
+    """The ``CLASS_NAMES`` tag of a class map (satcnn's or any raster carrying it), or ``None``.
+
+    Raises:
+        DataFormatError: The tag is not a JSON list, naming the file.
+    """
+    tags, path = _tags_of(src)
+    return _class_list(tags, path)
+
+
+def stale_reason(path: Path, expected: OutputTags | None) -> str | None:
+    """Why the existing output ``path`` does not answer the request ``expected``, or None.
+
+    Each decisive tag (``OutputTags.decisive``) is compared with the file's: numbers by value
+    (``0.5`` and ``0.50`` match), the rest as text. A malformed or missing tag is a reason, not an
+    error. An output that expects nothing (``None``: vectors derived from a raster output)
+    answers any request.
+    """
+    if expected is None:
+        return None
+    try:
+        with rasterio.open(path) as ds:
+            tags = ds.tags()
+    except RasterioError as err:
+        return f"{path} is unreadable ({err})"
+    for key, want in expected.decisive():
+        have = tags.get(key)
+        if isinstance(want, int | float) and not isinstance(want, bool):
+            try:
+                same = have is not None and float(have) == float(want)
+            except ValueError:
+                same = False
+        else:
+            same = have == str(want)
+        if not same:
+            return f"{path} has {key}={have!r}, this run asks for {want!r}"
+    return None
+
+
+def is_current(outs: Sequence[Path], expected: Sequence[OutputTags | None]) -> bool:
+    """Whether every output exists and answers this run's request (a rerun may keep them)."""
+    if not all(o.exists() for o in outs):
+        return False
+    reason = next((r for o, e in zip(outs, expected, strict=True) if (r := stale_reason(o, e))), None)
+    if reason:
+        logger.info("recomputing: %s", reason)
+    return reason is None
