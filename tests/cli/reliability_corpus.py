@@ -1,7 +1,7 @@
 """The bad-input corpus of issue 12: generated cases, and the subprocess that runs them.
 
 ``build_cases(root)`` writes every case's files under ``root`` and returns the cases. The test
-(``tests/test_reliability.py``) runs them all in one ``python -m tests.reliability_corpus CASES
+(``tests/test_reliability.py``) runs them all in one ``python -m tests.cli.reliability_corpus CASES
 RESULTS`` subprocess, which calls ``satcnn.cli.main`` (what ``python -m satcnn`` runs) once per
 case with file descriptor 2 captured, so GDAL's own messages are caught too, and an exception
 escaping ``main`` is printed as the traceback ``python -m satcnn`` would print. Importing torch,
@@ -33,7 +33,7 @@ from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
 from tests.conftest import CONFIGS, SAMPLES, SAT6_CSV
-from tests.test_model_io import write_checkpoint
+from tests.inference.test_model_io import write_checkpoint
 
 NAIP = SAMPLES / "naip" / "m_4709963_se_14_1_20200831.tif"
 ROAD_KWARGS = {"in_channels": 4, "filters": [4, 8, 16]}

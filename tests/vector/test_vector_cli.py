@@ -11,9 +11,9 @@ import pytest
 import rasterio
 from rasterio.features import rasterize
 
-from tests.test_cli import satcnn
-from tests.test_vector_classes import NAMES, class_map
-from tests.test_vector_roads import known_graph, to_world, write_raster
+from tests.cli.test_cli import satcnn
+from tests.vector.test_vector_classes import NAMES, class_map
+from tests.vector.test_vector_roads import known_graph, to_world, write_raster
 
 
 def one_error_line(stderr: str, path: Path) -> str:

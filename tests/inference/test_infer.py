@@ -32,7 +32,7 @@ from satcnn.inference import (
 from satcnn.inference.classify import class_map_transform
 from satcnn.models.checkpoint import WEIGHTS_PREFIX, weights_digest
 from tests.conftest import CONFIGS, ROOT, SAMPLES, SAT6_CSV
-from tests.test_model_io import CLASSES, write_checkpoint
+from tests.inference.test_model_io import CLASSES, write_checkpoint
 
 NAIP = SAMPLES / "naip" / "m_4709963_se_14_1_20200831.tif"
 VEGAS = SAMPLES / "roads" / "spacenet3-vegas" / "road_mask_input.tif"

@@ -25,7 +25,7 @@ from satcnn.io.reader import WindowReader
 from satcnn.models.checkpoint import CheckpointMeta, ModelSpec, save_checkpoint
 from satcnn.models.normalize import Normalize
 from satcnn.models.registry import create_model
-from tests.test_bands import RGBA, scene, write_tif
+from tests.io.test_bands import RGBA, scene, write_tif
 
 RGBN = ["red", "green", "blue", "nir"]
 WV3 = ["coastal", "blue", "green", "yellow", "red", "rededge", "nir1", "nir2"]

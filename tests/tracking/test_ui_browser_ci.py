@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-TEST = "tests/test_ui_browser.py::test_ui_shows_the_run"
+TEST = "tests/tracking/test_ui_browser.py::test_ui_shows_the_run"
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.reliability_corpus import Case, build_cases, dump_cases
+from tests.cli.reliability_corpus import Case, build_cases, dump_cases
 
 DOC = ROOT / "docs" / "reliability.md"
 WRITE_ENV = "SATCNN_WRITE_RELIABILITY"
@@ -119,7 +119,7 @@ def test_bad_input_corpus(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "tests.reliability_corpus",
+                "tests.cli.reliability_corpus",
                 str(tmp_path / "cases.json"),
                 str(tmp_path / "r.json"),
             ],

@@ -15,7 +15,7 @@ from shapely.geometry import LineString, Point
 from satcnn.data.labels import rasterize_centerlines
 from satcnn.errors import DataFormatError, InputFileNotFoundError, RasterError
 
-SPACENET = Path(__file__).resolve().parents[1] / "data" / "samples" / "roads" / "spacenet3-vegas"
+SPACENET = Path(__file__).resolve().parents[2] / "data" / "samples" / "roads" / "spacenet3-vegas"
 X0, Y0 = 500_000.0, 5_000_100.0  # top-left of the UTM test grid
 
 

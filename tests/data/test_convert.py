@@ -14,7 +14,7 @@ from PIL import Image
 from satcnn.data.convert import NotGeoreferencedWarning, png_pair_to_geotiff
 from satcnn.errors import DataFormatError, InputFileNotFoundError, RasterError
 
-MASS = Path(__file__).resolve().parents[1] / "data" / "samples" / "roads" / "massachusetts"
+MASS = Path(__file__).resolve().parents[2] / "data" / "samples" / "roads" / "massachusetts"
 IMAGE = MASS / "train_10078660_15_sat.png"
 MASK = MASS / "train_10078660_15_map.png"
 

@@ -19,8 +19,8 @@ from rio_cogeo.cogeo import cog_validate
 from satcnn.inference import InferenceOptions, run_inference
 from satcnn.io.atomic import KILL_HOOK_ENV
 from tests.conftest import ROOT
-from tests.test_infer import NAIP, _crop
-from tests.test_model_io import write_checkpoint
+from tests.inference.test_infer import NAIP, _crop
+from tests.inference.test_model_io import write_checkpoint
 
 NAMES = [f"t{i}" for i in range(4)]
 

@@ -9,7 +9,7 @@ import torch
 
 from satcnn.data.batch_augment import apply_photometric, draw_photometric, flip_rotate
 from satcnn.io.reader import FILL_VALUE
-from tests.test_scenes import _set_nodata, _window_of, make_dm, write_scene
+from tests.data.test_scenes import _set_nodata, _window_of, make_dm, write_scene
 
 
 def _symmetries(a: np.ndarray) -> list[np.ndarray]:

@@ -15,8 +15,8 @@ import torch
 from satcnn.inference import InferenceOptions, OptionError, run_inference
 from satcnn.inference.cli import infer_main
 from satcnn.tasks.segmentation import SegmentationTask
-from tests.test_infer import INFER, VEGAS, _crop
-from tests.test_model_io import write_checkpoint
+from tests.inference.test_infer import INFER, VEGAS, _crop
+from tests.inference.test_model_io import write_checkpoint
 
 
 @pytest.fixture

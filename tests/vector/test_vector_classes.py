@@ -13,7 +13,7 @@ import shapely
 
 from satcnn.errors import ConfigError, RasterError
 from satcnn.vector.classes import class_polygons, vectorize_classes
-from tests.test_vector_roads import write_raster
+from tests.vector.test_vector_roads import write_raster
 
 NAMES = ["water", "trees", "grass", "road"]
 

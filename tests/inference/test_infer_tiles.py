@@ -26,8 +26,8 @@ from satcnn.inference.classify import class_map_transform, classify_raster
 from satcnn.inference.segment import predict_raster
 from satcnn.inference.tta import dihedral
 from tests.conftest import ROOT, SAMPLES, SAT6_TIFS
-from tests.test_inference_core import patch_classifier, scaled, scene, seg_model, write_tif
-from tests.test_model_io import CLASSES, write_checkpoint
+from tests.inference.test_inference_core import patch_classifier, scaled, scene, seg_model, write_tif
+from tests.inference.test_model_io import CLASSES, write_checkpoint
 
 NAIP = SAMPLES / "naip" / "m_4709963_se_14_1_20200831.tif"
 SAT6_TRN = SAT6_TIFS / "trn"
