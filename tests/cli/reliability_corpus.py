@@ -1,7 +1,7 @@
 """The bad-input corpus of issue 12: generated cases, and the subprocess that runs them.
 
 ``build_cases(root)`` writes every case's files under ``root`` and returns the cases. The test
-(``tests/test_reliability.py``) runs them all in one ``python -m tests.cli.reliability_corpus CASES
+(``tests/cli/test_reliability.py``) runs them all in one ``python -m tests.cli.reliability_corpus CASES
 RESULTS`` subprocess, which calls ``satcnn.cli.main`` (what ``python -m satcnn`` runs) once per
 case with file descriptor 2 captured, so GDAL's own messages are caught too, and an exception
 escaping ``main`` is printed as the traceback ``python -m satcnn`` would print. Importing torch,

@@ -308,7 +308,7 @@ def _cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen
     )
 
 
-# The SIGKILL-and-resume test is tests/test_infer_kill.py: it kills `python -m satcnn infer` at a
+# The SIGKILL-and-resume test is tests/inference/test_infer_kill.py: it kills `python -m satcnn infer` at a
 # deterministic point (just before a final rename) instead of polling for a file and racing the run.
 
 
