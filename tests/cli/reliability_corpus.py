@@ -32,8 +32,7 @@ from affine import Affine
 from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
-from tests.conftest import CONFIGS, SAMPLES, SAT6_CSV
-from tests.inference.test_model_io import write_checkpoint
+from tests.factories import CONFIGS, SAMPLES, SAT6_CSV, write_checkpoint
 
 NAIP = SAMPLES / "naip" / "m_4709963_se_14_1_20200831.tif"
 ROAD_KWARGS = {"in_channels": 4, "filters": [4, 8, 16]}

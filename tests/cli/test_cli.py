@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,23 +9,10 @@ import pytest
 import yaml
 
 from satcnn.cli import main
-from tests.conftest import CONFIGS, ROOT, SAT6_CSV
+from tests.factories import CONFIGS, SAT6_CSV, satcnn
 
 DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
 SAT6 = str(CONFIGS / "deepsat" / "sat6.yaml")
-
-
-def satcnn(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m satcnn`` as a user would."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "satcnn", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_help_lists_commands(tmp_path: Path) -> None:

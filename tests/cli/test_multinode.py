@@ -8,7 +8,7 @@ import pytest
 from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
 from satcnn.lightning_cli import SatcnnCLI
-from tests.conftest import CONFIGS, SAT6_CSV
+from tests.factories import CONFIGS, SAT6_CSV
 
 BASE = [
     "--config",

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.cli.reliability_corpus import Case, build_cases, dump_cases
+from tests.factories import ROOT
 
 DOC = ROOT / "docs" / "reliability.md"
 WRITE_ENV = "SATCNN_WRITE_RELIABILITY"

@@ -9,7 +9,7 @@ import torch
 
 from satcnn.data.batch_augment import apply_photometric, draw_photometric, flip_rotate
 from satcnn.io.reader import FILL_VALUE
-from tests.data.test_scenes import _set_nodata, _window_of, make_dm, write_scene
+from tests.factories import make_dm, set_nodata, window_of, write_scene
 
 
 def _symmetries(a: np.ndarray) -> list[np.ndarray]:
@@ -73,7 +73,7 @@ def test_draw_photometric_matches_albumentations_probabilities() -> None:
 
 def test_datamodule_augments_reproducibly_and_valid_follows_the_image(tmp_path: Path) -> None:
     image, _ = write_scene(tmp_path, "a", height=64, width=64, seed=1)
-    valid_px = _set_nodata(tmp_path, "a", image, (slice(10, 30), slice(5, 60)))
+    valid_px = set_nodata(tmp_path, "a", image, (slice(10, 30), slice(5, 60)))
 
     def batches(kind: str) -> list[dict[str, torch.Tensor]]:
         dm = make_dm(str(tmp_path), batch_size=4, train_samples_per_epoch=12, augment_kind=kind)
@@ -88,7 +88,7 @@ def test_datamodule_augments_reproducibly_and_valid_follows_the_image(tmp_path: 
         torch.testing.assert_close(b["image"], b2["image"])  # same seed, same pixels
         torch.testing.assert_close(f["valid"], b["valid"])  # photometric leaves the geometry alone
         for x, v, bounds in zip(f["image"], f["valid"], f["bounds"], strict=True):
-            r, c = _window_of(bounds, 32)
+            r, c = window_of(bounds, 32)
             raw = np.where(valid_px, image, 0).astype(np.float32)[:, r : r + 32, c : c + 32]
             sym = _symmetries(np.concatenate([raw, valid_px[None, r : r + 32, c : c + 32]]))
             match = [s for s in sym if np.array_equal(s, np.concatenate([x.numpy(), v.numpy()]))]

@@ -14,7 +14,7 @@ from satcnn.data import DeepSatDataModule
 from satcnn.data.deepsat import SAT6_CLASSES, read_deepsat, read_folder, read_mat
 from satcnn.data.deepsat_csv import read_csv_release
 from satcnn.errors import DataFormatError, InputFileNotFoundError
-from tests.conftest import SAT6_CSV, SAT6_TIFS
+from tests.factories import SAT6_CSV, SAT6_TIFS
 
 RNG = np.random.default_rng(0)
 

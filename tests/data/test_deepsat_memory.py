@@ -10,7 +10,7 @@ import torch
 from satcnn.data import DeepSatDataModule
 from satcnn.errors import ConfigError
 from satcnn.tasks import ClassificationTask
-from tests.conftest import SAT6_CSV
+from tests.factories import SAT6_CSV
 
 
 def _dm(**kw: object) -> DeepSatDataModule:

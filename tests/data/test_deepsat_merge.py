@@ -9,7 +9,7 @@ import numpy as np
 from satcnn.data.deepsat import read_deepsat
 from satcnn.data.deepsat_csv import read_csv_release
 from satcnn.data.deepsat_merge import merge_patch_sets
-from tests.conftest import SAT6_CSV, SAT6_TIFS
+from tests.factories import SAT6_CSV, SAT6_TIFS
 
 
 def test_merge_csv_rows_and_patch_folders(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from satcnn.data import RoadSceneDataModule
 from satcnn.data.mask_values import check_mask_values, mask_values
 from satcnn.errors import RasterError
-from tests.data.test_scenes import write_scene
+from tests.factories import write_scene
 
 
 def _recode(mask_path: Path, values: dict[int, int]) -> None:

@@ -23,7 +23,7 @@ from satcnn.io.reader import WindowReader
 from satcnn.pipeline.context import StageContext
 from satcnn.pipeline.spec import load_spec
 from satcnn.pipeline.validate import validate_run
-from tests.conftest import ROOT, SAMPLES
+from tests.factories import ROOT, SAMPLES
 
 SPACENET = SAMPLES / "roads" / "spacenet3-vegas"
 MASS = SAMPLES / "roads" / "massachusetts"

@@ -17,59 +17,7 @@ from satcnn.data.normalization import RunningStats
 from satcnn.data.samplers import GridWindowSampler
 from satcnn.data.scenes import RoadSceneDataModule, collate_samples, find_scenes
 from satcnn.errors import ConfigError, InputFileNotFoundError, RasterError
-
-ORIGIN = (500_000.0, 4_600_000.0)
-
-
-def write_scene(
-    root: Path,
-    name: str,
-    height: int = 96,
-    width: int = 80,
-    count: int = 4,
-    dtype: str = "uint8",
-    epsg: int = 32633,
-    res: float = 0.5,
-    seed: int = 0,
-    offset: int = 0,
-    mask_epsg: int | None = None,
-    mask_res: float | None = None,
-    mask_shape: tuple[int, int] | None = None,
-    write_mask: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Write a seeded image (count bands) and a 0/255 mask; return both arrays."""
-    rng = np.random.default_rng(seed)
-    high = 200 if dtype == "uint8" else 60000
-    image = (rng.integers(0, high, size=(count, height, width)) + offset).astype(dtype)
-    mask = np.where(rng.random((height, width)) > 0.7, 255, 0).astype("uint8")
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(parents=True, exist_ok=True)
-    transform = from_origin(*ORIGIN, res, res)
-    profile = {"driver": "GTiff", "crs": CRS.from_epsg(epsg), "transform": transform}
-    with rasterio.open(
-        root / "images" / f"{name}.tif", "w", height=height, width=width, count=count, dtype=dtype, **profile
-    ) as dst:
-        dst.write(image)
-    if write_mask:
-        mh, mw = mask_shape or (height, width)
-        mprofile = {
-            "driver": "GTiff",
-            "crs": CRS.from_epsg(mask_epsg or epsg),
-            "transform": from_origin(*ORIGIN, mask_res or res, mask_res or res),
-        }
-        with rasterio.open(
-            root / "masks" / f"{name}.tif", "w", height=mh, width=mw, count=1, dtype="uint8", **mprofile
-        ) as dst:
-            dst.write(np.resize(mask, (mh, mw))[None])
-    return image, mask
-
-
-def make_dm(root: str, **kwargs: object) -> RoadSceneDataModule:
-    """A DataModule with small test defaults (32 px patches overlapping by 8)."""
-    kwargs.setdefault("patch_size", 32)
-    kwargs.setdefault("val_overlap", 8)
-    return RoadSceneDataModule(root, **kwargs)  # type: ignore[arg-type]
-
+from tests.factories import SCENE_ORIGIN, make_dm, set_nodata, window_of, write_scene
 
 # ---------------------------------------------------------------- RunningStats
 
@@ -247,8 +195,8 @@ def test_single_scene_uses_disjoint_row_bands(tmp_path: Path, caplog: pytest.Log
     assert (train.row_off, train.height) == (0, 120)
     assert (val.row_off, val.height) == (120, 40) and (test.row_off, test.height) == (160, 40)
     bounds = torch.cat([b["bounds"] for b in dm.val_dataloader()])
-    top = ORIGIN[1] - 120 * 0.5
-    assert float(bounds[:, 3].max()) <= top and float(bounds[:, 1].min()) >= ORIGIN[1] - 160 * 0.5
+    top = SCENE_ORIGIN[1] - 120 * 0.5
+    assert float(bounds[:, 3].max()) <= top and float(bounds[:, 1].min()) >= SCENE_ORIGIN[1] - 160 * 0.5
 
     small = tmp_path / "small"
     write_scene(small, "only", height=64, width=64)
@@ -268,7 +216,7 @@ def test_batches_carry_raw_values_crs_and_bounds(tmp_path: Path) -> None:
         str(tmp_path), patch_size=32, batch_size=4, train_samples_per_epoch=10, augment=False, val_overlap=8
     )
     dm.setup()
-    transform = from_origin(*ORIGIN, 0.5, 0.5)
+    transform = from_origin(*SCENE_ORIGIN, 0.5, 0.5)
     for loader in (dm.train_dataloader(), dm.val_dataloader()):
         loaded = list(loader)
         # the loader keeps the file's type; the transfer hook (run by Lightning on the device) makes float32
@@ -314,7 +262,7 @@ def test_grid_covers_every_pixel_of_val_scenes(tmp_path: Path) -> None:
         assert name in shapes
         assert ref.row_off + 32 <= shapes[name][0] and ref.col_off + 32 <= shapes[name][1]
         cover[name][ref.row_off : ref.row_off + 32, ref.col_off : ref.col_off + 32] += 1
-        x0, y1 = ORIGIN[0] + ref.col_off * 0.5, ORIGIN[1] - ref.row_off * 0.5
+        x0, y1 = SCENE_ORIGIN[0] + ref.col_off * 0.5, SCENE_ORIGIN[1] - ref.row_off * 0.5
         expected_bounds.append([x0, y1 - 16.0, x0 + 16.0, y1])
     assert cover["a"].min() >= 1 and cover["b"].min() >= 1
     assert cover["a"].max() <= 4  # overlapping grid, not a dense sliding window
@@ -338,7 +286,7 @@ def test_valid_masks_own_every_val_pixel_once(tmp_path: Path, patch: int, overla
     dm.setup()
     shapes = {"a": (97, 75), "b": (50, 61)}
     owned = {k: np.zeros(v, dtype=int) for k, v in shapes.items()}
-    transform = from_origin(*ORIGIN, 0.5, 0.5)
+    transform = from_origin(*SCENE_ORIGIN, 0.5, 0.5)
     dataset = dm.val_dataloader().dataset
     for rank in range(world):  # every rank's shard, padding repeats included
         sampler = GridWindowSampler(dm.regions["val"], patch, overlap, num_replicas=world, rank=rank)
@@ -398,30 +346,11 @@ def test_band_stats_use_training_scenes_only(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the pixel contract
 
 
-def _set_nodata(root: Path, name: str, image: np.ndarray, block: tuple[slice, slice]) -> np.ndarray:
-    """Fill ``block`` of every band with 255, tag 255 as nodata, and return the valid-pixel mask."""
-    image = image.copy()
-    image[(slice(None), *block)] = 255  # write_scene draws values below 200: no other 255s
-    with rasterio.open(root / "images" / f"{name}.tif", "r+") as ds:
-        ds.nodata = 255
-        ds.write(image)
-    valid = np.ones(image.shape[1:], bool)
-    valid[block] = False
-    return valid
-
-
-def _window_of(bounds: torch.Tensor, size: int) -> tuple[int, int]:
-    win = from_bounds(*bounds.tolist(), transform=from_origin(*ORIGIN, 0.5, 0.5))
-    win = win.round_offsets().round_lengths()
-    assert (win.height, win.width) == (size, size)
-    return int(win.row_off), int(win.col_off)
-
-
 def test_nodata_pixels_hold_the_fill_and_are_not_valid(tmp_path: Path) -> None:
     train_image, _ = write_scene(tmp_path, "a", height=64, width=64, seed=1)
     val_image, _ = write_scene(tmp_path, "v", height=48, width=40, seed=2)
-    train_valid = _set_nodata(tmp_path, "a", train_image, (slice(10, 30), slice(5, 60)))
-    val_valid = _set_nodata(tmp_path, "v", val_image, (slice(0, 20), slice(0, 40)))
+    train_valid = set_nodata(tmp_path, "a", train_image, (slice(10, 30), slice(5, 60)))
+    val_valid = set_nodata(tmp_path, "v", val_image, (slice(0, 20), slice(0, 40)))
     dm = make_dm(
         str(tmp_path),
         batch_size=4,
@@ -438,7 +367,7 @@ def test_nodata_pixels_hold_the_fill_and_are_not_valid(tmp_path: Path) -> None:
         owned = np.zeros(valid_px.shape, int)
         for batch in loader:
             for x, v, bounds in zip(batch["image"], batch["valid"], batch["bounds"], strict=True):
-                r, c = _window_of(bounds, 32)
+                r, c = window_of(bounds, 32)
                 expect_valid = valid_px[r : r + 32, c : c + 32]
                 assert not (v[0].numpy().astype(bool) & ~expect_valid).any()  # invalid is never valid
                 raw = image[:, r : r + 32, c : c + 32].astype(np.float32)
@@ -453,7 +382,7 @@ def test_nodata_pixels_hold_the_fill_and_are_not_valid(tmp_path: Path) -> None:
 def test_band_stats_leave_out_nodata(tmp_path: Path) -> None:
     image, _ = write_scene(tmp_path, "a", seed=1)
     write_scene(tmp_path, "v", seed=3)
-    valid = _set_nodata(tmp_path, "a", image, (slice(0, 40), slice(0, 80)))
+    valid = set_nodata(tmp_path, "a", image, (slice(0, 40), slice(0, 80)))
     dm = make_dm(str(tmp_path), val_scenes=["v"], test_scenes=["v"])
     mean, std = dm.band_stats()
     flat = image[:, valid].astype(np.float64)
@@ -464,7 +393,7 @@ def test_band_stats_leave_out_nodata(tmp_path: Path) -> None:
 def test_all_nodata_training_area_names_the_file(tmp_path: Path) -> None:
     image, _ = write_scene(tmp_path, "a", seed=1)
     write_scene(tmp_path, "v", seed=3)
-    _set_nodata(tmp_path, "a", image, (slice(None), slice(None)))
+    set_nodata(tmp_path, "a", image, (slice(None), slice(None)))
     dm = make_dm(str(tmp_path), val_scenes=["v"], test_scenes=["v"])
     with pytest.raises(RasterError, match=r"a\.tif is nodata or masked"):
         dm.band_stats()
@@ -482,7 +411,7 @@ def test_alpha_beyond_the_bands_masks_training_windows(tmp_path: Path) -> None:
     batch = next(iter(rgb.train_dataloader()))
     assert batch["image"].shape[1] == 3
     for x, v, bounds in zip(batch["image"], batch["valid"], batch["bounds"], strict=True):
-        r, c = _window_of(bounds, 32)
+        r, c = window_of(bounds, 32)
         expect = np.ones((64, 64), bool)
         expect[40:] = False
         np.testing.assert_array_equal(v[0].numpy().astype(bool), expect[r : r + 32, c : c + 32])

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,20 +17,17 @@ from rasterio.crs import CRS
 from satcnn.errors import ConfigError, DataFormatError, RasterError
 from satcnn.evaluate import EvaluationResult, evaluate_classes, evaluate_roads, log_evaluation
 from satcnn.evaluate.tracking import INFERENCE_RUN_TAG, TRAINING_RUN_TAG
-from tests.conftest import ROOT
+from tests.factories import satcnn, write_tif
 
 CRS_UTM = CRS.from_epsg(32633)
 ORIGIN = Affine(1.0, 0.0, 500000.0, 0.0, -1.0, 4000000.0)  # 1 m pixels
 
 
 def write(
-    path: Path, array: np.ndarray, *, transform: Affine = ORIGIN, crs: CRS | None = CRS_UTM, **kw: object
+    path: Path, array: np.ndarray, *, transform: Affine = ORIGIN, crs: CRS | None = CRS_UTM, **kw: Any
 ) -> Path:
     """A one-band GeoTIFF holding ``array``."""
-    profile = {"driver": "GTiff", "count": 1, "height": array.shape[0], "width": array.shape[1]}
-    with rasterio.open(path, "w", **profile, dtype=array.dtype, transform=transform, crs=crs, **kw) as ds:
-        ds.write(array, 1)
-    return path
+    return write_tif(path, array, transform=transform, crs=crs, **kw)
 
 
 def road_truth() -> np.ndarray:
@@ -308,13 +303,6 @@ def test_mlflow_run_links_the_inference_and_training_runs(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not found" in err[0] and "0" * 32 in err[0]
     assert not (workdir / "bad").exists()
-
-
-def satcnn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "satcnn", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
 
 
 def test_cli_misaligned_rasters_give_one_line_naming_both_files(tmp_path: Path) -> None:

@@ -20,8 +20,7 @@ from satcnn.inference import InferenceOptions, load_model, run_inference
 from satcnn.inference.export import export_model
 from satcnn.inference.model_card import MLM_SCHEMA, card_path
 from satcnn.io.reader import WindowReader
-from tests.conftest import ROOT, SAMPLES
-from tests.inference.test_model_io import write_checkpoint
+from tests.factories import ROOT, SAMPLES, write_checkpoint
 
 NAIP = SAMPLES / "naip" / "m_4709963_se_14_1_20200831.tif"
 RESUNET = {"in_channels": 4, "num_classes": 1, "filters": [4, 8, 16, 32]}  # size_multiple 8

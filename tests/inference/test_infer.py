@@ -15,7 +15,6 @@ import pytest
 import rasterio
 import torch
 from mlflow import MlflowClient
-from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_validate
 
 from satcnn.cli import main
@@ -31,32 +30,22 @@ from satcnn.inference import (
 )
 from satcnn.inference.classify import class_map_transform
 from satcnn.models.checkpoint import WEIGHTS_PREFIX, weights_digest
-from tests.conftest import CONFIGS, ROOT, SAMPLES, SAT6_CSV
-from tests.inference.test_model_io import CLASSES, write_checkpoint
-
-NAIP = SAMPLES / "naip" / "m_4709963_se_14_1_20200831.tif"
-VEGAS = SAMPLES / "roads" / "spacenet3-vegas" / "road_mask_input.tif"
-# The infer CLI without the Lightning/MLflow imports of the top-level CLI (faster subprocess start).
-INFER = "import sys; from satcnn.inference.cli import infer_main; sys.exit(infer_main(sys.argv[1:]))"
+from tests.factories import (
+    CLASSES,
+    CONFIGS,
+    INFER,
+    NAIP,
+    ROOT,
+    SAT6_CSV,
+    VEGAS,
+    crop,
+    write_checkpoint,
+)
 
 
 @pytest.fixture
 def classifier(tmp_path: Path) -> Path:
     return write_checkpoint(tmp_path / "models" / "sat6.ckpt")
-
-
-def _crop(src: Path, dst: Path, size: int, **changes: object) -> Path:
-    """A ``size`` x ``size`` crop of ``src`` (its CRS and shifted transform), with profile ``changes``."""
-    with rasterio.open(src) as ds:
-        win = Window(0, 0, size, size)
-        data = ds.read(window=win)
-        profile = {**ds.profile, "width": size, "height": size, "transform": ds.window_transform(win)}
-    profile.update(changes)
-    if "count" in changes:
-        data = data[: int(changes["count"])]  # type: ignore[call-overload]
-    with rasterio.open(dst, "w", **profile) as out:
-        out.write(data.astype(profile["dtype"]))
-    return dst
 
 
 def _read(path: Path) -> tuple[np.ndarray, dict[str, object]]:
@@ -149,13 +138,13 @@ def test_road_model_on_spacenet_tile_keeps_the_grid(tmp_path: Path) -> None:
 def bad_tiles(tmp_path: Path) -> dict[str, Path]:
     d = tmp_path / "tiles"
     d.mkdir()
-    tiles = {"good": _crop(NAIP, d / "a_good.tif", 120), "good2": _crop(NAIP, d / "z_good.tif", 64)}
+    tiles = {"good": crop(NAIP, d / "a_good.tif", 120), "good2": crop(NAIP, d / "z_good.tif", 64)}
     tiles["corrupt"] = d / "b_corrupt.tif"
     tiles["corrupt"].write_bytes(np.random.default_rng(0).bytes(5000))
-    tiles["nocrs"] = _crop(NAIP, d / "c_nocrs.tif", 64, crs=None)
-    tiles["bands"] = _crop(NAIP, d / "d_threeband.tif", 64, count=3)
-    tiles["small"] = _crop(NAIP, d / "e_small.tif", 20)
-    tiles["dtype"] = _crop(NAIP, d / "f_float.tif", 64, dtype="float32", nodata=None)
+    tiles["nocrs"] = crop(NAIP, d / "c_nocrs.tif", 64, crs=None)
+    tiles["bands"] = crop(NAIP, d / "d_threeband.tif", 64, count=3)
+    tiles["small"] = crop(NAIP, d / "e_small.tif", 20)
+    tiles["dtype"] = crop(NAIP, d / "f_float.tif", 64, dtype="float32", nodata=None)
     png = tmp_path / "g_picture.png"
     with rasterio.open(png, "w", driver="PNG", width=64, height=64, count=4, dtype="uint8") as ds:
         ds.write(np.zeros((4, 64, 64), np.uint8))
@@ -274,7 +263,7 @@ def test_inference_run_is_tracked_with_manifest(
 ) -> None:
     work, run_id = fitted
     monkeypatch.chdir(work)
-    tile = _crop(NAIP, tmp_path / "tile.tif", 200)
+    tile = crop(NAIP, tmp_path / "tile.tif", 200)
     out = tmp_path / "out"
     report = run_inference(InferenceOptions(f"runs:/{run_id}", [tile], out, progress=False, stride=4))
     manifest = json.loads((out / "manifest.json").read_text())
@@ -317,7 +306,7 @@ def test_two_ranks_split_the_inputs(classifier: Path, tmp_path: Path) -> None:
     tiles = tmp_path / "tiles"
     tiles.mkdir()
     for i in range(5):
-        _crop(NAIP, tiles / f"tile{i}.tif", 64 + 8 * i)
+        crop(NAIP, tiles / f"tile{i}.tif", 64 + 8 * i)
     out = tmp_path / "out"
     args = [
         "--model",
@@ -360,7 +349,7 @@ def test_rerun_recomputes_outputs_of_other_settings(tmp_path: Path) -> None:
         mean=[400.0],
         std=[150.0],
     )
-    tile = _crop(VEGAS, tmp_path / "tile.tif", 96)
+    tile = crop(VEGAS, tmp_path / "tile.tif", 96)
     out = tmp_path / "out"
     kw: dict[str, object] = {"track": False, "progress": False, "window": 64, "margin": 8}
     first = run_inference(InferenceOptions(ckpt, tile, out, output_type="prob_uint8", **kw))  # type: ignore[arg-type]
@@ -420,7 +409,7 @@ def test_tracking_failure_after_create_run_marks_the_run_failed(
 
     monkeypatch.setattr(MlflowClient, "log_artifact", broken)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tile = _crop(NAIP, tmp_path / "tile.tif", 64)
+    tile = crop(NAIP, tmp_path / "tile.tif", 64)
     report = run_inference(
         InferenceOptions(classifier, tile, tmp_path / "out", progress=False, tracking_uri=store)
     )
@@ -445,7 +434,7 @@ def _infer(model: str | Path, tile: Path, out: Path, *extra: str) -> int:
 
 def test_rerun_recomputes_when_the_weights_change_not_the_path(tmp_path: Path) -> None:
     ckpt = write_checkpoint(tmp_path / "models" / "sat6.ckpt", seed=0)
-    tile = _crop(NAIP, tmp_path / "tile.tif", 96)
+    tile = crop(NAIP, tmp_path / "tile.tif", 96)
     out = tmp_path / "out"
     cmap = out / "tile.tif"
     assert _infer(ckpt, tile, out) == 0 and _statuses(out) == ["done"]
@@ -485,7 +474,7 @@ def test_rerun_recomputes_when_the_alias_moves_to_other_weights(
         write_checkpoint(folder / "best.ckpt", seed=seed)
         client.create_model_version("sat6", str(folder))
     client.set_registered_model_alias("sat6", "champion", "1")
-    tile = _crop(NAIP, tmp_path / "tile.tif", 64)
+    tile = crop(NAIP, tmp_path / "tile.tif", 64)
     out = tmp_path / "out"
     assert _infer("models:/sat6@champion", tile, out) == 0 and _statuses(out) == ["done"]
     assert _infer("models:/sat6@champion", tile, out) == 0 and _statuses(out) == ["skipped"]
@@ -510,8 +499,8 @@ def test_both_outputs_colliding_with_another_input_fail_up_front(tmp_path: Path)
     )
     tiles = tmp_path / "tiles"
     tiles.mkdir()
-    _crop(VEGAS, tiles / "a.tif", 64)
-    _crop(VEGAS, tiles / "a_mask.tif", 64)
+    crop(VEGAS, tiles / "a.tif", 64)
+    crop(VEGAS, tiles / "a_mask.tif", 64)
     out = tmp_path / "out"
     args = ["--model", str(ckpt), "--input", str(tiles), "--output", str(out), "--output-type", "both"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,11 @@ from satcnn.io.reader import WindowReader
 from satcnn.models.checkpoint import CheckpointMeta, ModelSpec, save_checkpoint
 from satcnn.models.normalize import Normalize
 from satcnn.models.registry import create_model
-from tests.io.test_bands import RGBA, scene, write_tif
+from tests import factories
+from tests.factories import RGBA, road_bands
+
+# 1 m pixels; uint8 bands 1-3 tagged R, G, B as synth-roads writes them
+write_tif = partial(factories.write_tif, res=1.0, rgb=True)
 
 RGBN = ["red", "green", "blue", "nir"]
 WV3 = ["coastal", "blue", "green", "yellow", "red", "rededge", "nir1", "nir2"]
@@ -40,7 +45,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The corpus and a road model whose record holds the uint8 scene's statistics."""
     d = tmp_path_factory.mktemp("corpus")
     tiles = d / "tiles"
-    rgbn = scene(64, 64, seed=3)
+    rgbn = road_bands(64, 64, seed=3)
     rng = np.random.default_rng(9)
     u16 = np.round(rgbn.astype(np.float64) * 2047 / 255).astype(np.uint16)
     f64 = u16.astype(np.float64)
@@ -56,10 +61,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ),
         "wv3": write_tif(tiles / "c_wv3.tif", wv3, descriptions=WV3),
         "eight": write_tif(tiles / "d_eight.tif", wv3),
-        "rgb_alpha": write_tif(tiles / "e_rgb_alpha.tif", alpha, interp=RGBA),
+        "rgb_alpha": write_tif(tiles / "e_rgb_alpha.tif", alpha, colorinterp=RGBA),
         "uint16": write_tif(tiles / "f_uint16.tif", u16),
         "float64": write_tif(tiles / "g_float64.tif", f64, nodata=float("nan")),
-        "sat6_like": write_tif(tiles / "h_sat6_like.tif", rgbn, interp=RGBA),
+        "sat6_like": write_tif(tiles / "h_sat6_like.tif", rgbn, colorinterp=RGBA),
     }
     with rasterio.open(paths["rgbn"]) as ds:
         pcts = raster_percentiles(WindowReader(ds))
@@ -249,7 +254,7 @@ def test_a_road_model_trains_on_11_bit_bgrn_scenes_and_infers_them_strictly(tmp_
 
     root = tmp_path / "scenes"
     for i in range(2):
-        rgbn = scene(96, 96, seed=i).astype(np.uint16) * 8
+        rgbn = road_bands(96, 96, seed=i).astype(np.uint16) * 8
         write_tif(root / "images" / f"s{i}.tif", rgbn[[2, 1, 0, 3]])
         road = np.abs(np.subtract(*np.indices((96, 96)))) < 4
         write_tif(root / "masks" / f"s{i}.tif", road.astype(np.uint8)[None])
@@ -280,7 +285,7 @@ def test_strict_mode_refuses_another_value_range_of_the_training_type(tmp_path: 
     from satcnn.errors import RasterError
     from satcnn.inference.input_rule import InputRule
 
-    reflectance = scene(64, 64).astype(np.float32) / 255.0
+    reflectance = road_bands(64, 64).astype(np.float32) / 255.0
     train = np.percentile(reflectance.reshape(4, -1), [1, 2, 98, 99], axis=1).T.tolist()
     kw: dict[str, Any] = {"dtype": "float32", "percentiles": train}
     rule = InputRule.of(RGBN, [0.3] * 4, [0.1] * 4, **kw)

@@ -18,9 +18,7 @@ from rio_cogeo.cogeo import cog_validate
 
 from satcnn.inference import InferenceOptions, run_inference
 from satcnn.io.atomic import KILL_HOOK_ENV
-from tests.conftest import ROOT
-from tests.inference.test_infer import NAIP, _crop
-from tests.inference.test_model_io import write_checkpoint
+from tests.factories import NAIP, ROOT, crop, write_checkpoint
 
 NAMES = [f"t{i}" for i in range(4)]
 
@@ -41,7 +39,7 @@ def test_kill_before_the_final_rename_leaves_no_output_and_the_rerun_is_identica
     tiles = tmp_path / "tiles"
     tiles.mkdir()
     for i, name in enumerate(NAMES):
-        _crop(NAIP, tiles / f"{name}.tif", 56 + 8 * i)
+        crop(NAIP, tiles / f"{name}.tif", 56 + 8 * i)
     out = tmp_path / "out"
     args = ["--model", str(model), "--input", str(tiles), "--output", str(out), "--no-track", "--no-progress"]
 

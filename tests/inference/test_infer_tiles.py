@@ -6,9 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +15,6 @@ import pyogrio
 import pytest
 import rasterio
 import torch
-from rasterio.windows import Window
 
 from satcnn.cli import main
 from satcnn.data.class_names import match_class
@@ -25,11 +22,20 @@ from satcnn.inference import InferenceOptions, load_model, run_inference
 from satcnn.inference.classify import class_map_transform, classify_raster
 from satcnn.inference.segment import predict_raster
 from satcnn.inference.tta import dihedral
-from tests.conftest import ROOT, SAMPLES, SAT6_TIFS
-from tests.inference.test_inference_core import patch_classifier, scaled, scene, seg_model, write_tif
-from tests.inference.test_model_io import CLASSES, write_checkpoint
+from tests.factories import (
+    CLASSES,
+    NAIP,
+    SAT6_TIFS,
+    crop,
+    noise_bands,
+    patch_classifier,
+    satcnn,
+    scaled,
+    seg_model,
+    write_checkpoint,
+    write_tif,
+)
 
-NAIP = SAMPLES / "naip" / "m_4709963_se_14_1_20200831.tif"
 SAT6_TRN = SAT6_TIFS / "trn"
 
 
@@ -46,30 +52,12 @@ def _by_hand(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, kind: 
 
 
 def _satcnn(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "satcnn", *args, "--no-track", "--no-progress"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def _crop(src: Path, dst: Path, rows: int, cols: int, **changes: object) -> Path:
-    with rasterio.open(src) as ds:
-        win = Window(0, 0, cols, rows)
-        data = ds.read(window=win)
-        profile = {**ds.profile, "width": cols, "height": rows, "transform": ds.window_transform(win)}
-    profile.update(changes)
-    with rasterio.open(dst, "w", **profile) as out:
-        out.write(data)
-    return dst
+    return satcnn(*args, "--no-track", "--no-progress", timeout=timeout)
 
 
 # -- TTA -----------------------------------------------------------------------------------------------
 def test_tta_d4_is_the_mean_of_8_transforms_and_stays_seam_free(tmp_path: Path) -> None:
-    data = scene(70, 91, seed=3)
+    data = noise_bands(70, 91, seed=3)
     src = write_tif(tmp_path / "in.tif", data)
     model = scaled(seg_model())
     x = torch.from_numpy(data.astype(np.float32))[None]
@@ -87,7 +75,7 @@ def test_tta_d4_is_the_mean_of_8_transforms_and_stays_seam_free(tmp_path: Path) 
 
 def test_tta_class_map_is_the_argmax_of_mean_window_probabilities(tmp_path: Path) -> None:
     P, S = 8, 4
-    data = scene(40, 29, seed=6)
+    data = noise_bands(40, 29, seed=6)
     src = write_tif(tmp_path / "in.tif", data)
     model = patch_classifier(P, S, 3)
     dst = tmp_path / "classes.tif"
@@ -110,7 +98,7 @@ def test_tta_class_map_is_the_argmax_of_mean_window_probabilities(tmp_path: Path
 
 def test_infer_tta_and_vector_through_the_cli(tmp_path: Path) -> None:
     ckpt = write_checkpoint(tmp_path / "sat6.ckpt")
-    tile = _crop(NAIP, tmp_path / "tile.tif", 84, 112)
+    tile = crop(NAIP, tmp_path / "tile.tif", 84, 112)
     out = tmp_path / "out"
     args = ["--model", str(ckpt), "--input", str(tile), "--output", str(out), "--stride", "4"]
     proc = _satcnn("infer", *args, "--tta", "d4", "--vector")
@@ -150,7 +138,7 @@ def test_road_vectors_join_the_outputs_and_the_rerun_rule(tmp_path: Path) -> Non
         patch_size=32,
         std=[5.0] * 4,  # a high-contrast input: the random net's output varies
     )
-    tile = _crop(NAIP, tmp_path / "tile.tif", 48, 64)
+    tile = crop(NAIP, tmp_path / "tile.tif", 48, 64)
     lm = load_model(ckpt)
     with rasterio.open(tile) as ds:
         x = torch.from_numpy(ds.read().astype(np.float32))[None]
@@ -181,7 +169,7 @@ def test_no_crs_writes_the_pixel_grid_after_one_warning(
     tiles = tmp_path / "tiles"
     tiles.mkdir()
     for name, (rows, cols) in {"a": (64, 90), "b": (60, 57)}.items():
-        _crop(NAIP, tiles / f"{name}.tif", rows, cols, crs=None)
+        crop(NAIP, tiles / f"{name}.tif", rows, cols, crs=None)
     out = tmp_path / "out"
     with pytest.raises(Exception, match=r"a\.tif: has no coordinate reference system .*--allow-no-crs"):
         run_inference(InferenceOptions(ckpt, tiles, out, track=False, progress=False))
@@ -270,8 +258,8 @@ def test_per_tile_on_larger_tiles_averages_the_windows(tmp_path: Path) -> None:
     ckpt = write_checkpoint(tmp_path / "sat6.ckpt")
     tiles = tmp_path / "tiles"
     tiles.mkdir()
-    big = _crop(NAIP, tiles / "big.tif", 56, 84)
-    patch = _crop(NAIP, tiles / "patch.tif", 28, 28)
+    big = crop(NAIP, tiles / "big.tif", 56, 84)
+    patch = crop(NAIP, tiles / "patch.tif", 28, 28)
     out = tmp_path / "out"
     # auto: the patch-sized tile gets a label, the larger one keeps its class map
     report = run_inference(InferenceOptions(ckpt, tiles, out, track=False, progress=False))

@@ -21,52 +21,10 @@ from satcnn.errors import ConfigError, ModelError, RasterError
 from satcnn.inference.classify import class_map_transform, classify_raster
 from satcnn.inference.segment import UINT8_SCALE, predict_raster
 from satcnn.inference.windows import axis_spans, tile_grid
+from tests.factories import noise_bands, patch_classifier, scaled, seg_model, write_tif
 
 CRS = "EPSG:32633"
 TRANSFORM = from_origin(500_000.0, 4_600_000.0, 10.0, 10.0)
-
-
-def write_tif(path: Path, data: np.ndarray, nodata: float | None = None) -> Path:
-    count, height, width = data.shape
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        count=count,
-        height=height,
-        width=width,
-        dtype=str(data.dtype),
-        crs=CRS,
-        transform=TRANSFORM,
-        nodata=nodata,
-    ) as ds:
-        ds.write(data)
-    return path
-
-
-def scene(height: int = 150, width: int = 203, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(1, 255, (4, height, width)).astype(np.uint8)
-
-
-def seg_model(seed: int = 0) -> nn.Module:
-    """Two stacked convs (receptive field radius 3) with fixed random weights, then sigmoid."""
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(4, 6, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(6, 1, 5, padding=2),
-        nn.Sigmoid(),
-    ).eval()
-
-
-def scaled(model: nn.Module) -> nn.Module:
-    """Divide raw digital numbers by 255 before ``model`` (keeps probabilities away from 0 and 1)."""
-
-    class Scale(nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x / 255.0
-
-    return nn.Sequential(Scale(), model).eval()
 
 
 def whole(model: nn.Module, data: np.ndarray) -> np.ndarray:
@@ -118,7 +76,7 @@ def test_bad_grid_settings(window: int, margin: int, multiple: int) -> None:
 def test_inference_writes_each_pixel_from_the_window_that_owns_it_in_validation(tmp_path: Path) -> None:
     """predict_raster writes the validation grid's owned pixels (window = patch, margin = overlap / 2)."""
     height, width, patch, overlap = 100, 75, 32, 16
-    src = write_tif(tmp_path / "in.tif", scene(height, width, seed=3))
+    src = write_tif(tmp_path / "in.tif", noise_bands(height, width, seed=3))
     calls = iter(range(10_000))
 
     def paint(x: torch.Tensor) -> torch.Tensor:  # each window writes its own index
@@ -152,7 +110,7 @@ def test_inference_writes_each_pixel_from_the_window_that_owns_it_in_validation(
 
 
 def test_seamless_equals_whole_raster(tmp_path: Path) -> None:
-    data = scene()
+    data = noise_bands()
     src = write_tif(tmp_path / "in.tif", data)
     model = scaled(seg_model())
     expected = whole(model, data)
@@ -174,7 +132,7 @@ def test_seamless_equals_whole_raster(tmp_path: Path) -> None:
 
 
 def test_round_trip_cog_profile(tmp_path: Path) -> None:
-    data = scene(130, 170, seed=1)
+    data = noise_bands(130, 170, seed=1)
     src = write_tif(tmp_path / "in.tif", data)
     model = scaled(seg_model(1))
     expected = whole(model, data)
@@ -203,7 +161,7 @@ def test_round_trip_cog_profile(tmp_path: Path) -> None:
 
 
 def test_input_nodata_stays_nodata(tmp_path: Path) -> None:
-    data = scene(100, 90, seed=2)
+    data = noise_bands(100, 90, seed=2)
     data[:, 10:30, 5:25] = 0  # every band nodata
     data[:, :, 80:] = 0  # a collar wider than one window's core
     data[:, :34, :] = 0  # whole windows of nodata: the model skips them
@@ -227,7 +185,7 @@ def test_input_nodata_stays_nodata(tmp_path: Path) -> None:
 
 
 def test_logits_and_two_channel_output(tmp_path: Path) -> None:
-    data = scene(40, 50, seed=3)
+    data = noise_bands(40, 50, seed=3)
     src = write_tif(tmp_path / "in.tif", data)
     torch.manual_seed(3)
     conv = nn.Conv2d(4, 1, 3, padding=1)
@@ -250,7 +208,7 @@ def test_logits_and_two_channel_output(tmp_path: Path) -> None:
 
 
 def test_raster_smaller_than_window(tmp_path: Path) -> None:
-    data = scene(20, 37, seed=6)
+    data = noise_bands(20, 37, seed=6)
     src = write_tif(tmp_path / "tiny.tif", data)
     torch.manual_seed(6)
     model = scaled(nn.Sequential(nn.Conv2d(4, 1, 1), nn.Sigmoid()))  # pointwise: padding cannot matter
@@ -271,7 +229,7 @@ def test_raster_smaller_than_window(tmp_path: Path) -> None:
 
 
 def test_bad_model_output_leaves_no_file(tmp_path: Path) -> None:
-    src = write_tif(tmp_path / "in.tif", scene(40, 50))
+    src = write_tif(tmp_path / "in.tif", noise_bands(40, 50))
     dst = tmp_path / "out.tif"
     with pytest.raises(ModelError, match="spatial shape"):
         predict_raster(nn.Conv2d(4, 1, 3), src, dst, window=32, margin=2, progress=False)
@@ -279,7 +237,7 @@ def test_bad_model_output_leaves_no_file(tmp_path: Path) -> None:
 
 
 def test_band_mismatch_fails_before_model(tmp_path: Path) -> None:
-    src = write_tif(tmp_path / "rgb.tif", scene(40, 50)[:3])
+    src = write_tif(tmp_path / "rgb.tif", noise_bands(40, 50)[:3])
     calls = []
 
     def model(x: torch.Tensor) -> torch.Tensor:
@@ -294,15 +252,9 @@ def test_band_mismatch_fails_before_model(tmp_path: Path) -> None:
 # -- classify_raster -------------------------------------------------------------------------
 
 
-def patch_classifier(patch: int, stride: int, k: int) -> nn.Module:
-    """An FCN patch classifier: output (i, j) sees exactly input window (i*S, j*S, P, P)."""
-    torch.manual_seed(4)
-    return scaled(nn.Sequential(nn.Conv2d(4, 8, 3), nn.ReLU(), nn.Conv2d(8, k, patch - 2, stride=stride)))
-
-
 def test_classify_equals_per_window(tmp_path: Path) -> None:
     P, S, K = 8, 4, 3
-    data = scene(70, 53, seed=5)
+    data = noise_bands(70, 53, seed=5)
     data[:, 40:42, 20:22] = 0  # nodata pixels
     src = write_tif(tmp_path / "in.tif", data, nodata=0)
     model = patch_classifier(P, S, K)
@@ -345,7 +297,7 @@ def test_classify_equals_per_window(tmp_path: Path) -> None:
 
 
 def test_classify_raster_too_small(tmp_path: Path) -> None:
-    src = write_tif(tmp_path / "tiny.tif", scene(20, 40))
+    src = write_tif(tmp_path / "tiny.tif", noise_bands(20, 40))
     with pytest.raises(RasterError, match=r"tiny\.tif: raster is 20 x 40"):
         classify_raster(
             patch_classifier(28, 28, 2), src, tmp_path / "o.tif", patch_size=28, classes=["a", "b"]

@@ -12,47 +12,8 @@ import torch
 from satcnn.errors import ModelError
 from satcnn.inference.model_io import SlidingPatchClassifier, load_model, source_run_from_path
 from satcnn.models import create_model
-from satcnn.models.checkpoint import CHECKPOINT_KEY, CheckpointMeta, ModelSpec, save_checkpoint, weights_of
-
-CLASSES = ["building", "barren", "trees", "grassland", "road", "water"]
-
-
-def write_checkpoint(
-    path: Path,
-    *,
-    name: str = "deepsat_cnn",
-    kwargs: dict[str, Any] | None = None,
-    task: str = "classification",
-    bands: list[str] | None = None,
-    classes: list[str] | None = None,
-    patch_size: int = 28,
-    input_dtype: str = "uint8",
-    mean: list[float] | None = None,
-    std: list[float] | None = None,
-    seed: int = 0,
-) -> Path:
-    """A checkpoint per the contract (``save_checkpoint``), with seeded weights."""
-    kwargs = kwargs if kwargs is not None else {"in_channels": 4, "num_classes": 6}
-    bands = bands or ["red", "green", "blue", "nir"]
-    torch.manual_seed(seed)
-    model = create_model(name, **kwargs)
-    # non-trivial BN statistics so that eval-mode normalisation matters
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            assert m.running_mean is not None and m.running_var is not None
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 1.5)
-    meta = CheckpointMeta(
-        task=task,  # type: ignore[arg-type]
-        model=ModelSpec(name, kwargs),
-        bands=bands,
-        mean=mean or [100.0 + 10 * i for i in range(len(bands))],
-        std=std or [40.0 + 5 * i for i in range(len(bands))],
-        classes=classes or (CLASSES if task == "classification" else ["background", "road"]),
-        patch_size=patch_size,
-        input_dtype=input_dtype,
-    )
-    return save_checkpoint(path, model, meta, extra={"epoch": 1})
+from satcnn.models.checkpoint import CHECKPOINT_KEY, weights_of
+from tests.factories import CLASSES, write_checkpoint
 
 
 def test_loads_contract_checkpoint_and_normalises(tmp_path: Path) -> None:

@@ -15,8 +15,7 @@ import torch
 from satcnn.inference import InferenceOptions, OptionError, run_inference
 from satcnn.inference.cli import infer_main
 from satcnn.tasks.segmentation import SegmentationTask
-from tests.inference.test_infer import INFER, VEGAS, _crop
-from tests.inference.test_model_io import write_checkpoint
+from tests.factories import INFER, VEGAS, crop, write_checkpoint
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ def _prob(out: Path) -> np.ndarray:
 def test_infer_precision_and_compile_change_dtype_not_the_result(
     tmp_path: Path, eager_compile: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ckpt, tile = _road_checkpoint(tmp_path), _crop(VEGAS, tmp_path / "tile.tif", 96)
+    ckpt, tile = _road_checkpoint(tmp_path), crop(VEGAS, tmp_path / "tile.tif", 96)
     args = ["--model", str(ckpt), "--input", str(tile), "--window", "64", "--margin", "8"]
     args += ["--output-type", "prob_float32", "--no-track", "--no-progress"]
     outs = {}
@@ -89,7 +88,7 @@ def test_infer_precision_and_compile_change_dtype_not_the_result(
 
 def test_changed_precision_recomputes_the_output(tmp_path: Path) -> None:
     """Outputs carry the precision they were computed at: a rerun at another one recomputes."""
-    ckpt, tile = _road_checkpoint(tmp_path), _crop(VEGAS, tmp_path / "tile.tif", 96)
+    ckpt, tile = _road_checkpoint(tmp_path), crop(VEGAS, tmp_path / "tile.tif", 96)
     kw: dict[str, object] = {"window": 64, "margin": 8, "output_type": "prob_float32"}
     kw |= {"track": False, "progress": False}
     out = tmp_path / "out"

@@ -4,6 +4,7 @@ the checkpoint's band record, and scene DataModules on BGRN uint16 and float64 N
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,7 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
-from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from satcnn.data.scenes import RoadSceneDataModule
@@ -29,51 +28,11 @@ from satcnn.models.checkpoint import (
     save_checkpoint,
 )
 from satcnn.models.registry import create_model
-from tests.conftest import SAT6_TIFS
+from tests import factories
+from tests.factories import RGBA, SAT6_TIFS, road_bands
 
-
-def write_tif(
-    path: Path,
-    data: np.ndarray,
-    *,
-    interp: list[ColorInterp] | None = None,
-    descriptions: list[str] | None = None,
-    nodata: float | None = None,
-    crs: bool = True,
-) -> Path:
-    """A GeoTIFF of ``data`` (bands, h, w) with colour interpretation and band descriptions."""
-    count, h, w = data.shape
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "height": h,
-        "width": w,
-        "count": count,
-        "dtype": data.dtype,
-    }
-    if crs:
-        profile.update(crs=CRS.from_epsg(32633), transform=from_origin(500_000.0, 4_600_000.0, 1.0, 1.0))
-    if count >= 3 and data.dtype == np.uint8 and interp is None:  # R, G, B, undefined, ... as synth-roads
-        profile.update(photometric="RGB", alpha="UNSPECIFIED")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", nodata=nodata, **profile) as ds:
-        ds.write(data)
-        if interp is not None:
-            ds.colorinterp = interp
-        for i, d in enumerate(descriptions or []):
-            ds.set_band_description(i + 1, d)
-    return path
-
-
-RGBA = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
-
-
-def scene(h: int = 64, w: int = 64, count: int = 4, seed: int = 0) -> np.ndarray:
-    """Seeded uint8 bands, each with its own level, with a bright diagonal "road"."""
-    rng = np.random.default_rng(seed)
-    data = rng.integers(20, 120, size=(count, h, w)).astype(np.int32) + 15 * np.arange(count)[:, None, None]
-    rows, cols = np.indices((h, w))
-    data[:, np.abs(rows - cols) < 4] += 80
-    return np.clip(data, 0, 255).astype(np.uint8)
+# 1 m pixels; uint8 bands 1-3 tagged R, G, B as synth-roads writes them
+write_tif = partial(factories.write_tif, res=1.0, rgb=True)
 
 
 # -- specs and name matching -------------------------------------------------------------------------
@@ -94,10 +53,12 @@ def test_band_specs_parse_indexes_or_names_and_refuse_mixtures() -> None:
 def test_names_match_descriptions_then_colour_interpretation_with_aliases(tmp_path: Path) -> None:
     eight = write_tif(
         tmp_path / "wv3.tif",
-        scene(count=8),
+        road_bands(count=8),
         descriptions=["Coastal", "Blue", "Green", "Yellow", "Red", "Red Edge", "NIR1", "NIR2"],
     )
-    bgrn = write_tif(tmp_path / "bgrn.tif", scene(), interp=RGBA)  # tags say R,G,B,A; no descriptions
+    bgrn = write_tif(
+        tmp_path / "bgrn.tif", road_bands(), colorinterp=RGBA
+    )  # tags say R,G,B,A; no descriptions
     with rasterio.open(eight) as ds:
         assert select_bands(ds, ["red", "green", "blue", "nir"]).indexes == (5, 3, 2, 7)
         assert select_bands(ds, ["R", "g", "B", "near_infrared"]).indexes == (5, 3, 2, 7)
@@ -115,7 +76,7 @@ def test_names_match_descriptions_then_colour_interpretation_with_aliases(tmp_pa
 def test_band_content_check_refuses_constant_and_mask_only_bands(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    data = scene()
+    data = road_bands()
     const = data.copy()
     const[3] = 255
     mask_only = data.copy()
@@ -128,7 +89,7 @@ def test_band_content_check_refuses_constant_and_mask_only_bands(
         ),
     }
     for name, (arr, problem) in cases.items():
-        path = write_tif(tmp_path / name, arr, interp=RGBA)
+        path = write_tif(tmp_path / name, arr, colorinterp=RGBA)
         with rasterio.open(path) as ds, pytest.raises(RasterError, match=rf"{name}: {problem}.*--bands"):
             check_band_content(ds, [1, 2, 3, 4], path)
     # a constant band without alpha tag (a zero NIR) is refused too; a varying alpha band is data
@@ -148,10 +109,12 @@ def test_band_content_check_refuses_constant_and_mask_only_bands(
 
 
 def test_an_unselected_alpha_band_masks_a_selection(tmp_path: Path) -> None:
-    data = scene(count=5)
+    data = road_bands(count=5)
     data[4] = 255
     data[4, :10] = 0  # alpha beyond the selection: the top 10 rows are transparent
-    path = write_tif(tmp_path / "a.tif", data, interp=[*RGBA[:3], ColorInterp.undefined, ColorInterp.alpha])
+    path = write_tif(
+        tmp_path / "a.tif", data, colorinterp=[*RGBA[:3], ColorInterp.undefined, ColorInterp.alpha]
+    )
     with rasterio.open(path) as ds:
         x, valid = WindowReader(ds, indexes=[3, 2, 1, 4]).read(Window(0, 0, 64, 64))
     np.testing.assert_array_equal(x[:, 10:], data[[2, 1, 0, 3], 10:].astype(np.float32))
@@ -235,7 +198,7 @@ def _windows(batch: dict[str, Any]) -> list[tuple[int, int]]:
 
 
 def test_scene_datamodule_selects_bgrn_uint16_bands_and_records_percentiles(tmp_path: Path) -> None:
-    rgbn = (scene(96, 96).astype(np.uint16) * 8).astype(np.uint16)  # 11-bit values
+    rgbn = (road_bands(96, 96).astype(np.uint16) * 8).astype(np.uint16)  # 11-bit values
     bgrn = rgbn[[2, 1, 0, 3]]
     root = _scene_root(tmp_path / "bgrn", bgrn, descriptions=["Blue", "Green", "Red", "NIR"])
     specs: list[tuple[list[str | int] | str, list[str]]] = [
@@ -267,7 +230,7 @@ def test_scene_datamodule_selects_bgrn_uint16_bands_and_records_percentiles(tmp_
 
 
 def test_scene_datamodule_trains_on_float64_with_nan_nodata(tmp_path: Path) -> None:
-    image = scene(96, 96).astype(np.float64) / 255.0
+    image = road_bands(96, 96).astype(np.float64) / 255.0
     image[:, :40, :40] = np.nan
     root = _scene_root(tmp_path / "f64", image, nodata=float("nan"))
     dm = RoadSceneDataModule(str(root), patch_size=32, val_overlap=8, batch_size=16, augment=False)

@@ -16,38 +16,10 @@ from rio_cogeo.cogeo import cog_validate
 from satcnn.errors import InputFileNotFoundError, RasterError
 from satcnn.io.cog import AtomicCOGWriter, temp_paths
 from satcnn.io.raster import open_raster
+from tests.factories import write_tif
 
 CRS = "EPSG:32633"
 TRANSFORM = from_origin(500_000.0, 4_600_000.0, 10.0, 10.0)
-
-
-def write_tif(
-    path: Path,
-    count: int = 4,
-    height: int = 40,
-    width: int = 50,
-    dtype: str = "uint8",
-    crs: str | None = CRS,
-    nodata: float | None = None,
-    data: np.ndarray | None = None,
-) -> Path:
-    rng = np.random.default_rng(0)
-    if data is None:
-        data = rng.integers(0, 200, (count, height, width)).astype(dtype)
-    profile = {
-        "driver": "GTiff",
-        "count": count,
-        "height": height,
-        "width": width,
-        "dtype": dtype,
-        "transform": TRANSFORM,
-        "nodata": nodata,
-    }
-    if crs:
-        profile["crs"] = crs
-    with rasterio.open(path, "w", **profile) as ds:
-        ds.write(data)
-    return path
 
 
 # -- open_raster -----------------------------------------------------------------------------

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.enums import ColorInterp
-from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from satcnn.errors import RasterError
@@ -21,38 +20,10 @@ from satcnn.io.reader import (
     alpha_mask_band,
     validity_rule,
 )
+from tests.factories import write_tif
 
 CI = ColorInterp
 RGBA = (CI.red, CI.green, CI.blue, CI.alpha)
-
-
-def write_tif(
-    path: Path,
-    data: np.ndarray,
-    nodata: float | None = None,
-    colorinterp: tuple[ColorInterp, ...] | None = None,
-    **options: object,
-) -> Path:
-    """Write ``data`` (bands, rows, cols); set ``colorinterp`` afterwards when given."""
-    count, height, width = data.shape
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        count=count,
-        height=height,
-        width=width,
-        dtype=data.dtype,
-        crs="EPSG:32633",
-        transform=from_origin(500_000.0, 4_600_000.0, 10.0, 10.0),
-        nodata=nodata,
-        **options,
-    ) as ds:
-        ds.write(data)
-    if colorinterp is not None:
-        with rasterio.open(path, "r+") as ds:
-            ds.colorinterp = colorinterp
-    return path
 
 
 def _rgba(path: Path) -> tuple[Path, np.ndarray]:

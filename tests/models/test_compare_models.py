@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from tests.conftest import ROOT
+from tests.factories import ROOT
 
 
 def _load_script() -> ModuleType:

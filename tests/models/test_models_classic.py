@@ -14,7 +14,7 @@ from satcnn.models import create_model, list_models
 from satcnn.models.adapt import adapt_input_conv
 from satcnn.models.checkpoint import CHECKPOINT_KEY, attach, weights_of
 from satcnn.models.classic import ALIASES, ClassicClassifier
-from tests.conftest import CONFIGS, SAT6_CSV
+from tests.factories import CONFIGS, SAT6_CSV
 
 CLASSIC = ["lenet", *ALIASES]
 LIGHT = ["lenet", "resnet18", "seresnet18"]  # a real CPU forward in the quick tests

@@ -25,7 +25,7 @@ from satcnn.errors import ConfigError
 from satcnn.evaluate.masks import evaluate_roads
 from satcnn.inference import InferenceOptions, run_inference
 from satcnn.pipeline.spec import load_spec
-from tests.conftest import ROOT, SAMPLES
+from tests.factories import ROOT, SAMPLES
 
 ROADS = ROOT / "pipelines" / "roads.yaml"
 EXTRA = SAMPLES / "rasters" / "SN1_Vegas_WV03_RGBN.tif"

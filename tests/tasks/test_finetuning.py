@@ -19,7 +19,7 @@ from satcnn.errors import ConfigError
 from satcnn.models import create_model
 from satcnn.models.checkpoint import CheckpointMeta, ModelSpec, save_checkpoint
 from satcnn.tasks.finetuning import FreezeUnfreeze, backbone_modules
-from tests.conftest import CONFIGS, SAT6_CSV
+from tests.factories import CONFIGS, SAT6_CSV
 from tests.fit_hooks import WeightSnapshots
 
 DEBUG = str(CONFIGS / "trainer" / "debug.yaml")

@@ -11,7 +11,7 @@ import rasterio
 from mlflow import MlflowClient
 
 from satcnn.cli import main
-from tests.conftest import CONFIGS
+from tests.factories import CONFIGS
 
 RESUNET = str(CONFIGS / "roads" / "resunet.yaml")
 DEBUG = str(CONFIGS / "trainer" / "debug.yaml")

@@ -18,7 +18,7 @@ import torch
 from mlflow import MlflowClient
 
 from satcnn.cli import main
-from tests.conftest import CONFIGS, ROOT, SAT6_CSV
+from tests.factories import CONFIGS, ROOT, SAT6_CSV
 
 FIT = [
     "fit",

@@ -16,7 +16,7 @@ from satcnn.errors import ModelError
 from satcnn.inference.model_io import resolve_model_path
 from satcnn.models.checkpoint import CHECKPOINT_KEY, weights_of
 from satcnn.tracking.registry import CHECKPOINT_NAME
-from tests.conftest import CONFIGS, SAT6_CSV
+from tests.factories import CONFIGS, SAT6_CSV
 
 DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
 SAT6 = str(CONFIGS / "deepsat" / "sat6.yaml")

@@ -12,7 +12,7 @@ from mlflow.artifacts import download_artifacts
 
 from satcnn.cli import main
 from satcnn.models.checkpoint import CHECKPOINT_KEY
-from tests.conftest import CONFIGS, SAT6_CSV
+from tests.factories import CONFIGS, SAT6_CSV
 
 DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
 SAT6 = str(CONFIGS / "deepsat" / "sat6.yaml")

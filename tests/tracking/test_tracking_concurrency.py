@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import CONFIGS, ROOT, SAT6_CSV
+from tests.factories import CONFIGS, ROOT, SAT6_CSV
 
 RUNS = 4
 LOCK_S = 30.0  # longer than MLflow's 20 s SQLite busy timeout: a write waiting for it fails, then retries

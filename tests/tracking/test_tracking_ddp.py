@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import CONFIGS, ROOT, SAT6_CSV
+from tests.factories import CONFIGS, ROOT, SAT6_CSV
 
 
 @pytest.mark.ddp

@@ -20,7 +20,7 @@ from satcnn.inference.model_io import resolve_model_path
 from satcnn.models.checkpoint import read_checkpoint
 from satcnn.tracking.datasets import fingerprint
 from satcnn.tracking.system_metrics import SystemMetricsCallback
-from tests.conftest import CONFIGS, SAT6_CSV
+from tests.factories import CONFIGS, SAT6_CSV
 
 DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
 SAT6 = str(CONFIGS / "deepsat" / "sat6.yaml")

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from satcnn.cli import main
 from satcnn.lightning_cli import resolve_resume_checkpoint
 from satcnn.models.checkpoint import RUN_KEY
-from tests.conftest import CONFIGS, SAT6_CSV
+from tests.factories import CONFIGS, SAT6_CSV
 
 DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
 SAT6 = str(CONFIGS / "deepsat" / "sat6.yaml")

@@ -14,8 +14,7 @@ from mlflow import MlflowClient
 
 from satcnn.cli import main
 from satcnn.inference.model_io import resolve_model_path
-from tests.conftest import CONFIGS, SAT6_CSV, as_terminal_job
-from tests.tracking.test_ui_browser import free_port, wait_http
+from tests.factories import CONFIGS, SAT6_CSV, as_terminal_job, free_port, wait_http
 
 
 @pytest.mark.slow

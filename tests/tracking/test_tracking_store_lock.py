@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.factories import ROOT
 
 LOCK_S = 10.0  # longer than sqlite3's default 5 s timeout
 SETUP = """

@@ -18,8 +18,7 @@ import psutil
 import pytest
 
 from satcnn.tracking.ui import is_loopback
-from tests.conftest import ROOT, as_terminal_job
-from tests.tracking.test_ui_browser import free_port, wait_http
+from tests.factories import ROOT, as_terminal_job, free_port, wait_http
 
 START_TIMEOUT_S = 180  # the server imports MLflow; slow on a loaded 2-core machine
 STOP_TIMEOUT_S = 60

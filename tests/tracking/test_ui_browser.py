@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import pytest
 from mlflow import MlflowClient
 
 from satcnn.cli import main
-from tests.conftest import CONFIGS, ROOT, SAT6_CSV, as_terminal_job
+from tests.factories import CONFIGS, ROOT, SAT6_CSV, as_terminal_job, free_port, wait_http
 
 CHROMIUM = os.environ.get("SATCNN_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("SATCNN_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -30,26 +29,6 @@ SCREENSHOT = ROOT / "test-artifacts" / "mlflow-ui.png"
 README_IMAGE = ROOT / "docs" / "img" / "mlflow-ui.png"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"no answer from {url} in {timeout} s")
 
 
 def in_ci() -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.factories import ROOT
 
 TEST = "tests/tracking/test_ui_browser.py::test_ui_shows_the_run"
 

@@ -13,23 +13,7 @@ import shapely
 
 from satcnn.errors import ConfigError, RasterError
 from satcnn.vector.classes import class_polygons, vectorize_classes
-from tests.vector.test_vector_roads import write_raster
-
-NAMES = ["water", "trees", "grass", "road"]
-
-
-def class_map(nodata: int | None = 255) -> np.ndarray:
-    """A 120 x 160 class map: grass, a lake, a pond, a diagonal road, a ring of trees, nodata."""
-    yy, xx = np.mgrid[0:120, 0:160]
-    cmap = np.full((120, 160), 2, dtype=np.uint8)
-    cmap[(yy - 30) ** 2 + (xx - 120) ** 2 < 20**2] = 0  # lake
-    ring = ((yy - 85) ** 2 + (xx - 40) ** 2 < 30**2) & ((yy - 85) ** 2 + (xx - 40) ** 2 >= 15**2)
-    cmap[ring] = 1  # a ring of trees with grass inside (a polygon with a hole)
-    cmap[np.abs(yy - xx * 0.6) < 2] = 3  # a diagonal road between them
-    cmap[110:112, 150:152] = 0  # a 4-pixel pond
-    if nodata is not None:
-        cmap[:6, :] = nodata  # a no-data strip
-    return cmap
+from tests.factories import CLASS_NAMES, class_map, write_raster
 
 
 def test_block_wise_polygons_equal_whole_raster(tmp_path: Path) -> None:
@@ -50,12 +34,12 @@ def test_polygons_are_exact_and_carry_names(tmp_path: Path) -> None:
     cmap = class_map()
     path = write_raster(tmp_path / "classes.tif", cmap, res=2.0, nodata=255)
     with rasterio.open(path, "r+") as ds:
-        ds.update_tags(CLASS_NAMES=json.dumps(NAMES))
+        ds.update_tags(CLASS_NAMES=json.dumps(CLASS_NAMES))
     report = vectorize_classes(path, tmp_path / "lc.gpkg")
     gdf = gpd.read_file(report.files[0], layer="classes")
     assert gdf.crs == rasterio.open(path).crs
-    assert set(gdf.class_name) == set(NAMES)
-    for cls, name in enumerate(NAMES):
+    assert set(gdf.class_name) == set(CLASS_NAMES)
+    for cls, name in enumerate(CLASS_NAMES):
         sub = gdf[gdf.class_id == cls]
         assert (sub.class_name == name).all()
         assert sub.area.sum() == pytest.approx(4.0 * np.count_nonzero(cmap == cls))  # 2 m pixels
@@ -67,10 +51,10 @@ def test_polygons_are_exact_and_carry_names(tmp_path: Path) -> None:
 
 def test_names_option_simplify_and_min_area(tmp_path: Path) -> None:
     path = write_raster(tmp_path / "classes.tif", class_map(), nodata=255)
-    full = gpd.read_parquet(vectorize_classes(path, tmp_path / "a.parquet", classes=NAMES).files[0])
+    full = gpd.read_parquet(vectorize_classes(path, tmp_path / "a.parquet", classes=CLASS_NAMES).files[0])
     assert full.class_name.tolist()[:1] == ["water"]
     big = gpd.read_parquet(
-        vectorize_classes(path, tmp_path / "b.parquet", classes=NAMES, min_area_m2=1000).files[0]
+        vectorize_classes(path, tmp_path / "b.parquet", classes=CLASS_NAMES, min_area_m2=1000).files[0]
     )
     assert (big.area_m2 >= 1000).all() and len(full) - len(big) == 3  # the pond and two road pieces
     assert (full.area_m2 < 1000).sum() == 3 and full.area_m2.min() == 4.0

@@ -11,9 +11,7 @@ import pytest
 import rasterio
 from rasterio.features import rasterize
 
-from tests.cli.test_cli import satcnn
-from tests.vector.test_vector_classes import NAMES, class_map
-from tests.vector.test_vector_roads import known_graph, to_world, write_raster
+from tests.factories import CLASS_NAMES, class_map, known_graph, satcnn, to_world, write_raster
 
 
 def one_error_line(stderr: str, path: Path) -> str:
@@ -70,12 +68,12 @@ def test_vectorize_bad_input_is_one_line_and_leaves_nothing(tmp_path: Path) -> N
 def test_vectorize_classes(tmp_path: Path) -> None:
     raster = write_raster(tmp_path / "classes.tif", class_map(), nodata=255)
     out = satcnn(
-        "vectorize", "classes", str(raster), "--out", "lc.parquet", "--classes", ",".join(NAMES),
+        "vectorize", "classes", str(raster), "--out", "lc.parquet", "--classes", ",".join(CLASS_NAMES),
         "--min-area-m2", "10", "--no-progress", cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     gdf = gpd.read_parquet(tmp_path / "lc_classes.parquet")
-    assert set(gdf.class_name) == set(NAMES) and gdf.crs == rasterio.open(raster).crs
+    assert set(gdf.class_name) == set(CLASS_NAMES) and gdf.crs == rasterio.open(raster).crs
     assert "wrote lc_classes.parquet" in out.stdout
 
 

@@ -20,61 +20,14 @@ from satcnn.vector.clean import CleanOptions
 from satcnn.vector.layers import read_vector
 from satcnn.vector.lines import graph_from_lines, metric_crs
 from satcnn.vector.roads import extract_road_graph, vectorize_roads
-from tests.conftest import SAMPLES
+from tests.factories import (
+    GRAPH_ORIGIN,
+    SAMPLES,
+    known_graph,
+    write_raster,
+)
 
 SPACENET = SAMPLES / "roads" / "spacenet3-vegas"
-ORIGIN = (500_000.0, 5_300_000.0)  # UTM 33N, metres
-
-
-def write_raster(path: Path, data: np.ndarray, res: float = 1.0, **profile: object) -> Path:
-    """A single-band GeoTIFF in EPSG:32633 with ``res`` metre pixels."""
-    transform = Affine(res, 0, ORIGIN[0], 0, -res, ORIGIN[1])
-    kwargs = dict(driver="GTiff", count=1, width=data.shape[1], height=data.shape[0], dtype=data.dtype.name)
-    kwargs.update(
-        crs="EPSG:32633", transform=transform, tiled=True, blockxsize=256, blockysize=256, **profile
-    )
-    with rasterio.open(path, "w", **kwargs) as dst:
-        dst.write(data, 1)
-    return path
-
-
-def to_world(line: shapely.LineString, res: float = 1.0) -> shapely.LineString:
-    """Pixel-space (x = column, y = row) geometry to EPSG:32633."""
-    return shapely.affinity.affine_transform(line, [res, 0, 0, -res, ORIGIN[0], ORIGIN[1]])
-
-
-# A known road graph in pixel coordinates: a crossing, two T junctions, a bend and dead ends,
-# all inside a 600 x 600 raster; roads 6 px wide.
-KNOWN_NODES = {
-    "w": (60, 120),
-    "t1": (300, 120),
-    "e": (540, 130),  # west-east road with a T at t1
-    "x": (300, 330),  # crossing of the north-south road t1-s with the road w2-e2
-    "s": (300, 540),
-    "w2": (80, 330),
-    "e2": (520, 330),
-    "t2": (180, 330),
-    "n2": (140, 470),  # a bent branch from t2 to the south-west
-}
-KNOWN_EDGES = [
-    ("w", "t1", None), ("t1", "e", None), ("t1", "x", None), ("x", "s", None),
-    ("w2", "t2", None), ("t2", "x", None), ("x", "e2", None), ("t2", "n2", [(190, 420)]),
-]  # fmt: skip
-
-
-def known_graph() -> tuple[nx.MultiGraph, list[shapely.LineString]]:
-    """The known graph (metric, world coordinates) and its centrelines in pixel coordinates."""
-    g = nx.MultiGraph()
-    pixel_lines = []
-    for name, (x, y) in KNOWN_NODES.items():
-        p = to_world(shapely.Point(x, y))
-        g.add_node(name, x=p.x, y=p.y)
-    for u, v, via in KNOWN_EDGES:
-        line = shapely.LineString([KNOWN_NODES[u], *(via or []), KNOWN_NODES[v]])
-        pixel_lines.append(line)
-        world = to_world(line)
-        g.add_edge(u, v, geometry=world, length=world.length)
-    return g, pixel_lines
 
 
 def network_graph(path: Path, **kwargs: object) -> nx.MultiGraph:
@@ -238,7 +191,7 @@ def test_bad_settings_and_inputs_are_rejected_before_output(tmp_path: Path) -> N
     rgb = tmp_path / "rgb.tif"
     with rasterio.open(
         rgb, "w", driver="GTiff", count=3, width=32, height=32, dtype="uint8", crs="EPSG:32633",
-        transform=Affine(1, 0, ORIGIN[0], 0, -1, ORIGIN[1]),
+        transform=Affine(1, 0, GRAPH_ORIGIN[0], 0, -1, GRAPH_ORIGIN[1]),
     ) as dst:  # fmt: skip
         dst.write(np.zeros((3, 32, 32), dtype=np.uint8))
     with pytest.raises(RasterError, match="expected 1 band"):
