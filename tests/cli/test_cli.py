@@ -41,6 +41,7 @@ def test_every_shipped_config_instantiates(config: str, workdir: Path) -> None:
     assert cli.model is not None and cli.datamodule is not None and cli.trainer is not None
 
 
+@pytest.mark.slow
 def test_print_config_shows_every_default(tmp_path: Path) -> None:
     out = satcnn("fit", "--config", SAT6, "--print_config", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -83,6 +84,7 @@ def test_bad_input_one_line_exit_1(make_root, message: str, tmp_path: Path) -> N
     _no_run_left(tmp_path)
 
 
+@pytest.mark.slow
 def test_wrong_class_count_is_a_clear_error(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--data.init_args.root", str(SAT6_CSV), "--model.init_args.num_classes", "4"]
     assert main(["fit", "--config", SAT6, "--config", DEBUG, *args]) == 1

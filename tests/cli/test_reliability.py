@@ -108,6 +108,7 @@ def _row(case: Case, code: int, line: str, root: Path) -> str:
     return f"| {case.name} | {case.what} | {code} | {shown.replace('|', '/')} | {left} |"
 
 
+@pytest.mark.slow
 def test_bad_input_corpus(tmp_path: Path) -> None:
     root = tmp_path / "corpus"
     root.mkdir()

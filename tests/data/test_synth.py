@@ -112,6 +112,7 @@ def test_windows_line_up(tmp_path: Path) -> None:
     assert diff.mean() < 8 and np.median(diff) <= 6  # only the white noise differs
 
 
+@pytest.mark.slow
 def test_bounded_memory(tmp_path: Path) -> None:
     """Peak numpy/Python allocations stay far below the raster's size (4096^2 x 5 bytes)."""
     size = 4096

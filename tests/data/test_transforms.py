@@ -80,6 +80,7 @@ def test_none_is_identity_and_unknown_kind_fails() -> None:
         build_augment("rainbow")  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_uint16_brightness_shift_keeps_the_image() -> None:
     """11-bit data in uint16: augmentation scales by the data's range, not by 65535."""
     import albumentations as A

@@ -266,6 +266,7 @@ def test_classes_against_labelled_patch_folders(tmp_path: Path) -> None:
         evaluate_classes([big], root, tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_mlflow_run_links_the_inference_and_training_runs(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -66,6 +66,7 @@ def _run_export(fmt: str, path: Path):  # type: ignore[no-untyped-def]
     return torch.jit.load(str(path))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["onnx", "pt2", "torchscript"])
 def test_export_matches_eager_on_naip(fmt: str, segmenter: Path, classifier: Path, tmp_path: Path) -> None:
     """Both task kinds, each format: raw NAIP digital numbers in, the eager model's logits out.
@@ -144,6 +145,7 @@ def test_model_card_fields(tmp_path: Path) -> None:
     assert asset["mlm:artifact_type"] == "torch.export" and asset["file:size"] == result.path.stat().st_size
 
 
+@pytest.mark.slow
 def test_infer_runs_onnx_export_like_the_checkpoint(
     segmenter: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -190,6 +192,7 @@ def test_infer_runs_onnx_export_like_the_checkpoint(
         load_model(onnx_file)
 
 
+@pytest.mark.slow
 def test_export_is_logged_to_the_models_mlflow_run(classifier: Path, tmp_path: Path) -> None:
     """A model from an MLflow run: the export and its card go to the run's export/ folder."""
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"

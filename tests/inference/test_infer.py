@@ -237,6 +237,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str
         yield work, run.info.run_id
 
 
+@pytest.mark.slow
 def test_load_from_mlflow_run_and_registry(fitted: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
     work, run_id = fitted
     monkeypatch.chdir(work)
@@ -258,6 +259,7 @@ def test_load_from_mlflow_run_and_registry(fitted: tuple[Path, str], monkeypatch
         load_model("models:/nope/1")
 
 
+@pytest.mark.slow
 def test_inference_run_is_tracked_with_manifest(
     fitted: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -401,6 +403,7 @@ def test_folder_listing_skips_hidden_temporaries(tmp_path: Path) -> None:
     assert [p.name for p in resolve_inputs([tiles])] == ["a.TIFF", "b.tif"]
 
 
+@pytest.mark.slow
 def test_tracking_failure_after_create_run_marks_the_run_failed(
     classifier: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -463,6 +466,7 @@ def test_rerun_recomputes_when_the_weights_change_not_the_path(tmp_path: Path) -
     assert cmap.stat().st_mtime_ns == 10**18
 
 
+@pytest.mark.slow
 def test_rerun_recomputes_when_the_alias_moves_to_other_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -485,6 +489,7 @@ def test_rerun_recomputes_when_the_alias_moves_to_other_weights(
         assert ds.tags()["SATCNN_MODEL"] == "models:/sat6@champion"
 
 
+@pytest.mark.slow
 def test_both_outputs_colliding_with_another_input_fail_up_front(tmp_path: Path) -> None:
     ckpt = write_checkpoint(
         tmp_path / "road.ckpt",

@@ -115,6 +115,7 @@ def _grid(path: Path) -> dict[str, Any]:
         return {"crs": ds.crs, "transform": ds.transform, "shape": ds.shape}
 
 
+@pytest.mark.slow
 def test_default_band_rule_over_the_corpus(corpus: dict[str, Path], tmp_path: Path) -> None:
     """One run, --keep-going: band orders are read by description, bad bands and types are refused."""
     out = tmp_path / "out"
@@ -173,6 +174,7 @@ def test_default_band_rule_over_the_corpus(corpus: dict[str, Path], tmp_path: Pa
     np.testing.assert_array_equal(_prob(out2 / "d_eight.tif")[0], ref)
 
 
+@pytest.mark.slow
 def test_percentile_rescale_of_an_11_bit_copy_gives_the_same_roads(
     corpus: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rio_cogeo.cogeo import cog_validate
 
 from satcnn.inference import InferenceOptions, run_inference
@@ -34,6 +35,7 @@ def _infer(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[
     )
 
 
+@pytest.mark.slow
 def test_kill_before_the_final_rename_leaves_no_output_and_the_rerun_is_identical(tmp_path: Path) -> None:
     model = write_checkpoint(tmp_path / "sat6.ckpt")
     tiles = tmp_path / "tiles"

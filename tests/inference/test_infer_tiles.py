@@ -96,6 +96,7 @@ def test_tta_class_map_is_the_argmax_of_mean_window_probabilities(tmp_path: Path
         np.testing.assert_array_equal(ds.read(1), expected)
 
 
+@pytest.mark.slow
 def test_infer_tta_and_vector_through_the_cli(tmp_path: Path) -> None:
     ckpt = write_checkpoint(tmp_path / "sat6.ckpt")
     tile = crop(NAIP, tmp_path / "tile.tif", 84, 112)
@@ -129,6 +130,7 @@ def test_infer_tta_and_vector_through_the_cli(tmp_path: Path) -> None:
     assert manifest["parameters"]["tta"] == "d4" and manifest["parameters"]["vector"] is True
 
 
+@pytest.mark.slow
 def test_road_vectors_join_the_outputs_and_the_rerun_rule(tmp_path: Path) -> None:
     ckpt = write_checkpoint(
         tmp_path / "road.ckpt",
@@ -196,6 +198,7 @@ def test_folder_names_match_classes() -> None:
     assert match_class("clouds", CLASSES) is None
 
 
+@pytest.mark.slow
 def test_sat6_patch_folder_gets_labels_and_metrics(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

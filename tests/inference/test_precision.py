@@ -47,6 +47,7 @@ def _prob(out: Path) -> np.ndarray:
         return ds.read(1)
 
 
+@pytest.mark.slow
 def test_infer_precision_and_compile_change_dtype_not_the_result(
     tmp_path: Path, eager_compile: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from tests.factories import ROOT
 
 
@@ -19,6 +21,7 @@ def _load_script() -> ModuleType:
     return module
 
 
+@pytest.mark.slow
 def test_quick_table_has_every_column_and_true_values(tmp_path: Path) -> None:
     script = _load_script()
     out = tmp_path / "models.md"

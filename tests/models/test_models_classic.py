@@ -214,6 +214,7 @@ def test_satcnn_checkpoint_source_and_frozen_backbone(tmp_path: Path) -> None:
     assert changed == {"backbone.fc.weight", "backbone.fc.bias"}
 
 
+@pytest.mark.slow
 def test_fit_lenet_through_the_cli_then_transfer(workdir: Path) -> None:
     """The sat6_lenet config trains (debug overlay), and its checkpoint seeds a 4-class LeNet."""
     from satcnn.cli import main

@@ -27,6 +27,8 @@ from satcnn.inference import InferenceOptions, run_inference
 from satcnn.pipeline.spec import load_spec
 from tests.factories import ROOT, SAMPLES
 
+pytestmark = pytest.mark.slow  # every test here is an end-to-end run
+
 ROADS = ROOT / "pipelines" / "roads.yaml"
 EXTRA = SAMPLES / "rasters" / "SN1_Vegas_WV03_RGBN.tif"
 TINY = [

@@ -37,6 +37,7 @@ def test_synth_roads_cli_layout(scenes: Path) -> None:
         assert (img.transform, img.shape, img.crs) == (msk.transform, msk.shape, msk.crs)
 
 
+@pytest.mark.slow
 def test_resunet_debug_fit_leaves_checkpoint(scenes: Path, workdir: Path) -> None:
     """The interface other stages rely on: fit --data.init_args.root DIR --trainer.max_steps 2."""
     args = ["fit", "--config", RESUNET, "--config", DEBUG, "--data.init_args.root", str(scenes)]

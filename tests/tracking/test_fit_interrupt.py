@@ -20,6 +20,8 @@ from mlflow import MlflowClient
 from satcnn.cli import main
 from tests.factories import CONFIGS, ROOT, SAT6_CSV
 
+pytestmark = pytest.mark.slow  # every test here is an end-to-end run
+
 FIT = [
     "fit",
     "--config",

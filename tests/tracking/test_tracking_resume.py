@@ -25,6 +25,7 @@ def _fit(*extra: str, monkeypatch: pytest.MonkeyPatch, cache: Path) -> int:
     return main([*FIT, *extra])
 
 
+@pytest.mark.slow
 def test_resume_continues_the_run(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _fit(monkeypatch=monkeypatch, cache=workdir / "c1") == 0  # epochs 0-1
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")

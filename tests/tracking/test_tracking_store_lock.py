@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.factories import ROOT
 
 LOCK_S = 10.0  # longer than sqlite3's default 5 s timeout
@@ -30,6 +32,7 @@ print(f"{time.monotonic() - t:.1f}", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_logger_setup_waits_for_a_store_locked_longer_than_sqlite_default(tmp_path: Path) -> None:
     db = tmp_path / "mlflow.db"
     uri = f"sqlite:///{db}"
