@@ -11,15 +11,11 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.artifacts import download_artifacts
 
-from satcnn.cli import main
 from satcnn.errors import ModelError
 from satcnn.inference.model_io import resolve_model_path
 from satcnn.models.checkpoint import CHECKPOINT_KEY, weights_of
 from satcnn.tracking.registry import CHECKPOINT_NAME
-from tests.factories import CONFIGS, SAT6_CSV
-
-DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
-SAT6 = str(CONFIGS / "deepsat" / "sat6.yaml")
+from tests.factories.fits import TrackedFit
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -27,16 +23,16 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return weights_of(ckpt["state_dict"])
 
 
-def test_fit_registers_the_best_model(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["fit", "--config", SAT6, "--config", DEBUG, "--data.init_args.root", str(SAT6_CSV)]
-    assert main([*args, "--register", "sat6-classifier"]) == 0
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+def test_fit_registers_the_best_model(tracked_fit: TrackedFit) -> None:
+    """The shared fit (``--register sat6-classifier``; also ``--test_after_fit``: test_tracking.py)."""
+    assert tracked_fit.code == 0
+    uri = f"sqlite:///{tracked_fit.workdir / 'mlflow.db'}"
     client = MlflowClient(uri, registry_uri=uri)
     (run,) = client.search_runs([client.get_experiment_by_name("deepsat-sat6").experiment_id])  # type: ignore[union-attr]
     versions = client.search_model_versions("name='sat6-classifier'")
     assert [str(v.version) for v in versions] == ["1"] and versions[0].run_id == run.info.run_id
     assert str(client.get_model_version_by_alias("sat6-classifier", "current").version) == "1"
-    assert "registered model: models:/sat6-classifier/1" in capsys.readouterr().out
+    assert "registered model: models:/sat6-classifier/1" in tracked_fit.stdout
 
     best = Path(run.data.tags["satcnn.best_checkpoint"])
     for model_uri in ("models:/sat6-classifier/1", "models:/sat6-classifier@current"):

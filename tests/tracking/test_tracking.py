@@ -13,8 +13,8 @@ from mlflow.artifacts import download_artifacts
 from satcnn.cli import main
 from satcnn.models.checkpoint import CHECKPOINT_KEY
 from tests.factories import CONFIGS, SAT6_CSV
+from tests.factories.fits import TrackedFit
 
-DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
 SAT6 = str(CONFIGS / "deepsat" / "sat6.yaml")
 
 
@@ -27,10 +27,10 @@ def _only_run(workdir: Path):  # type: ignore[no-untyped-def]
     return client, runs[0]
 
 
-def test_fit_is_tracked_in_mlflow(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["--data.init_args.root", str(SAT6_CSV), "--test_after_fit", "true"]
-    assert main(["fit", "--config", SAT6, "--config", DEBUG, *args]) == 0
-    client, run = _only_run(workdir)
+def test_fit_is_tracked_in_mlflow(tracked_fit: TrackedFit) -> None:
+    """The shared fit (``--test_after_fit true``; also ``--register``, read by test_registry.py)."""
+    assert tracked_fit.code == 0
+    client, run = _only_run(tracked_fit.workdir)
     assert run.info.status == "FINISHED"
     run_id = run.info.run_id
     # metrics per epoch (debug overlay: 2 epochs) and the test metrics of the same run
@@ -60,7 +60,7 @@ def test_fit_is_tracked_in_mlflow(workdir: Path, capsys: pytest.CaptureFixture[s
     assert meta["bands"] == ["red", "green", "blue", "nir"] and len(meta["mean"]) == 4
     assert 50 < meta["mean"][3] < 200  # NIR mean in raw DN, from the training split
     # the summary printed for the user names the run and the checkpoint
-    out = capsys.readouterr().out
+    out = tracked_fit.stdout
     assert re.search(r"^test accuracy: [01]\.\d{4}$", out, re.M)
     assert f"mlflow run id: {run_id}" in out
 

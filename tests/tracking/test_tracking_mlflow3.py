@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,23 +14,22 @@ from mlflow.artifacts import download_artifacts
 from mlflow.entities import LoggedModelStatus
 from mlflow.models import Model
 
-from satcnn.cli import main
 from satcnn.inference.model_io import resolve_model_path
 from satcnn.models.checkpoint import read_checkpoint
 from satcnn.tracking.datasets import fingerprint
 from satcnn.tracking.system_metrics import SystemMetricsCallback
 from tests.factories import CONFIGS, SAT6_CSV
+from tests.factories.fits import TrackedFit
 
 DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
 SAT6 = str(CONFIGS / "deepsat" / "sat6.yaml")
 
 
-def test_fit_is_mlflow3_native(workdir: Path) -> None:
-    args = ["fit", "--config", SAT6, "--config", DEBUG, "--data.init_args.root", str(SAT6_CSV)]
-    args += ["--test_after_fit", "true", "--register", "sat6-native", "--system_metrics_interval", "0.2"]
-    assert main(args) == 0
-    assert not [t for t in threading.enumerate() if t.name == "SystemMetricsMonitor"]  # stopped with the fit
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+def test_fit_is_mlflow3_native(tracked_fit: TrackedFit) -> None:
+    """The shared fit: ``--test_after_fit true --register sat6-classifier --system_metrics_interval 0.2``."""
+    assert tracked_fit.code == 0
+    assert not tracked_fit.monitors  # stopped with the fit
+    uri = f"sqlite:///{tracked_fit.workdir / 'mlflow.db'}"
     client = MlflowClient(uri, registry_uri=uri)
     experiment = client.get_experiment_by_name("deepsat-sat6")
     assert experiment is not None
@@ -57,11 +55,11 @@ def test_fit_is_mlflow3_native(workdir: Path) -> None:
     assert linked["test_acc"].dataset_name == linked["val_acc"].dataset_name == "kaggle-csv:val+test"
     assert not [k for k in linked if k.startswith("system/")]
     # ... and to its registered version, which loads back as the same checkpoint
-    (version,) = client.search_model_versions("name='sat6-native'")
+    (version,) = client.search_model_versions("name='sat6-classifier'")
     assert version.run_id == run_id and version.source == model.artifact_location
     links = json.loads(client.get_logged_model(model.model_id).tags["mlflow.modelVersions"])
-    assert links == [{"name": "sat6-native", "version": "1"}]
-    local, source_run, _ = resolve_model_path("models:/sat6-native@current", tracking_uri=uri)
+    assert links == [{"name": "sat6-classifier", "version": "1"}]
+    local, source_run, _ = resolve_model_path("models:/sat6-classifier@current", tracking_uri=uri)
     assert source_run == run_id and read_checkpoint(local).meta.weights_digest == best.meta.weights_digest
 
     # the signature names the bands, in the checkpoint's order
