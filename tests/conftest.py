@@ -11,6 +11,7 @@ import torch
 from lightning_utilities.core.rank_zero import rank_zero_only
 
 # Re-exported for tests written against the old layout; new tests import from tests.factories.
+from tests.factories.fits import TrackedFit, tracked_sat6_fit
 from tests.factories.paths import CONFIGS, ROOT, SAMPLES, SAT6_CSV, SAT6_TIFS
 from tests.factories.processes import as_terminal_job
 
@@ -38,3 +39,11 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh working directory (where ``mlflow.db`` and ``runs/`` are created)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def shared_fit(tmp_path_factory: pytest.TempPathFactory) -> TrackedFit:
+    """One tiny tracked SAT-6 fit for the session (``tests.factories.fits.tracked_sat6_fit``), for
+    tests that only read what it recorded; tests that write to its store use a ``copy_store``."""
+    cache = tmp_path_factory.mktemp("shared-fit-cache")
+    return tracked_sat6_fit(tmp_path_factory.mktemp("shared-fit"), cache)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,3 +54,17 @@ def tracked_sat6_fit(workdir: Path, cache: Path) -> TrackedFit:
         os.environ.update(environ)
         rank_zero_only.rank = 0  # type: ignore[attr-defined]
     return TrackedFit(workdir, code, out.getvalue(), monitors)
+
+
+def copy_store(src: Path, dst: Path) -> Path:
+    """Copy the SQLite store ``src`` to ``dst`` (SQLite's online backup: consistent while open).
+
+    The runs' artifacts stay where they are (their locations are absolute); what is written to the
+    copy (runs, registered models) does not reach ``src``.
+    """
+    with (
+        contextlib.closing(sqlite3.connect(src)) as source,
+        contextlib.closing(sqlite3.connect(dst)) as target,
+    ):
+        source.backup(target)
+    return dst

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pytest
 import rasterio
@@ -32,15 +33,14 @@ from satcnn.inference.classify import class_map_transform
 from satcnn.models.checkpoint import WEIGHTS_PREFIX, weights_digest
 from tests.factories import (
     CLASSES,
-    CONFIGS,
     INFER,
     NAIP,
     ROOT,
-    SAT6_CSV,
     VEGAS,
     crop,
     write_checkpoint,
 )
+from tests.factories.fits import TrackedFit, copy_store
 
 
 @pytest.fixture
@@ -220,16 +220,17 @@ def test_usage_errors_exit_2(classifier: Path, tmp_path: Path) -> None:
 
 # -- (b, g) MLflow: a real debug fit, runs:/ and models:/ URIs, the tracked inference -------------------
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """A debug SAT-6 fit in its own working directory: (workdir, training run id)."""
+def fitted(shared_fit: TrackedFit, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """The session's debug SAT-6 fit (tests/conftest.py) in a copy of its store, in its own working
+    directory: (workdir, training run id). MLflow's tracking URI is left at the copy, as a fit would."""
     work = tmp_path_factory.mktemp("fit")
+    copy_store(shared_fit.workdir / "mlflow.db", work / "mlflow.db")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.setenv("SATCNN_CACHE", str(work / "cache"))
-        args = ["fit", "--config", str(CONFIGS / "deepsat" / "sat6.yaml"), "--config"]
-        args += [str(CONFIGS / "trainer" / "debug.yaml"), "--data.init_args.root", str(SAT6_CSV)]
-        assert main(args) == 0
+        mlflow.set_tracking_uri(f"sqlite:///{work / 'mlflow.db'}")
+        assert shared_fit.code == 0
         client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
         exp = client.get_experiment_by_name("deepsat-sat6")
         assert exp is not None
