@@ -67,6 +67,7 @@ def _no_run_left(workdir: Path) -> None:
     assert not (workdir / "mlruns").exists(), "no MLflow artifacts for a run that never started"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("make_root", "message"),
     [
