@@ -1,4 +1,5 @@
-# satcnn: `make demo` runs both pipelines on the embedded samples; `make test` runs the test suite.
+# satcnn: `make demo` runs both pipelines on the embedded samples; `make test` runs the test suite;
+# `make test-fast` runs the tests not marked slow (the inner loop).
 # Both create .venv and install the pinned stack (constraints.txt) on first use.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.satcnn-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo real-roads test lint pytest bench bench-quick system-deps clean
+.PHONY: install demo real-roads test test-fast lint pytest bench bench-quick system-deps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +52,10 @@ lint: install
 
 pytest: install system-deps
 	$(BIN)/python -m pytest --timeout=900 $(PYTEST_ARGS)
+
+## test-fast: the tests not marked slow (no lint, no end-to-end fits, servers, DDP or browser): the inner loop
+test-fast: install
+	$(BIN)/python -m pytest --timeout=900 -m "not slow" $(PYTEST_ARGS)
 
 ## system-deps: headless Chromium + chromedriver for the browser test (apt-get, as root, when missing)
 system-deps:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,24 +10,14 @@ import pytest
 import torch
 from lightning_utilities.core.rank_zero import rank_zero_only
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "data" / "samples"
-SAT6_CSV = SAMPLES / "sat6-sample" / "kaggle-csv"
-SAT6_TIFS = SAMPLES / "sat6-sample" / "tif-patches"
-CONFIGS = ROOT / "configs"
+# Re-exported for tests written against the old layout; new tests import from tests.factories.
+from tests.factories.fits import TrackedFit, tracked_sat6_fit
+from tests.factories.paths import CONFIGS, ROOT, SAMPLES, SAT6_CSV, SAT6_TIFS
+from tests.factories.processes import as_terminal_job
+
+__all__ = ["CONFIGS", "ROOT", "SAMPLES", "SAT6_CSV", "SAT6_TIFS", "as_terminal_job"]
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
-
-
-def as_terminal_job() -> None:
-    """``preexec_fn`` for a child that a test stops with Ctrl-C (SIGINT), as a terminal's job.
-
-    A foreground job takes Ctrl-C by default, but a test run started in the background by a shell
-    without job control (``make test &``, ``nohup ... &``) ignores SIGINT, and children inherit
-    that; ``satcnn ui`` then rightly keeps ignoring it, as under ``nohup``. This restores the
-    default, so the tests check what a user's Ctrl-C does however the run was started.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(autouse=True)
@@ -50,3 +39,11 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh working directory (where ``mlflow.db`` and ``runs/`` are created)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def shared_fit(tmp_path_factory: pytest.TempPathFactory) -> TrackedFit:
+    """One tiny tracked SAT-6 fit for the session (``tests.factories.fits.tracked_sat6_fit``), for
+    tests that only read what it recorded; tests that write to its store use a ``copy_store``."""
+    cache = tmp_path_factory.mktemp("shared-fit-cache")
+    return tracked_sat6_fit(tmp_path_factory.mktemp("shared-fit"), cache)

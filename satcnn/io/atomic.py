@@ -3,7 +3,7 @@
 Every atomic write in satcnn ends in :func:`publish` (the rename onto the final name). For tests,
 ``SATCNN_TEST_KILL_BEFORE_RENAME=<glob>`` makes the process SIGKILL itself right before publishing
 a file whose name matches the glob (e.g. ``t2.tif``): a hard kill at a known point, after the
-temporary is complete and before the final name exists (``tests/test_infer_kill.py``).
+temporary is complete and before the final name exists (``tests/inference/test_infer_kill.py``).
 """
 
 from __future__ import annotations

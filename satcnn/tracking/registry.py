@@ -142,7 +142,7 @@ def log_checkpoint_model(
             shutil.copyfile(ckpt_path, checkpoint)
         # No run_id here: Model.log would link every metric logged at ``step``, system metrics too.
         # Model.log opens MLflow's own store client, outside the run's RetryingClient: retry it
-        # too while another process holds the SQLite write lock (tests/test_tracking_concurrency.py)
+        # too while another process holds the SQLite write lock (tests/tracking/test_tracking_concurrency.py)
         info = _retry_locked(
             Model.log,
             LOCK_RETRIES,

@@ -1,0 +1,63 @@
+"""Shared builders for the tests: paths, rasters, scenes, checkpoints, models, graphs, processes.
+
+Tests import these from here, never from another test module (``tests/test_layout.py``).
+"""
+
+from tests.factories.checkpoints import CLASSES, write_checkpoint
+from tests.factories.graphs import (
+    CLASS_NAMES,
+    GRAPH_ORIGIN,
+    KNOWN_EDGES,
+    KNOWN_NODES,
+    class_map,
+    known_graph,
+    to_world,
+    write_raster,
+)
+from tests.factories.models import patch_classifier, scaled, seg_model
+from tests.factories.paths import CONFIGS, DEBUG, NAIP, ROOT, SAMPLES, SAT6, SAT6_CSV, SAT6_TIFS, VEGAS
+from tests.factories.processes import INFER, as_terminal_job, free_port, satcnn, wait_http
+from tests.factories.rasters import ORIGIN, RGBA, UTM, crop, noise_bands, road_bands, write_tif
+from tests.factories.scenes import SCENE_ORIGIN, make_dm, set_nodata, window_of, write_scene
+
+__all__ = [
+    "CLASSES",
+    "CLASS_NAMES",
+    "CONFIGS",
+    "DEBUG",
+    "GRAPH_ORIGIN",
+    "INFER",
+    "KNOWN_EDGES",
+    "KNOWN_NODES",
+    "NAIP",
+    "ORIGIN",
+    "RGBA",
+    "ROOT",
+    "SAMPLES",
+    "SAT6",
+    "SAT6_CSV",
+    "SAT6_TIFS",
+    "SCENE_ORIGIN",
+    "UTM",
+    "VEGAS",
+    "as_terminal_job",
+    "class_map",
+    "crop",
+    "free_port",
+    "known_graph",
+    "make_dm",
+    "noise_bands",
+    "patch_classifier",
+    "road_bands",
+    "satcnn",
+    "scaled",
+    "seg_model",
+    "set_nodata",
+    "to_world",
+    "wait_http",
+    "window_of",
+    "write_checkpoint",
+    "write_raster",
+    "write_scene",
+    "write_tif",
+]

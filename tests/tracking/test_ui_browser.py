@@ -1,0 +1,195 @@
+"""``satcnn ui`` serves the MLflow UI: headless Chromium finds the experiment, the run and its metrics.
+
+Without Chromium the test skips on a workstation, but fails where ``CI`` is set, so that a CI
+image without a browser cannot stay green. ``SATCNN_CHROMIUM`` / ``SATCNN_CHROMEDRIVER`` point
+at other binaries.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+from satcnn.cli import main
+from tests.factories import CONFIGS, ROOT, SAT6_CSV, as_terminal_job, free_port, wait_http
+
+CHROMIUM = os.environ.get("SATCNN_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("SATCNN_CHROMEDRIVER", "/usr/bin/chromedriver")
+SCREENSHOT = ROOT / "test-artifacts" / "mlflow-ui.png"
+README_IMAGE = ROOT / "docs" / "img" / "mlflow-ui.png"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def in_ci() -> bool:
+    """Whether this runs under CI (GitHub, GitLab and most others set ``CI=true``)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_browser() -> None:
+    """Skip (fail under CI) unless Chromium and chromedriver are there."""
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
+    if missing:
+        reason = f"{' and '.join(missing)} missing: run `make system-deps` (apt-get install chromium)"
+        if in_ci():
+            pytest.fail(f"CI is set, and the browser test cannot run: {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+def _driver(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,900",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def test_ui_shows_the_run(workdir: Path) -> None:
+    require_browser()  # before the slow part
+    fit = ["fit", "--config", str(CONFIGS / "deepsat" / "sat6.yaml"), "--config"]
+    fit += [str(CONFIGS / "trainer" / "debug.yaml"), "--data.init_args.root", str(SAT6_CSV)]
+    assert main(fit) == 0
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("deepsat-sat6")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "satcnn", "ui", "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        preexec_fn=as_terminal_job,  # Ctrl-C stops it, as in a terminal
+    )
+    driver = None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/health", server)
+        driver = _driver(tmp_path=workdir)
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        def page_shows(*texts: str) -> str:
+            try:
+                WebDriverWait(driver, 60).until(
+                    lambda d: all(t in d.find_element("tag name", "body").text for t in texts)
+                )
+            except TimeoutException:
+                SCREENSHOT.parent.mkdir(exist_ok=True)
+                driver.save_screenshot(str(SCREENSHOT.with_name("mlflow-ui-failed.png")))
+                text = driver.find_element("tag name", "body").text
+                raise AssertionError(f"{texts} not on {driver.current_url}:\n{text[:2000]}") from None
+            return str(driver.find_element("tag name", "body").text)
+
+        run_name = run.info.run_name
+        driver.get(f"{base}/#/experiments/{experiment.experiment_id}/runs")
+        page_shows("deepsat-sat6", run_name)
+        driver.get(f"{base}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}")
+        body = page_shows(run_name, "val_acc")
+        assert run_name in body and "val_acc" in body
+        time.sleep(1)  # let charts settle for the screenshot
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        assert driver.save_screenshot(str(SCREENSHOT))
+        assert SCREENSHOT.stat().st_size > 10_000
+        if not README_IMAGE.exists():  # the README's picture is taken once, then kept
+            README_IMAGE.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(SCREENSHOT, README_IMAGE)
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            code = server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    assert code == 0  # Ctrl-C is a clean stop
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{base}/health", timeout=2)
+
+
+def test_ui_run_page_shows_logged_model_and_datasets(workdir: Path) -> None:
+    """The run page lists the fit's MLflow 3 logged model (linked to its page) and its datasets."""
+    require_browser()  # before the slow part
+    fit = ["fit", "--config", str(CONFIGS / "deepsat" / "sat6.yaml"), "--config"]
+    fit += [str(CONFIGS / "trainer" / "debug.yaml"), "--data.init_args.root", str(SAT6_CSV)]
+    assert main([*fit, "--system_metrics", "false"]) == 0
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("deepsat-sat6")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    (model,) = client.search_logged_models([experiment.experiment_id])
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "satcnn", "ui", "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        preexec_fn=as_terminal_job,  # Ctrl-C stops it, as in a terminal
+    )
+    driver = None
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/health", server)
+        driver = _driver(tmp_path=workdir)
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        driver.get(f"{base}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}")
+        # "Datasets" beside the run lists the training data; "Logged models (1)" links the model
+        texts = ("Datasets", "kaggle-csv:train", "Logged models (1)")
+        model_link = f"a[href*='{model.model_id}']"
+
+        def shown(d: Any) -> bool:
+            d.execute_script("window.scrollTo(0, document.body.scrollHeight)")  # render lazy sections
+            body = d.find_element("tag name", "body").text
+            return all(t in body for t in texts) and bool(d.find_elements("css selector", model_link))
+
+        try:
+            WebDriverWait(driver, 120).until(shown)
+        except TimeoutException:
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            driver.save_screenshot(str(SCREENSHOT.with_name("mlflow-ui-run-failed.png")))
+            text = driver.find_element("tag name", "body").text
+            where = driver.current_url
+            raise AssertionError(f"{texts} or {model_link} not on {where}:\n{text[-4000:]}") from None
+        (link,) = {e.text for e in driver.find_elements("css selector", model_link) if e.text} or {""}
+        assert link == model.name  # the logged model, by name, linking to its page
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        assert driver.save_screenshot(str(SCREENSHOT.with_name("mlflow-ui-run-model.png")))
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
