@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +22,7 @@ from satcnn.data.protocol import (
     require_task_data,
 )
 from satcnn.errors import ConfigError
-from tests.conftest import ROOT, SAT6_CSV
+from tests.factories import SAT6_CSV, satcnn
 
 
 class LacksStats(L.LightningDataModule):
@@ -97,14 +94,7 @@ def test_fit_with_a_datamodule_that_lacks_members_fails_at_start(tmp_path: Path)
             }
         )
     )
-    out = subprocess.run(
-        [sys.executable, "-m", "satcnn", "fit", "--config", str(config)],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = satcnn("fit", "--config", str(config), cwd=tmp_path, timeout=300)
     assert out.returncode == 1, out.stderr
     assert "Traceback" not in out.stderr
     errors = [line for line in out.stderr.splitlines() if line.startswith("satcnn: error:")]

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
-
-
-def satcnn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "satcnn", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
+from tests.factories import satcnn
 
 
 @pytest.mark.parametrize(

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from affine import Affine
 
 from satcnn.models import create_model
 from satcnn.models.checkpoint import CheckpointMeta, ModelSpec, save_checkpoint
-from tests.conftest import ROOT
+from tests.factories import satcnn, write_tif
 
 
 def _classifier(path: Path) -> Path:
@@ -34,19 +31,11 @@ def _classifier(path: Path) -> Path:
 
 def _tile(path: Path) -> Path:
     data = np.random.default_rng(0).integers(0, 255, (4, 112, 112), dtype=np.uint8)
-    profile = {
-        "driver": "GTiff", "width": 112, "height": 112, "count": 4, "dtype": "uint8",
-        "crs": "EPSG:32614", "transform": Affine(1.0, 0, 500000.0, 0, -1.0, 4000000.0),
-    }  # fmt: skip
-    with rasterio.open(path, "w", **profile) as ds:
-        ds.write(data)
-    return path
+    return write_tif(path, data, res=1.0, origin=(500000.0, 4000000.0), crs="EPSG:32614")
 
 
 def _infer(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-m", "satcnn", "infer", *args, "--no-track", "--no-progress"]
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return satcnn("infer", *args, "--no-track", "--no-progress", cwd=cwd, timeout=300)
 
 
 def test_block_flag_reaches_the_run_and_keeps_the_class_map(tmp_path: Path) -> None:

@@ -5,9 +5,6 @@ an out-of-range threshold is the same usage error in each command."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,31 +12,19 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-from affine import Affine
 
 from satcnn.cli import main
 from satcnn.io.output_tags import OutputTags
 from satcnn.io.road_mask import UINT8_SCALE
 from satcnn.models import create_model
 from satcnn.models.checkpoint import CheckpointMeta, ModelSpec, save_checkpoint
-from tests.conftest import ROOT
+from tests.factories import satcnn, write_tif
 
-GRID = {"driver": "GTiff", "crs": "EPSG:32633", "transform": Affine(1, 0, 500000, 0, -1, 4000000)}
 ROAD_ROWS = slice(30, 35)
 
 
-def satcnn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m satcnn ...`` as a user runs it."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "satcnn", *args]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-
-
 def write(path: Path, array: np.ndarray, **kw: object) -> Path:
-    profile = {"count": 1, "height": array.shape[0], "width": array.shape[1], "dtype": array.dtype, **GRID}
-    with rasterio.open(path, "w", **profile, **kw) as ds:
-        ds.write(array, 1)
-    return path
+    return write_tif(path, array, res=1.0, origin=(500000.0, 4000000.0), **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from affine import Affine
 
 from satcnn.errors import DataFormatError
 from satcnn.io.output_tags import OutputTags, RunTags, class_names, is_current, read_output_tags, stale_reason
+from tests.factories import write_tif
 
 RUN = RunTags(
     model="models:/roads@champion",
@@ -37,11 +37,8 @@ EVERY_FIELD = OutputTags(
 
 def write_tagged(path: Path, tags: dict[str, str]) -> Path:
     """A 4x4 uint8 GeoTIFF carrying ``tags``."""
-    profile = {"driver": "GTiff", "count": 1, "height": 4, "width": 4, "dtype": "uint8"}
-    with rasterio.open(
-        path, "w", **profile, crs="EPSG:32633", transform=Affine(1, 0, 500000, 0, -1, 4000000)
-    ) as ds:
-        ds.write(np.zeros((1, 4, 4), np.uint8))
+    write_tif(path, np.zeros((1, 4, 4), np.uint8), res=1.0)
+    with rasterio.open(path, "r+") as ds:
         ds.update_tags(**tags)
     return path
 
