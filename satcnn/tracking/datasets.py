@@ -29,7 +29,7 @@ from typing import Any, Literal
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from satcnn.tracking.mlflow import mlflow_logger
+from satcnn.tracking.logger import mlflow_logger
 
 log = logging.getLogger(__name__)
 
