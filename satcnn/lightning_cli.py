@@ -7,6 +7,7 @@ import re
 import signal
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,12 @@ from satcnn import __version__
 from satcnn.errors import ConfigError, InputFileNotFoundError, Interrupted
 from satcnn.models.checkpoint import read_checkpoint
 from satcnn.tasks.base import SatcnnTask
-from satcnn.tracking.callbacks import MLflowArtifactsCallback, MLflowSaveConfigCallback
-from satcnn.tracking.checkpoints import AtomicCheckpointIO, checkpoint_run_id
+from satcnn.tracking.callbacks import (
+    LoggedLearningRateMonitor,
+    MLflowArtifactsCallback,
+    MLflowSaveConfigCallback,
+)
+from satcnn.tracking.checkpoints import AtomicCheckpointIO, LastStateCheckpoint, checkpoint_run_id
 from satcnn.tracking.datasets import MLflowDatasetsCallback
 from satcnn.tracking.interrupt import InterruptHandler
 from satcnn.tracking.logger import SatcnnMLFlowLogger, logger_tracking_uri, mlflow_logger
@@ -35,46 +40,49 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "enable_autolog_hparams": False,  # the whole config is logged by MLflowSaveConfigCallback
 }
 
-# The callbacks every run gets, one config key each (``fit --print_config`` shows them): the key,
-# the type of its role (a callback of that type in ``trainer.callbacks`` replaces the default) and
-# the default. ``KEY: null`` removes one; a ``class_path`` of the role's type replaces it.
-DEFAULT_CALLBACKS: dict[str, tuple[type[L.Callback], dict[str, Any]]] = {
+
+@dataclass(frozen=True)
+class DefaultCallback:
+    """A callback every run gets, as the default of its own config key.
+
+    Attributes:
+        role: its kind; a callback of this type in ``trainer.callbacks`` replaces the default, and
+            a ``class_path`` given for the key must name a subclass.
+        cls: the default class.
+        init_args: the default's arguments (the class's own defaults fill in the rest).
+    """
+
+    role: type[L.Callback]
+    cls: type[L.Callback]
+    init_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The default as config: ``class_path`` and ``init_args``."""
+        return {"class_path": f"{self.cls.__module__}.{self.cls.__qualname__}", "init_args": self.init_args}
+
+
+# The callbacks every run gets, one config key each (``fit --print_config`` shows them);
+# ``KEY: null`` removes one.
+DEFAULT_CALLBACKS: dict[str, DefaultCallback] = {
     # checkpoints, the MLflow model and figures to the run
-    "artifacts": (
-        MLflowArtifactsCallback,
-        {"class_path": "satcnn.tracking.callbacks.MLflowArtifactsCallback"},
-    ),
+    "artifacts": DefaultCallback(MLflowArtifactsCallback, MLflowArtifactsCallback),
     # SIGTERM and SIGINT stop at a step boundary, the run ends KILLED
-    "interrupt": (InterruptHandler, {"class_path": "satcnn.tracking.interrupt.InterruptHandler"}),
+    "interrupt": DefaultCallback(InterruptHandler, InterruptHandler),
     # best-<epoch>-<step>.ckpt on the task's monitor, and a last.ckpt always at the newest state
-    "checkpoint": (
+    "checkpoint": DefaultCallback(
         ModelCheckpoint,
-        {
-            "class_path": "satcnn.tracking.checkpoints.LastStateCheckpoint",
-            "init_args": {"filename": "best-{epoch:03d}-{step}", "auto_insert_metric_name": False},
-        },
+        LastStateCheckpoint,
+        {"filename": "best-{epoch:03d}-{step}", "auto_insert_metric_name": False},
     ),
     # learning rates per epoch (nothing without a logger)
-    "lr_monitor": (
-        LearningRateMonitor,
-        {
-            "class_path": "satcnn.tracking.callbacks.LoggedLearningRateMonitor",
-            "init_args": {"logging_interval": "epoch"},
-        },
+    "lr_monitor": DefaultCallback(
+        LearningRateMonitor, LoggedLearningRateMonitor, {"logging_interval": "epoch"}
     ),
     # the data as dataset inputs of the run (nothing without an MLflow logger)
-    "dataset_inputs": (
-        MLflowDatasetsCallback,
-        {"class_path": "satcnn.tracking.datasets.MLflowDatasetsCallback"},
-    ),
+    "dataset_inputs": DefaultCallback(MLflowDatasetsCallback, MLflowDatasetsCallback),
     # CPU, memory and GPU metrics in the run (nothing without an MLflow logger)
-    "system_monitor": (
-        SystemMetricsCallback,
-        {
-            "class_path": "satcnn.tracking.system_metrics.SystemMetricsCallback",
-            "init_args": {"interval": 10.0},
-        },
-    ),
+    "system_monitor": DefaultCallback(SystemMetricsCallback, SystemMetricsCallback, {"interval": 10.0}),
 }
 
 
@@ -136,9 +144,9 @@ class SatcnnCLI(LightningCLI):
             default="current",
             help="Alias set on the registered version (models:/NAME@ALIAS); null for none.",
         )
-        for key, (role, default) in DEFAULT_CALLBACKS.items():
-            parser.add_subclass_arguments(role, key, required=False, fail_untyped=False)
-            parser.set_defaults({key: default})
+        for key, default in DEFAULT_CALLBACKS.items():
+            parser.add_subclass_arguments(default.role, key, required=False, fail_untyped=False)
+            parser.set_defaults({key: default.config})
         parser.add_argument(
             "--last_every_n_steps",
             type=int | None,
@@ -289,9 +297,9 @@ def default_callbacks(init: Mapping[str, Any], trainer_config: Mapping[str, Any]
     configured = configured if isinstance(configured, list) else [configured]
     checkpointing = trainer_config.get("enable_checkpointing", True) is not False
     callbacks: list[L.Callback] = []
-    for key, (role, _) in DEFAULT_CALLBACKS.items():
+    for key, default in DEFAULT_CALLBACKS.items():
         callback = init.get(key)
-        if callback is None or any(isinstance(c, role) for c in configured):
+        if callback is None or any(isinstance(c, default.role) for c in configured):
             continue
         if isinstance(callback, ModelCheckpoint) and not checkpointing:
             continue

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -148,8 +147,6 @@ def test_resume_from_a_non_checkpoint(workdir: Path, capsys: pytest.CaptureFixtu
 
 
 def test_the_cli_wires_callbacks_so_a_task_needs_no_tracking(tmp_path: Path) -> None:
-    from importlib import import_module
-
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -161,11 +158,7 @@ def test_the_cli_wires_callbacks_so_a_task_needs_no_tracking(tmp_path: Path) -> 
     from satcnn.tracking.interrupt import InterruptHandler
     from satcnn.tracking.system_metrics import SystemMetricsCallback
 
-    def build(default: dict[str, Any]) -> L.Callback:
-        module, name = default["class_path"].rsplit(".", 1)
-        return getattr(import_module(module), name)(**default.get("init_args", {}))
-
-    built = {key: build(default) for key, (_, default) in DEFAULT_CALLBACKS.items()}
+    built = {key: d.cls(**d.init_args) for key, d in DEFAULT_CALLBACKS.items()}
     made = default_callbacks(built, {})
     expected = [MLflowArtifactsCallback, InterruptHandler, LastStateCheckpoint, LoggedLearningRateMonitor]
     expected.append(MLflowDatasetsCallback)

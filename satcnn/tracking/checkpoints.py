@@ -53,16 +53,21 @@ class LastStateCheckpoint(ModelCheckpoint):
         **kwargs: Any,
     ) -> None:
         kwargs["save_last"] = True
+        top_k = int(kwargs.pop("save_top_k", 1))
+        # Lightning accepts save_top_k above 1 only with a monitor: the task's comes in setup
+        kwargs["save_top_k"] = top_k if monitor is not None or top_k <= 1 else 1
         super().__init__(monitor=monitor, mode=mode or "min", **kwargs)
         if last_every_n_steps < 0:
             raise ValueError(f"last_every_n_steps must be >= 0, got {last_every_n_steps}")
         self.last_every_n_steps = last_every_n_steps
         self.mode_given = mode is not None
+        self.top_k_given = top_k
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Take the task's ``monitor`` (and ``monitor_mode``) when none was given, before any restore."""
         if self.monitor is None and isinstance(pl_module, SatcnnTask):
             self.monitor = pl_module.monitor
+            self.save_top_k = self.top_k_given
             if not self.mode_given:
                 self.mode = pl_module.monitor_mode
                 self.kth_value = torch.tensor(torch.inf if self.mode == "min" else -torch.inf)

@@ -75,3 +75,20 @@ def test_a_replaced_callback_is_honoured_and_not_duplicated(workdir: Path) -> No
     cli = SatcnnCLI(args=[*base, *mine], run=False)
     monitors = [c for c in cli.trainer.callbacks if isinstance(c, LearningRateMonitor)]  # type: ignore[attr-defined]
     assert [(type(m), m.logging_interval) for m in monitors] == [(LearningRateMonitor, "step")]
+
+
+def test_the_checkpoint_default_takes_the_tasks_monitor(tmp_path: Path) -> None:
+    import lightning as L
+
+    from satcnn.tasks import SegmentationTask
+    from satcnn.tracking.checkpoints import LastStateCheckpoint
+
+    task = SegmentationTask(model="resunet", model_kwargs={"filters": [4, 8, 16, 32]})
+    trainer = L.Trainer(logger=False, default_root_dir=tmp_path)
+    ckpt = LastStateCheckpoint(save_top_k=3)  # Lightning alone refuses top 3 without a monitor
+    ckpt.setup(trainer, task, "fit")
+    assert (ckpt.monitor, ckpt.mode, ckpt.save_top_k, ckpt.save_last) == ("val_iou", "max", 3, True)
+    assert float(ckpt.kth_value) == float("-inf")
+    given = LastStateCheckpoint(monitor="val_loss")
+    given.setup(trainer, task, "fit")
+    assert (given.monitor, given.mode) == ("val_loss", "min")
