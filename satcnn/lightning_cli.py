@@ -7,10 +7,12 @@ import re
 import signal
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+from jsonargparse import Namespace
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -19,24 +21,68 @@ from satcnn import __version__
 from satcnn.errors import ConfigError, InputFileNotFoundError, Interrupted
 from satcnn.models.checkpoint import read_checkpoint
 from satcnn.tasks.base import SatcnnTask
-from satcnn.tracking.checkpoints import AtomicCheckpointIO, LastStateCheckpoint
-from satcnn.tracking.datasets import MLflowDatasetsCallback
-from satcnn.tracking.interrupt import InterruptHandler
-from satcnn.tracking.mlflow import (
+from satcnn.tracking.callbacks import (
+    LoggedLearningRateMonitor,
     MLflowArtifactsCallback,
     MLflowSaveConfigCallback,
-    SatcnnMLFlowLogger,
-    checkpoint_run_id,
-    mlflow_logger,
 )
+from satcnn.tracking.checkpoints import AtomicCheckpointIO, LastStateCheckpoint, checkpoint_run_id
+from satcnn.tracking.datasets import MLflowDatasetsCallback
+from satcnn.tracking.interrupt import InterruptHandler
+from satcnn.tracking.logger import SatcnnMLFlowLogger, logger_tracking_uri, mlflow_logger
 from satcnn.tracking.system_metrics import SystemMetricsCallback
 
 log = logging.getLogger(__name__)
 
 TRAINER_DEFAULTS: dict[str, Any] = {
-    "logger": {"class_path": "satcnn.tracking.mlflow.SatcnnMLFlowLogger"},
+    "logger": {"class_path": "satcnn.tracking.logger.SatcnnMLFlowLogger"},
     "default_root_dir": "runs",
     "enable_autolog_hparams": False,  # the whole config is logged by MLflowSaveConfigCallback
+}
+
+
+@dataclass(frozen=True)
+class DefaultCallback:
+    """A callback every run gets, as the default of its own config key.
+
+    Attributes:
+        role: its kind; a callback of this type in ``trainer.callbacks`` replaces the default, and
+            a ``class_path`` given for the key must name a subclass.
+        cls: the default class.
+        init_args: the default's arguments (the class's own defaults fill in the rest).
+    """
+
+    role: type[L.Callback]
+    cls: type[L.Callback]
+    init_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The default as config: ``class_path`` and ``init_args``."""
+        return {"class_path": f"{self.cls.__module__}.{self.cls.__qualname__}", "init_args": self.init_args}
+
+
+# The callbacks every run gets, one config key each (``fit --print_config`` shows them);
+# ``KEY: null`` removes one.
+DEFAULT_CALLBACKS: dict[str, DefaultCallback] = {
+    # checkpoints, the MLflow model and figures to the run
+    "artifacts": DefaultCallback(MLflowArtifactsCallback, MLflowArtifactsCallback),
+    # SIGTERM and SIGINT stop at a step boundary, the run ends KILLED
+    "interrupt": DefaultCallback(InterruptHandler, InterruptHandler),
+    # best-<epoch>-<step>.ckpt on the task's monitor, and a last.ckpt always at the newest state
+    "checkpoint": DefaultCallback(
+        ModelCheckpoint,
+        LastStateCheckpoint,
+        {"filename": "best-{epoch:03d}-{step}", "auto_insert_metric_name": False},
+    ),
+    # learning rates per epoch (nothing without a logger)
+    "lr_monitor": DefaultCallback(
+        LearningRateMonitor, LoggedLearningRateMonitor, {"logging_interval": "epoch"}
+    ),
+    # the data as dataset inputs of the run (nothing without an MLflow logger)
+    "dataset_inputs": DefaultCallback(MLflowDatasetsCallback, MLflowDatasetsCallback),
+    # CPU, memory and GPU metrics in the run (nothing without an MLflow logger)
+    "system_monitor": DefaultCallback(SystemMetricsCallback, SystemMetricsCallback, {"interval": 10.0}),
 }
 
 
@@ -47,8 +93,8 @@ class SatcnnCLI(LightningCLI):
     ``--register NAME`` (register the run's MLflow model in the model registry), validates the data
     before any run or file is created, and writes checkpoints atomically. ``fit --ckpt_path`` takes
     a checkpoint file, ``last`` (the newest ``last.ckpt`` under ``trainer.default_root_dir``) or an
-    MLflow run id, and continues that checkpoint's MLflow run. Callbacks are wired here
-    (:func:`task_callbacks`), so a task needs no tracking.
+    MLflow run id, and continues that checkpoint's MLflow run. The callbacks every run gets are
+    config defaults (:data:`DEFAULT_CALLBACKS`, one key each), so a task needs no tracking.
     """
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
@@ -98,40 +144,45 @@ class SatcnnCLI(LightningCLI):
             default="current",
             help="Alias set on the registered version (models:/NAME@ALIAS); null for none.",
         )
+        for key, default in DEFAULT_CALLBACKS.items():
+            parser.add_subclass_arguments(default.role, key, required=False, fail_untyped=False)
+            parser.set_defaults({key: default.config})
         parser.add_argument(
             "--last_every_n_steps",
-            type=int,
-            default=0,
-            help="Also refresh last.ckpt every N optimizer steps (0: at every epoch end only).",
+            type=int | None,
+            default=None,
+            help="Also refresh last.ckpt every N optimizer steps (0: at every epoch end only); "
+            "sets checkpoint.init_args.last_every_n_steps.",
         )
         parser.add_argument(
             "--system_metrics",
             type=bool,
             default=True,
-            help="Log system metrics (CPU, memory, GPU when nvidia-ml-py is installed) to the MLflow run.",
+            help="Log system metrics (CPU, memory, GPU when nvidia-ml-py is installed) to the MLflow run; "
+            "false sets system_monitor to null.",
         )
         parser.add_argument(
             "--system_metrics_interval",
-            type=float,
-            default=10.0,
-            help="Seconds between system metric samples.",
+            type=float | None,
+            default=None,
+            help="Seconds between system metric samples; sets system_monitor.init_args.interval.",
         )
 
+    def before_instantiate_classes(self) -> None:
+        """Apply the shorthand flags to the default callbacks' config (:func:`apply_callback_flags`)."""
+        apply_callback_flags(self.config[self.subcommand] if self.subcommand else self.config)
+
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
-        """The trainer, with atomic checkpoints and the task's callbacks (:func:`task_callbacks`)."""
+        """The trainer, with atomic checkpoints and the default callbacks (:func:`default_callbacks`)."""
         init = self.config_init[self.subcommand] if self.subcommand else self.config_init
         config = {**init.get("trainer", {}), **kwargs}
         plugins = config.get("plugins") or []
         plugins = plugins if isinstance(plugins, list) else [plugins]
         if not any(isinstance(p, AtomicCheckpointIO) for p in plugins):
             kwargs["plugins"] = [*plugins, AtomicCheckpointIO()]
-        if isinstance(self.model, SatcnnTask):
-            callbacks = config.get("callbacks") or []
-            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-            every = int(init.get("last_every_n_steps") or 0)  # a Namespace, not a Mapping
-            system = bool(init.get("system_metrics", True))
-            interval = float(init.get("system_metrics_interval") or 10.0) if system else None
-            kwargs["callbacks"] = [*callbacks, *task_callbacks(self.model, config, every, interval)]
+        callbacks = config.get("callbacks") or []
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        kwargs["callbacks"] = [*callbacks, *default_callbacks(init, config)]
         return super().instantiate_trainer(**kwargs)
 
     # Validate the input before the trainer creates an MLflow run or any file.
@@ -217,51 +268,42 @@ class SatcnnCLI(LightningCLI):
         return f"models:/{name}/{version.version}" + (f" (models:/{name}@{alias})" if alias else "")
 
 
-def task_callbacks(
-    task: SatcnnTask,
-    trainer_config: Mapping[str, Any],
-    last_every_n_steps: int = 0,
-    system_metrics_interval: float | None = None,
-) -> list[L.Callback]:
-    """The callbacks a satcnn run adds to the configured ones (a configured one of a type wins).
+def apply_callback_flags(config: Namespace) -> None:
+    """Apply ``--last_every_n_steps``, ``--system_metrics false`` and ``--system_metrics_interval``.
 
-    * :class:`MLflowArtifactsCallback`: checkpoints, the MLflow model and figures to the run;
-    * :class:`InterruptHandler`: SIGTERM and SIGINT stop at a step boundary, the run ends KILLED;
-    * :class:`LastStateCheckpoint` on the task's ``monitor``/``monitor_mode``, keeping
-      ``best-<epoch>-<step>.ckpt`` and a ``last.ckpt`` refreshed every epoch, every
-      ``last_every_n_steps`` steps and on interruption (unless checkpointing is off);
-    * ``LearningRateMonitor`` per epoch, when there is a logger;
-    * with a logger, :class:`MLflowDatasetsCallback` (the data as dataset inputs of the run) and,
-      when ``system_metrics_interval`` is set, :class:`SystemMetricsCallback` sampling that often.
+    They are shorthands for ``checkpoint.init_args.last_every_n_steps``, ``system_monitor: null``
+    and ``system_monitor.init_args.interval``; unset, they leave the config as it is. Applied
+    before the classes are built, so the config logged to the run shows the result.
+    """
+    every = config.get("last_every_n_steps")
+    if every is not None and config.get("checkpoint") is not None:
+        config["checkpoint.init_args.last_every_n_steps"] = every
+    if config.get("system_metrics") is False:
+        config["system_monitor"] = None
+    interval = config.get("system_metrics_interval")
+    if interval is not None and config.get("system_monitor") is not None:
+        config["system_monitor.init_args.interval"] = interval
+
+
+def default_callbacks(init: Mapping[str, Any], trainer_config: Mapping[str, Any]) -> list[L.Callback]:
+    """The built callbacks of the :data:`DEFAULT_CALLBACKS` keys that a run gets.
+
+    A key set to null is left out, and so is a default whose role a callback in
+    ``trainer.callbacks`` already has (a configured ``ModelCheckpoint`` wins over ``checkpoint``).
+    One rule stays implicit: with ``trainer.enable_checkpointing: false`` the ``checkpoint``
+    default is left out, since Lightning refuses a checkpoint callback then.
     """
     configured = trainer_config.get("callbacks") or []
     configured = configured if isinstance(configured, list) else [configured]
-
-    def missing(kind: type) -> bool:
-        return not any(isinstance(c, kind) for c in configured)
-
+    checkpointing = trainer_config.get("enable_checkpointing", True) is not False
     callbacks: list[L.Callback] = []
-    if missing(MLflowArtifactsCallback):
-        callbacks.append(MLflowArtifactsCallback())
-    if missing(InterruptHandler):
-        callbacks.append(InterruptHandler())
-    if missing(ModelCheckpoint) and trainer_config.get("enable_checkpointing", True) is not False:
-        callbacks.append(
-            LastStateCheckpoint(
-                last_every_n_steps=last_every_n_steps,
-                monitor=task.monitor,
-                mode=task.monitor_mode,
-                filename="best-{epoch:03d}-{step}",
-                auto_insert_metric_name=False,
-            )
-        )
-    logged = trainer_config.get("logger", True) not in (None, False, [])
-    if missing(LearningRateMonitor) and logged:
-        callbacks.append(LearningRateMonitor("epoch"))
-    if missing(MLflowDatasetsCallback) and logged:
-        callbacks.append(MLflowDatasetsCallback())
-    if missing(SystemMetricsCallback) and logged and system_metrics_interval is not None:
-        callbacks.append(SystemMetricsCallback(system_metrics_interval))
+    for key, default in DEFAULT_CALLBACKS.items():
+        callback = init.get(key)
+        if callback is None or any(isinstance(c, default.role) for c in configured):
+            continue
+        if isinstance(callback, ModelCheckpoint) and not checkpointing:
+            continue
+        callbacks.append(callback)
     return callbacks
 
 
@@ -325,7 +367,7 @@ def _summary(
     if registered:
         lines.append(f"registered model: {registered}")
     if logger is not None:
-        lines.append(f"tracking store: {logger._tracking_uri}")
+        lines.append(f"tracking store: {logger_tracking_uri(logger)}")
         lines.append("open the MLflow UI: python -m satcnn ui  (then browse http://127.0.0.1:5000)")
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()

@@ -1,7 +1,8 @@
-"""Package boundaries: no package imports another's private names.
+"""Module boundaries: no module imports another module's private names.
 
 The layer order itself is an import-linter contract (pyproject.toml, run by ``make lint``); this
-checks what import-linter cannot: ``from satcnn.<pkg>... import _name`` across packages.
+checks what import-linter cannot: ``from satcnn.<module> import _name`` anywhere in ``satcnn/``
+(ruff's PLC2701 exempts imports within one top-level package, so it cannot).
 """
 
 from __future__ import annotations
@@ -12,14 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "satcnn"
 
 
-def _package(module: str) -> str:
-    """``satcnn.inference.runner`` -> ``satcnn.inference``; top-level modules are their own package."""
-    parts = module.split(".")
-    return ".".join(parts[:2])
-
-
 def private_imports(root: Path) -> list[str]:
-    """``file:line: name`` for each private name a module imports from another package."""
+    """``file:line: name`` for each private name a module imports from another module."""
     found = []
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root.parent).with_suffix("")
@@ -27,7 +22,7 @@ def private_imports(root: Path) -> list[str]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if not isinstance(node, ast.ImportFrom) or not node.module or node.level:
                 continue
-            if not node.module.startswith("satcnn") or _package(node.module) == _package(here):
+            if not node.module.startswith("satcnn") or node.module == here:
                 continue
             parts = node.module.split(".")
             names = [a.name for a in node.names]
@@ -37,7 +32,7 @@ def private_imports(root: Path) -> list[str]:
     return found
 
 
-def test_no_package_imports_another_packages_private_names() -> None:
+def test_no_module_imports_another_modules_private_names() -> None:
     assert private_imports(ROOT) == []
 
 
@@ -49,4 +44,7 @@ def test_the_check_finds_a_private_import(tmp_path: Path) -> None:
         "from satcnn.tracking.mlflow import _RetryingClient, ok\nfrom satcnn.inference.x import _fine\n"
     )
     (pkg / "tracking" / "mlflow.py").write_text("")
-    assert private_imports(pkg) == ["satcnn/inference/runner.py:1: _RetryingClient"]
+    assert private_imports(pkg) == [
+        "satcnn/inference/runner.py:1: _RetryingClient",
+        "satcnn/inference/runner.py:2: _fine",  # within one package too
+    ]

@@ -100,7 +100,8 @@ def onehot_to_index(onehot: np.ndarray, path: str | Path, classes: int | None = 
     return onehot.argmax(axis=1).astype(np.int64)
 
 
-def _check_counts(images: PatchArray, labels: np.ndarray, x_path: str | Path, y_path: str | Path) -> None:
+def check_counts(images: PatchArray, labels: np.ndarray, x_path: str | Path, y_path: str | Path) -> None:
+    """Raise :class:`DataFormatError` naming the files when images and labels differ in count."""
     if len(images) != len(labels):
         raise DataFormatError(
             f"{len(images)} images but {len(labels)} labels in {y_path}; the two files must have one row "
@@ -171,7 +172,7 @@ def read_mat(path: str | Path, variant: str = "sat6") -> DeepSatSplits:
             images = np.moveaxis(x, 3, 0)  # a view: (N, 28, 28, 4)
             onehot = y.T
         labels = onehot_to_index(onehot, f"{path}:{y_key}", len(classes))
-        _check_counts(images, labels, f"{path}:{x_key}", f"{path}:{y_key}")
+        check_counts(images, labels, f"{path}:{x_key}", f"{path}:{y_key}")
         splits.append(Split(images, labels, f"{path}:{x_key}"))
     return DeepSatSplits(splits[0], splits[1], classes)
 

@@ -22,8 +22,8 @@ from satcnn.data.deepsat import (
     ROW_VALUES,
     DeepSatSplits,
     Split,
-    _check_counts,
     cache_dir,
+    check_counts,
     onehot_to_index,
 )
 from satcnn.errors import DataFormatError, InputFileNotFoundError, require_file
@@ -175,6 +175,6 @@ def read_csv_release(root: str | Path, variant: str = "sat6", cache: str | None 
         x_path, y_path = files[f"{stem}_x"], files[f"{stem}_y"]
         labels = read_csv_labels(y_path, len(classes))
         images = read_csv_images(x_path, cache)
-        _check_counts(images, labels, x_path, y_path)
+        check_counts(images, labels, x_path, y_path)
         splits.append(Split(images, labels, str(x_path)))
     return DeepSatSplits(splits[0], splits[1], classes)

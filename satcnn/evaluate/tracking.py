@@ -46,7 +46,7 @@ def metric_key(name: str) -> str:
 def _client(tracking_uri: str | None) -> tuple[Any, str]:
     from mlflow import MlflowClient
 
-    from satcnn.tracking.mlflow import RetryingClient, store_init_lock
+    from satcnn.tracking.client import RetryingClient, store_init_lock
     from satcnn.tracking.store import default_tracking_uri
 
     store = tracking_uri or default_tracking_uri()
@@ -97,7 +97,7 @@ def log_evaluation(
     """
     from mlflow.entities import Metric, Param
 
-    from satcnn.tracking.mlflow import get_or_create_experiment
+    from satcnn.tracking.client import get_or_create_experiment
 
     client, store = _client(tracking_uri)
     exp_id = get_or_create_experiment(client, experiment, None)

@@ -32,7 +32,7 @@ def store_exists(tracking_uri: str | None) -> bool:
 def _client(tracking_uri: str | None) -> Any:
     from mlflow import MlflowClient
 
-    from satcnn.tracking.mlflow import RetryingClient
+    from satcnn.tracking.client import RetryingClient
 
     return RetryingClient(MlflowClient(tracking_uri=_store(tracking_uri)))
 

@@ -277,7 +277,7 @@ def load_model(
             or ``models:/<name>@<alias>``; or an ONNX export (``.onnx`` beside its model card).
         device: Where to put the model.
         tracking_uri: MLflow store for ``runs:/`` and ``models:/`` URIs (default
-            ``satcnn.tracking.mlflow.default_tracking_uri()``).
+            ``satcnn.tracking.store.default_tracking_uri()``).
         channels_last: Run the network channels-last; ``auto``: on CUDA, and on CPU for
             segmentation models (:func:`satcnn.models.normalize.inference_channels_last`).
 

@@ -1,6 +1,6 @@
 """The MLflow run of a batch inference (experiment ``satcnn-inference``).
 
-Uses the training logger's safeguards from ``satcnn.tracking.mlflow``: the store-creation lock, a
+Uses the training logger's safeguards from ``satcnn.tracking.client``: the store-creation lock, a
 client retrying while SQLite is locked, and a race-safe get-or-create of the experiment.
 """
 
@@ -23,6 +23,8 @@ EXPERIMENT = "satcnn-inference"
 def _log(client: Any, run_id: str, report: InferenceReport, params: dict[str, Any]) -> None:
     from mlflow.entities import Metric, Param
 
+    from satcnn.tracking.params import param_value
+
     now = int(time.time() * 1000)
     metrics = {
         "tiles": len(report.done),
@@ -35,7 +37,7 @@ def _log(client: Any, run_id: str, report: InferenceReport, params: dict[str, An
     client.log_batch(
         run_id,
         metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-        params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+        params=[Param(k, param_value(v)) for k, v in params.items()],
     )
     if report.manifest is not None:
         client.log_artifact(run_id, str(report.manifest))
@@ -54,7 +56,7 @@ def track_run(
     """
     from mlflow import MlflowClient
 
-    from satcnn.tracking.mlflow import RetryingClient, get_or_create_experiment, store_init_lock
+    from satcnn.tracking.client import RetryingClient, get_or_create_experiment, store_init_lock
     from satcnn.tracking.store import default_tracking_uri
 
     store = tracking_uri or default_tracking_uri()

@@ -23,7 +23,8 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from satcnn.tracking.mlflow import RetryingClient, get_or_create_experiment, store_init_lock
+from satcnn.tracking.client import RetryingClient, get_or_create_experiment, store_init_lock
+from satcnn.tracking.params import param_value
 from satcnn.tracking.store import default_tracking_uri
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class PipelineTracker:
             self.parent_id = str(run.info.run_id)
             from mlflow.entities import Param
 
-            fresh = [Param(k, v[:6000]) for k, v in params.items()]
+            fresh = [Param(k, param_value(v)) for k, v in params.items()]
             for start in range(0, len(fresh), 100):
                 self.client.log_batch(self.parent_id, params=fresh[start : start + 100])
         return self.parent_id

@@ -20,6 +20,7 @@ from typing import Any
 from satcnn.errors import ConfigError, InputFileNotFoundError, RasterError
 from satcnn.io.raster import open_raster
 from satcnn.pipeline.context import Outputs, StageContext
+from satcnn.tracking.params import param_value
 
 __all__ = ["validate_inputs", "validate_run"]
 
@@ -115,5 +116,6 @@ def validate_run(ctx: StageContext, run_id: str | None) -> Outputs:
     bands = int(ctx.get("bands", 4))
     outputs = _validate_roads(ctx, bands) if ctx.spec.task == "roads" else _validate_landcover(ctx, bands)
     if run_id is not None:
-        ctx.tracker.client.log_param(run_id, "inputs", ", ".join(str(p) for p in validate_inputs(ctx))[:6000])
+        inputs = ", ".join(str(p) for p in validate_inputs(ctx))
+        ctx.tracker.client.log_param(run_id, "inputs", param_value(inputs))
     return outputs

@@ -11,13 +11,13 @@ from typing import Any
 
 _LAZY = {
     "AtomicCheckpointIO": "satcnn.tracking.checkpoints",
-    "MLflowArtifactsCallback": "satcnn.tracking.mlflow",
+    "MLflowArtifactsCallback": "satcnn.tracking.callbacks",
     "MLflowDatasetsCallback": "satcnn.tracking.datasets",
-    "MLflowSaveConfigCallback": "satcnn.tracking.mlflow",
-    "SatcnnMLFlowLogger": "satcnn.tracking.mlflow",
+    "MLflowSaveConfigCallback": "satcnn.tracking.callbacks",
+    "SatcnnMLFlowLogger": "satcnn.tracking.logger",
     "SystemMetricsCallback": "satcnn.tracking.system_metrics",
     "UiOptions": "satcnn.tracking.ui",
-    "checkpoint_run_id": "satcnn.tracking.mlflow",
+    "checkpoint_run_id": "satcnn.tracking.checkpoints",
     "default_tracking_uri": "satcnn.tracking.store",
     "find_logged_model": "satcnn.tracking.registry",
     "log_checkpoint_model": "satcnn.tracking.registry",

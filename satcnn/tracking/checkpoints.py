@@ -1,8 +1,9 @@
-"""Checkpoint writing: atomic files, and a ``last.ckpt`` that always holds the newest state."""
+"""Checkpoint writing: atomic files, a ``last.ckpt`` that always holds the newest state, the run of a file."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import lightning as L
 import torch
@@ -11,6 +12,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from satcnn.checks import require_at_least
 from satcnn.io.atomic import atomic_output
+from satcnn.models.checkpoint import read_checkpoint
+from satcnn.tasks.base import SatcnnTask
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -38,14 +41,37 @@ class LastStateCheckpoint(ModelCheckpoint):
 
     Args:
         last_every_n_steps: also refresh ``last.ckpt`` every this many steps (0: epochs only).
+        monitor: the metric whose best checkpoint is kept; None: the satcnn task's ``monitor``.
+        mode: ``min`` or ``max``; None: the task's ``monitor_mode`` (``min`` for another module).
         **kwargs: ``ModelCheckpoint``'s arguments; ``save_last`` is always on.
     """
 
-    def __init__(self, last_every_n_steps: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        last_every_n_steps: int = 0,
+        monitor: str | None = None,
+        mode: Literal["min", "max"] | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs["save_last"] = True
-        super().__init__(**kwargs)
+        top_k = int(kwargs.pop("save_top_k", 1))
+        # Lightning accepts save_top_k above 1 only with a monitor: the task's comes in setup
+        kwargs["save_top_k"] = top_k if monitor is not None or top_k <= 1 else 1
+        super().__init__(monitor=monitor, mode=mode or "min", **kwargs)
         require_at_least("last_every_n_steps", last_every_n_steps, 0)
         self.last_every_n_steps = last_every_n_steps
+        self.mode_given = mode is not None
+        self.top_k_given = top_k
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Take the task's ``monitor`` (and ``monitor_mode``) when none was given, before any restore."""
+        if self.monitor is None and isinstance(pl_module, SatcnnTask):
+            self.monitor = pl_module.monitor
+            self.save_top_k = self.top_k_given
+            if not self.mode_given:
+                self.mode = pl_module.monitor_mode
+                self.kth_value = torch.tensor(torch.inf if self.mode == "min" else -torch.inf)
+        super().setup(trainer, pl_module, stage)
 
     def _refresh_last(self, trainer: L.Trainer) -> None:
         if self._should_skip_saving_checkpoint_last(trainer):
@@ -95,3 +121,13 @@ class LastStateCheckpoint(ModelCheckpoint):
 
         if isinstance(exception, SIGTERMException | KeyboardInterrupt):
             self._refresh_last(trainer)
+
+
+def checkpoint_run_id(ckpt_path: str | Path) -> str | None:
+    """The MLflow run a satcnn checkpoint was written by, if it records one.
+
+    Raises:
+        ModelError: the file is not a readable satcnn checkpoint (never unpickles objects).
+    """
+    run_id = read_checkpoint(ckpt_path, "cpu").run_info.get("run_id")
+    return str(run_id) if run_id else None

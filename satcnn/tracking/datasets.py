@@ -31,7 +31,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from satcnn.data.protocol import has_data_root, trainer_datamodule
-from satcnn.tracking.mlflow import mlflow_logger
+from satcnn.tracking.logger import mlflow_logger
 
 log = logging.getLogger(__name__)
 

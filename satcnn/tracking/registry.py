@@ -37,7 +37,7 @@ from mlflow.models.model import ModelInfo
 from mlflow.types import Schema, TensorSpec
 
 from satcnn.models.checkpoint import CHECKPOINT_KEY, read_checkpoint
-from satcnn.tracking.mlflow import LOCK_RETRIES, _retry_locked
+from satcnn.tracking.client import LOCK_RETRIES, retry_locked
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def log_checkpoint_model(
         # No run_id here: Model.log would link every metric logged at ``step``, system metrics too.
         # Model.log opens MLflow's own store client, outside the run's RetryingClient: retry it
         # too while another process holds the SQLite write lock (tests/tracking/test_tracking_concurrency.py)
-        info = _retry_locked(
+        info = retry_locked(
             Model.log,
             LOCK_RETRIES,
             None,  # artifact_path: deprecated for ``name``

@@ -1,6 +1,6 @@
 """Runs left RUNNING by a process killed hard (SIGKILL, out of memory): find them, mark them KILLED.
 
-A fit records its process id and host in the run's tags (:func:`satcnn.tracking.mlflow.process_tags`).
+A fit records its process id and host in the run's tags (:func:`satcnn.tracking.logger.process_tags`).
 A RUNNING run whose process on this host is gone can never end by itself.
 """
 
@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from satcnn.tracking.mlflow import HOST_TAG, PID_TAG
+from satcnn.tracking.logger import HOST_TAG, PID_TAG
 
 
 @dataclass(frozen=True)

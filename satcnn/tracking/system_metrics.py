@@ -18,7 +18,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from satcnn.checks import require_above, require_at_least
-from satcnn.tracking.mlflow import mlflow_logger
+from satcnn.tracking.logger import logger_tracking_uri, mlflow_logger
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class SystemMetricsCallback(L.Callback):
                 sampling_interval=self.interval,
                 samples_before_logging=self.samples_before_logging,
                 resume_logging=True,  # a resumed run continues its system-metric steps
-                tracking_uri=logger._tracking_uri,
+                tracking_uri=logger_tracking_uri(logger),
             )
             monitor.start()
         except Exception as err:  # metrics about the machine must never stop the fit

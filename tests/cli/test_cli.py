@@ -133,29 +133,32 @@ def test_resume_from_a_non_checkpoint(workdir: Path, capsys: pytest.CaptureFixtu
     _no_run_left(workdir)
 
 
-def test_the_cli_wires_callbacks_so_a_task_needs_no_tracking() -> None:
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+def test_the_cli_wires_callbacks_so_a_task_needs_no_tracking(tmp_path: Path) -> None:
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from satcnn.lightning_cli import task_callbacks
+    from satcnn.lightning_cli import DEFAULT_CALLBACKS, default_callbacks
     from satcnn.tasks import SegmentationTask
+    from satcnn.tracking.callbacks import LoggedLearningRateMonitor, MLflowArtifactsCallback
     from satcnn.tracking.checkpoints import LastStateCheckpoint
     from satcnn.tracking.datasets import MLflowDatasetsCallback
     from satcnn.tracking.interrupt import InterruptHandler
-    from satcnn.tracking.mlflow import MLflowArtifactsCallback
     from satcnn.tracking.system_metrics import SystemMetricsCallback
 
-    task = SegmentationTask(model="resunet", model_kwargs={"filters": [4, 8, 16, 32]})
-    made = task_callbacks(task, {})
-    expected = [MLflowArtifactsCallback, InterruptHandler, LastStateCheckpoint, LearningRateMonitor]
+    built = {key: d.cls(**d.init_args) for key, d in DEFAULT_CALLBACKS.items()}
+    made = default_callbacks(built, {})
+    expected = [MLflowArtifactsCallback, InterruptHandler, LastStateCheckpoint, LoggedLearningRateMonitor]
     expected.append(MLflowDatasetsCallback)
-    assert [type(c) for c in made] == expected
-    timed = task_callbacks(task, {}, system_metrics_interval=5.0)
-    assert [type(c) for c in timed] == [*expected, SystemMetricsCallback]
+    assert [type(c) for c in made] == [*expected, SystemMetricsCallback]
+    assert [type(c) for c in default_callbacks({**built, "system_monitor": None}, {})] == expected
     ckpt = made[2]
+    task = SegmentationTask(model="resunet", model_kwargs={"filters": [4, 8, 16, 32]})
+    ckpt.setup(L.Trainer(logger=False, default_root_dir=tmp_path), task, "fit")
     assert isinstance(ckpt, ModelCheckpoint) and (ckpt.monitor, ckpt.mode) == ("val_iou", "max")
     assert ckpt.save_last
-    # a configured callback of a type wins; no logger, no learning-rate monitor; checkpointing off
+    # a configured callback of a role wins; checkpointing off
     mine = ModelCheckpoint(monitor="val_loss")
-    made = task_callbacks(task, {"callbacks": [mine], "logger": False})
-    assert [type(c) for c in made] == [MLflowArtifactsCallback, InterruptHandler]
-    assert task_callbacks(task, {"enable_checkpointing": False, "logger": False})[2:] == []
+    made = default_callbacks(built, {"callbacks": [mine], "logger": False})
+    assert LastStateCheckpoint not in [type(c) for c in made] and len(made) == 5
+    off = default_callbacks(built, {"enable_checkpointing": False})
+    assert not any(isinstance(c, ModelCheckpoint) for c in off)

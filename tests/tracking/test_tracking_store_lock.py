@@ -22,7 +22,7 @@ LOCK_S = 10.0  # longer than sqlite3's default 5 s timeout
 SETUP = """
 import sys, time
 import mlflow.store.tracking.sqlalchemy_store, mlflow.tracking  # imported before the lock is taken
-from satcnn.tracking.mlflow import SatcnnMLFlowLogger
+from satcnn.tracking.logger import SatcnnMLFlowLogger
 print("ready", flush=True)
 sys.stdin.readline()  # the test holds the lock now
 t = time.monotonic()
