@@ -7,8 +7,7 @@ it needs neither torch nor Lightning). The DataModules are imported lazily, so d
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+import lazy_loader as lazy
 
 from satcnn.data.protocol import BandPercentiles, ClassData, DataRoot, RasterBands, TaskData
 
@@ -22,13 +21,11 @@ __all__ = [
     "TaskData",
 ]
 
-_LAZY = {
-    "DeepSatDataModule": "satcnn.data.deepsat_datamodule",
-    "RoadSceneDataModule": "satcnn.data.scenes",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the DataModules load torch and Lightning: imported on first use
+__getattr__, _, _ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "deepsat_datamodule": ["DeepSatDataModule"],
+        "scenes": ["RoadSceneDataModule"],
+    },
+)

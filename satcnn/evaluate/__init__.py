@@ -18,25 +18,17 @@ inference and training runs it scores. This package sits above :mod:`satcnn.trac
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+import lazy_loader as lazy
 
 # Imported lazily: an input error (a missing file, misaligned rasters) is reported before torch,
 # torchmetrics or geopandas load.
-_LAZY = {
-    "EvaluationResult": "satcnn.evaluate.result",
-    "evaluate_classes": "satcnn.evaluate.class_maps",
-    "evaluate_graph": "satcnn.evaluate.graph",
-    "evaluate_roads": "satcnn.evaluate.masks",
-    "load_graph": "satcnn.evaluate.graph",
-    "log_evaluation": "satcnn.evaluate.tracking",
-    "write_report": "satcnn.evaluate.graph",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "class_maps": ["evaluate_classes"],
+        "graph": ["evaluate_graph", "load_graph", "write_report"],
+        "masks": ["evaluate_roads"],
+        "result": ["EvaluationResult"],
+        "tracking": ["log_evaluation"],
+    },
+)

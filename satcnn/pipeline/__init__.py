@@ -7,21 +7,12 @@ imported lazily, so reading and checking a file needs no MLflow import.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+import lazy_loader as lazy
 
-_LAZY = {
-    "STAGES": "satcnn.pipeline.spec",
-    "PipelineResult": "satcnn.pipeline.runner",
-    "PipelineSpec": "satcnn.pipeline.spec",
-    "load_spec": "satcnn.pipeline.spec",
-    "run_pipeline": "satcnn.pipeline.runner",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy.attach(
+    __name__,
+    submod_attrs={
+        "runner": ["PipelineResult", "run_pipeline"],
+        "spec": ["PipelineSpec", "STAGES", "load_spec"],
+    },
+)
