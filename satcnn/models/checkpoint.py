@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -305,6 +306,13 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         ) from None
     except Exception as err:  # torch.load fails in many ways on foreign bytes (IndexError, KeyError, ...)
         detail = " ".join(str(err).split())[:200] or type(err).__name__
+        export = _export_format(path)
+        if export:
+            raise ModelError(
+                f"is a {export} export, which infer does not run; give the satcnn checkpoint (.ckpt, "
+                "runs:/ or models:/ URI) it was exported from, or an ONNX export (.onnx with its card)",
+                path,
+            ) from None
         if _is_zip(path):
             raise ModelError(
                 f"is truncated or damaged: not a complete checkpoint archive ({detail}); copy it again "
@@ -332,6 +340,20 @@ def _check_file(path: Path) -> None:
         raise ModelError(
             "is a text file, not a PyTorch checkpoint; give a .ckpt written by `satcnn fit`", path
         )
+
+
+def _export_format(path: Path) -> str | None:
+    """``torch.export (.pt2)`` or ``TorchScript`` when ``path`` is such an archive, else None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return None
+    if any(n.endswith("/archive_format") for n in names) and any("/models/" in n for n in names):
+        return "torch.export (.pt2)"
+    if any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names):
+        return "TorchScript"
+    return None
 
 
 def _is_zip(path: Path) -> bool:
