@@ -56,7 +56,7 @@ def parse_parts(text: str) -> list[tuple[str, float]]:
         raise DataFormatError(f"parts names repeat: {text!r}")
     total = sum(value for _, value in parts)
     if not math.isclose(total, 1.0, abs_tol=1e-6):  # a typo, not a ratio: rescaling would hide it
-        raise DataFormatError(f"parts shares must sum to 1, got {total:g} in {text!r}")
+        raise DataFormatError(f"parts must sum to 1, got {total:g} in {text!r}")
     return parts
 
 
