@@ -76,9 +76,7 @@ def pick_outputs(paths: Sequence[Path], kinds: Sequence[str], what: str) -> list
             tags[p] = read_output_tags(p)
         except (RasterioError, DataFormatError):
             tags[p] = None  # the evaluation's own open names the problem
-    probs = {
-        (p.parent, t.source) for p, t in tags.items() if t and t.source and t.output.startswith("prob_")
-    }
+    probs = {(p.parent, t.source) for p, t in tags.items() if t and t.source and t.output.startswith("prob_")}
     kept, skipped = [], []
     for p in paths:
         t = tags[p]
@@ -89,7 +87,9 @@ def pick_outputs(paths: Sequence[Path], kinds: Sequence[str], what: str) -> list
         else:
             kept.append(p)
     if not kept:  # nothing of this kind: say what the first file is
-        refuse_other_kind(skipped[0], kinds, f"satcnn evaluate {what}", "pass the outputs this evaluation scores")
+        refuse_other_kind(
+            skipped[0], kinds, f"satcnn evaluate {what}", "pass the outputs this evaluation scores"
+        )
     if skipped:
         more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
         names = ", ".join(p.name for p in skipped[:3]) + more

@@ -108,7 +108,7 @@ def evaluate_graph(
     check_threshold("threshold", threshold)
     truth_graph, crs = load_graph(truth, threshold=threshold)
     pred_graph, _ = load_graph(prediction, crs, threshold=threshold)
-    apls_settings = {
+    apls_settings: dict[str, Any] = {
         "snap_m": snap_m,
         "interval_m": apls_interval_m,
         "curved_eps": apls_curved_eps,

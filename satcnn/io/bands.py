@@ -191,9 +191,7 @@ def _mask_values(dtype: np.dtype) -> set[float]:
 def _band_fix(ds: DatasetReader, indexes: Sequence[int], bad: int) -> str:
     """The ``--bands`` way out, naming bands this file has: the consumed ones with ``bad`` replaced."""
     others = [
-        i
-        for i in range(1, ds.count + 1)
-        if i not in indexes and ds.colorinterp[i - 1] != ColorInterp.alpha
+        i for i in range(1, ds.count + 1) if i not in indexes and ds.colorinterp[i - 1] != ColorInterp.alpha
     ]
     if not others:
         return (

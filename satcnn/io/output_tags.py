@@ -52,13 +52,13 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "OUTPUT_KINDS",
+    "ROAD_KINDS",
     "OutputKind",
     "OutputTags",
     "RunTags",
+    "VectorTags",
     "class_names",
     "is_current",
-    "ROAD_KINDS",
-    "VectorTags",
     "read_output_tags",
     "refuse_other_kind",
     "stale_reason",

@@ -85,8 +85,12 @@ def output_cases(root: Path, models: dict[str, Path], tiles: dict[str, Path], ca
             "evaluate roads --pred on a folder of `infer --output-type both` (probabilities and masks)",
             str(preds),
         ),
-        evaluate("evaluate_glob", "evaluate roads --pred with a quoted glob, as infer takes", f"{preds}/*.tif"),
-        evaluate("evaluate_list_file", "evaluate roads --pred with a list file, as infer takes", str(listing)),
+        evaluate(
+            "evaluate_glob", "evaluate roads --pred with a quoted glob, as infer takes", f"{preds}/*.tif"
+        ),
+        evaluate(
+            "evaluate_list_file", "evaluate roads --pred with a list file, as infer takes", str(listing)
+        ),
         case(
             "vectorize_classes_on_probabilities",
             "vectorize classes on a road probability COG (tagged prob_uint8)",
@@ -103,8 +107,16 @@ def output_cases(root: Path, models: dict[str, Path], tiles: dict[str, Path], ca
             "is a satcnn class_map output",
             str(out / "vr"),
         ),
-        infer("model_pt2", "a torch.export program (.pt2) as --model", pt2, "good", "is a torch.export (.pt2) export"),
-        infer("model_torchscript", "a TorchScript file as --model", script, "good", "is a TorchScript export"),
+        infer(
+            "model_pt2",
+            "a torch.export program (.pt2) as --model",
+            pt2,
+            "good",
+            "is a torch.export (.pt2) export",
+        ),
+        infer(
+            "model_torchscript", "a TorchScript file as --model", script, "good", "is a TorchScript export"
+        ),
         infer("one_pixel", "a 1 x 1 px raster", models["road"], "one_pixel", "too small to infer on"),
         infer(
             "dead_fourth_band",
