@@ -36,7 +36,7 @@ class EvaluateTrackingOptions:
 class EvaluateRoadsOptions(EvaluateTrackingOptions):
     """``satcnn evaluate roads``: road rasters against truth rasters or centreline vectors."""
 
-    pred: list[str] = option(nargs="+", help="prediction rasters or folders of them")
+    pred: list[str] = option(nargs="+", help="prediction rasters, folders, globs or list files")
     truth: list[str] = option(
         nargs="+", help="truth masks (or folders), or centreline vectors; one per --pred"
     )
@@ -63,7 +63,7 @@ class EvaluateRoadsOptions(EvaluateTrackingOptions):
 class EvaluateClassesOptions(EvaluateTrackingOptions):
     """``satcnn evaluate classes``: class maps against label rasters or labelled patch folders."""
 
-    pred: list[str] = option(nargs="+", help="class-map rasters or folders of them")
+    pred: list[str] = option(nargs="+", help="class-map rasters, folders, globs or list files")
     truth: list[str] = option(
         nargs="+", help="label rasters (one per --pred) or one ROOT/<class>/*.tif folder"
     )
