@@ -52,6 +52,7 @@ __all__ = [
     "ModelSpec",
     "attach",
     "build_model",
+    "export_format",
     "parse_checkpoint",
     "read_checkpoint",
     "save_checkpoint",
@@ -306,11 +307,11 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         ) from None
     except Exception as err:  # torch.load fails in many ways on foreign bytes (IndexError, KeyError, ...)
         detail = " ".join(str(err).split())[:200] or type(err).__name__
-        export = _export_format(path)
+        export = export_format(path)
         if export:
             raise ModelError(
-                f"is a {export} export, which infer does not run; give the satcnn checkpoint (.ckpt, "
-                "runs:/ or models:/ URI) it was exported from, or an ONNX export (.onnx with its card)",
+                f"is a {export} export, not a checkpoint; give the satcnn checkpoint (.ckpt, runs:/ or "
+                "models:/ URI) it was exported from (`satcnn infer` also runs exports beside their card)",
                 path,
             ) from None
         if _is_zip(path):
@@ -342,7 +343,7 @@ def _check_file(path: Path) -> None:
         )
 
 
-def _export_format(path: Path) -> str | None:
+def export_format(path: Path) -> str | None:
     """``torch.export (.pt2)`` or ``TorchScript`` when ``path`` is such an archive, else None."""
     try:
         with zipfile.ZipFile(path) as archive:

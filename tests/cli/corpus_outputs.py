@@ -109,13 +109,17 @@ def output_cases(root: Path, models: dict[str, Path], tiles: dict[str, Path], ca
         ),
         infer(
             "model_pt2",
-            "a torch.export program (.pt2) as --model",
+            "a torch.export program (.pt2) as --model, without its model card",
             pt2,
             "good",
-            "is a torch.export (.pt2) export",
+            "no model card roads.pt2.json beside the export",
         ),
         infer(
-            "model_torchscript", "a TorchScript file as --model", script, "good", "is a TorchScript export"
+            "model_torchscript",
+            "a TorchScript file as --model, without its model card",
+            script,
+            "good",
+            "no model card roads.torchscript.pt.json beside the export",
         ),
         infer("one_pixel", "a 1 x 1 px raster", models["road"], "one_pixel", "too small to infer on"),
         infer(
