@@ -65,8 +65,8 @@ def check_mask_values(
             continue
         raise RasterError(
             f"mask holds values {shown} besides 0, 1 and 255 (a class-coded raster?); every non-zero "
-            "value would be read as road. Write a 0/1 road mask (e.g. `gdal_calc.py -A MASK "
-            f'--calc "A==ROAD_CLASS" --type Byte --outfile road.tif`), or {how_to_allow} '
+            "value would be read as road. Write a 0/1 road mask (e.g. `rio calc "
+            f'"(where (== (read 1 1) ROAD_CLASS) 1 0)" {path} road.tif --dtype uint8`), or {how_to_allow} '
             "to read every non-zero value as road",
             path,
         )

@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 
 
 def parse_parts(text: str) -> list[tuple[str, float]]:
-    """``"train=0.6,val=0.2,test=0.2"`` -> ``[("train", 0.6), ("val", 0.2), ("test", 0.2)]``."""
+    """``"train=0.6,val=0.2,test=0.2"`` -> ``[("train", 0.6), ("val", 0.2), ("test", 0.2)]``.
+
+    Raises:
+        DataFormatError: A malformed item, a repeated name, or shares that do not sum to 1.
+    """
     parts: list[tuple[str, float]] = []
     for item in text.split(","):
         name, sep, share = item.partition("=")
@@ -50,6 +54,9 @@ def parse_parts(text: str) -> list[tuple[str, float]]:
     names = [n for n, _ in parts]
     if len(set(names)) != len(names):
         raise DataFormatError(f"parts names repeat: {text!r}")
+    total = sum(value for _, value in parts)
+    if not math.isclose(total, 1.0, abs_tol=1e-6):  # a typo, not a ratio: rescaling would hide it
+        raise DataFormatError(f"parts must sum to 1, got {total:g} in {text!r}")
     return parts
 
 

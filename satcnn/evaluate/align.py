@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from satcnn.errors import ConfigError, InputFileNotFoundError, RasterError
+from rasterio.errors import RasterioError
+
+from satcnn.errors import ConfigError, DataFormatError, InputFileNotFoundError, RasterError
+from satcnn.io.inputs import resolve_inputs
+from satcnn.io.output_tags import read_output_tags, refuse_other_kind
 from satcnn.io.raster import RasterInfo, open_raster
 
 __all__ = [
@@ -15,7 +20,10 @@ __all__ = [
     "expand_rasters",
     "is_vector",
     "pair_up",
+    "pick_outputs",
 ]
+
+log = logging.getLogger(__name__)
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".parquet", ".fgb")
@@ -30,24 +38,70 @@ def is_vector(path: Path) -> bool:
 
 
 def expand_rasters(paths: Sequence[str | Path], what: str) -> list[Path]:
-    """Files as given; a folder becomes its ``*.tif``/``*.tiff`` files in name order.
+    """Files as ``satcnn infer`` takes them: a folder (its ``*.tif``/``*.tiff`` in name order), a
+    glob pattern (quoted, sorted matches), a list file (``.txt``/``.lst``/``.list``) or a file
+    (:func:`satcnn.io.inputs.resolve_inputs`).
 
     Raises:
-        InputFileNotFoundError: a path does not exist, or a folder holds no rasters.
+        InputFileNotFoundError: a path does not exist, a folder holds no rasters or a pattern
+            matches nothing.
+        DataFormatError: a list file is unreadable or empty.
     """
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
+    out = resolve_inputs(paths)
+    for p in out:
         if not p.exists():
             raise InputFileNotFoundError(f"{what} not found", p)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in (".tif", ".tiff"))
-            if not found:
-                raise InputFileNotFoundError(f"no {what} rasters (*.tif) in this folder", p)
-            out += found
-        else:
-            out.append(p)
     return out
+
+
+def pick_outputs(paths: Sequence[Path], kinds: Sequence[str], what: str) -> list[Path]:
+    """The files an evaluation scores, chosen by their satcnn output tags; logs what it skips.
+
+    A satcnn output of another kind (a class map among road outputs, say) is skipped, and so is
+    a road mask whose probability output of the same input is also there (``infer --output-type
+    both``): the probability scores the same at the threshold and gives the curve. Untagged
+    rasters are all kept.
+
+    Args:
+        paths: The expanded prediction files.
+        kinds: The output kinds this evaluation takes.
+        what: The evaluation (``roads``), for the log line.
+
+    Raises:
+        DataFormatError: every file is a satcnn output of another kind, naming the first.
+    """
+    tags = {}
+    for p in paths:
+        try:
+            tags[p] = read_output_tags(p)
+        except (RasterioError, DataFormatError):
+            tags[p] = None  # the evaluation's own open names the problem
+    probs = {(p.parent, t.source) for p, t in tags.items() if t and t.source and t.output.startswith("prob_")}
+    kept, skipped = [], []
+    for p in paths:
+        t = tags[p]
+        if t is None:
+            kept.append(p)
+        elif t.output not in kinds or (t.output == "mask" and (p.parent, t.source) in probs):
+            skipped.append(p)
+        else:
+            kept.append(p)
+    if not kept:  # nothing of this kind: say what the first file is
+        refuse_other_kind(
+            skipped[0], kinds, f"satcnn evaluate {what}", "pass the outputs this evaluation scores"
+        )
+    if skipped:
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        names = ", ".join(p.name for p in skipped[:3]) + more
+        log.info(
+            "evaluate %s: scoring %d files, skipped %d (%s): satcnn outputs of another kind, or masks "
+            "whose probability output is there too",
+            what,
+            len(kept),
+            len(skipped),
+            names,
+        )
+    return kept
 
 
 def pair_up(predictions: Sequence[Path], truths: Sequence[Path]) -> list[tuple[Path, Path]]:
@@ -90,7 +144,7 @@ def check_aligned(prediction: Path, truth: Path) -> tuple[RasterInfo, RasterInfo
     if problems:
         raise RasterError(
             f"prediction is not aligned with truth {truth}: {'; '.join(problems)}. Resample one onto the "
-            "other's grid (e.g. `gdalwarp -te ... -tr ... -t_srs ...`) or pair the right files",
+            f"other's grid (e.g. `rio warp {prediction} aligned.tif --like {truth}`) or pair the right files",
             prediction,
         )
     return pred, true

@@ -27,7 +27,7 @@ import rasterio
 from rasterio.windows import Window
 
 from satcnn.errors import ConfigError, DataFormatError
-from satcnn.evaluate.align import check_aligned, expand_rasters, pair_up
+from satcnn.evaluate.align import check_aligned, expand_rasters, pair_up, pick_outputs
 from satcnn.evaluate.class_scores import class_metrics, per_class_rows
 from satcnn.evaluate.outputs import write_outputs
 from satcnn.evaluate.result import EvaluationResult
@@ -164,7 +164,7 @@ def evaluate_classes(
         InputFileNotFoundError, RasterError, DataFormatError, ConfigError: bad input, raised before
             anything is written; a misaligned pair names both files.
     """
-    maps = expand_rasters(predictions, "class map")
+    maps = pick_outputs(expand_rasters(predictions, "class map"), ("class_map",), "classes")
     for path in maps:
         open_raster(path, require_crs=False)
     classes = class_names_of(maps, class_names)

@@ -15,17 +15,21 @@ __all__ = ["build_parser", "evaluate_main"]
 EPILOG = """\
 Examples:
   satcnn evaluate roads --pred out/ --truth scenes/masks/ --out-dir eval/roads
+  satcnn evaluate roads --pred 'out/*.tif' --truth scenes/masks/ --out-dir eval/roads   (globs, list files)
   satcnn evaluate roads --pred out/tile.tif --truth centrelines.geojson --buffer-m 8 --out-dir eval/
   satcnn evaluate classes --pred out/naip.tif --truth labels/naip.tif --out-dir eval/landcover
   satcnn evaluate classes --pred maps/ --truth patches/ --out-dir eval/patches   (ROOT/<class>/*.tif)
   satcnn evaluate graph --pred roads.gpkg --truth centrelines.geojson --out report.json --csv report.csv
   satcnn evaluate graph --pred tile_prob.tif --truth centrelines.gpkg     (vectorises the raster first)
+  satcnn evaluate graph --pred roads.gpkg --truth c.geojson --snap-m 3 --apls-interval-m 30
 
 roads and classes write metrics.json, metrics.csv (per tile, then overall) and PNG figures into
 --out-dir and log them as an MLflow run (experiment satcnn-evaluation) tagged with --inference-run
 and --training-run; --no-track skips MLflow. graph's report (JSON; one CSV row) holds APLS
 (SpaceNet definition), junction and TOPO precision, recall and F1, and node/edge counts and
-lengths of both graphs. Without --out it goes to stdout.
+lengths of both graphs, and the APLS settings beside APLS. Without --out it goes to stdout.
+--pred of roads and classes takes what infer takes (files, folders, globs, list files) and picks
+files by their output tags: of a probability and a mask of the same input, the probability.
 """
 
 

@@ -75,6 +75,9 @@ def evaluate_graph(
     *,
     threshold: float = 0.5,
     snap_m: float = 4.0,
+    apls_interval_m: float = 50.0,
+    apls_curved_eps: float = 0.012,
+    apls_min_path_m: float = 10.0,
     max_nodes: int | None = None,
     junction_m: float = 10.0,
     topo_radius_m: float = 150.0,
@@ -91,6 +94,9 @@ def evaluate_graph(
         threshold: Raster inputs: road where the probability is at or above this, in [0, 1] (the
             road rule of :mod:`satcnn.io.road_mask`, as ``satcnn vectorize roads``).
         snap_m: APLS snapping distance.
+        apls_interval_m, apls_curved_eps, apls_min_path_m: APLS control-point spacing, the
+            straightness below which an edge gets none, and the shortest route compared
+            (:func:`satcnn.vector.apls.apls`).
         max_nodes: APLS control points per half at most (sampled with ``seed``); None: all.
         junction_m: Junction matching distance.
         topo_radius_m, topo_interval_m, topo_hole_m, topo_origins: TOPO settings.
@@ -102,7 +108,14 @@ def evaluate_graph(
     check_threshold("threshold", threshold)
     truth_graph, crs = load_graph(truth, threshold=threshold)
     pred_graph, _ = load_graph(prediction, crs, threshold=threshold)
-    a = apls(truth_graph, pred_graph, snap_m=snap_m, max_nodes=max_nodes, seed=seed)
+    apls_settings: dict[str, Any] = {
+        "snap_m": snap_m,
+        "interval_m": apls_interval_m,
+        "curved_eps": apls_curved_eps,
+        "min_path_m": apls_min_path_m,
+        "max_nodes": max_nodes,
+    }
+    a = apls(truth_graph, pred_graph, **apls_settings, seed=seed)
     j = junction_metric(truth_graph, pred_graph, match_m=junction_m)
     t = topo_metric(
         truth_graph,
@@ -122,6 +135,7 @@ def evaluate_graph(
         "apls_truth_onto_prediction": a.truth_onto_proposal,
         "apls_prediction_onto_truth": a.proposal_onto_truth,
         "apls_routes": a.routes_truth_onto_proposal + a.routes_proposal_onto_truth,
+        **{f"apls_{k}": v for k, v in apls_settings.items()},  # APLS moves with them: beside it
         "junction_precision": j.precision,
         "junction_recall": j.recall,
         "junction_f1": j.f1,
@@ -137,8 +151,7 @@ def evaluate_graph(
     }
     report["settings"] = {
         "threshold": threshold,
-        "snap_m": snap_m,
-        "max_nodes": max_nodes,
+        **{f"apls_{k}" if k != "snap_m" else k: v for k, v in apls_settings.items()},
         "junction_m": junction_m,
         "topo_radius_m": topo_radius_m,
         "topo_interval_m": topo_interval_m,

@@ -30,11 +30,12 @@ import rasterio
 
 from satcnn.checks import require_above, require_at_least
 from satcnn.data.mask_values import check_mask_values
-from satcnn.evaluate.align import check_aligned, expand_rasters, is_vector, pair_up
+from satcnn.evaluate.align import check_aligned, expand_rasters, is_vector, pair_up, pick_outputs
 from satcnn.evaluate.outputs import write_outputs
 from satcnn.evaluate.result import EvaluationResult
 from satcnn.evaluate.road_sources import PredictionReader, TruthReader
 from satcnn.io.grid import tile_grid
+from satcnn.io.output_tags import ROAD_KINDS
 from satcnn.io.raster import open_raster
 from satcnn.io.road_mask import check_threshold
 
@@ -157,7 +158,9 @@ def evaluate_roads(
 
     Args:
         predictions: Probability (float, or uint8 with a scale) or mask rasters, one per tile, or
-            folders of them (``*.tif`` in name order).
+            folders, globs or list files of them (``*.tif`` in name order). Of a tile's
+            probability and mask (``infer --output-type both``) the probability is scored; satcnn
+            class maps are skipped (:func:`~satcnn.evaluate.align.pick_outputs`).
         truths: Truth road rasters (any non-zero value is road) aligned with the predictions, or
             centreline vectors (GeoJSON/GPKG), one per prediction in the same order, or one for all.
         out_dir: Folder for ``metrics.json``, ``metrics.csv`` (one row per tile, then ``overall``)
@@ -183,7 +186,7 @@ def evaluate_roads(
     check_threshold("threshold", threshold)
     require_at_least("rho", rho, 0, "pixels", whole=True)
     require_above("buffer_m", buffer_m, unit="metres")
-    preds = expand_rasters(predictions, "prediction")
+    preds = pick_outputs(expand_rasters(predictions, "prediction"), ROAD_KINDS, "roads")
     pairs = pair_up(preds, expand_rasters(truths, "truth"))
     inputs: list[Path | None] = [None] * len(pairs)
     if images is not None:

@@ -36,7 +36,7 @@ class EvaluateTrackingOptions:
 class EvaluateRoadsOptions(EvaluateTrackingOptions):
     """``satcnn evaluate roads``: road rasters against truth rasters or centreline vectors."""
 
-    pred: list[str] = option(nargs="+", help="prediction rasters or folders of them")
+    pred: list[str] = option(nargs="+", help="prediction rasters, folders, globs or list files")
     truth: list[str] = option(
         nargs="+", help="truth masks (or folders), or centreline vectors; one per --pred"
     )
@@ -63,7 +63,7 @@ class EvaluateRoadsOptions(EvaluateTrackingOptions):
 class EvaluateClassesOptions(EvaluateTrackingOptions):
     """``satcnn evaluate classes``: class maps against label rasters or labelled patch folders."""
 
-    pred: list[str] = option(nargs="+", help="class-map rasters or folders of them")
+    pred: list[str] = option(nargs="+", help="class-map rasters, folders, globs or list files")
     truth: list[str] = option(
         nargs="+", help="label rasters (one per --pred) or one ROOT/<class>/*.tif folder"
     )
@@ -86,6 +86,11 @@ class EvaluateGraphOptions:
     csv: str | None = option(None, help="also write the metrics as a one-row CSV")
     threshold: float = option(0.5, help=f"raster inputs: {THRESHOLD_RULE} (0.5)")
     snap_m: float = option(4.0, help="APLS snapping distance (default 4 m)")
+    apls_interval_m: float = option(50.0, help="APLS control-point spacing along curved edges (50 m)")
+    apls_curved_eps: float = option(
+        0.012, help="APLS: edges straighter than this (|diagonal - length| / length) get no points (0.012)"
+    )
+    apls_min_path_m: float = option(10.0, help="APLS: shorter routes are not compared (10 m)")
     max_nodes: int | None = option(None, type=int, help="APLS control points per side")
     junction_m: float = option(10.0, help="junction match distance (10 m)")
     topo_radius_m: float = option(150.0, help="TOPO subgraph radius (150 m)")
@@ -96,7 +101,16 @@ class EvaluateGraphOptions:
 
     def __post_init__(self) -> None:
         check_threshold("threshold", self.threshold)
-        for name in ("snap_m", "junction_m", "topo_radius_m", "topo_interval_m", "topo_hole_m"):
+        for name in (
+            "snap_m",
+            "apls_interval_m",
+            "junction_m",
+            "topo_radius_m",
+            "topo_interval_m",
+            "topo_hole_m",
+        ):
             require_above(name, getattr(self, name))
+        require_at_least("apls_curved_eps", self.apls_curved_eps, 0)
+        require_at_least("apls_min_path_m", self.apls_min_path_m, 0)
         require_at_least("max_nodes", self.max_nodes, 1)
         require_at_least("topo_origins", self.topo_origins, 1)

@@ -301,8 +301,8 @@ def check_crs(info: RasterInfo, required: bool) -> None:
     """
     if info.crs is None and required:
         raise RasterError(
-            "has no coordinate reference system (CRS); assign one (e.g. `gdal_edit.py -a_srs "
-            "EPSG:32633 FILE`), or pass --allow-no-crs (allow_no_crs=True) to write outputs on its "
+            "has no coordinate reference system (CRS); assign one (e.g. `rio edit-info --crs "
+            f"EPSG:<code> {info.path}`), or pass --allow-no-crs (allow_no_crs=True) to write outputs on its "
             "pixel grid without a CRS",
             info.path,
         )

@@ -35,7 +35,7 @@ from satcnn.inference.per_tile import TileClassifier, folder_labels
 from satcnn.inference.report import TileResult
 from satcnn.inference.segment import DEFAULT_NODATA, OutputKind, SegmentationJob, mask_from_probability
 from satcnn.inference.windows import axis_spans, default_batch_size, default_window
-from satcnn.io.output_tags import OutputTags, RunTags
+from satcnn.io.output_tags import OutputTags, RunTags, VectorTags
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +49,15 @@ class TileJob(ABC):
         suffixes: Output name suffixes of a tile (``<stem><suffix>.tif``).
         roles: What each output is, for messages.
         expected: Per output, the tags an existing file must answer to be kept on a rerun
-            (``OutputTags.decisive``); ``None`` for vectors, which follow their raster.
+            (``OutputTags.decisive``); road vectors' threshold (``VectorTags``); ``None`` for
+            class polygons, which follow their class map.
         params: Settings to record in the manifest and the MLflow run.
         classes: Class names whose fractions are recorded (classifiers), else empty.
     """
 
     suffixes: list[str]
     roles: list[str]
-    expected: list[OutputTags | None]
+    expected: list[OutputTags | VectorTags | None]
     params: dict[str, Any]
     classes: list[str]
     _warned_no_crs: bool = False
@@ -150,7 +151,7 @@ class SegmentationTiles(TileJob):
         if self.vector:
             self.suffixes.append("_roads.gpkg")
             self.roles.append("road graph")
-            self.expected.append(None)
+            self.expected.append(VectorTags(options.threshold))  # a new threshold redoes the lines
         self.both = both
         self.classes = []
         self.params = {

@@ -13,7 +13,8 @@ Accepted URIs:
 
 An ONNX export (``*.onnx``, written by ``satcnn export`` with its model card ``*.onnx.json``) is
 run through onnxruntime (:mod:`satcnn.inference.onnx_model`), given as a path or a ``runs:/`` URI
-of the export (the card is downloaded beside it).
+of the export (the card is downloaded beside it). A ``torch.export`` program (``*.pt2``) or a
+TorchScript export runs in torch (:mod:`satcnn.inference.torch_export_model`), also beside its card.
 
 A folder is searched for ``best.ckpt``, then ``checkpoints/best.ckpt``, then ``last.ckpt``, then
 the only ``*.ckpt`` below it.
@@ -38,7 +39,7 @@ from torch import nn
 
 from satcnn.errors import ModelError
 from satcnn.models.base import SatcnnModel
-from satcnn.models.checkpoint import CheckpointMeta, build_model, read_checkpoint
+from satcnn.models.checkpoint import CheckpointMeta, build_model, export_format, read_checkpoint
 from satcnn.models.normalize import ChannelsLast, NormalizedModel, inference_channels_last
 
 logger = logging.getLogger(__name__)
@@ -294,6 +295,11 @@ def load_model(
         from satcnn.inference.onnx_model import load_onnx_model
 
         return load_onnx_model(path, str(uri), _device(device, path), source_run, registered)
+    export = export_format(path) if path.is_file() else None
+    if export:  # a .pt2 or TorchScript archive, whatever its name
+        from satcnn.inference.torch_export_model import load_torch_export
+
+        return load_torch_export(path, export, str(uri), _device(device, path), source_run, registered)
     # Read on the CPU whatever the target: a CUDA-saved checkpoint loads on a CPU-only machine, and a
     # bad device is reported as such below rather than as an unreadable checkpoint.
     ckpt = read_checkpoint(path, "cpu")

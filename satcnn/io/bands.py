@@ -60,6 +60,8 @@ ALIASES: Final[dict[str, str]] = {
 """Band name aliases, after lower-casing and removing spaces, ``-`` and ``_``."""
 
 OVERVIEW_SIDE: Final = 256
+MIN_PIXELS: Final = 4
+"""Fewer pixels than this are refused as too small (a band of one pixel is constant by nature)."""
 """Longest side of the overview read by :func:`check_band_content` (GDAL serves it from overviews)."""
 
 
@@ -186,6 +188,20 @@ def _mask_values(dtype: np.dtype) -> set[float]:
     return values
 
 
+def _band_fix(ds: DatasetReader, indexes: Sequence[int], bad: int) -> str:
+    """The ``--bands`` way out, naming bands this file has: the consumed ones with ``bad`` replaced."""
+    others = [
+        i for i in range(1, ds.count + 1) if i not in indexes and ds.colorinterp[i - 1] != ColorInterp.alpha
+    ]
+    if not others:
+        return (
+            f"the file has no other data band to select ({ds.count} bands); give a raster whose "
+            f"band {bad} holds data, or use a model trained on fewer bands"
+        )
+    chosen = ",".join(str(others[0] if i == bad else i) for i in indexes)
+    return f"select the data bands with --bands (e.g. --bands {chosen}), which also lifts this check"
+
+
 def check_band_content(ds: DatasetReader, indexes: Sequence[int], path: str | Path | None = None) -> None:
     """Refuse consumed bands that hold no data, judged on an overview of at most 256 px a side.
 
@@ -197,6 +213,12 @@ def check_band_content(ds: DatasetReader, indexes: Sequence[int], path: str | Pa
         RasterError: naming the file and the band, and the way out (``--bands``).
     """
     where = path if path is not None else ds.name
+    if ds.height * ds.width < MIN_PIXELS:  # one pixel is constant by nature: say what is wrong
+        raise RasterError(
+            f"raster is {ds.height} x {ds.width} pixels (rows x columns), too small to infer on "
+            f"(at least {MIN_PIXELS} pixels); mosaic it with its neighbouring tiles first",
+            where,
+        )
     scale = max(1.0, max(ds.height, ds.width) / OVERVIEW_SIDE)
     shape = (max(1, math.ceil(ds.height / scale)), max(1, math.ceil(ds.width / scale)))
     for index in indexes:
@@ -209,7 +231,7 @@ def check_band_content(ds: DatasetReader, indexes: Sequence[int], path: str | Pa
             keep &= band != np.asarray(nodata).astype(band.dtype)
         values = band[keep]
         alpha = ds.colorinterp[index - 1] == ColorInterp.alpha
-        fix = "select the data bands with --bands (e.g. --bands 1,2,3,5), which also lifts this check"
+        fix = _band_fix(ds, indexes, index)
         if values.size == 0 or values.min() == values.max():
             held = "no valid value" if values.size == 0 else f"only the value {values.flat[0].item()}"
             raise RasterError(

@@ -87,7 +87,7 @@ def check_free_space(path: Path, needed: int) -> None:
         raise OutputError(
             f"needs up to {human_bytes(needed)} of disk (uncompressed temporary + COG) but its folder has "
             f"{human_bytes(free)} free; free space, write to another folder, or split the input "
-            "(e.g. `gdal_retile.py`)",
+            "(e.g. `rio clip IN part.tif --bounds ...`, one part at a time)",
             path,
         )
 

@@ -29,7 +29,8 @@ Staleness: a rerun keeps an existing output only when the tags that decide its p
 this run's (``OutputTags.decisive``): the output type, the weights digest, the mask threshold
 or the class-map stride, the TTA, the band selection, the rescale rule and the precision. The
 model URI, version and source name are informative: the same weights under another path are
-current, a checkpoint retrained at the same path is not.
+current, a checkpoint retrained at the same path is not. Road vectors (``*_roads.gpkg``) carry
+``SATCNN_THRESHOLD`` in their GeoPackage metadata (``VectorTags``), so a new threshold redoes them.
 """
 
 from __future__ import annotations
@@ -51,17 +52,22 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "OUTPUT_KINDS",
+    "ROAD_KINDS",
     "OutputKind",
     "OutputTags",
     "RunTags",
+    "VectorTags",
     "class_names",
     "is_current",
     "read_output_tags",
+    "refuse_other_kind",
     "stale_reason",
 ]
 
 OutputKind = Literal["prob_uint8", "prob_float32", "mask", "class_map"]
 OUTPUT_KINDS: tuple[str, ...] = get_args(OutputKind)
+ROAD_KINDS: tuple[str, ...] = ("prob_uint8", "prob_float32", "mask")
+"""The outputs of a road model; ``class_map`` is a classifier's."""
 
 TagValue = str | int | float
 
@@ -197,6 +203,25 @@ class OutputTags:
         )
 
 
+@dataclass(frozen=True)
+class VectorTags:
+    """The metadata of a road-vector output (GeoPackage dataset metadata): what decides its lines.
+
+    Attributes:
+        threshold: ``SATCNN_THRESHOLD``: road where ``p >= threshold`` when the lines were traced.
+    """
+
+    threshold: float
+
+    def to_tags(self) -> dict[str, str]:
+        """The metadata entries, as strings."""
+        return {_THRESHOLD: str(self.threshold)}
+
+    def decisive(self) -> list[tuple[str, TagValue]]:
+        """The entries an existing vector output must carry to answer this request."""
+        return [(_THRESHOLD, self.threshold)]
+
+
 def _malformed(path: str | Path | None, tag: str, value: str, problem: str) -> DataFormatError:
     return DataFormatError(f"malformed satcnn output tag {tag}={value!r}: {problem}", path)
 
@@ -262,20 +287,53 @@ def class_names(src: str | Path | DatasetReader) -> list[str] | None:
     return _class_list(tags, path)
 
 
-def stale_reason(path: Path, expected: OutputTags | None) -> str | None:
+def refuse_other_kind(path: str | Path, kinds: Sequence[str], command: str, instead: str) -> None:
+    """Refuse a satcnn output whose ``SATCNN_OUTPUT`` is not one of ``kinds`` (untagged rasters pass).
+
+    Args:
+        path: The raster.
+        kinds: The output kinds ``command`` takes.
+        command: The command, for the message (``satcnn vectorize roads``).
+        instead: What to run on this file instead, for the message.
+
+    Raises:
+        DataFormatError: The file is a satcnn output of another kind, naming it.
+    """
+    try:
+        tags = read_output_tags(path)
+    except RasterioError:
+        return  # unreadable: the command's own open names the problem
+    if tags is not None and tags.output not in kinds:
+        raise DataFormatError(
+            f"is a satcnn {tags.output} output ({_OUTPUT}={tags.output}); {command} takes "
+            f"{' or '.join(kinds)} outputs; {instead}",
+            path,
+        )
+
+
+def _file_tags(path: Path) -> dict[str, str]:
+    """A raster's dataset tags, or a GeoPackage's dataset metadata (vector outputs)."""
+    if path.suffix.lower() == ".gpkg":
+        import pyogrio
+
+        return dict(pyogrio.read_info(path).get("dataset_metadata") or {})
+    with rasterio.open(path) as ds:
+        return ds.tags()
+
+
+def stale_reason(path: Path, expected: OutputTags | VectorTags | None) -> str | None:
     """Why the existing output ``path`` does not answer the request ``expected``, or None.
 
     Each decisive tag (``OutputTags.decisive``) is compared with the file's: numbers by value
     (``0.5`` and ``0.50`` match), the rest as text. A malformed or missing tag is a reason, not an
-    error. An output that expects nothing (``None``: vectors derived from a raster output)
-    answers any request.
+    error. An output that expects nothing (``None``: class polygons derived from a class map)
+    answers any request; road vectors (``VectorTags``) must carry the threshold that traced them.
     """
     if expected is None:
         return None
     try:
-        with rasterio.open(path) as ds:
-            tags = ds.tags()
-    except RasterioError as err:
+        tags = _file_tags(path)
+    except Exception as err:  # rasterio's and pyogrio's error families
         return f"{path} is unreadable ({err})"
     for key, want in expected.decisive():
         have = tags.get(key)
@@ -291,7 +349,7 @@ def stale_reason(path: Path, expected: OutputTags | None) -> str | None:
     return None
 
 
-def is_current(outs: Sequence[Path], expected: Sequence[OutputTags | None]) -> bool:
+def is_current(outs: Sequence[Path], expected: Sequence[OutputTags | VectorTags | None]) -> bool:
     """Whether every output exists and answers this run's request (a rerun may keep them)."""
     if not all(o.exists() for o in outs):
         return False

@@ -114,7 +114,7 @@ def open_raster(
     if require_crs and info.crs is None:
         raise RasterError(
             "has no coordinate reference system (CRS); assign one, e.g. "
-            "`gdal_edit.py -a_srs EPSG:32633 FILE`, so outputs can be georeferenced",
+            f"`rio edit-info --crs EPSG:<code> {p}`, so outputs can be georeferenced",
             p,
         )
     if bands is not None:
@@ -122,7 +122,8 @@ def open_raster(
     if dtypes is not None and info.dtype not in dtypes:
         raise RasterError(
             f"data type {info.dtype} is not supported; expected one of {', '.join(dtypes)}. "
-            "Convert it (e.g. `gdal_translate -ot ...`) to the type the model was trained on",
+            f"Convert it (e.g. `rio convert {p} converted.tif --dtype {dtypes[0]} --scale-ratio R`) to the "
+            "type the model was trained on",
             p,
         )
     if min_size is not None and (info.height < min_size or info.width < min_size):
@@ -130,7 +131,7 @@ def open_raster(
             f"raster is {info.height} x {info.width} pixels (rows x columns), smaller than one "
             f"{min_size} x {min_size} window (the model's training patch, its smallest input); "
             "mosaic it with its neighbouring tiles into a larger raster first, e.g. "
-            "`gdalbuildvrt area.vrt tiles/*.tif && gdal_translate area.vrt area.tif`",
+            "`rio merge tiles/*.tif area.tif`",
             p,
         )
     logger.debug("opened %s: %d x %d, %d bands, %s", p, info.height, info.width, info.count, info.dtype)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import zipfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = [
     "ModelSpec",
     "attach",
     "build_model",
+    "export_format",
     "parse_checkpoint",
     "read_checkpoint",
     "save_checkpoint",
@@ -305,6 +307,13 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         ) from None
     except Exception as err:  # torch.load fails in many ways on foreign bytes (IndexError, KeyError, ...)
         detail = " ".join(str(err).split())[:200] or type(err).__name__
+        export = export_format(path)
+        if export:
+            raise ModelError(
+                f"is a {export} export, not a checkpoint; give the satcnn checkpoint (.ckpt, runs:/ or "
+                "models:/ URI) it was exported from (`satcnn infer` also runs exports beside their card)",
+                path,
+            ) from None
         if _is_zip(path):
             raise ModelError(
                 f"is truncated or damaged: not a complete checkpoint archive ({detail}); copy it again "
@@ -332,6 +341,20 @@ def _check_file(path: Path) -> None:
         raise ModelError(
             "is a text file, not a PyTorch checkpoint; give a .ckpt written by `satcnn fit`", path
         )
+
+
+def export_format(path: Path) -> str | None:
+    """``torch.export (.pt2)`` or ``TorchScript`` when ``path`` is such an archive, else None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return None
+    if any(n.endswith("/archive_format") for n in names) and any("/models/" in n for n in names):
+        return "torch.export (.pt2)"
+    if any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names):
+        return "TorchScript"
+    return None
 
 
 def _is_zip(path: Path) -> bool:

@@ -104,7 +104,7 @@ def mask_rule(info: RasterInfo, ds: DatasetReader, threshold: float) -> MaskRule
     if info.count != 1:
         raise RasterError(
             f"expected 1 band (a road probability or mask), file has {info.count}; "
-            "select the road band, e.g. `gdal_translate -b 1 ...`",
+            f"select the road band, e.g. `rio stack {info.path} --bidx 1 -o road.tif`",
             info.path,
         )
     return MaskRule(road_encoding(ds), threshold, info.nodata)

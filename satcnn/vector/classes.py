@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from satcnn.checks import require_at_least
 from satcnn.errors import ConfigError, RasterError
-from satcnn.io.output_tags import class_names
+from satcnn.io.output_tags import class_names, refuse_other_kind
 from satcnn.io.raster import gdal_cache_env, open_raster
 from satcnn.vector.blocks import iter_blocks
 from satcnn.vector.graph import Metric
@@ -72,8 +72,10 @@ def class_polygons(src: str | Path, *, block: int = 2048, progress: bool = False
     Raises:
         InputFileNotFoundError: ``src`` does not exist.
         RasterError: not a single-band integer raster with a CRS.
+        DataFormatError: a satcnn road output (probability or mask), by its tags.
     """
     info = open_raster(src, require_crs=True)
+    refuse_other_kind(info.path, ("class_map",), "satcnn vectorize classes", "use `satcnn vectorize roads`")
     if info.count != 1 or info.dtype not in _INT_DTYPES:
         raise RasterError(
             f"expected a single-band integer class map, got {info.count} band(s) of {info.dtype}", info.path

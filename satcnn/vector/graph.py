@@ -50,7 +50,9 @@ class Metric:
         """
         lin = np.array([[transform.a, transform.b], [transform.d, transform.e]], dtype=np.float64)
         if crs is None:
-            raise RasterError("has no CRS, so pixel sizes have no unit; assign one with gdal_edit.py -a_srs")
+            raise RasterError(
+                "has no CRS, so pixel sizes have no unit; assign one with `rio edit-info --crs`"
+            )
         if crs.is_geographic:
             _, lat = transform * (width / 2, height / 2)
             kx = _M_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat))

@@ -44,8 +44,13 @@ def layer_paths(out: str | Path, layers: Sequence[str]) -> dict[str, Path]:
     return {name: p.with_name(f"{p.stem}_{name}{p.suffix}") for name in layers}
 
 
-def write_layers(out: str | Path, frames: Mapping[str, gpd.GeoDataFrame]) -> list[Path]:
-    """Write each GeoDataFrame as a layer named by its key; return the files written."""
+def write_layers(
+    out: str | Path, frames: Mapping[str, gpd.GeoDataFrame], metadata: Mapping[str, str] | None = None
+) -> list[Path]:
+    """Write each GeoDataFrame as a layer named by its key; return the files written.
+
+    ``metadata`` goes into a GeoPackage's dataset metadata (GeoParquet files get none).
+    """
     paths = layer_paths(out, list(frames))
     written: list[Path] = []
     with contextlib.ExitStack() as stack:
@@ -63,6 +68,7 @@ def write_layers(out: str | Path, frames: Mapping[str, gpd.GeoDataFrame]) -> lis
                     driver="GPKG",
                     engine="pyogrio",
                     geometry_type=_GEOMETRY_TYPES.get(name, "Unknown"),
+                    dataset_metadata=dict(metadata) if metadata else None,
                 )
             else:
                 gdf.to_parquet(tmp)
@@ -87,5 +93,9 @@ def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     except Exception as exc:  # pyogrio and pyarrow raise their own error families
         raise DataFormatError(f"cannot read vectors: {exc}", p) from None
     if gdf.crs is None:
-        raise DataFormatError("vectors have no CRS; add one (e.g. `ogr2ogr -a_srs EPSG:4326 ...`)", p)
+        raise DataFormatError(
+            "vectors have no CRS; add one (e.g. in Python: "
+            f"`geopandas.read_file('{p}').set_crs('EPSG:<code>').to_file('with_crs.gpkg')`)",
+            p,
+        )
     return gdf

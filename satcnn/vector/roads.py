@@ -27,6 +27,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from tqdm.auto import tqdm
 
+from satcnn.io.output_tags import ROAD_KINDS, VectorTags, refuse_other_kind
 from satcnn.io.raster import gdal_cache_env, open_raster
 from satcnn.io.road_mask import check_threshold
 from satcnn.vector.blocks import iter_blocks, mask_rule, read_road_mask, skeleton_runs
@@ -151,9 +152,11 @@ def extract_road_graph(
     Raises:
         InputFileNotFoundError: ``src`` does not exist.
         RasterError: not a readable single-band raster with a CRS.
+        DataFormatError: a satcnn class map (``SATCNN_OUTPUT=class_map``).
         ConfigError: a setting is out of range.
     """
     info = open_raster(src, require_crs=True)
+    refuse_other_kind(info.path, ROAD_KINDS, "satcnn vectorize roads", "use `satcnn vectorize classes`")
     clean = clean or CleanOptions()
     metric = Metric.from_raster(info.transform, info.crs, info.height, info.width)
     blocks = list(iter_blocks(info.height, info.width, block, halo))
@@ -207,7 +210,7 @@ def vectorize_roads(
     t0 = time.perf_counter()
     net = extract_road_graph(src, threshold=threshold, block=block, halo=halo, clean=clean, progress=progress)
     lines, nodes = net.frames()
-    files = write_layers(out, {"lines": lines, "nodes": nodes})
+    files = write_layers(out, {"lines": lines, "nodes": nodes}, VectorTags(threshold).to_tags())
     seconds = time.perf_counter() - t0
     with rasterio.open(src) as ds:
         megapixels = ds.width * ds.height / 1e6

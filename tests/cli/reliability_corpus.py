@@ -32,6 +32,7 @@ from affine import Affine
 from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
+from tests.cli.corpus_outputs import output_cases
 from tests.factories import CONFIGS, SAMPLES, SAT6_CSV, write_checkpoint
 
 NAIP = SAMPLES / "naip" / "m_4709963_se_14_1_20200831.tif"
@@ -168,7 +169,7 @@ def _raster_cases(root: Path, m: dict[str, Path], t: dict[str, Path]) -> list[Ca
         ("zero", "a zero-byte .tif", 1, "is empty (0 bytes)"),
         ("truncated", "a GeoTIFF cut in half (interrupted download)", 1, "is truncated"),
         ("renamed_png", "a PNG renamed to .tif", 1, "has no coordinate reference system"),
-        ("no_crs", "a GeoTIFF without CRS", 1, "has no coordinate reference system"),
+        ("no_crs", "a GeoTIFF without CRS", 1, "assign one (e.g. `rio edit-info --crs EPSG:<code> "),
         ("rotated", "a rotated geotransform", 0, None),
         ("three_bands", "3 bands for a 4-band model", 1, "model expects 4 bands"),
         ("alpha", "RGBN + alpha band", 0, None),
@@ -269,7 +270,7 @@ def _mask_case(root: Path) -> Case:
     argv += ["--data.init_args.patch_size", "32", "--data.init_args.val_overlap", "8"]
     argv += ["--model.init_args.model_kwargs.filters", "[4, 8, 16]"]
     return Case(
-        "mask_values", "a road mask holding 0, 3 and 7 (class codes)", argv, 1, "mask holds values 3, 7"
+        "mask_values", "a road mask holding 0, 3 and 7 (class codes)", argv, 1, "mask (e.g. `rio calc "
     )
 
 
@@ -338,6 +339,7 @@ def build_cases(root: Path) -> list[Case]:
         *_other_cases(root, models, rasters),
         *_model_cases(root, models, rasters),
         _mask_case(root),
+        *output_cases(root, models, rasters, Case),
     ]
 
 

@@ -120,6 +120,13 @@ def test_split_scene_refuses_bad_parts_and_mismatched_grids(tmp_path: Path) -> N
     )
     # a bad flag value is a usage error in every command (exit 2, docs/cli.md); it was 1 in `data`
     assert bad.returncode == 2 and "--parts: must look like" in bad.stderr and "Traceback" not in bad.stderr
+    over = _satcnn(
+        "data", "split-scene", str(image), str(image), "--out", str(tmp_path), "--parts", "a=0.6,b=0.5"
+    )
+    errors = [line for line in over.stderr.splitlines() if "error" in line]  # not rescaled without a word
+    assert over.returncode == 2 and errors == [
+        "satcnn data split-scene: error: argument --parts: must sum to 1, got 1.1 in 'a=0.6,b=0.5'"
+    ]
     other = MASS / "train_10078660_15_map_orig.tif"  # 1500 x 1500: not the SpaceNet tile's grid
     mismatch = _satcnn("data", "split-scene", str(image), str(other), "--out", str(tmp_path))
     assert mismatch.returncode == 1 and "Traceback" not in mismatch.stderr

@@ -17,7 +17,7 @@ from rasterio.windows import Window
 from satcnn.cli import main
 from satcnn.errors import ModelError
 from satcnn.inference import InferenceOptions, load_model, run_inference
-from satcnn.inference.export import export_model
+from satcnn.inference.export import SUFFIXES, export_model
 from satcnn.inference.model_card import MLM_SCHEMA, card_path
 from satcnn.io.reader import WindowReader
 from tests.factories import ROOT, SAMPLES, write_checkpoint
@@ -146,10 +146,11 @@ def test_model_card_fields(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_infer_runs_onnx_export_like_the_checkpoint(
-    segmenter: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("fmt", ["onnx", "pt2", "torchscript"])
+def test_infer_runs_an_export_like_the_checkpoint(
+    fmt: str, segmenter: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``satcnn export`` (in-process), then ``python -m satcnn infer --model x.onnx`` on a real NAIP crop."""
+    """``satcnn export`` (in-process), then ``python -m satcnn infer --model x.<fmt>`` on a real NAIP crop."""
     tile = tmp_path / "tile.tif"
     with rasterio.open(NAIP) as ds:
         win = Window(300, 300, 150, 120)
@@ -157,10 +158,10 @@ def test_infer_runs_onnx_export_like_the_checkpoint(
         data = ds.read(window=win)
     with rasterio.open(tile, "w", **profile) as out:
         out.write(data)
-    onnx_file = tmp_path / "export" / "roads.onnx"
-    args = ["export", "--model", str(segmenter), "--format", "onnx", "--out", str(onnx_file), "--no-track"]
+    onnx_file = tmp_path / "export" / f"roads{SUFFIXES[fmt]}"
+    args = ["export", "--model", str(segmenter), "--format", fmt, "--out", str(onnx_file), "--no-track"]
     assert main(args) == 0
-    assert f"wrote {onnx_file} (onnx" in capsys.readouterr().out and card_path(onnx_file).is_file()
+    assert f"wrote {onnx_file} ({fmt}" in capsys.readouterr().out and card_path(onnx_file).is_file()
     infer = [sys.executable, "-m", "satcnn", "infer", "--model", str(onnx_file), "--input", str(tile)]
     infer += ["--output", str(tmp_path / "onnx"), "--output-type", "prob_float32"]
     infer += ["--window", "96", "--margin", "16"]

@@ -161,6 +161,15 @@ def test_road_vectors_join_the_outputs_and_the_rerun_rule(tmp_path: Path) -> Non
     gpkg.unlink()
     redo = run_inference(InferenceOptions(ckpt, tile, out, track=False, progress=False, **opts))
     assert [r.status for r in redo.results] == ["done"] and gpkg.exists()
+    assert pyogrio.read_info(gpkg)["dataset_metadata"] == {"SATCNN_THRESHOLD": str(threshold)}
+
+    # only --threshold changes, through the CLI: the probability stays valid, the lines do not
+    args = ["--model", str(ckpt), "--input", str(tile), "--output", str(out), "--window", "64"]
+    args += ["--margin", "8", "--output-type", "prob_float32", "--vector", "--no-progress", "--no-track"]
+    proc = satcnn("infer", *args, "--threshold", str(min(threshold + 0.05, 1.0)))
+    assert proc.returncode == 0, proc.stderr
+    new = pyogrio.read_info(gpkg)["dataset_metadata"]["SATCNN_THRESHOLD"]
+    assert float(new) == min(threshold + 0.05, 1.0)
 
 
 # -- tiles without a CRS -------------------------------------------------------------------------------

@@ -90,8 +90,16 @@ def test_band_content_check_refuses_constant_and_mask_only_bands(
     }
     for name, (arr, problem) in cases.items():
         path = write_tif(tmp_path / name, arr, colorinterp=RGBA)
-        with rasterio.open(path) as ds, pytest.raises(RasterError, match=rf"{name}: {problem}.*--bands"):
+        # the way out names bands the file has: a 4-band file has no other band to select
+        hint = r"no other data band to select \(4 bands\)"
+        with rasterio.open(path) as ds, pytest.raises(RasterError, match=rf"{name}: {problem}.*{hint}"):
             check_band_content(ds, [1, 2, 3, 4], path)
+    five = write_tif(tmp_path / "five.tif", np.concatenate([const, data[:1]]))
+    with rasterio.open(five) as ds, pytest.raises(RasterError, match=r"e\.g\. --bands 1,2,3,5\)"):
+        check_band_content(ds, [1, 2, 3, 4], five)
+    one = write_tif(tmp_path / "one.tif", data[:, :1, :1])
+    with rasterio.open(one) as ds, pytest.raises(RasterError, match=r"1 x 1 pixels .*too small"):
+        check_band_content(ds, [1, 2, 3, 4], one)
     # a constant band without alpha tag (a zero NIR) is refused too; a varying alpha band is data
     zero_nir = data.copy()
     zero_nir[3] = 0

@@ -219,3 +219,15 @@ def test_channels_last_auto_trains_contiguous_on_cpu_and_infers_segmentation_cha
     x = torch.rand(1, 4, 32, 32) * 255
     with torch.no_grad():
         torch.testing.assert_close(forced.module(x), contiguous.module(x), rtol=1e-4, atol=1e-5)
+
+
+def test_an_export_given_as_a_checkpoint_is_named_as_one(tmp_path: Path) -> None:
+    """``fit --ckpt_path`` and friends name a .pt2 or TorchScript file for what it is, not 'damaged'."""
+    conv, x = torch.nn.Conv2d(1, 1, 1), torch.zeros(1, 1, 4, 4)
+    torch.export.save(torch.export.export(conv, (x,)), tmp_path / "m.bin")
+    with pytest.raises(ModelError, match=r"m\.bin: is a torch\.export \(\.pt2\) export, not a checkpoint"):
+        read_checkpoint(tmp_path / "m.bin")
+    with pytest.warns(FutureWarning):  # torch.jit is deprecated, and still what users have
+        torch.jit.save(torch.jit.trace(conv, x), tmp_path / "s.pt")
+    with pytest.raises(ModelError, match=r"s\.pt: is a TorchScript export, not a checkpoint"):
+        read_checkpoint(tmp_path / "s.pt")

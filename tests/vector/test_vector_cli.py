@@ -36,7 +36,8 @@ def test_vectorize_roads_then_evaluate(tmp_path: Path) -> None:
     centrelines.to_file(tmp_path / "truth.geojson")
     out = satcnn(
         "evaluate", "graph", "--pred", "roads.gpkg", "--truth", "truth.geojson",
-        "--out", "report.json", "--csv", "report.csv", cwd=tmp_path,
+        "--out", "report.json", "--csv", "report.csv", "--snap-m", "3", "--apls-interval-m", "30",
+        "--apls-curved-eps", "0.02", "--apls-min-path-m", "5", cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     report = json.loads((tmp_path / "report.json").read_text())
@@ -45,6 +46,9 @@ def test_vectorize_roads_then_evaluate(tmp_path: Path) -> None:
     with open(tmp_path / "report.csv") as f:
         (row,) = list(csv.DictReader(f))
     assert float(row["apls"]) == report["apls"] and "settings" not in row
+    apls_settings = {"snap_m": 3.0, "interval_m": 30.0, "curved_eps": 0.02, "min_path_m": 5.0}
+    for key, value in apls_settings.items():  # beside the score, in both files: they move APLS
+        assert report[f"apls_{key}"] == value and float(row[f"apls_{key}"]) == value
     assert f"APLS {report['apls']:.4f}" in out.stdout
 
 
