@@ -41,7 +41,14 @@ from satcnn.models.checkpoint import CHECKPOINT_KEY, weights_of
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoadReport", "adapt_input_conv", "freeze_all_but", "load_pretrained", "read_state_dict"]
+__all__ = [
+    "LoadReport",
+    "adapt_input_conv",
+    "freeze_all_but",
+    "load_pretrained",
+    "load_state",
+    "read_state_dict",
+]
 
 _WRAPPER_PREFIXES = ("module.", "backbone.", "model.")  # DataParallel, satcnn wrappers, checkpoints
 _SHOW = 5  # keys named in an error message
@@ -178,8 +185,24 @@ def load_pretrained(
             names a few missing and unexpected keys).
     """
     p = Path(path)
+    return load_state(model, read_state_dict(p), p, first_conv, head)
+
+
+def load_state(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    source: str | Path,
+    first_conv: str,
+    head: Sequence[str],
+) -> LoadReport:
+    """Load the tensors ``state`` into ``model`` as :func:`load_pretrained` does (``source`` names them).
+
+    Raises:
+        ModelError: ``state`` holds another architecture.
+    """
+    p = Path(source) if not isinstance(source, Path) else source
     target = model.state_dict()
-    src = _strip_wrappers(read_state_dict(p), target)
+    src = _strip_wrappers(state, target)
     missing = [k for k in target if k not in src and not _under(k, head)]
     unexpected = [k for k in src if k not in target and not _under(k, head)]
     conv_key = f"{first_conv}.weight"

@@ -128,8 +128,16 @@ class SatcnnTask(L.LightningModule):
             self.band_colorinterp = list(data.band_colorinterp)
         if stage == "fit":
             mean, std = data.band_stats()
+            if self.model.input_stats is not None:  # pretrained_normalization="weights"
+                mean, std = self.model.input_stats
+                log.info(
+                    "normalisation of the pretrained weights (not the training split's): mean %s, std %s",
+                    mean,
+                    std,
+                )
+            else:
+                log.info("normalisation from the training split: mean %s, std %s", mean, std)
             self.normalize.set(mean, std)
-            log.info("normalisation from the training split: mean %s, std %s", mean, std)
         if stage == "fit" and has_band_percentiles(data):
             self.percentiles = [list(p) for p in data.band_percentiles()]
 
@@ -155,6 +163,7 @@ class SatcnnTask(L.LightningModule):
             band_sources=list(self.band_sources),
             band_colorinterp=list(self.band_colorinterp),
             percentiles=[list(p) for p in self.percentiles],
+            pretrained=dict(self.model.pretrained_record or {}),
         )
 
     def rebuild_kwargs(self) -> dict[str, Any]:
