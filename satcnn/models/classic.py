@@ -17,12 +17,15 @@ feature map), 75 for the Inception family and ``patch_size`` when that is larger
 than re-striding each stem, works the same for every backbone and keeps pretrained stems whole;
 the cost is compute (a resnet18 at 64x64 is about 5x a native 28x28 stem).
 
-Transfer learning (no downloads; timm is always built with ``pretrained=False``):
+Transfer learning (timm is always built with ``pretrained=False``):
 ``pretrained="path/to/weights"`` loads a local state dict, safetensors file or satcnn checkpoint,
 adapts the first convolution to the input bands (rule in :mod:`satcnn.models.adapt`) and keeps a
-fresh head when the number of classes differs. ``freeze_backbone=True`` trains only the head:
-the other parameters get ``requires_grad=False`` and stay in eval mode (fixed batch-norm
-statistics, no dropout).
+fresh head when the number of classes differs. ``pretrained="torchgeo:<Enum>.<MEMBER>"`` takes
+torchgeo weights pretrained on satellite imagery (timm ResNet/ViT of the same backbone), fetched
+by torchgeo itself, with the first convolution taken by band meaning
+(:mod:`satcnn.models.torchgeo_weights`). ``freeze_backbone=True`` trains only the head: the other
+parameters get ``requires_grad=False`` and stay in eval mode (fixed batch-norm statistics, no
+dropout).
 """
 
 from __future__ import annotations

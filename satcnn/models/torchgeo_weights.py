@@ -3,7 +3,10 @@
 ``pretrained="torchgeo:<Enum>.<MEMBER>"`` (e.g. ``torchgeo:ResNet18_Weights.SENTINEL2_ALL_MOCO``)
 names a torchgeo weights entry (``torchgeo.models.get_weight``). Its ``meta`` gives the timm
 architecture (``model``), the number of input bands (``in_chans``) and their sensor names
-(``bands``); the file is fetched by torchgeo's own ``weights.get_state_dict(progress=True)``,
+(``bands``). Supported: the timm architectures satcnn builds, ResNet-18/50/152 (``model: resnet18``
+...) and ViT (``model: timm``, ``backbone: vit_small_patch16_224``, ``input_size: 224``, the size
+its position embedding was trained for); torchgeo's Swin weights are torchvision models and are
+refused. The file is fetched by torchgeo's own ``weights.get_state_dict(progress=True)``,
 which downloads once into torch hub's cache (``$TORCH_HOME/hub/checkpoints``) and reads it from
 there afterwards. Offline machines: copy the file there (the error names the path).
 
@@ -201,10 +204,17 @@ class TorchgeoWeights:
 
     def check_architecture(self, backbone: str) -> None:
         """Raise ModelError unless the weights are for timm ``backbone``."""
+        import timm
+
+        if not timm.is_model(self.architecture):
+            raise ModelError(
+                f"torchgeo weights {self.name!r} are for {self.architecture!r}, not a timm backbone "
+                "satcnn builds; choose ResNet or ViT weights (ResNet18_Weights, ViTSmall16_Weights, ...)"
+            )
         if self.architecture != backbone:
             raise ModelError(
                 f"torchgeo weights {self.name!r} are for a {self.architecture!r} backbone, not {backbone!r}; "
-                f"use model: {self.architecture} (or backbone: {self.architecture})"
+                f"set model: timm and model_kwargs.backbone: {self.architecture}"
             )
 
     def state_dict(self, first_conv: str) -> dict[str, torch.Tensor]:

@@ -16,11 +16,11 @@ import torch
 
 from satcnn.errors import ModelError
 from satcnn.models import create_model
-from satcnn.models.checkpoint import CHECKPOINT_KEY
+from satcnn.models.checkpoint import CHECKPOINT_KEY, read_checkpoint
 from satcnn.models.classic import ClassicClassifier
 from satcnn.models.torchgeo_weights import band_meanings, weights_normalization
 from satcnn.tasks import ClassificationTask
-from tests.factories import CONFIGS, SAT6_CSV, satcnn
+from tests.factories import CONFIGS, DEBUG, SAT6_CSV, satcnn
 
 S2 = "torchgeo:ResNet18_Weights.SENTINEL2_ALL_MOCO"
 S2_RGB = "torchgeo:ResNet18_Weights.SENTINEL2_RGB_MOCO"
@@ -119,10 +119,10 @@ def test_normalize_steps_compose() -> None:
 
 
 def test_wrong_architecture_is_one_line(offline_hub: dict[str, dict[str, torch.Tensor]]) -> None:
-    with pytest.raises(
-        ModelError, match=r"are for a 'resnet50' backbone, not 'resnet18'; use model: resnet50"
-    ):
+    with pytest.raises(ModelError, match=r"are for a 'resnet50' backbone, not 'resnet18'; set model: timm"):
         create_model("resnet18", pretrained="torchgeo:ResNet50_Weights.SENTINEL2_ALL_MOCO")
+    with pytest.raises(ModelError, match=r"not a timm backbone satcnn builds; choose ResNet or ViT"):
+        create_model("resnet18", pretrained="torchgeo:Swin_V2_B_Weights.NAIP_RGB_MI_SATLAS")
 
 
 @pytest.mark.slow
@@ -149,3 +149,30 @@ def test_unknown_weights_name_is_one_line() -> None:
     with pytest.raises(ModelError) as err:
         create_model("resnet18", pretrained="torchgeo:ResNet18_Weights.SENTINEL2_NOPE")
     assert len(str(err.value).splitlines()) == 1 and "get_model_weights" in str(err.value)
+
+
+@pytest.mark.slow
+def test_fit_from_torchgeo_weights_through_the_cli(
+    offline_hub: dict[str, dict[str, torch.Tensor]], tmp_path: Path
+) -> None:
+    """The shipped config fits offline; the checkpoint keeps the B04/B03/B02/B08 filters and the source."""
+    config = CONFIGS / "deepsat" / "torchgeo" / "sat6_resnet18_sentinel2.yaml"
+    res = satcnn(
+        "fit",
+        "--config",
+        str(config),
+        "--config",
+        str(DEBUG),
+        "--data.init_args.root",
+        str(SAT6_CSV),
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "first convolution by band: red=B4, green=B3, blue=B2, nir=B8" in res.stderr
+    ckpt = read_checkpoint(sorted((tmp_path / "runs").rglob("*.ckpt"))[0])
+    conv = ckpt.state_dict["model.backbone.conv1.weight"]
+    w = offline_hub[S2]["conv1.weight"]
+    assert all(torch.equal(conv[:, i], w[:, c]) for i, c in enumerate([3, 2, 1, 7])), "frozen stem kept"
+    assert ckpt.meta.pretrained["source"] == S2 and ckpt.meta.pretrained["bands"] == ["B4", "B3", "B2", "B8"]
+    assert ckpt.meta.pretrained["normalization"] == "data" and ckpt.meta.std != [10000.0] * 4
+    assert ckpt.meta.model.kwargs["pretrained"] is None
