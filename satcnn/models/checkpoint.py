@@ -104,7 +104,8 @@ class CheckpointMeta:
         percentiles: Per band, the 1st, 2nd, 98th and 99th percentiles of the training data's
             valid pixels, raw units (``satcnn.io.radiometry.PERCENTILES``; empty: unknown).
         pretrained: Where the starting weights came from when they were torchgeo's: ``source``
-            (the weights' name), ``architecture``, ``bands`` (the weights' band each input band
+            (the weights' name), ``architecture``, ``input_bands`` (the band names the first
+            convolution was mapped for), ``bands`` (the weights' band each input band
             was taken from, None where filled), ``mean``/``std`` (the weights' own normalisation
             for the input bands, in the weights' units) and ``normalization`` (``"weights"``:
             ``mean``/``std`` above are the weights'; ``"data"``: the training split's). Empty:

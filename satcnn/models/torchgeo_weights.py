@@ -31,6 +31,7 @@ DeepSat patches are not Sentinel-2 DN).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -46,6 +47,7 @@ __all__ = [
     "PREFIX",
     "TorchgeoWeights",
     "band_meanings",
+    "check_data_bands",
     "is_torchgeo",
     "resolve_weights",
     "select_bands",
@@ -171,6 +173,28 @@ def select_bands(source: Sequence[str], wanted: Sequence[str]) -> list[int | Non
     return [src.index(canonical_band_name(w)) if canonical_band_name(w) in src else None for w in wanted]
 
 
+def check_data_bands(record: dict[str, Any] | None, data_bands: Sequence[str]) -> None:
+    """Raise ModelError if the data's named bands are not the ones the first convolution was mapped for.
+
+    ``record`` is a model's ``pretrained_record`` (None or empty: nothing to check). Data bands
+    named only by position (``band1``...) cannot be checked; the mapping then assumes the
+    model's ``bands`` order, which one log line says.
+    """
+    if not record or "input_bands" not in record:
+        return
+    want = list(record["input_bands"])
+    got = [canonical_band_name(b) for b in data_bands]
+    if got == want:
+        return
+    if all(re.fullmatch(r"band\d+", b) for b in got):
+        log.info("%s: the data's bands are unnamed; taken as %s", record.get("source"), ", ".join(want))
+        return
+    raise ModelError(
+        f"the first convolution of {record.get('source')} was mapped for bands {want}, but the data gives "
+        f"{list(data_bands)}; set model.init_args.model_kwargs.bands: [{', '.join(got)}]"
+    )
+
+
 class TorchgeoWeights:
     """One torchgeo weights entry as satcnn uses it: its state dict with the first convolution by band.
 
@@ -264,6 +288,7 @@ class TorchgeoWeights:
         mean, std = self.model_normalization() or ([], [])
         return {
             "source": self.name,
+            "input_bands": list(self.bands),
             "architecture": self.architecture,
             "bands": [self.source_bands[i] if i is not None else None for i in self.index],
             "mean": mean,

@@ -29,6 +29,7 @@ from satcnn.errors import ConfigError
 from satcnn.models import create_model
 from satcnn.models.checkpoint import TASKS, CheckpointMeta, ModelSpec, Task, attach, parse_checkpoint
 from satcnn.models.normalize import ChannelsLast, Normalize, resolve_channels_last, use_channels_last
+from satcnn.models.torchgeo_weights import check_data_bands
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class SatcnnTask(L.LightningModule):
         if dm is None:
             return
         data = self.check_data(dm)
+        check_data_bands(self.model.pretrained_record, data.bands)
         self.bands = list(data.bands)
         self.patch_size = data.patch_size
         if has_raster_bands(data):

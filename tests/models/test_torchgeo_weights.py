@@ -18,7 +18,7 @@ from satcnn.errors import ModelError
 from satcnn.models import create_model
 from satcnn.models.checkpoint import CHECKPOINT_KEY, read_checkpoint
 from satcnn.models.classic import ClassicClassifier
-from satcnn.models.torchgeo_weights import band_meanings, weights_normalization
+from satcnn.models.torchgeo_weights import band_meanings, check_data_bands, weights_normalization
 from satcnn.tasks import ClassificationTask
 from tests.factories import CONFIGS, DEBUG, SAT6_CSV, satcnn
 
@@ -176,3 +176,16 @@ def test_fit_from_torchgeo_weights_through_the_cli(
     assert ckpt.meta.pretrained["source"] == S2 and ckpt.meta.pretrained["bands"] == ["B4", "B3", "B2", "B8"]
     assert ckpt.meta.pretrained["normalization"] == "data" and ckpt.meta.std != [10000.0] * 4
     assert ckpt.meta.model.kwargs["pretrained"] is None
+
+
+def test_data_bands_must_be_the_mapped_ones(offline_hub: dict[str, dict[str, torch.Tensor]]) -> None:
+    model = create_model("resnet18", in_channels=4, num_classes=6, pretrained=S2)
+    record = model.pretrained_record
+    check_data_bands(record, ["Red", "green", "blue", "NIR"])
+    check_data_bands(record, ["band1", "band2", "band3", "band4"])  # unnamed: taken as mapped
+    with pytest.raises(
+        ModelError, match=r"set model.init_args.model_kwargs.bands: \[nir, red, green, blue\]"
+    ):
+        check_data_bands(record, ["nir", "red", "green", "blue"])
+    nrgb = create_model("resnet18", in_channels=4, pretrained=S2, bands=["nir", "red", "green", "blue"])
+    assert torch.equal(_conv(nrgb)[:, 0], offline_hub[S2]["conv1.weight"][:, 7])
