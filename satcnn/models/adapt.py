@@ -38,6 +38,7 @@ from torch import nn
 
 from satcnn.errors import ModelError
 from satcnn.models.checkpoint import CHECKPOINT_KEY, weights_of
+from satcnn.models.torchgeo_weights import is_torchgeo
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,11 @@ def load_pretrained(
         ModelError: The file is missing or unreadable, or holds another architecture (the message
             names a few missing and unexpected keys).
     """
+    if is_torchgeo(str(path)):
+        raise ModelError(
+            f"{type(model).__name__} cannot start from torchgeo weights ({path}): they are for timm "
+            "backbones (model: resnet18, resnet50, or timm with a ViT backbone); give a local weights file"
+        )
     p = Path(path)
     return load_state(model, read_state_dict(p), p, first_conv, head)
 

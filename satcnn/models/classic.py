@@ -78,11 +78,12 @@ class _TransferModel(SatcnnModel):
     first_conv: str
     head: tuple[str, ...]
     frozen: bool = False
+    loads_torchgeo: bool = False  # whether the constructor loads ``torchgeo:`` weights itself
     _net_name: str = ""  # the submodule holding first_conv and head ("" for the model itself)
 
     def _transfer(self, net_name: str, pretrained: str | None, freeze_backbone: bool) -> None:
         net = self.get_submodule(net_name)
-        if pretrained is not None and not is_torchgeo(pretrained):
+        if pretrained is not None and not (self.loads_torchgeo and is_torchgeo(pretrained)):
             load_pretrained(net, pretrained, self.first_conv, self.head)
         if freeze_backbone:
             if pretrained is None:
@@ -232,6 +233,8 @@ class ClassicClassifier(_TransferModel):
             split's statistics (``"data"``) or by the weights' own (``"weights"``: for data in
             the weights' units, e.g. Sentinel-2 L1C digital numbers).
     """
+
+    loads_torchgeo = True
 
     def __init__(
         self,

@@ -123,6 +123,11 @@ def test_wrong_architecture_is_one_line(offline_hub: dict[str, dict[str, torch.T
         create_model("resnet18", pretrained="torchgeo:ResNet50_Weights.SENTINEL2_ALL_MOCO")
     with pytest.raises(ModelError, match=r"not a timm backbone satcnn builds; choose ResNet or ViT"):
         create_model("resnet18", pretrained="torchgeo:Swin_V2_B_Weights.NAIP_RGB_MI_SATLAS")
+    for name in ("lenet", "deepsat_cnn"):
+        with pytest.raises(
+            ModelError, match=r"cannot start from torchgeo weights .* give a local weights file"
+        ):
+            create_model(name, pretrained=S2)
 
 
 @pytest.mark.slow
@@ -189,3 +194,14 @@ def test_data_bands_must_be_the_mapped_ones(offline_hub: dict[str, dict[str, tor
         check_data_bands(record, ["nir", "red", "green", "blue"])
     nrgb = create_model("resnet18", in_channels=4, pretrained=S2, bands=["nir", "red", "green", "blue"])
     assert torch.equal(_conv(nrgb)[:, 0], offline_hub[S2]["conv1.weight"][:, 7])
+
+
+def test_weights_not_cached_offline_name_the_file_to_copy(
+    offline_hub: dict[str, dict[str, torch.Tensor]],
+) -> None:
+    """No network (the proxy is unreachable): one line with the URL and where to put the file."""
+    with pytest.raises(ModelError) as err:
+        create_model("resnet18", pretrained="torchgeo:ResNet18_Weights.LANDSAT_TM_TOA_MOCO")
+    message = str(err.value)
+    assert len(message.splitlines()) == 1 and "could not fetch torchgeo weights" in message
+    assert f"{torch.hub.get_dir()}/checkpoints/resnet18_landsat_tm_toa_moco-1c691b4f.pth" in message
