@@ -259,6 +259,10 @@ class ClassicClassifier(_TransferModel):
         self.backbone_name = backbone
         self.patch_size = patch_size
         self.input_size = input_size or default_input_size(backbone, patch_size)
+        if pretrained_normalization not in ("data", "weights"):
+            raise ModelError(
+                f"pretrained_normalization must be data or weights, got {pretrained_normalization!r}"
+            )
         if is_torchgeo(pretrained):
             self._load_torchgeo(str(pretrained), in_channels, bands, pretrained_normalization)
         self._transfer("backbone", pretrained, freeze_backbone)
@@ -266,8 +270,6 @@ class ClassicClassifier(_TransferModel):
     def _load_torchgeo(
         self, name: str, in_channels: int, bands: Sequence[str] | None, normalization: str
     ) -> None:
-        if normalization not in ("data", "weights"):
-            raise ModelError(f"pretrained_normalization must be data or weights, got {normalization!r}")
         names = list(bands) if bands is not None else DEFAULT_BANDS[:in_channels]
         if len(names) != in_channels:
             raise ModelError(
