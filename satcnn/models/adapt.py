@@ -38,10 +38,18 @@ from torch import nn
 
 from satcnn.errors import ModelError
 from satcnn.models.checkpoint import CHECKPOINT_KEY, weights_of
+from satcnn.models.torchgeo_weights import is_torchgeo
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoadReport", "adapt_input_conv", "freeze_all_but", "load_pretrained", "read_state_dict"]
+__all__ = [
+    "LoadReport",
+    "adapt_input_conv",
+    "freeze_all_but",
+    "load_pretrained",
+    "load_state",
+    "read_state_dict",
+]
 
 _WRAPPER_PREFIXES = ("module.", "backbone.", "model.")  # DataParallel, satcnn wrappers, checkpoints
 _SHOW = 5  # keys named in an error message
@@ -177,9 +185,30 @@ def load_pretrained(
         ModelError: The file is missing or unreadable, or holds another architecture (the message
             names a few missing and unexpected keys).
     """
+    if is_torchgeo(str(path)):
+        raise ModelError(
+            f"{type(model).__name__} cannot start from torchgeo weights ({path}): they are for timm "
+            "backbones (model: resnet18, resnet50, or timm with a ViT backbone); give a local weights file"
+        )
     p = Path(path)
+    return load_state(model, read_state_dict(p), p, first_conv, head)
+
+
+def load_state(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    source: str | Path,
+    first_conv: str,
+    head: Sequence[str],
+) -> LoadReport:
+    """Load the tensors ``state`` into ``model`` as :func:`load_pretrained` does (``source`` names them).
+
+    Raises:
+        ModelError: ``state`` holds another architecture.
+    """
+    p = Path(source) if not isinstance(source, Path) else source
     target = model.state_dict()
-    src = _strip_wrappers(read_state_dict(p), target)
+    src = _strip_wrappers(state, target)
     missing = [k for k in target if k not in src and not _under(k, head)]
     unexpected = [k for k in src if k not in target and not _under(k, head)]
     conv_key = f"{first_conv}.weight"

@@ -16,6 +16,8 @@ an instance may narrow from its arguments (a ResUNet's ``size_multiple`` follows
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -35,6 +37,10 @@ class SatcnnModel(nn.Module):
         classifier_head: Qualified names of the submodules that form the classifier head (what
             transfer learning replaces and trains first; the rest is the backbone); empty when
             the model declares none.
+        pretrained_record: Where pretrained weights came from (name, band map, their
+            normalisation), recorded in the checkpoint; None for local files or no weights.
+        input_stats: Per-band ``(mean, std)`` the task must normalise with instead of the
+            training split's (set by ``pretrained_normalization="weights"``); None: the data's.
     """
 
     size_multiple: int = 1
@@ -42,6 +48,8 @@ class SatcnnModel(nn.Module):
     fully_convolutional: bool = False
     output_stride: int = 1
     classifier_head: tuple[str, ...] = ()
+    pretrained_record: dict[str, Any] | None = None
+    input_stats: tuple[list[float], list[float]] | None = None
 
     def as_fully_convolutional(self) -> nn.Module:
         """The dense form: on ``(N, C, H, W)`` it returns outputs on a grid of step ``output_stride``.

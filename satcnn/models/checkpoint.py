@@ -105,6 +105,13 @@ class CheckpointMeta:
         band_colorinterp: Colour interpretation of each band in the training files (empty: unknown).
         percentiles: Per band, the 1st, 2nd, 98th and 99th percentiles of the training data's
             valid pixels, raw units (``satcnn.io.radiometry.PERCENTILES``; empty: unknown).
+        pretrained: Where the starting weights came from when they were torchgeo's: ``source``
+            (the weights' name), ``architecture``, ``input_bands`` (the band names the first
+            convolution was mapped for), ``bands`` (the weights' band each input band
+            was taken from, None where filled), ``mean``/``std`` (the weights' own normalisation
+            for the input bands, in the weights' units) and ``normalization`` (``"weights"``:
+            ``mean``/``std`` above are the weights'; ``"data"``: the training split's). Empty:
+            none or a local file.
     """
 
     task: Task
@@ -121,6 +128,7 @@ class CheckpointMeta:
     band_sources: list[int] = field(default_factory=list)
     band_colorinterp: list[str] = field(default_factory=list)
     percentiles: list[list[float]] = field(default_factory=list)
+    pretrained: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python values (safe for ``torch.load(weights_only=True)``, JSON and YAML)."""
@@ -185,6 +193,7 @@ class CheckpointMeta:
             band_sources=sources,
             band_colorinterp=interps,
             percentiles=pcts,
+            pretrained=dict(data.get("pretrained") or {}),
         )
 
 

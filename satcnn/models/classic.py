@@ -17,12 +17,15 @@ feature map), 75 for the Inception family and ``patch_size`` when that is larger
 than re-striding each stem, works the same for every backbone and keeps pretrained stems whole;
 the cost is compute (a resnet18 at 64x64 is about 5x a native 28x28 stem).
 
-Transfer learning (no downloads; timm is always built with ``pretrained=False``):
+Transfer learning (timm is always built with ``pretrained=False``):
 ``pretrained="path/to/weights"`` loads a local state dict, safetensors file or satcnn checkpoint,
 adapts the first convolution to the input bands (rule in :mod:`satcnn.models.adapt`) and keeps a
-fresh head when the number of classes differs. ``freeze_backbone=True`` trains only the head:
-the other parameters get ``requires_grad=False`` and stay in eval mode (fixed batch-norm
-statistics, no dropout).
+fresh head when the number of classes differs. ``pretrained="torchgeo:<Enum>.<MEMBER>"`` takes
+torchgeo weights pretrained on satellite imagery (timm ResNet/ViT of the same backbone), fetched
+by torchgeo itself, with the first convolution taken by band meaning
+(:mod:`satcnn.models.torchgeo_weights`). ``freeze_backbone=True`` trains only the head: the other
+parameters get ``requires_grad=False`` and stay in eval mode (fixed batch-norm statistics, no
+dropout).
 """
 
 from __future__ import annotations
@@ -30,16 +33,17 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from satcnn.errors import ModelError
-from satcnn.models.adapt import freeze_all_but, load_pretrained
+from satcnn.models.adapt import freeze_all_but, load_pretrained, load_state
 from satcnn.models.base import SatcnnModel
 from satcnn.models.registry import register_model
+from satcnn.models.torchgeo_weights import TorchgeoWeights, is_torchgeo
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ ALIASES: dict[str, str] = {
     "senet154": "senet154",
 }
 MIN_INPUT_SIZE = 64
+DEFAULT_BANDS = ["red", "green", "blue", "nir"]  # satcnn's band order (DeepSat, scenes)
 _MIN_INPUT_BY_FAMILY = {"inception": 75}  # timm Inception v3/v4/ResNet-v2 stems need >= 75 pixels
 
 
@@ -73,11 +78,12 @@ class _TransferModel(SatcnnModel):
     first_conv: str
     head: tuple[str, ...]
     frozen: bool = False
+    loads_torchgeo: bool = False  # whether the constructor loads ``torchgeo:`` weights itself
     _net_name: str = ""  # the submodule holding first_conv and head ("" for the model itself)
 
     def _transfer(self, net_name: str, pretrained: str | None, freeze_backbone: bool) -> None:
         net = self.get_submodule(net_name)
-        if pretrained is not None:
+        if pretrained is not None and not (self.loads_torchgeo and is_torchgeo(pretrained)):
             load_pretrained(net, pretrained, self.first_conv, self.head)
         if freeze_backbone:
             if pretrained is None:
@@ -217,8 +223,18 @@ class ClassicClassifier(_TransferModel):
         drop_rate: dropout before the classifier (timm backbones only).
         pretrained: local weights file of the same backbone (timm/torchvision state dict,
             ``.safetensors`` or satcnn ``.ckpt``); RGB weights are adapted to ``in_channels``.
+            Or ``"torchgeo:<Enum>.<MEMBER>"`` (e.g. ``torchgeo:ResNet18_Weights.SENTINEL2_ALL_MOCO``):
+            torchgeo weights, first convolution taken by band meaning
+            (:mod:`satcnn.models.torchgeo_weights`).
         freeze_backbone: train only the classifier head.
+        bands: the input bands by common name, in order, for torchgeo weights; default
+            satcnn's ``red, green, blue, nir`` (the first ``in_channels`` of them).
+        pretrained_normalization: with torchgeo weights, normalise inputs by the training
+            split's statistics (``"data"``) or by the weights' own (``"weights"``: for data in
+            the weights' units, e.g. Sentinel-2 L1C digital numbers).
     """
+
+    loads_torchgeo = True
 
     def __init__(
         self,
@@ -230,6 +246,8 @@ class ClassicClassifier(_TransferModel):
         drop_rate: float = 0.0,
         pretrained: str | None = None,
         freeze_backbone: bool = False,
+        bands: Sequence[str] | None = None,
+        pretrained_normalization: Literal["data", "weights"] = "data",
     ) -> None:
         super().__init__()
         if backbone == "alexnet":
@@ -241,7 +259,33 @@ class ClassicClassifier(_TransferModel):
         self.backbone_name = backbone
         self.patch_size = patch_size
         self.input_size = input_size or default_input_size(backbone, patch_size)
+        if pretrained_normalization not in ("data", "weights"):
+            raise ModelError(
+                f"pretrained_normalization must be data or weights, got {pretrained_normalization!r}"
+            )
+        if is_torchgeo(pretrained):
+            self._load_torchgeo(str(pretrained), in_channels, bands, pretrained_normalization)
         self._transfer("backbone", pretrained, freeze_backbone)
+
+    def _load_torchgeo(
+        self, name: str, in_channels: int, bands: Sequence[str] | None, normalization: str
+    ) -> None:
+        names = list(bands) if bands is not None else DEFAULT_BANDS[:in_channels]
+        if len(names) != in_channels:
+            raise ModelError(
+                f"{in_channels} input bands need {in_channels} band names to map torchgeo weights, "
+                f"got {names}; set model_kwargs.bands (e.g. [red, green, blue, nir])"
+            )
+        weights = TorchgeoWeights(name, names)
+        weights.check_architecture(self.backbone_name)
+        load_state(self.backbone, weights.state_dict(self.first_conv), name, self.first_conv, self.head)
+        self.pretrained_record = weights.record(normalization)
+        if normalization == "weights":
+            self.input_stats = weights.model_normalization()
+            if self.input_stats is None:
+                raise ModelError(
+                    f"torchgeo weights {name!r} declare no normalisation; use pretrained_normalization: data"
+                )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.input_size

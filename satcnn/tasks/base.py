@@ -29,6 +29,7 @@ from satcnn.errors import ConfigError
 from satcnn.models import create_model
 from satcnn.models.checkpoint import TASKS, CheckpointMeta, ModelSpec, Task, attach, parse_checkpoint
 from satcnn.models.normalize import ChannelsLast, Normalize, resolve_channels_last, use_channels_last
+from satcnn.models.torchgeo_weights import check_data_bands
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,7 @@ class SatcnnTask(L.LightningModule):
         if dm is None:
             return
         data = self.check_data(dm)
+        check_data_bands(self.model.pretrained_record, data.bands)
         self.bands = list(data.bands)
         self.patch_size = data.patch_size
         if has_raster_bands(data):
@@ -128,8 +130,16 @@ class SatcnnTask(L.LightningModule):
             self.band_colorinterp = list(data.band_colorinterp)
         if stage == "fit":
             mean, std = data.band_stats()
+            if self.model.input_stats is not None:  # pretrained_normalization="weights"
+                mean, std = self.model.input_stats
+                log.info(
+                    "normalisation of the pretrained weights (not the training split's): mean %s, std %s",
+                    mean,
+                    std,
+                )
+            else:
+                log.info("normalisation from the training split: mean %s, std %s", mean, std)
             self.normalize.set(mean, std)
-            log.info("normalisation from the training split: mean %s, std %s", mean, std)
         if stage == "fit" and has_band_percentiles(data):
             self.percentiles = [list(p) for p in data.band_percentiles()]
 
@@ -155,6 +165,7 @@ class SatcnnTask(L.LightningModule):
             band_sources=list(self.band_sources),
             band_colorinterp=list(self.band_colorinterp),
             percentiles=[list(p) for p in self.percentiles],
+            pretrained=dict(self.model.pretrained_record or {}),
         )
 
     def rebuild_kwargs(self) -> dict[str, Any]:

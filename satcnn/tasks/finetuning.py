@@ -108,7 +108,8 @@ class FreezeUnfreeze(BackboneFinetuning):
         ):
             raise ConfigError(
                 "FreezeUnfreeze: the model has no pretrained weights; set "
-                "model.init_args.model_kwargs.pretrained to a local weights file or checkpoint "
+                "model.init_args.model_kwargs.pretrained to a local weights file, a checkpoint or "
+                "torchgeo weights (torchgeo:ResNet18_Weights.SENTINEL2_ALL_MOCO) "
                 "(or require_pretrained: false)"
             )
         self.freeze(backbone, train_bn=False)
