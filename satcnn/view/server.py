@@ -10,6 +10,7 @@ busy port is one line), while the main thread waits for SIGINT/SIGTERM/SIGHUP
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -172,14 +173,18 @@ def build_app(catalog: Catalog, basemap: str | None = None) -> Starlette:
 
     def vector(request: Request) -> Response:
         import geopandas as gpd  # only when a page asks for vectors
+        import pyogrio
 
         i, j = int(request.path_params["tile"]), int(request.path_params["index"])
         if not (0 <= i < len(catalog.tiles) and 0 <= j < len(catalog.tiles[i].vectors)):
             return Response("no such vector", status_code=404)
-        frame = gpd.read_file(catalog.tiles[i].vectors[j])
-        if frame.crs is None:
-            return JSONResponse({"type": "FeatureCollection", "features": []})
-        return Response(frame.to_crs("EPSG:4326").to_json(drop_id=True), media_type="application/geo+json")
+        path = catalog.tiles[i].vectors[j]
+        features: list[Any] = []
+        for name, _ in pyogrio.list_layers(path):  # a road graph has lines and nodes
+            frame = gpd.read_file(path, layer=name)
+            if frame.crs is not None and len(frame):
+                features += json.loads(frame.to_crs("EPSG:4326").to_json(drop_id=True))["features"]
+        return JSONResponse({"type": "FeatureCollection", "features": features})
 
     return Starlette(
         routes=[
