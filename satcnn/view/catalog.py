@@ -44,6 +44,8 @@ class ViewTile:
     input: RasterLayer | None = None
     outputs: list[RasterLayer] = field(default_factory=list)
     vectors: list[Path] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    truth: Path | None = None
 
 
 @dataclass
@@ -128,6 +130,25 @@ def _tile(entry: dict[str, object], manifest: Path, prefix: str) -> ViewTile | N
     return ViewTile(name, _bounds(layer.path if layer else rasters[0].path), layer, rasters, vectors)
 
 
+def _attach_scores(root: Path, tiles: list[ViewTile]) -> None:
+    """Per-tile scores and truth masks from ``satcnn evaluate``'s ``metrics.json`` (here or one below)."""
+    by_output = {o.path.resolve(): t for t in tiles for o in t.outputs}
+    for metrics in sorted(root.glob("metrics.json")) + sorted(root.glob("*/metrics.json")):
+        try:
+            rows = json.loads(metrics.read_text()).get("per_tile") or []
+        except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+            continue  # not an evaluation's: the viewer shows the outputs without scores
+        for row in rows if isinstance(rows, list) else []:
+            pred = row.get("prediction") if isinstance(row, dict) else None
+            tile = by_output.get(Path(str(pred)).resolve()) if pred else None
+            if tile is None:
+                continue
+            tile.scores |= {k: float(v) for k, v in row.items() if isinstance(v, int | float)}
+            truth = Path(str(row.get("truth", "")))
+            if row.get("truth") and truth.suffix.lower() in (".tif", ".tiff") and truth.exists():
+                tile.truth = truth
+
+
 def load_catalog(path: Path) -> Catalog:
     """Every tile with at least one satcnn raster output under ``path`` (see the module docstring).
 
@@ -150,6 +171,7 @@ def load_catalog(path: Path) -> Catalog:
         for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict) and (tile := _tile(entry, manifest, prefix)) is not None:
                 tiles.append(tile)
+    _attach_scores(path, tiles)
     if not tiles:
         raise ConfigError(
             f"{', '.join(str(m) for m in manifests)} list no satcnn output that exists: rerun `satcnn infer`",

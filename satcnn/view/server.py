@@ -41,6 +41,7 @@ TITLES: dict[str, str] = {
     "prob": "Road probability",
     "mask": "Road mask",
     "classes": "Class map",
+    "truth": "Mask against truth (true positive, false positive, miss)",
 }
 OUTPUT_LAYERS: dict[str, LayerKind] = {
     "prob_uint8": "prob",
@@ -90,6 +91,8 @@ def _layers(tile: ViewTile) -> dict[str, RenderedLayer]:
         kind = OUTPUT_LAYERS[out.tags.output] if out.tags is not None else None
         if kind is not None and kind not in layers:
             layers[kind] = RenderedLayer(out.path, kind)
+    if tile.truth is not None and "mask" in layers:
+        layers["truth"] = RenderedLayer(layers["mask"].path, "truth", tile.truth)
     return layers
 
 
@@ -115,7 +118,14 @@ def catalog_json(catalog: Catalog, basemap: str | None = None) -> dict[str, Any]
             layers.append(entry)
         vectors = [{"index": j, "file": v.name} for j, v in enumerate(tile.vectors)]
         tiles.append(
-            {"index": i, "name": tile.name, "bounds": tile.bounds, "layers": layers, "vectors": vectors}
+            {
+                "index": i,
+                "name": tile.name,
+                "bounds": tile.bounds,
+                "layers": layers,
+                "vectors": vectors,
+                "scores": tile.scores,
+            }
         )
     return {"root": str(catalog.root), "basemap": basemap, "titles": TITLES, "tiles": tiles}
 
@@ -154,7 +164,7 @@ def build_app(catalog: Catalog, basemap: str | None = None) -> Starlette:
             values = {
                 key: v
                 for key, layer in tile_layers.items()
-                if (v := pixel_value(layer, lon, lat)) is not None
+                if key != "truth" and (v := pixel_value(layer, lon, lat)) is not None
             }
             if values:
                 found.append(

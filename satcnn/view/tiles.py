@@ -7,7 +7,9 @@ to Web Mercator and encodes the PNG; this module only chooses bands, stretch and
   stretched between its 2nd and 98th percentile (computed once per file, on an overview);
 - ``prob``: the probability (``satcnn.io.road_mask.road_encoding``) on the magma ramp;
 - ``mask``: road pixels red, the rest transparent;
-- ``classes``: the class map in its own colour table (satcnn writes one), else the default.
+- ``classes``: the class map in its own colour table (satcnn writes one), else the default;
+- ``truth``: the road mask against the truth mask ``satcnn evaluate`` scored it with: true
+  positives green, false positives orange, misses blue.
 """
 
 from __future__ import annotations
@@ -29,11 +31,18 @@ from satcnn.io.road_mask import road_encoding
 
 __all__ = ["LayerKind", "RenderedLayer", "blank_png", "colour_table", "pixel_value", "render_tile"]
 
-LayerKind = Literal["rgb", "cir", "prob", "mask", "classes"]
+LayerKind = Literal["rgb", "cir", "prob", "mask", "classes", "truth"]
 Colormap = dict[int, tuple[int, int, int, int]]
 STRETCH_PERCENTILES = (2.0, 98.0)
 ROAD_RED = (255, 0, 0, 255)
 TILE_SIZE = 256
+TRUTH_COLOURS: Colormap = {
+    0: (0, 0, 0, 0),
+    1: (0, 200, 83, 255),
+    2: (255, 145, 0, 255),
+    3: (41, 121, 255, 255),
+}
+"""``truth`` layer: 1 true positive, 2 false positive, 3 miss (0: true negative, transparent)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class RenderedLayer:
 
     path: Path
     kind: LayerKind
+    truth: Path | None = None  # ``truth`` layers: the truth mask ``path`` is compared with
 
     @property
     def bands(self) -> tuple[int, ...]:
@@ -114,6 +124,8 @@ def render_tile(layer: RenderedLayer, z: int, x: int, y: int) -> bytes:
         return blank_png()
     if layer.kind in ("rgb", "cir"):
         return img.rescale(in_range=_stretch(layer.path, layer.bands)).render(img_format="PNG")
+    if layer.kind == "truth" and layer.truth is not None:
+        return _truth_tile(img, layer.truth, z, x, y)
     if layer.kind == "mask":
         data = (img.array.filled(0) != 0).astype("uint8")
         return ImageData(data, img.mask).render(img_format="PNG", colormap={0: (0, 0, 0, 0), 1: ROAD_RED})
@@ -123,6 +135,21 @@ def render_tile(layer: RenderedLayer, z: int, x: int, y: int) -> bytes:
         coded = ImageData(data.filled(255).astype("uint8"), img.mask)
         return coded.render(img_format="PNG", colormap=_ramp())
     return img.render(img_format="PNG", colormap=colour_table(layer.path))
+
+
+def _truth_tile(pred: ImageData, truth_path: Path, z: int, x: int, y: int) -> bytes:
+    try:
+        with Reader(str(truth_path)) as src:
+            truth = src.tile(x, y, z, indexes=(1,), resampling_method="nearest")
+    except TileOutsideBounds:
+        return blank_png()
+    p = pred.array.filled(0)[0] != 0
+    t = truth.array.filled(0)[0] != 0
+    code = np.where(p & t, 1, np.where(p, 2, np.where(t, 3, 0))).astype("uint8")
+    valid = (pred.mask > 0) & (truth.mask > 0)
+    return ImageData(code[None], (valid * 255).astype("uint8")).render(
+        img_format="PNG", colormap=TRUTH_COLOURS
+    )
 
 
 def pixel_value(layer: RenderedLayer, lon: float, lat: float) -> list[float] | None:

@@ -28,7 +28,17 @@ from PIL import Image
 from rasterio.warp import transform as warp_points
 
 from satcnn.cli import main
-from tests.factories import CLASSES, NAIP, ROOT, as_terminal_job, crop, free_port, wait_http, write_checkpoint
+from tests.factories import (
+    CLASSES,
+    NAIP,
+    ROOT,
+    as_terminal_job,
+    crop,
+    free_port,
+    wait_http,
+    write_checkpoint,
+    write_tif,
+)
 
 CHROMIUM = os.environ.get("SATCNN_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("SATCNN_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -113,6 +123,13 @@ def _infer_runs(tmp: Path) -> Path:
     assert f"satcnn view {run / 'roads'}\n" in printed.getvalue()  # infer says how to look at its outputs
     classes = ["infer", "--model", str(write_checkpoint(tmp / "sat6.ckpt")), "--output", str(run / "classes")]
     assert main([*classes, *common]) == 0
+    truth = np.zeros((1, 128, 128), "uint8")
+    truth[:, :64] = 1  # road in the top half: the (all-road) mask is right there, wrong below
+    with rasterio.open(tile) as ds:
+        write_tif(tmp / "truth.tif", truth, transform=ds.transform, crs=ds.crs)
+    pred, out = str(run / "roads" / "naip_mask.tif"), str(run / "evaluate")
+    evaluate = ["evaluate", "roads", "--pred", pred, "--truth", str(tmp / "truth.tif"), "--out-dir", out]
+    assert main([*evaluate, "--no-track", "--figures", "0"]) == 0
     return run
 
 
@@ -175,11 +192,15 @@ def test_page_shows_layers_legend_and_no_js_error(viewer: Viewer) -> None:
     assert "Class map" in body and "Vectors (road graph, polygons)" in body
     legend = viewer.driver.find_element("id", "legend").text
     assert all(name in legend for name in CLASSES)  # the class names from the class map's tags
-    assert "roads/naip" in body and "classes/naip" in body  # the tile list
+    assert "roads/naip (iou 0." in body and "classes/naip" in body  # the tile list, scores from evaluate
+    assert "Mask against truth" in body and "false positive" in legend
     from selenium.webdriver.support.ui import WebDriverWait
 
     loaded = "return document.querySelectorAll('img.leaflet-tile-loaded').length"
-    WebDriverWait(viewer.driver, 60).until(lambda d: d.execute_script(loaded) > 0)
+    pending = "return document.querySelectorAll('img.leaflet-tile:not(.leaflet-tile-loaded)').length"
+    WebDriverWait(viewer.driver, 60).until(
+        lambda d: d.execute_script(loaded) > 0 and not d.execute_script(pending)
+    )
     SCREENSHOT.parent.mkdir(exist_ok=True)
     assert viewer.driver.save_screenshot(str(SCREENSHOT))
     assert viewer.js_errors() == []
@@ -199,6 +220,10 @@ def test_tiles_are_pngs_at_the_right_place(viewer: Viewer) -> None:
         image = _png(viewer.get(f"/tiles/{index}/{layer}/{inside}.png"))
         assert image.getpixel((px, py))[3] == 255, layer
         assert np.asarray(image)[..., :3].any(), layer
+    truth = viewer.get(f"/tiles/{roads}/truth/{inside}.png")
+    assert _png(truth).getpixel((px, py)) == (0, 200, 83, 255)  # road in truth and mask: true positive
+    below, (bx, by) = _tile_pixel(mask, 100, 3)
+    assert _png(viewer.get(f"/tiles/{roads}/truth/{below}.png")).getpixel((bx, by)) == (255, 145, 0, 255)
     graph = viewer.get(f"/vectors/{roads}/0.geojson")
     assert b'"FeatureCollection"' in graph
 

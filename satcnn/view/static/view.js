@@ -1,25 +1,18 @@
 // satcnn view: one Leaflet map over the tiles of an infer run (see satcnn/view/server.py).
 "use strict";
 
-const ORDER = ["rgb", "cir", "prob", "mask", "classes"];
+const ORDER = ["rgb", "cir", "prob", "mask", "classes", "truth"];
+const TRUTH = [["true positive", "#00c853"], ["false positive", "#ff9100"], ["miss", "#2979ff"]];
 const SHOWN = new Set(["rgb", "mask"]);
 const state = { map: null, overlays: {}, rasters: [], opacity: 0.8 };
 
 function bboxOf(b) { return L.latLngBounds([b[1], b[0]], [b[3], b[2]]); }
 
-function addLegend(tiles) {
-  const seen = new Map();
-  for (const t of tiles) {
-    for (const layer of t.layers) {
-      for (const e of layer.legend || []) { if (!seen.has(e.name)) { seen.set(e.name, e.colour); } }
-    }
-  }
-  const box = document.getElementById("legend");
-  if (seen.size === 0) { return; }
+function legendRows(box, heading, entries) {
   const title = document.createElement("h2");
-  title.textContent = "Classes";
+  title.textContent = heading;
   box.appendChild(title);
-  for (const [name, colour] of seen) {
+  for (const [name, colour] of entries) {
     const row = document.createElement("div");
     row.className = "legend-row";
     const swatch = document.createElement("span");
@@ -32,11 +25,29 @@ function addLegend(tiles) {
   }
 }
 
+function addLegend(tiles) {
+  const box = document.getElementById("legend");
+  if (tiles.some((t) => t.layers.some((layer) => layer.id === "truth"))) { legendRows(box, "Against truth", TRUTH); }
+  const seen = new Map();
+  for (const t of tiles) {
+    for (const layer of t.layers) {
+      for (const e of layer.legend || []) { if (!seen.has(e.name)) { seen.set(e.name, e.colour); } }
+    }
+  }
+  if (seen.size > 0) { legendRows(box, "Classes", seen); }
+}
+
+function scoreText(scores) {
+  const keys = ["iou", "f1", "accuracy"].filter((k) => k in scores);
+  return keys.map((k) => `${k} ${Number(scores[k]).toFixed(3)}`).join(", ");
+}
+
 function addTileList(tiles) {
   const list = document.getElementById("tiles");
   for (const t of tiles) {
     const item = document.createElement("li");
-    item.textContent = t.name;
+    const scores = scoreText(t.scores || {});
+    item.textContent = scores ? `${t.name} (${scores})` : t.name;
     item.dataset.index = String(t.index);
     item.addEventListener("click", () => {
       for (const other of list.children) { other.classList.remove("active"); }
