@@ -30,6 +30,7 @@ import bench_infer
 import bench_infer_core
 import bench_precision
 import bench_tiling
+import bench_view
 import report
 
 TILING = "--size 512 --patches 8 --repeats 1"
@@ -53,6 +54,7 @@ def runs(out: Path) -> list[tuple[str, Callable[[list[str] | None], object], lis
         ("fcn", bench_fcn.main, ["--stride", "28", "--out", f"{o}/fcn.md"]),
         ("export", bench_export.main, [*EXPORT.split(), "--out", f"{o}/export.md", "--json-dir", o]),
         ("deepsat", bench_deepsat.main, [*DEEPSAT.split(), "--out-dir", o]),
+        ("view", bench_view.main, ["--size", "512", "--tiles", "2", "--out-dir", o]),
         ("report", report.main, ["--results", o, "--out", f"{o}/performance.md"]),
     ]
 

@@ -36,6 +36,7 @@ commands:
   runs       tracking store housekeeping: `runs clean` marks runs left RUNNING by a killed fit KILLED
   export     a model as ONNX, torch.export (.pt2) or TorchScript, with a STAC MLM model card
   pipeline   `pipeline run pipelines/roads.yaml`: validate, fit, register, infer, evaluate, report
+  view       a local web map of an infer or pipeline output folder: imagery, probability, mask, classes, roads
 
 Run `satcnn COMMAND --help` for a command's options, and
 `satcnn fit --config configs/deepsat/sat6.yaml --print_config` to see every setting.
@@ -73,6 +74,7 @@ def _extra_commands() -> dict[str, Callable[[list[str]], int]]:
         "evaluate": commands.evaluate_main,
         "export": commands.export_main,
         "pipeline": commands.pipeline_main,
+        "view": commands.view_main,
     }
 
 

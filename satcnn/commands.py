@@ -1,5 +1,5 @@
 """The commands beside LightningCLI's: ``data``, ``infer``, ``vectorize``, ``evaluate``, ``ui``, ``runs``,
-``export`` and ``pipeline``.
+``export``, ``pipeline`` and ``view``.
 
 Thin: parse, then call the library.
 """
@@ -63,5 +63,12 @@ def export_main(argv: list[str]) -> int:
 def pipeline_main(argv: list[str]) -> int:
     """``satcnn pipeline run FILE``: validate -> fit -> register -> infer -> evaluate -> report."""
     from satcnn.pipeline.cli import pipeline_main as run
+
+    return run(argv)
+
+
+def view_main(argv: list[str]) -> int:
+    """``satcnn view PATH``: a local web map of an ``infer`` or pipeline output folder."""
+    from satcnn.view.cli import view_main as run
 
     return run(argv)

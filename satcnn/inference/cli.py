@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 
 from satcnn.errors import SatcnnError
@@ -67,6 +68,8 @@ def infer_main(argv: list[str]) -> int:
         f"{report.megapixels:.2f} MP in {report.seconds:.1f} s ({report.megapixels_per_s:.3f} MP/s)\n"
         f"manifest: {report.manifest}\n"
     )
+    if report.manifest is not None and report.done + report.skipped:
+        sys.stdout.write(f"see them on a map: satcnn view {shlex.quote(str(report.manifest.parent))}\n")
     if report.predictions_csv:
         sys.stdout.write(f"predictions: {report.predictions_csv}\n")
     if report.metrics_json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from dataclasses import dataclass
 
@@ -54,6 +55,7 @@ def pipeline_main(argv: list[str]) -> int:
         f"pipeline {spec.name}: done{reused}; parent MLflow run {result.parent_run_id}",
         f"report:  {result.report}  (and {result.report.with_suffix('.html').name})",
         f"outputs: {spec.out}",
+        f"map:     satcnn view {shlex.quote(str(spec.out))}",
         f"MLflow UI: python -m satcnn ui --backend-store-uri {result.tracking_uri}",
     ]
     sys.stdout.write("\n".join(lines) + "\n")

@@ -7,6 +7,7 @@ UI shows it beside the stage runs. Everything comes from the stages' recorded ou
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -143,6 +144,11 @@ def report_run(ctx: StageContext, run_id: str | None) -> Outputs:
         "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; pipeline file `{spec.path.name}`; parent MLflow run "
         f"`{ctx.tracker.parent_id}`; registered model `{up['register']['model_uri']}`.",
+        "",
+    ]
+    lines += [
+        f"See the outputs on a map (imagery, probability, mask, class map, road graph): "
+        f"`satcnn view {shlex.quote(str(spec.out))}`, then open the address it prints.",
         "",
     ]
     lines += _stages_section(ctx)

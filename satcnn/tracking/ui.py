@@ -11,31 +11,25 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import ipaddress
 import logging
 import os
-import signal
-import socket
 import sys
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import NoReturn
 
 from satcnn.checks import require_at_least, require_in_range
 from satcnn.errors import ConfigError, SatcnnError
 from satcnn.flags import option
+from satcnn.service import STOP_SIGNALS, StopSignals, browser_url, check_port_free, is_loopback
 from satcnn.tracking.process_tree import ProcessTree
 from satcnn.tracking.store import default_tracking_uri
 
 log = logging.getLogger(__name__)
 
+__all__ = ["STOP_SIGNALS", "UiOptions", "is_loopback", "serve_ui"]
+
 JOB_EXECUTION_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # mlflow.environment_variables, MLflow 3
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STOP_GRACE_S = 10.0  # SIGTERM first; SIGKILL what still runs after this
 
 
@@ -87,45 +81,7 @@ class UiOptions:
     @property
     def url(self) -> str:
         """The address to open in a browser."""
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        host = "[::1]" if host == "::" else (f"[{host}]" if ":" in host else host)
-        return f"http://{host}:{self.port}"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an address) only ever means this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return bool(infos) and all(ipaddress.ip_address(str(i[4][0])).is_loopback for i in infos)
-
-
-def port_in_use_error(host: str, port: int) -> ConfigError:
-    """The one-line error for a port another program listens on."""
-    return ConfigError(
-        f"port {port} on {host} is in use (another `satcnn ui` or MLflow server?): "
-        "stop that server or choose another port with --port"
-    )
-
-
-def check_port_free(host: str, port: int) -> None:
-    """Bind ``host:port`` as the server will (SO_REUSEADDR, like uvicorn), or raise ConfigError."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host.strip("[]"), port))
-        except OSError as err:
-            if err.errno == errno.EADDRINUSE:
-                raise port_in_use_error(host, port) from None
-            raise ConfigError(f"cannot listen on {host} port {port}: {err.strerror or err}") from None
+        return browser_url(self.host, self.port)
 
 
 def server_command(options: UiOptions) -> list[str]:
@@ -166,33 +122,6 @@ def _check(options: UiOptions) -> None:
         log.warning("no tracking store at %s yet: run `satcnn fit ...` first; serving an empty one", store)
 
 
-class _StopSignals:
-    """Records SIGINT/SIGTERM/SIGHUP instead of dying, while in effect (main thread only)."""
-
-    def __init__(self) -> None:
-        self.received: list[int] = []
-        self._event = threading.Event()
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        self.received.append(signum)
-        self._event.set()
-
-    def wait(self, timeout: float) -> bool:
-        """Sleep up to ``timeout`` s; True once a stop signal came."""
-        return self._event.wait(timeout)
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[_StopSignals]:
-        # A signal the caller ignores (SIGHUP under nohup, SIGINT in a background job) stays ignored.
-        wanted = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
-        previous = {s: signal.signal(s, self._handle) for s in wanted}
-        try:
-            yield self
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-
 def serve_ui(options: UiOptions) -> int:
     """Serve the MLflow UI until SIGINT/SIGTERM/SIGHUP, then stop the whole server tree.
 
@@ -204,7 +133,7 @@ def serve_ui(options: UiOptions) -> int:
         SatcnnError: the server stopped by itself.
     """
     _check(options)
-    with _StopSignals().installed() as stop:
+    with StopSignals().installed() as stop:
         tree = ProcessTree(server_command(options), server_env(), sys.stderr.buffer)
         try:
             ready = False
@@ -219,8 +148,7 @@ def serve_ui(options: UiOptions) -> int:
                     log.info("MLflow UI on %s for %s (Ctrl-C to stop)", options.url, options.store_uri)
         finally:
             tree.stop(STOP_GRACE_S, hurry=lambda: len(stop.received) > 1)
-    name = signal.Signals(stop.received[0]).name
-    log.info("MLflow UI stopped (%s)", name)
+    log.info("MLflow UI stopped (%s)", stop.name)
     return 0
 
 

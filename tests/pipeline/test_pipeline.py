@@ -25,6 +25,7 @@ from satcnn.errors import ConfigError
 from satcnn.evaluate.masks import evaluate_roads
 from satcnn.inference import InferenceOptions, run_inference
 from satcnn.pipeline.spec import load_spec
+from satcnn.view import load_catalog
 from tests.factories import ROOT, SAMPLES
 
 pytestmark = pytest.mark.slow  # every test here is an end-to-end run
@@ -147,6 +148,9 @@ def test_end_to_end_artifacts(runs: Runs) -> None:
     logged_report = {a.path for a in runs.client.list_artifacts(parent.info.run_id, "report")}
     assert "report/report.md" in logged_report and "report/roads_0.png" in logged_report
     assert str(out / "report" / "report.md") in runs.resumed.stdout and "satcnn ui" in runs.resumed.stdout
+    # the map of the outputs: the command printed and in the report finds every input's tile
+    assert f"satcnn view {out}" in runs.resumed.stdout and f"`satcnn view {out}`" in report
+    assert sorted(t.name for t in load_catalog(out).tiles) == sorted([scene.stem, EXTRA.stem])
 
 
 def test_killed_pipeline_resumes(runs: Runs) -> None:
