@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from satcnn import __version__
-from satcnn.errors import Interrupted, SatcnnError
+from satcnn.errors import Interrupted, SatcnnError, UsageError
 
 log = logging.getLogger("satcnn")
 
@@ -97,6 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = _extra_commands()
         if command in extra:
             return extra[command](args[1:])
+    except UsageError as err:
+        sys.stderr.write(f"satcnn {command}: error: {err}\n")
+        return 2
     except SatcnnError as err:
         log.debug("expected error", exc_info=True)
         sys.stderr.write(f"satcnn: error: {err}\n")

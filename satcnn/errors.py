@@ -36,6 +36,10 @@ class ConfigError(SatcnnError, ValueError):
     """A configuration value is invalid."""
 
 
+class UsageError(SatcnnError):
+    """A command line satcnn cannot parse (an unknown option, a value of the wrong type): exit status 2."""
+
+
 class OutputError(SatcnnError, OSError):
     """An output cannot be written: the folder is read-only, the disk is full, or too small for it."""
 

@@ -18,7 +18,8 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from satcnn import __version__
-from satcnn.errors import ConfigError, InputFileNotFoundError, Interrupted
+from satcnn.errors import ConfigError, InputFileNotFoundError, Interrupted, SatcnnError
+from satcnn.lightning_parser import SatcnnArgumentParser
 from satcnn.models.checkpoint import read_checkpoint
 from satcnn.tasks.base import SatcnnTask
 from satcnn.tracking.callbacks import (
@@ -108,6 +109,7 @@ class SatcnnCLI(LightningCLI):
             trainer_defaults=TRAINER_DEFAULTS,
             seed_everything_default=42,
             parser_kwargs={"version": f"satcnn {__version__}"},
+            parser_class=SatcnnArgumentParser,
             auto_configure_optimizers=False,
             args=args,
             run=run,
@@ -171,6 +173,23 @@ class SatcnnCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         """Apply the shorthand flags to the default callbacks' config (:func:`apply_callback_flags`)."""
         apply_callback_flags(self.config[self.subcommand] if self.subcommand else self.config)
+
+    def instantiate_classes(self) -> None:
+        """Build the task, datamodule and trainer; satcnn's own error is raised as itself.
+
+        jsonargparse wraps an error raised while building a class (a missing ``pretrained``
+        weights file) in its own ``ValueError`` listing every subtype it tried; the CLI prints
+        satcnn's error as one line instead.
+        """
+        try:
+            super().instantiate_classes()
+        except Exception as err:
+            cause: BaseException | None = err
+            while cause is not None and not isinstance(cause, SatcnnError):
+                cause = cause.__cause__ or cause.__context__
+            if cause is None:
+                raise
+            raise cause from None
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """The trainer, with atomic checkpoints and the default callbacks (:func:`default_callbacks`)."""

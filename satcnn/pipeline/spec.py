@@ -27,8 +27,9 @@ from typing import Any, Literal, cast, get_args
 import yaml
 
 from satcnn.errors import ConfigError, require_file
-from satcnn.flags import check_keys, stage_keys
+from satcnn.flags import stage_keys
 from satcnn.inference.options import InferenceOptions
+from satcnn.pipeline.settings import check_stage_settings
 
 __all__ = ["INFER_OPTIONS", "STAGES", "PipelineSpec", "Task", "apply_overrides", "load_spec"]
 
@@ -134,8 +135,8 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), out: str | Path |
     for stage, settings in stages.items():
         if settings is not None and not isinstance(settings, dict):
             raise ConfigError(f"{file}: stage {stage!r} must be a mapping of settings, got {settings!r}")
-    # a misspelt infer option must not be ignored (checked before any stage runs)
-    check_keys(stages.get("infer") or {}, stage_keys(InferenceOptions), f"{file}: stage 'infer'")
+    # a misspelt key or a bad value must not be ignored or fail late (checked before any stage runs)
+    check_stage_settings(file, stages)
     task = data.get("task")
     if task not in get_args(Task):
         raise ConfigError(f"{file}: task must be one of {', '.join(get_args(Task))}, got {task!r}")
