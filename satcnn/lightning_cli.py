@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import sys
@@ -18,7 +19,13 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from satcnn import __version__
-from satcnn.errors import ConfigError, InputFileNotFoundError, Interrupted, SatcnnError
+from satcnn.errors import (
+    RESUME_HINT_ENV,
+    ConfigError,
+    InputFileNotFoundError,
+    Interrupted,
+    SatcnnError,
+)
 from satcnn.lightning_parser import SatcnnArgumentParser
 from satcnn.models.checkpoint import read_checkpoint
 from satcnn.tasks.base import SatcnnTask
@@ -362,7 +369,7 @@ def _interrupted_message(trainer: L.Trainer, signum: int) -> str:
     logger = mlflow_logger(trainer)
     if logger is not None and logger.run_id:
         parts.append(f"MLflow run {logger.run_id} marked KILLED")
-    parts.append("resume with --ckpt_path last")
+    parts.append(os.environ.get(RESUME_HINT_ENV) or "resume with --ckpt_path last")
     return "; ".join(parts)
 
 

@@ -107,14 +107,22 @@ def check_stage_settings(file: Path, stages: Mapping[str, Mapping[str, Any] | No
                 raise ConfigError(f"{where}: {key} must be {_type_name(kind)}, got {value!r}")
         if stage == "fit":  # the fit's configs exist (read by the fit, after validate has run)
             overlays = given.get("overlays", [])
-            for config in filter(None, [given.get("config"), *([overlays] if isinstance(overlays, str) else overlays)]):
+            for config in filter(
+                None, [given.get("config"), *([overlays] if isinstance(overlays, str) else overlays)]
+            ):
                 if not Path(str(config)).expanduser().is_file():
                     raise ConfigError(f"{where}: config file {config} not found")
         for key, low in _MINIMUM.get(stage, {}).items():
-            _check_options(where, lambda value, key=key, low=low: require_at_least(key, value, low), {"value": given.get(key)})
+            _check_options(
+                where,
+                lambda value, key=key, low=low: require_at_least(key, value, low),
+                {"value": given.get(key)},
+            )
         if stage == "infer":
             _check_options(
-                where, InferenceOptions, {"model": "model.ckpt", "inputs": ["in.tif"], "output_dir": ".", **given}
+                where,
+                InferenceOptions,
+                {"model": "model.ckpt", "inputs": ["in.tif"], "output_dir": ".", **given},
             )
         if stage == "evaluate":
             chosen = {k: given[k] for k in _EVALUATE_OPTIONS if k in given}

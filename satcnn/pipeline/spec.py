@@ -50,6 +50,7 @@ class PipelineSpec:
         experiment: MLflow experiment of the parent and stage runs.
         tracking_uri: MLflow store, or None for ``default_tracking_uri()``.
         stages: Each stage's settings (a stage left out of the file has ``{}``).
+        command: The command line that runs (and resumes) this pipeline, or "" when not known.
     """
 
     path: Path
@@ -59,6 +60,7 @@ class PipelineSpec:
     experiment: str
     tracking_uri: str | None
     stages: dict[str, dict[str, Any]]
+    command: str = ""
 
     def stage(self, name: str) -> dict[str, Any]:
         """A copy of one stage's settings."""

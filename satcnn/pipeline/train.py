@@ -14,13 +14,14 @@ import contextlib
 import ctypes
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from satcnn.errors import require_file
+from satcnn.errors import RESUME_HINT_ENV, SignalInterrupt, require_file
 from satcnn.pipeline.context import Outputs, StageContext, StageError
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 __all__ = ["fit_argv", "fit_inputs", "fit_run", "register_run"]
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_STOP_WAIT_S = 60  # how long an interrupted fit may take to save its checkpoint
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -77,13 +79,35 @@ def fit_argv(ctx: StageContext, run_id: str) -> list[str]:
     return argv
 
 
+def _stop_child(child: subprocess.Popen[bytes], stop: BaseException) -> None:
+    """Let the fit end as it does on a signal (last checkpoint, run marked KILLED), then reap it.
+
+    Ctrl-C reaches the fit itself (same process group); a SIGTERM to the runner is passed on.
+    """
+    if child.poll() is None and isinstance(stop, SignalInterrupt):
+        child.send_signal(stop.signum)
+    try:
+        child.wait(timeout=_STOP_WAIT_S)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        child.kill()
+        child.wait()
+
+
 def fit_run(ctx: StageContext, run_id: str | None) -> Outputs:
     """Train in a child ``python -m satcnn fit`` that logs into the stage run ``run_id``."""
     assert run_id is not None
     argv = [sys.executable, "-m", "satcnn", *fit_argv(ctx, run_id)]
     log.info("fit: %s", " ".join(argv))
     ctx.out.mkdir(parents=True, exist_ok=True)
-    status = subprocess.run(argv, preexec_fn=_die_with_parent, check=False).returncode
+    env = dict(os.environ)
+    if ctx.spec.command:  # an interrupted fit says how to resume the pipeline, not the fit alone
+        env[RESUME_HINT_ENV] = f"resume with `{ctx.spec.command}`"
+    child = subprocess.Popen(argv, preexec_fn=_die_with_parent, env=env)
+    try:
+        status = child.wait()
+    except BaseException as stop:
+        _stop_child(child, stop)
+        raise
     if status != 0:
         raise StageError(
             f"stage fit: `python -m satcnn fit` exited with status {status} (its messages are above); "

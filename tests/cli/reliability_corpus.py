@@ -339,11 +339,31 @@ def _pipeline_cases(root: Path) -> list[Case]:
         path.write_text(json.dumps({**spec, "stages": {"fit": {**fit, **extra}}}))  # JSON is YAML
     run = ["pipeline", "run", str(good), "--set"]
     rows = [
-        ("key_typo", "`epocs: 4` in a pipeline's fit stage", ["pipeline", "run", str(typo)], "did you mean epochs?"),
+        (
+            "key_typo",
+            "`epocs: 4` in a pipeline's fit stage",
+            ["pipeline", "run", str(typo)],
+            "did you mean epochs?",
+        ),
         ("set_typo", "`--set fit.epochz=1`", [*run, "fit.epochz=1"], "epochz; known: config"),
-        ("set_type", "`--set fit.epochs=abc`", [*run, "fit.epochs=abc"], "'fit': epochs must be a whole number"),
-        ("set_threshold", "`--set infer.threshold=abc`", [*run, "infer.threshold=abc"], "threshold must be a"),
-        ("set_range", "`--set infer.threshold=1.5`", [*run, "infer.threshold=1.5"], "must be in [0, 1], got 1.5"),
+        (
+            "set_type",
+            "`--set fit.epochs=abc`",
+            [*run, "fit.epochs=abc"],
+            "'fit': epochs must be a whole number",
+        ),
+        (
+            "set_threshold",
+            "`--set infer.threshold=abc`",
+            [*run, "infer.threshold=abc"],
+            "threshold must be a",
+        ),
+        (
+            "set_range",
+            "`--set infer.threshold=1.5`",
+            [*run, "infer.threshold=1.5"],
+            "must be in [0, 1], got 1.5",
+        ),
     ]
     cases = [Case(f"pipeline_{name}", what, argv, 1, problem) for name, what, argv, problem in rows]
     transfer = ["fit", "--config", str(CONFIGS / "deepsat" / "sat6_resnet18_transfer.yaml"), "--config"]

@@ -22,7 +22,7 @@ def test_misspelt_fit_option_is_one_line() -> None:
 def test_wrong_type_is_one_line() -> None:
     parser = ArgumentParser(exit_on_error=False)
     parser.add_argument("--trainer.max_epochs", type=int | None)
-    with pytest.raises(Exception) as raised:  # noqa: PT011 (jsonargparse's own error class)
+    with pytest.raises(Exception) as raised:
         parser.parse_args(["--trainer.max_epochs", "abc"])
     line = one_line_error(str(raised.value), parser)
     assert line == "option --trainer.max_epochs: expected int or null, got 'abc' (all options: --help)"
