@@ -230,6 +230,22 @@ def _other_cases(root: Path, m: dict[str, Path], t: dict[str, Path]) -> list[Cas
             "same.tif",
         ),
         case("read_only_output", "a read-only output folder", [good], "cannot write to the output folder"),
+        Case(
+            "export_read_only",
+            "`satcnn export` into the read-only output folder",
+            [
+                "export",
+                "--model",
+                str(road),
+                "--format",
+                "torchscript",
+                "--out",
+                str(out / "read_only_output"),
+            ],
+            1,
+            "read_only_output: cannot write to the output folder",
+            str(out / "read_only_output"),
+        ),
         case(
             "disk_full_before",
             "1 KB free on the output disk (simulated)",
