@@ -17,6 +17,7 @@ from satcnn.errors import UsageError
 
 __all__ = ["SatcnnArgumentParser", "one_line_error"]
 
+_HELP = " (all options: --help)"
 _UNRECOGNIZED = re.compile(r"unrecognized arguments?: (.*)", re.DOTALL)
 
 
@@ -41,7 +42,16 @@ def one_line_error(message: str, parser: Any) -> str:
                     near = [f"{h}.{rest}" for h in difflib.get_close_matches(head, heads, n=1)]
                 parts.append(f"unknown option {option}" + (f"; did you mean {near[0]}?" if near else ""))
             return "; ".join(parts) + " (all options: --help)"
+    rejected = re.fullmatch(r"Option '([^']+)' is not accepted", message.strip())
+    if rejected:  # a class's own parser (data.init_args): its options without the dashes
+        names = [o.removeprefix("--").removeprefix("init_args.") for o in _options(parser)]
+        near = difflib.get_close_matches(rejected.group(1), names, n=1)
+        return f"{rejected.group(1)!r} is not accepted" + (f"; did you mean {near[0]!r}?" if near else "")
     key = re.search(r'Parser key "([^"]+)"', message)
+    items = [i.removesuffix(_HELP) for i in re.findall(r"^\s*- (.*)$", message, re.MULTILINE)]
+    if key and any("is not accepted" in i for i in items):  # --data.init_args.<misspelt>
+        item = next(i for i in items if "is not accepted" in i)
+        return f"option --{key.group(1)}.init_args: {item}{_HELP}"
     given = re.search(r"(?:Given|Got) value: (.*)", message)
     if key and given:
         types = re.findall(r"<class '(?:\w+\.)*(\w+)'>", message.split("Given value type")[0])

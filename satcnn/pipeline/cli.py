@@ -51,6 +51,9 @@ def pipeline_main(argv: list[str]) -> int:
     spec = load_spec(options.file, overrides, out=options.out)  # checked before MLflow is imported
 
     from satcnn.pipeline.runner import run_pipeline
+    from satcnn.pipeline.train import check_fit_options
+
+    check_fit_options(spec)  # fit.args through `satcnn fit`'s parser, before any stage runs
 
     # the same command reuses the stages that finished (their keys are unchanged)
     spec = dataclasses.replace(spec, command=shlex.join(["python", "-m", "satcnn", "pipeline", *argv]))

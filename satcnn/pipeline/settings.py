@@ -39,7 +39,7 @@ STAGE_KEYS: dict[str, dict[str, Kind]] = {
     "fit": {"config": str, "overlays": _PATHS, "epochs": int, "args": dict, "test": bool},
     "register": {"name": str, "alias": str},
     "infer": {},  # from InferenceOptions (below)
-    "evaluate": {"threshold": float, "rho": int, "buffer_m": float, "predictions": _PATHS, "truths": _PATHS},
+    "evaluate": {"predictions": _PATHS, "truths": _PATHS},  # and the evaluate options (below)
     "report": {},
 }
 """Each stage's keys and the YAML types their values take (``float`` also takes an integer)."""
@@ -61,6 +61,8 @@ def _field_kind(cls: type, name: str) -> Kind | None:
     return None
 
 
+for _key in _EVALUATE_OPTIONS:
+    STAGE_KEYS["evaluate"][_key] = _field_kind(EvaluateRoadsOptions, _key) or object
 for _key in stage_keys(InferenceOptions):
     _kind = _field_kind(InferenceOptions, _key)
     STAGE_KEYS["infer"][_key] = _kind if _kind is not None else object

@@ -21,12 +21,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from satcnn.errors import RESUME_HINT_ENV, SignalInterrupt, require_file
+from satcnn.errors import RESUME_HINT_ENV, ConfigError, SignalInterrupt, require_file
 from satcnn.pipeline.context import Outputs, StageContext, StageError
+from satcnn.pipeline.spec import PipelineSpec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["fit_argv", "fit_inputs", "fit_run", "register_run"]
+__all__ = ["check_fit_options", "fit_argv", "fit_inputs", "fit_run", "register_run"]
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _STOP_WAIT_S = 60  # how long an interrupted fit may take to save its checkpoint
@@ -77,6 +78,39 @@ def fit_argv(ctx: StageContext, run_id: str) -> list[str]:
     for key, value in options.items():
         argv += [f"--{key.removeprefix('--')}", _arg(value)]
     return argv
+
+
+def check_fit_options(spec: PipelineSpec) -> None:
+    """Parse the fit stage's configs and options with ``satcnn fit``'s own parser, training nothing.
+
+    Runs ``python -m satcnn fit ... --print_config`` (a few seconds: Lightning's import) so that a
+    misspelt ``fit.args`` option or a value of the wrong type stops the pipeline before any stage.
+
+    Raises:
+        ConfigError: ``<file>: stage 'fit': <the parser's one line>``.
+    """
+    fit = spec.stage("fit")
+    configs = [
+        fit.get("config"),
+        *([fit["overlays"]] if isinstance(fit.get("overlays"), str) else fit.get("overlays") or []),
+    ]
+    if not fit.get("config"):
+        return
+    argv = [sys.executable, "-m", "satcnn", "fit"]
+    for config in filter(None, configs):
+        argv += ["--config", str(Path(str(config)).expanduser())]
+    options = dict(fit.get("args") or {})
+    if fit.get("epochs") is not None:
+        options["trainer.max_epochs"] = fit["epochs"]
+    for key, value in options.items():
+        argv += [f"--{str(key).removeprefix('--')}", _arg(value)]
+    done = subprocess.run([*argv, "--print_config"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = [
+            ln for ln in done.stderr.splitlines() if ln.startswith("satcnn")
+        ] or done.stderr.splitlines()[-1:]
+        problem = lines[-1].split("error: ", 1)[-1] if lines else f"exit status {done.returncode}"
+        raise ConfigError(f"{spec.path}: stage 'fit': {problem.removesuffix(' (all options: --help)')}")
 
 
 def _stop_child(child: subprocess.Popen[bytes], stop: BaseException) -> None:

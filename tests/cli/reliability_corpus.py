@@ -380,6 +380,12 @@ def _pipeline_cases(root: Path) -> list[Case]:
             [*run, "infer.threshold=1.5"],
             "must be in [0, 1], got 1.5",
         ),
+        (
+            "args_typo",
+            "`--set fit.args.data.init_args.bach_size=4` (checked by `satcnn fit`'s parser)",
+            [*run, "fit.args.data.init_args.bach_size=4"],
+            "'bach_size' is not accepted; did you mean 'batch_size'?",
+        ),
     ]
     cases = [Case(f"pipeline_{name}", what, argv, 1, problem) for name, what, argv, problem in rows]
     transfer = ["fit", "--config", str(CONFIGS / "deepsat" / "sat6_resnet18_transfer.yaml"), "--config"]
