@@ -66,6 +66,7 @@ for _key in _EVALUATE_OPTIONS:
 for _key in stage_keys(InferenceOptions):
     _kind = _field_kind(InferenceOptions, _key)
     STAGE_KEYS["infer"][_key] = _kind if _kind is not None else object
+STAGE_KEYS["infer"]["inputs"] = _PATHS
 
 
 def _type_name(kind: Kind) -> str:
@@ -90,6 +91,8 @@ def _check_options(where: str, build: Callable[..., Any], values: Mapping[str, A
         build(**values)
     except OptionError as err:
         raise ConfigError(f"{where}: {err.option} {err.problem}") from None
+    except (TypeError, ValueError) as err:  # a value of a type the options class cannot take
+        raise ConfigError(f"{where}: {' '.join(str(err).split())}") from None
 
 
 def check_stage_settings(file: Path, stages: Mapping[str, Mapping[str, Any] | None]) -> None:
