@@ -20,7 +20,7 @@ from satcnn.evaluate.options import EvaluateRoadsOptions
 from satcnn.flags import check_keys, stage_keys
 from satcnn.inference.options import InferenceOptions
 
-__all__ = ["STAGE_KEYS", "check_stage_settings"]
+__all__ = ["STAGE_KEYS", "check_stage_settings", "fit_configs"]
 
 Kind = type | tuple[type, ...]
 _PATHS: Kind = (str, list)
@@ -95,6 +95,20 @@ def _check_options(where: str, build: Callable[..., Any], values: Mapping[str, A
         raise ConfigError(f"{where}: {' '.join(str(err).split())}") from None
 
 
+def _at_least(key: str, low: int) -> Callable[[Any], None]:
+    return lambda value: require_at_least(key, value, low)
+
+
+def fit_configs(settings: Mapping[str, Any]) -> list[str]:
+    """The fit stage's ``config`` and ``overlays`` (one path or a list), in order."""
+    overlays = settings.get("overlays") or []
+    return [
+        str(c)
+        for c in [settings.get("config"), *([overlays] if isinstance(overlays, str) else overlays)]
+        if c
+    ]
+
+
 def check_stage_settings(file: Path, stages: Mapping[str, Mapping[str, Any] | None]) -> None:
     """Refuse unknown keys, values of the wrong type and values out of range in any stage.
 
@@ -111,18 +125,11 @@ def check_stage_settings(file: Path, stages: Mapping[str, Mapping[str, Any] | No
             if not _has_kind(value, kind):
                 raise ConfigError(f"{where}: {key} must be {_type_name(kind)}, got {value!r}")
         if stage == "fit":  # the fit's configs exist (read by the fit, after validate has run)
-            overlays = given.get("overlays", [])
-            for config in filter(
-                None, [given.get("config"), *([overlays] if isinstance(overlays, str) else overlays)]
-            ):
-                if not Path(str(config)).expanduser().is_file():
+            for config in fit_configs(given):
+                if not Path(config).expanduser().is_file():
                     raise ConfigError(f"{where}: config file {config} not found")
         for key, low in _MINIMUM.get(stage, {}).items():
-            _check_options(
-                where,
-                lambda value, key=key, low=low: require_at_least(key, value, low),
-                {"value": given.get(key)},
-            )
+            _check_options(where, _at_least(key, low), {"value": given.get(key)})
         if stage == "infer":
             _check_options(
                 where,

@@ -23,6 +23,7 @@ from typing import Any
 
 from satcnn.errors import RESUME_HINT_ENV, ConfigError, SignalInterrupt, require_file
 from satcnn.pipeline.context import Outputs, StageContext, StageError
+from satcnn.pipeline.settings import fit_configs
 from satcnn.pipeline.spec import PipelineSpec
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,7 @@ def _arg(value: Any) -> str:
 
 def fit_inputs(ctx: StageContext) -> list[Path]:
     """The config files the fit reads (their content is part of the key)."""
-    configs = [ctx.get("config"), *ctx.get("overlays", [])]
-    return [Path(str(c)).expanduser().resolve() for c in configs if c]
+    return [Path(c).expanduser().resolve() for c in fit_configs(ctx.settings)]
 
 
 def fit_argv(ctx: StageContext, run_id: str) -> list[str]:
@@ -90,14 +90,10 @@ def check_fit_options(spec: PipelineSpec) -> None:
         ConfigError: ``<file>: stage 'fit': <the parser's one line>``.
     """
     fit = spec.stage("fit")
-    configs = [
-        fit.get("config"),
-        *([fit["overlays"]] if isinstance(fit.get("overlays"), str) else fit.get("overlays") or []),
-    ]
     if not fit.get("config"):
         return
     argv = [sys.executable, "-m", "satcnn", "fit"]
-    for config in filter(None, configs):
+    for config in fit_configs(fit):
         argv += ["--config", str(Path(str(config)).expanduser())]
     options = dict(fit.get("args") or {})
     if fit.get("epochs") is not None:
