@@ -8,12 +8,13 @@ status 2. Neither prints a traceback. docs/cli.md has the table.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from satcnn import __version__
-from satcnn.errors import Interrupted, SatcnnError
+from satcnn.errors import Interrupted, SatcnnError, UsageError, interrupt_signal, raise_on_signal
 
 log = logging.getLogger("satcnn")
 
@@ -92,13 +93,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write(f"satcnn {__version__}")
         return 0
     command = args[0]
+    handler = signal.getsignal(signal.SIGTERM)
     try:
-        if command in LIGHTNING_COMMANDS:
+        if command in LIGHTNING_COMMANDS:  # Lightning handles SIGTERM itself (SatcnnCLI.fit)
             run_lightning(args)
             return 0
         extra = _extra_commands()
         if command in extra:
+            # SIGTERM stops a command as Ctrl-C does: cleanup runs, one line, exit status 143
+            signal.signal(signal.SIGTERM, raise_on_signal)
             return extra[command](args[1:])
+    except UsageError as err:
+        sys.stderr.write(f"satcnn {command}: error: {err}\n")
+        return 2
     except SatcnnError as err:
         log.debug("expected error", exc_info=True)
         sys.stderr.write(f"satcnn: error: {err}\n")
@@ -106,8 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as stop:
         sys.stderr.write(f"satcnn: {stop}\n")
         return stop.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("satcnn: interrupted\n")
-        return 130
+    except KeyboardInterrupt as stop:
+        signum = interrupt_signal(stop)
+        sys.stderr.write(f"satcnn: interrupted by {signal.Signals(signum).name}\n")
+        return 128 + signum
+    finally:
+        signal.signal(signal.SIGTERM, handler)
     sys.stderr.write(f"satcnn: error: unknown command {command!r}\n\n{HELP}")
     return 2

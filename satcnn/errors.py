@@ -5,7 +5,12 @@ Every class is also the matching built-in exception, so callers may catch either
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
+
+RESUME_HINT_ENV = "SATCNN_RESUME_HINT"
+"""How an interrupted ``satcnn fit`` says to resume, when its caller (a pipeline) knows better."""
 
 
 class SatcnnError(Exception):
@@ -34,6 +39,10 @@ class ModelError(SatcnnError, ValueError):
 
 class ConfigError(SatcnnError, ValueError):
     """A configuration value is invalid."""
+
+
+class UsageError(SatcnnError):
+    """A command line satcnn cannot parse (an unknown option, a value of the wrong type): exit status 2."""
 
 
 class OutputError(SatcnnError, OSError):
@@ -77,3 +86,25 @@ class Interrupted(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class SignalInterrupt(KeyboardInterrupt):
+    """A SIGTERM raised in the main thread as Ctrl-C's ``KeyboardInterrupt`` is, so the same cleanup runs.
+
+    Args:
+        signum: The signal received.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def raise_on_signal(signum: int, frame: FrameType | None) -> None:
+    """A signal handler that raises :class:`SignalInterrupt` (install it for SIGTERM)."""
+    raise SignalInterrupt(signum)
+
+
+def interrupt_signal(stop: KeyboardInterrupt) -> int:
+    """The signal behind ``stop``: SIGTERM for a :class:`SignalInterrupt`, else SIGINT (Ctrl-C)."""
+    return getattr(stop, "signum", signal.SIGINT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import sys
@@ -18,7 +19,14 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from satcnn import __version__
-from satcnn.errors import ConfigError, InputFileNotFoundError, Interrupted
+from satcnn.errors import (
+    RESUME_HINT_ENV,
+    ConfigError,
+    InputFileNotFoundError,
+    Interrupted,
+    SatcnnError,
+)
+from satcnn.lightning_parser import SatcnnArgumentParser
 from satcnn.models.checkpoint import read_checkpoint
 from satcnn.tasks.base import SatcnnTask
 from satcnn.tracking.callbacks import (
@@ -108,6 +116,7 @@ class SatcnnCLI(LightningCLI):
             trainer_defaults=TRAINER_DEFAULTS,
             seed_everything_default=42,
             parser_kwargs={"version": f"satcnn {__version__}"},
+            parser_class=SatcnnArgumentParser,
             auto_configure_optimizers=False,
             args=args,
             run=run,
@@ -171,6 +180,23 @@ class SatcnnCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         """Apply the shorthand flags to the default callbacks' config (:func:`apply_callback_flags`)."""
         apply_callback_flags(self.config[self.subcommand] if self.subcommand else self.config)
+
+    def instantiate_classes(self) -> None:
+        """Build the task, datamodule and trainer; satcnn's own error is raised as itself.
+
+        jsonargparse wraps an error raised while building a class (a missing ``pretrained``
+        weights file) in its own ``ValueError`` listing every subtype it tried; the CLI prints
+        satcnn's error as one line instead.
+        """
+        try:
+            super().instantiate_classes()
+        except Exception as err:
+            cause: BaseException | None = err
+            while cause is not None and not isinstance(cause, SatcnnError):
+                cause = cause.__cause__ or cause.__context__
+            if cause is None:
+                raise
+            raise cause from None
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         """The trainer, with atomic checkpoints and the default callbacks (:func:`default_callbacks`)."""
@@ -343,7 +369,7 @@ def _interrupted_message(trainer: L.Trainer, signum: int) -> str:
     logger = mlflow_logger(trainer)
     if logger is not None and logger.run_id:
         parts.append(f"MLflow run {logger.run_id} marked KILLED")
-    parts.append("resume with --ckpt_path last")
+    parts.append(os.environ.get(RESUME_HINT_ENV) or "resume with --ckpt_path last")
     return "; ".join(parts)
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import signal
 import sys
 
-from satcnn.errors import SatcnnError
+from satcnn.errors import Interrupted, SatcnnError, interrupt_signal
 from satcnn.flags import command_parser, parse_options
 from satcnn.inference.options import InferenceOptions
 
@@ -63,6 +64,13 @@ def infer_main(argv: list[str]) -> int:
         logger.debug("inference stopped", exc_info=True)
         sys.stderr.write(f"satcnn: error: {err}\n")
         return 1
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (satcnn.cli): temporaries are removed
+        signum = interrupt_signal(stop)
+        raise Interrupted(
+            f"interrupted by {signal.Signals(signum).name}: finished tiles are kept and temporaries "
+            "removed; run the same command again to do the rest",
+            128 + signum,
+        ) from None
     sys.stdout.write(
         f"{len(report.done)} tiles done, {len(report.skipped)} skipped, {len(report.failures)} failed; "
         f"{report.megapixels:.2f} MP in {report.seconds:.1f} s ({report.megapixels_per_s:.3f} MP/s)\n"

@@ -38,7 +38,7 @@ from rasterio.windows import Window
 from tqdm.auto import tqdm
 
 from satcnn.errors import ConfigError, RasterError
-from satcnn.inference.budget import announce
+from satcnn.inference.budget import Estimate, announce
 from satcnn.inference.input_rule import InputRule
 from satcnn.io.cog import AtomicCOGWriter, gdal_cause
 from satcnn.io.output_tags import OutputTags, RunTags
@@ -350,6 +350,9 @@ class _Stages:
             desc=Path(reader.reader.ds.name).name,
             disable=not settings.progress,
         )
+        info = reader.reader.ds
+        unit = {"win": "window"}.get(plan.unit_name, plan.unit_name)
+        self.estimate = Estimate(self.src, self.units, info.width * info.height / 1e6, unit)
 
     def read(self, batch: list[Any]) -> Read:
         t = time.perf_counter()
@@ -383,6 +386,7 @@ class _Stages:
             _sync(dev)
             self.timers.model += time.perf_counter() - t
         self.bar.update(len(batch))
+        self.estimate.update(len(batch))
         return batch, out, keep, valid
 
     def write(self, data: Computed) -> None:

@@ -38,7 +38,7 @@ from satcnn.errors import ConfigError, ModelError
 from satcnn.inference.export_tracking import log_export, run_metrics
 from satcnn.inference.model_card import ExportInfo, build_card, card_path, file_checksum, write_card
 from satcnn.inference.model_io import LoadedModel, load_model
-from satcnn.io.atomic import atomic_output
+from satcnn.io.atomic import atomic_output, check_writable
 from satcnn.models.checkpoint import read_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -231,6 +231,7 @@ def export_model(
     Raises:
         ConfigError: an unknown format, or an ONNX file name without ``.onnx``.
         ModelError: the model cannot be loaded, is already an export, or cannot be exported.
+        OutputError: the output folder cannot be created or written.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -240,6 +241,7 @@ def export_model(
     if isinstance(lm.module.model, OnnxNetwork):
         raise ModelError("this is already an ONNX export; export from the checkpoint instead", lm.path)
     dst = _out_path(lm, fmt, out)
+    check_writable(dst.parent)  # a read-only folder is named as such, before the export's work
     module = lm.module.eval()
     inputs = _examples(lm)
     with torch.inference_mode():

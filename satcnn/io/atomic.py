@@ -4,6 +4,7 @@ Every atomic write in satcnn ends in :func:`publish` (the rename onto the final 
 ``SATCNN_TEST_KILL_BEFORE_RENAME=<glob>`` makes the process SIGKILL itself right before publishing
 a file whose name matches the glob (e.g. ``t2.tif``): a hard kill at a known point, after the
 temporary is complete and before the final name exists (``tests/inference/test_infer_kill.py``).
+``SATCNN_TEST_KILL_SIGNAL=TERM`` sends that signal instead of SIGKILL.
 """
 
 from __future__ import annotations
@@ -18,16 +19,24 @@ from pathlib import Path
 
 from satcnn.errors import output_error
 
-__all__ = ["KILL_HOOK_ENV", "atomic_output", "check_writable", "publish", "write_text_atomic"]
+__all__ = [
+    "KILL_HOOK_ENV",
+    "KILL_SIGNAL_ENV",
+    "atomic_output",
+    "check_writable",
+    "publish",
+    "write_text_atomic",
+]
 
 KILL_HOOK_ENV = "SATCNN_TEST_KILL_BEFORE_RENAME"
+KILL_SIGNAL_ENV = "SATCNN_TEST_KILL_SIGNAL"
 
 
 def publish(tmp: str | Path, final: str | Path) -> None:
     """``os.replace(tmp, final)``: the one rename that publishes an atomic output (see the test hook)."""
     pattern = os.environ.get(KILL_HOOK_ENV)
     if pattern and fnmatch.fnmatch(Path(final).name, pattern):
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.Signals[f"SIG{os.environ.get(KILL_SIGNAL_ENV, 'KILL')}"])
     os.replace(tmp, final)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
+import signal
 import sys
 from dataclasses import dataclass
 
+from satcnn.errors import Interrupted, interrupt_signal
 from satcnn.flags import add_subcommand, command_parser, option, parse_subcommand
 
 __all__ = ["PipelineRunOptions", "pipeline_main"]
@@ -48,8 +51,21 @@ def pipeline_main(argv: list[str]) -> int:
     spec = load_spec(options.file, overrides, out=options.out)  # checked before MLflow is imported
 
     from satcnn.pipeline.runner import run_pipeline
+    from satcnn.pipeline.train import check_fit_options
 
-    result = run_pipeline(spec)
+    check_fit_options(spec)  # fit.args through `satcnn fit`'s parser, before any stage runs
+
+    # the same command reuses the stages that finished (their keys are unchanged)
+    spec = dataclasses.replace(spec, command=shlex.join(["python", "-m", "satcnn", "pipeline", *argv]))
+    try:
+        result = run_pipeline(spec)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (satcnn.cli)
+        signum = interrupt_signal(stop)
+        raise Interrupted(
+            f"pipeline {spec.name} interrupted by {signal.Signals(signum).name}; finished stages are "
+            f"kept: resume with `{spec.command}`",
+            128 + signum,
+        ) from None
     reused = f" (reused: {', '.join(result.reused)})" if result.reused else ""
     lines = [
         f"pipeline {spec.name}: done{reused}; parent MLflow run {result.parent_run_id}",

@@ -9,7 +9,8 @@ run FINISHED (FAILED on error). A killed pipeline thus resumes at the stage that
 and the parent run it left unfinished is continued.
 
 Test hook: with ``SATCNN_PIPELINE_KILL_AT=<stage>`` the runner kills its own process (SIGKILL)
-just after that stage's run is created, as a crash or an out-of-memory kill would.
+just after that stage's run is created, as a crash or an out-of-memory kill would;
+``<stage>:TERM`` sends SIGTERM instead (as ``kill`` or a job scheduler would).
 """
 
 from __future__ import annotations
@@ -84,9 +85,10 @@ def _run_stage(ctx: StageContext, stage: StageDef, tracker: PipelineTracker) -> 
     """Run one stage in a new nested run (or its own, for ``own_run``); returns outputs with ``run_id``."""
     tracker.abandon_unfinished(ctx.name, ctx.key)
     run_id = None if stage.own_run else tracker.create_stage_run(ctx.name, ctx.key)
-    if os.environ.get(KILL_ENV) == ctx.name:
-        log.warning("%s=%s: killing the pipeline at the start of stage %s", KILL_ENV, ctx.name, ctx.name)
-        os.kill(os.getpid(), signal.SIGKILL)
+    stage_name, _, signame = os.environ.get(KILL_ENV, "").partition(":")
+    if stage_name == ctx.name:
+        log.warning("%s: killing the pipeline at the start of stage %s", KILL_ENV, ctx.name)
+        os.kill(os.getpid(), signal.Signals[f"SIG{signame or 'KILL'}"])
     try:
         outputs = stage.run(ctx, run_id)
     except BaseException:

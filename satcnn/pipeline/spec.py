@@ -27,8 +27,9 @@ from typing import Any, Literal, cast, get_args
 import yaml
 
 from satcnn.errors import ConfigError, require_file
-from satcnn.flags import check_keys, stage_keys
+from satcnn.flags import stage_keys
 from satcnn.inference.options import InferenceOptions
+from satcnn.pipeline.settings import check_stage_settings
 
 __all__ = ["INFER_OPTIONS", "STAGES", "PipelineSpec", "Task", "apply_overrides", "load_spec"]
 
@@ -49,6 +50,7 @@ class PipelineSpec:
         experiment: MLflow experiment of the parent and stage runs.
         tracking_uri: MLflow store, or None for ``default_tracking_uri()``.
         stages: Each stage's settings (a stage left out of the file has ``{}``).
+        command: The command line that runs (and resumes) this pipeline, or "" when not known.
     """
 
     path: Path
@@ -58,6 +60,7 @@ class PipelineSpec:
     experiment: str
     tracking_uri: str | None
     stages: dict[str, dict[str, Any]]
+    command: str = ""
 
     def stage(self, name: str) -> dict[str, Any]:
         """A copy of one stage's settings."""
@@ -134,8 +137,8 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), out: str | Path |
     for stage, settings in stages.items():
         if settings is not None and not isinstance(settings, dict):
             raise ConfigError(f"{file}: stage {stage!r} must be a mapping of settings, got {settings!r}")
-    # a misspelt infer option must not be ignored (checked before any stage runs)
-    check_keys(stages.get("infer") or {}, stage_keys(InferenceOptions), f"{file}: stage 'infer'")
+    # a misspelt key or a bad value must not be ignored or fail late (checked before any stage runs)
+    check_stage_settings(file, stages)
     task = data.get("task")
     if task not in get_args(Task):
         raise ConfigError(f"{file}: task must be one of {', '.join(get_args(Task))}, got {task!r}")

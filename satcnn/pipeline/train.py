@@ -14,20 +14,24 @@ import contextlib
 import ctypes
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from satcnn.errors import require_file
+from satcnn.errors import RESUME_HINT_ENV, ConfigError, SignalInterrupt, require_file
 from satcnn.pipeline.context import Outputs, StageContext, StageError
+from satcnn.pipeline.settings import fit_configs
+from satcnn.pipeline.spec import PipelineSpec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["fit_argv", "fit_inputs", "fit_run", "register_run"]
+__all__ = ["check_fit_options", "fit_argv", "fit_inputs", "fit_run", "register_run"]
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_STOP_WAIT_S = 60  # how long an interrupted fit may take to save its checkpoint
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -46,8 +50,7 @@ def _arg(value: Any) -> str:
 
 def fit_inputs(ctx: StageContext) -> list[Path]:
     """The config files the fit reads (their content is part of the key)."""
-    configs = [ctx.get("config"), *ctx.get("overlays", [])]
-    return [Path(str(c)).expanduser().resolve() for c in configs if c]
+    return [Path(c).expanduser().resolve() for c in fit_configs(ctx.settings)]
 
 
 def fit_argv(ctx: StageContext, run_id: str) -> list[str]:
@@ -77,13 +80,64 @@ def fit_argv(ctx: StageContext, run_id: str) -> list[str]:
     return argv
 
 
+def check_fit_options(spec: PipelineSpec) -> None:
+    """Parse the fit stage's configs and options with ``satcnn fit``'s own parser, training nothing.
+
+    Runs ``python -m satcnn fit ... --print_config`` (a few seconds: Lightning's import) so that a
+    misspelt ``fit.args`` option or a value of the wrong type stops the pipeline before any stage.
+
+    Raises:
+        ConfigError: ``<file>: stage 'fit': <the parser's one line>``.
+    """
+    fit = spec.stage("fit")
+    if not fit.get("config"):
+        return
+    argv = [sys.executable, "-m", "satcnn", "fit"]
+    for config in fit_configs(fit):
+        argv += ["--config", str(Path(str(config)).expanduser())]
+    options = dict(fit.get("args") or {})
+    if fit.get("epochs") is not None:
+        options["trainer.max_epochs"] = fit["epochs"]
+    for key, value in options.items():
+        argv += [f"--{str(key).removeprefix('--')}", _arg(value)]
+    done = subprocess.run([*argv, "--print_config"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = [
+            ln for ln in done.stderr.splitlines() if ln.startswith("satcnn")
+        ] or done.stderr.splitlines()[-1:]
+        problem = lines[-1].split("error: ", 1)[-1] if lines else f"exit status {done.returncode}"
+        raise ConfigError(f"{spec.path}: stage 'fit': {problem.removesuffix(' (all options: --help)')}")
+
+
+def _stop_child(child: subprocess.Popen[bytes], stop: BaseException) -> None:
+    """Let the fit end as it does on a signal (last checkpoint, run marked KILLED), then reap it.
+
+    Ctrl-C reaches the fit itself (same process group); a SIGTERM to the runner is passed on.
+    """
+    if child.poll() is None and isinstance(stop, SignalInterrupt):
+        child.send_signal(stop.signum)
+    try:
+        child.wait(timeout=_STOP_WAIT_S)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        child.kill()
+        child.wait()
+
+
 def fit_run(ctx: StageContext, run_id: str | None) -> Outputs:
     """Train in a child ``python -m satcnn fit`` that logs into the stage run ``run_id``."""
     assert run_id is not None
     argv = [sys.executable, "-m", "satcnn", *fit_argv(ctx, run_id)]
     log.info("fit: %s", " ".join(argv))
     ctx.out.mkdir(parents=True, exist_ok=True)
-    status = subprocess.run(argv, preexec_fn=_die_with_parent, check=False).returncode
+    env = dict(os.environ)
+    if ctx.spec.command:  # an interrupted fit says how to resume the pipeline, not the fit alone
+        env[RESUME_HINT_ENV] = f"resume with `{ctx.spec.command}`"
+    child = subprocess.Popen(argv, preexec_fn=_die_with_parent, env=env)
+    try:
+        status = child.wait()
+    except BaseException as stop:
+        _stop_child(child, stop)
+        raise
     if status != 0:
         raise StageError(
             f"stage fit: `python -m satcnn fit` exited with status {status} (its messages are above); "

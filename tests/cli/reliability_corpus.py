@@ -231,6 +231,22 @@ def _other_cases(root: Path, m: dict[str, Path], t: dict[str, Path]) -> list[Cas
             "same.tif",
         ),
         case("read_only_output", "a read-only output folder", [good], "cannot write to the output folder"),
+        Case(
+            "export_read_only",
+            "`satcnn export` into the read-only output folder",
+            [
+                "export",
+                "--model",
+                str(road),
+                "--format",
+                "torchscript",
+                "--out",
+                str(out / "read_only_output"),
+            ],
+            1,
+            "read_only_output: cannot write to the output folder",
+            str(out / "read_only_output"),
+        ),
         case(
             "disk_full_before",
             "1 KB free on the output disk (simulated)",
@@ -331,6 +347,56 @@ def _model_cases(root: Path, m: dict[str, Path], t: dict[str, Path]) -> list[Cas
     return cases
 
 
+def _pipeline_cases(root: Path) -> list[Case]:
+    """Pipeline files and ``--set`` values refused before any stage runs; a missing weights file."""
+    fit = {"config": str(CONFIGS / "roads" / "resunet.yaml")}
+    good, typo = root / "pipeline.yaml", root / "pipeline_typo.yaml"
+    for path, extra in ((good, {"epochs": 1}), (typo, {"epocs": 4})):
+        spec = {"name": "p", "task": "roads", "out": str(root / "out" / path.stem)}
+        path.write_text(json.dumps({**spec, "stages": {"fit": {**fit, **extra}}}))  # JSON is YAML
+    run = ["pipeline", "run", str(good), "--set"]
+    rows = [
+        (
+            "key_typo",
+            "`epocs: 4` in a pipeline's fit stage",
+            ["pipeline", "run", str(typo)],
+            "did you mean epochs?",
+        ),
+        ("set_typo", "`--set fit.epochz=1`", [*run, "fit.epochz=1"], "epochz; known: config"),
+        (
+            "set_type",
+            "`--set fit.epochs=abc`",
+            [*run, "fit.epochs=abc"],
+            "'fit': epochs must be a whole number",
+        ),
+        (
+            "set_threshold",
+            "`--set infer.threshold=abc`",
+            [*run, "infer.threshold=abc"],
+            "threshold must be a",
+        ),
+        (
+            "set_range",
+            "`--set infer.threshold=1.5`",
+            [*run, "infer.threshold=1.5"],
+            "must be in [0, 1], got 1.5",
+        ),
+        (
+            "args_typo",
+            "`--set fit.args.data.init_args.bach_size=4` (checked by `satcnn fit`'s parser)",
+            [*run, "fit.args.data.init_args.bach_size=4"],
+            "'bach_size' is not accepted; did you mean 'batch_size'?",
+        ),
+    ]
+    cases = [Case(f"pipeline_{name}", what, argv, 1, problem) for name, what, argv, problem in rows]
+    transfer = ["fit", "--config", str(CONFIGS / "deepsat" / "sat6_resnet18_transfer.yaml"), "--config"]
+    transfer += [str(CONFIGS / "trainer" / "debug.yaml"), "--data.init_args.root", str(SAT6_CSV)]
+    transfer += ["--model.init_args.model_kwargs.pretrained", str(root / "gone" / "resnet18.safetensors")]
+    what = "a `pretrained` weights file that does not exist (README's transfer learning)"
+    cases.append(Case("fit_pretrained_missing", what, transfer, 1, "pretrained weights file not found"))
+    return cases
+
+
 def build_cases(root: Path) -> list[Case]:
     """Write every case's files under ``root``; the cases in table order."""
     models, rasters = _models(root), _rasters(root)
@@ -340,6 +406,7 @@ def build_cases(root: Path) -> list[Case]:
         *_model_cases(root, models, rasters),
         _mask_case(root),
         *output_cases(root, models, rasters, Case),
+        *_pipeline_cases(root),
     ]
 
 

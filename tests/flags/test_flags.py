@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,9 @@ def _spec(tmp_path: Path, settings: str) -> Path:
     return path
 
 
+VALID = {"inputs": "x.tif", "bands": "1,2,3", "rescale": "percentile"}  # a valid value of a stage key
+
+
 def test_pipeline_infer_keys_are_infer_flags(tmp_path: Path) -> None:
     keys = stage_keys(InferenceOptions)
     assert keys == ("inputs", *INFER_OPTIONS) and "block" in keys
@@ -57,9 +61,10 @@ def test_pipeline_infer_keys_are_infer_flags(tmp_path: Path) -> None:
     for f in dataclasses.fields(InferenceOptions):
         flag = flag_of(InferenceOptions, f.name)
         assert f" {flag}" in parser_help
-        settings = f"{{{f.name}: 1}}"
-        if f.name in keys:  # accepted by the pipeline, under the field's name
-            assert load_spec(_spec(tmp_path, settings)).stages["infer"] == {f.name: 1}
+        value = VALID.get(f.name, f.default if f.default not in (None, dataclasses.MISSING) else 1)
+        settings = f"{{{f.name}: {json.dumps(value)}}}"
+        if f.name in keys:  # accepted by the pipeline, under the field's name (with a valid value)
+            assert load_spec(_spec(tmp_path, settings)).stages["infer"] == {f.name: value}
         else:  # what the pipeline sets itself (model, output, tracking) or a run-only switch
             with pytest.raises(ConfigError, match=f"unknown setting\\(s\\) {f.name};"):
                 load_spec(_spec(tmp_path, settings))

@@ -18,7 +18,7 @@ import pytest
 from rio_cogeo.cogeo import cog_validate
 
 from satcnn.inference import InferenceOptions, run_inference
-from satcnn.io.atomic import KILL_HOOK_ENV
+from satcnn.io.atomic import KILL_HOOK_ENV, KILL_SIGNAL_ENV
 from tests.factories import NAIP, ROOT, crop, write_checkpoint
 
 NAMES = [f"t{i}" for i in range(4)]
@@ -63,3 +63,24 @@ def test_kill_before_the_final_rename_leaves_no_output_and_the_rerun_is_identica
     assert len(reference.done) == len(NAMES)
     for name in [*(f"{n}.tif" for n in NAMES), "class_fractions.csv"]:
         assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_sigterm_stops_like_ctrl_c_one_line_no_temporaries(tmp_path: Path) -> None:
+    model = write_checkpoint(tmp_path / "sat6.ckpt")
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for i, name in enumerate(NAMES):
+        crop(NAIP, tiles / f"{name}.tif", 56 + 8 * i)
+    out = tmp_path / "out"
+    args = ["--model", str(model), "--input", str(tiles), "--output", str(out), "--no-track", "--no-progress"]
+
+    stopped = _infer(args, {KILL_HOOK_ENV: "t2.tif", KILL_SIGNAL_ENV: "TERM"})
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-2000:]
+    lines = [ln for ln in stopped.stderr.splitlines() if ln.startswith("satcnn")]
+    assert lines == [
+        "satcnn: interrupted by SIGTERM: finished tiles are kept and temporaries removed; "
+        "run the same command again to do the rest"
+    ], stopped.stderr[-2000:]
+    assert "Traceback" not in stopped.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["t0.tif", "t1.tif"]  # no hidden temporary left
