@@ -48,6 +48,7 @@ def _by_hand(ckpt: Path, tiles: list[Path]) -> dict[str, np.ndarray]:
     return out
 
 
+@pytest.mark.slow  # a subprocess over 49 tiles, with metrics and the figure: 12 s on the loaded 2 cores
 def test_patch_folder_with_a_bad_tile_gives_per_file_labels_and_one_warning_line(tmp_path: Path) -> None:
     ckpt = write_checkpoint(tmp_path / "sat6.ckpt")
     tiles, bad = _patch_folder(tmp_path / "trn")
