@@ -98,6 +98,7 @@ def infer(code: Path, ckpt: Path, tiles: Path, out: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"bench_per_tile: {code}: infer failed:\n{proc.stderr[-2000:]}")
+    print(f"bench_per_tile: {code}: {seconds:.1f} s", flush=True)
     return {"seconds": seconds, "stderr_lines": len(proc.stderr.splitlines())}
 
 
