@@ -13,7 +13,13 @@ computing on it, and writes ``<output_dir>/<input stem>.tif``:
   ``predictions.csv``, with metrics for per-class input folders (``satcnn.inference.per_tile``);
 * with ``vector``, road graphs or class polygons beside the COGs (``<stem>_roads.gpkg``,
   ``<stem>_classes.gpkg``); with ``allow_no_crs``, inputs without a CRS get outputs on their
-  pixel grid without one (one warning per run).
+  pixel grid without one.
+
+Tiles that get one label are read ahead and classified in batches (``TileJob.process_many``);
+their results, failures included, still come in input order. A warning about an input
+(``satcnn.io.notes``: no CRS, a band tagged alpha that holds data) is logged once per run for all
+the inputs it holds for, with their count and an example, after the manifest, which lists each
+input's warnings.
 
 Outputs are published atomically (``AtomicCOGWriter``), so a tile whose final output exists is
 complete: a rerun skips it unless ``overwrite``, or unless it is stale: its tags (output type,
