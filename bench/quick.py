@@ -28,6 +28,7 @@ import bench_export
 import bench_fcn
 import bench_infer
 import bench_infer_core
+import bench_per_tile
 import bench_precision
 import bench_tiling
 import bench_view
@@ -40,6 +41,7 @@ INFER = "--size 128 --window 64 --margin 8 --filters 4 8"
 INFER_CORE = "--sizes 256 --window 128 --model pointwise --threads 1"
 EXPORT = "--window 64 --batch 1 --patches 32 --repeats 1"
 DEEPSAT = "--train 256 --test 128 --batch 32 --steps 3 --warmup 1"
+PER_TILE = "--tiles 96"
 
 
 def runs(out: Path) -> list[tuple[str, Callable[[list[str] | None], object], list[str]]]:
@@ -55,6 +57,7 @@ def runs(out: Path) -> list[tuple[str, Callable[[list[str] | None], object], lis
         ("export", bench_export.main, [*EXPORT.split(), "--out", f"{o}/export.md", "--json-dir", o]),
         ("deepsat", bench_deepsat.main, [*DEEPSAT.split(), "--out-dir", o]),
         ("view", bench_view.main, ["--size", "512", "--tiles", "2", "--out-dir", o]),
+        ("per_tile", bench_per_tile.main, [*PER_TILE.split(), "--out-dir", o]),
         ("report", report.main, ["--results", o, "--out", f"{o}/performance.md"]),
     ]
 

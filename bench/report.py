@@ -39,6 +39,9 @@ def render(docs: list[dict[str, Any]]) -> str:
                 f"| {doc['bench']} | {r['what']} | {_fmt(r['value'])} | {r['unit']} | "
                 f"{ratio} | {r.get('reference') or ''} |"
             )
+    for doc in docs:
+        if doc.get("section"):
+            lines += ["", f"## {doc['bench']}", "", doc["section"].rstrip()]
     lines += ["", "Machines:", ""]
     lines += [
         f"- {d['bench']}: {d['host']}, {d['cpus']} CPUs, torch {d['torch']}, "

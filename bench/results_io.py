@@ -27,8 +27,17 @@ def row(
     return {"what": what, "value": value, "unit": unit, "reference": reference, "ratio": ratio}
 
 
-def write_json(name: str, rows: list[dict[str, Any]], args: dict[str, Any], out_dir: Path = RESULTS) -> Path:
-    """Write ``<out_dir>/<name>.json`` and return its path."""
+def write_json(
+    name: str,
+    rows: list[dict[str, Any]],
+    args: dict[str, Any],
+    out_dir: Path = RESULTS,
+    section: str | None = None,
+) -> Path:
+    """Write ``<out_dir>/<name>.json`` and return its path.
+
+    ``section``: Markdown that ``bench/report.py`` prints under the bench's own heading.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"
     doc = {
@@ -39,6 +48,7 @@ def write_json(name: str, rows: list[dict[str, Any]], args: dict[str, Any], out_
         "measured": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in args.items()},
         "rows": rows,
+        **({"section": section} if section else {}),
     }
     path.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {path}")

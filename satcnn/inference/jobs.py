@@ -15,7 +15,7 @@ import os
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,7 +24,7 @@ import torch
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from torch import nn
 
-from satcnn.errors import ModelError
+from satcnn.errors import ModelError, SatcnnError
 from satcnn.inference.classify import ClassMapJob, class_fractions_of, classify
 from satcnn.inference.engine import StreamSettings, stream_raster
 from satcnn.inference.input_rule import InputRule
@@ -35,6 +35,7 @@ from satcnn.inference.per_tile import TileClassifier, folder_labels
 from satcnn.inference.report import TileResult
 from satcnn.inference.segment import DEFAULT_NODATA, OutputKind, SegmentationJob, mask_from_probability
 from satcnn.inference.windows import axis_spans, default_batch_size, default_window
+from satcnn.io.notes import note
 from satcnn.io.output_tags import OutputTags, RunTags, VectorTags
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,6 @@ class TileJob(ABC):
     expected: list[OutputTags | VectorTags | None]
     params: dict[str, Any]
     classes: list[str]
-    _warned_no_crs: bool = False
 
     def outputs(self, src: Path, out_dir: Path) -> list[Path]:
         """The output files of ``src`` (none for a tile that gets one label)."""
@@ -71,18 +71,25 @@ class TileJob(ABC):
         return list(inputs)
 
     def _note_crs(self, georeferenced: bool, src: Path) -> None:
-        """Warn once per run that inputs without a CRS get outputs without one."""
-        if not georeferenced and not self._warned_no_crs:
-            self._warned_no_crs = True
-            logger.warning(
-                "%s has no CRS: its outputs, and those of any other input without one, are written "
-                "on the input's pixel grid without a CRS (allow_no_crs)",
-                src,
+        """Note (once per run for all such inputs) that an input without a CRS gets outputs without one."""
+        if not georeferenced:
+            note(
+                src, "has no CRS: outputs are written on the input's pixel grid without a CRS (allow_no_crs)"
             )
 
     @abstractmethod
     def process(self, src: Path, outs: list[Path]) -> TileResult:
         """Compute the outputs ``outs`` of ``src``."""
+
+    def batched(self, src: Path) -> bool:
+        """Whether ``src`` is computed with its neighbours in batches (``process_many``)."""
+        return False
+
+    def process_many(
+        self, srcs: Sequence[Path]
+    ) -> Generator[tuple[Path, TileResult | SatcnnError], None, None]:
+        """Compute ``srcs`` (all ``batched``), in order: each one's result or its problem."""
+        raise NotImplementedError
 
     def skipped(self, src: Path, outs: list[Path]) -> TileResult:
         """The result of a tile whose outputs are current."""
@@ -273,18 +280,39 @@ class ClassificationTiles(TileJob):
         return TileResult(src, outs, "done", stats.pixels, seconds, class_fractions=stats.class_fractions)
 
     def _label(self, src: Path) -> TileResult:
+        ((_, outcome),) = self.process_many([src])
+        if isinstance(outcome, SatcnnError):
+            raise outcome
+        return outcome
+
+    def batched(self, src: Path) -> bool:
+        return self.gets_label(src)
+
+    def process_many(
+        self, srcs: Sequence[Path]
+    ) -> Generator[tuple[Path, TileResult | SatcnnError], None, None]:
+        """One label per tile, read ahead and classified in batches (``TileClassifier.stream``)."""
         t = time.perf_counter()
-        probabilities, info = self.tiles.probabilities(src)
-        self._note_crs(info.crs is not None, src)
-        return TileResult(
-            src,
-            [],
-            "done",
-            info.width * info.height,
-            time.perf_counter() - t,
-            label=self.labels.get(os.path.abspath(src)),
-            probabilities=probabilities,
-        )
+        for read, outcome in self.tiles.stream(srcs):
+            if isinstance(outcome, SatcnnError):
+                yield read.src, outcome
+                continue
+            assert read.info is not None
+            self._note_crs(read.info.crs is not None, read.src)
+            now = time.perf_counter()
+            yield (
+                read.src,
+                TileResult(
+                    read.src,
+                    [],
+                    "done",
+                    read.info.width * read.info.height,
+                    now - t,  # the tile's share of the wall time: readers work ahead in parallel
+                    label=self.labels.get(os.path.abspath(read.src)),
+                    probabilities=outcome,
+                ),
+            )
+            t = now
 
     def skipped(self, src: Path, outs: list[Path]) -> TileResult:
         return TileResult(src, outs, "skipped", class_fractions=class_fractions_of(outs[0], self.classes))

@@ -23,32 +23,43 @@ import io
 import json
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 import torch
 import torch.nn.functional as F
+from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from satcnn.data.class_names import match_class
-from satcnn.errors import RasterError
+from satcnn.errors import RasterError, SatcnnError
 from satcnn.inference.engine import autocast, check_crs
 from satcnn.inference.input_rule import InputRule
 from satcnn.inference.inputs import RASTER_SUFFIXES
 from satcnn.inference.report import TileResult
 from satcnn.inference.tta import tta_mean
 from satcnn.io.atomic import atomic_output, write_text_atomic
-from satcnn.io.raster import RasterInfo, open_raster
+from satcnn.io.raster import RasterInfo, open_raster, opened_raster
 from satcnn.io.reader import WindowReader
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_SIDE", "TileClassifier", "folder_labels", "write_per_tile_records"]
+__all__ = ["MAX_SIDE", "TileClassifier", "TileRead", "folder_labels", "write_per_tile_records"]
 
 MAX_SIDE = 2048
+READERS = 2
+"""Threads reading tiles ahead of the model."""
+BATCH_PIXELS = 1 << 20
+"""Input values (bands x pixels) of one model pass over tiles of one shape: 334 SAT-6 patches."""
+MAX_AHEAD = 1024
+"""Most tiles read ahead of the model."""
 
 
 def _key(path: Path) -> str:
@@ -78,6 +89,27 @@ def folder_labels(specs: Sequence[str | Path], classes: Sequence[str]) -> dict[s
                 if tile.suffix.lower() in RASTER_SUFFIXES and not tile.name.startswith("."):
                     labels[_key(tile)] = cls
     return labels
+
+
+@dataclass
+class TileRead:
+    """One tile read whole for a label, or the problem that stopped it.
+
+    Attributes:
+        src: The tile.
+        data: ``(bands, rows, cols)`` model input (``None`` after an error).
+        valid: ``(rows, cols)``, True where the pixel is valid.
+        info: Its header.
+        seconds: Time spent checking and reading it.
+        error: Why it cannot be used (names the tile).
+    """
+
+    src: Path
+    data: np.ndarray | None
+    valid: np.ndarray | None
+    info: RasterInfo | None
+    seconds: float
+    error: SatcnnError | None = None
 
 
 class TileClassifier:
@@ -119,24 +151,67 @@ class TileClassifier:
         self.device, self.precision, self.tta, self.require_crs = device, precision, tta, require_crs
         self.rule = rule
 
-    def open(self, src: Path) -> RasterInfo:
-        """Check ``src`` as an input of this classifier (bands, dtype, size, CRS) and return its header."""
+    def _checks(self) -> dict[str, Any]:
         checks = self.rule is None  # else the input rule checks bands and type
-        info = open_raster(
-            src,
-            bands=self.bands if checks else None,
-            dtypes=self.dtypes if checks else None,
-            min_size=self.patch_size,
-            require_crs=False,
-        )
+        return {
+            "bands": self.bands if checks else None,
+            "dtypes": self.dtypes if checks else None,
+            "min_size": self.patch_size,
+            "require_crs": False,
+        }
+
+    def _check(self, info: RasterInfo) -> None:
         check_crs(info, self.require_crs)
         if max(info.height, info.width) > MAX_SIDE:
             raise RasterError(
                 f"raster is {info.height} x {info.width} pixels; one label per tile reads a tile whole, "
                 f"at most {MAX_SIDE} pixels a side: run without --per-tile to get a class map",
-                src,
+                info.path,
             )
+
+    def open(self, src: Path) -> RasterInfo:
+        """Check ``src`` as an input of this classifier (bands, dtype, size, CRS) and return its header."""
+        info = open_raster(src, **self._checks())
+        self._check(info)
         return info
+
+    def read(self, src: Path) -> TileRead:
+        """Check and read ``src`` whole; a problem with it is returned, not raised (it names the tile)."""
+        t = time.perf_counter()
+        try:
+            try:
+                with opened_raster(src, **self._checks()) as (ds, info):
+                    self._check(info)
+                    reader = WindowReader(ds, self.bands) if self.rule is None else self.rule.reader(ds, src)
+                    data, valid = reader.read(Window(0, 0, info.width, info.height))  # type: ignore[call-arg]
+            except RasterioError as err:
+                raise RasterError(f"cannot read or write: {err}", src) from err
+        except SatcnnError as err:
+            return TileRead(src, None, None, None, time.perf_counter() - t, err)
+        return TileRead(src, data, valid, info, time.perf_counter() - t)
+
+    def classify(self, reads: Sequence[TileRead]) -> list[dict[str, float] | RasterError]:
+        """Per tile, its class probabilities (mean over its valid windows), or why it has none.
+
+        Args:
+            reads: Tiles read without error, all of one shape: one model pass over them.
+        """
+        P, S = self.patch_size, self.stride
+        x = torch.from_numpy(np.stack([r.data for r in reads])).to(self.device)  # type: ignore[misc]
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            probs = tta_mean(lambda z: self.scorer(z).float().softmax(1), x, self.tta).float().cpu()
+        invalid = torch.from_numpy(~np.stack([r.valid for r in reads]))[:, None]  # type: ignore[misc]
+        bad = F.max_pool2d(invalid.float(), kernel_size=P, stride=S)[:, 0]
+        out: list[dict[str, float] | RasterError] = []
+        for r, p, b in zip(reads, probs, bad, strict=True):
+            keep = b == 0
+            if not bool(keep.any()):
+                msg = f"no {P} x {P} window of the tile is free of nodata; it has no label"
+                out.append(RasterError(msg, r.src))
+                continue
+            mean = p[:, keep].mean(dim=1).numpy()
+            out.append({c: float(v) for c, v in zip(self.classes, mean, strict=True)})
+        return out
 
     def probabilities(self, src: Path) -> tuple[dict[str, float], RasterInfo]:
         """The tile's class probabilities (mean over its valid windows) and its header.
@@ -144,20 +219,54 @@ class TileClassifier:
         Raises:
             RasterError: The tile cannot be used, or none of its windows is wholly valid.
         """
-        info = self.open(src)
-        with rasterio.open(src) as ds:
-            reader = WindowReader(ds, self.bands) if self.rule is None else self.rule.reader(ds, src)
-            data, valid = reader.read(Window(0, 0, info.width, info.height))  # type: ignore[call-arg]
-        P, S = self.patch_size, self.stride
-        x = torch.from_numpy(data)[None].to(self.device)
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            probs = tta_mean(lambda z: self.scorer(z).float().softmax(1), x, self.tta)[0].float().cpu()
-        bad = F.max_pool2d(torch.from_numpy(~valid)[None, None].float(), kernel_size=P, stride=S)[0, 0]
-        keep = bad == 0
-        if not bool(keep.any()):
-            raise RasterError(f"no {P} x {P} window of the tile is free of nodata; it has no label", src)
-        mean = probs[:, keep].mean(dim=1).numpy()
-        return {c: float(p) for c, p in zip(self.classes, mean, strict=True)}, info
+        read = self.read(src)
+        if read.error is not None:
+            raise read.error
+        (result,) = self.classify([read])
+        if isinstance(result, RasterError):
+            raise result
+        assert read.info is not None
+        return result, read.info
+
+    def stream(
+        self, srcs: Sequence[Path], readers: int = READERS
+    ) -> Iterator[tuple[TileRead, dict[str, float] | SatcnnError]]:
+        """Each tile of ``srcs``, in order, with its probabilities or its problem.
+
+        ``readers`` threads read the tiles ahead (GDAL releases the GIL while it reads); tiles of
+        one shape are classified in batches of up to ``BATCH_PIXELS`` input pixels. A tile that
+        cannot be used is reported alone and leaves the others of its batch as they are.
+        """
+        ahead: deque[Future[TileRead]] = deque()
+        todo = iter(srcs)
+        limit = 2 * readers
+        batch: list[TileRead] = []
+        with ThreadPoolExecutor(readers, thread_name_prefix="satcnn-tiles") as pool:
+            try:
+                while True:
+                    while len(ahead) < limit and (src := next(todo, None)) is not None:
+                        ahead.append(pool.submit(copy_context().run, self.read, src))
+                    read = ahead.popleft().result() if ahead else None
+                    if batch and (read is None or read.error is not None or _full(batch, read)):
+                        yield from zip(batch, self.classify(batch), strict=True)
+                        batch = []
+                    if read is None:
+                        return
+                    if read.error is not None:
+                        yield read, read.error
+                        continue
+                    batch.append(read)
+                    pixels = read.data.size if read.data is not None else 1
+                    limit = max(2 * readers, min(MAX_AHEAD, BATCH_PIXELS // max(pixels, 1)))
+            finally:
+                for f in ahead:
+                    f.cancel()
+
+
+def _full(batch: list[TileRead], read: TileRead) -> bool:
+    """Whether ``read`` starts a new batch: another shape, or the batch holds enough pixels."""
+    assert read.data is not None and batch[0].data is not None
+    return read.data.shape != batch[0].data.shape or (len(batch) + 1) * read.data.size > BATCH_PIXELS
 
 
 def _predicted(r: TileResult) -> str:

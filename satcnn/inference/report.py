@@ -23,6 +23,8 @@ class TileResult:
         class_fractions: Share of each class (classifiers).
         label: The tile's true class, from its per-class folder (one label per tile).
         probabilities: Per class, the tile's probability (one label per tile).
+        warnings: What the run noted about this input (logged once per run for all inputs,
+            ``satcnn.io.notes``).
     """
 
     input: Path
@@ -34,6 +36,7 @@ class TileResult:
     class_fractions: dict[str, float] | None = None
     label: str | None = None
     probabilities: dict[str, float] | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -13,7 +13,13 @@ computing on it, and writes ``<output_dir>/<input stem>.tif``:
   ``predictions.csv``, with metrics for per-class input folders (``satcnn.inference.per_tile``);
 * with ``vector``, road graphs or class polygons beside the COGs (``<stem>_roads.gpkg``,
   ``<stem>_classes.gpkg``); with ``allow_no_crs``, inputs without a CRS get outputs on their
-  pixel grid without one (one warning per run).
+  pixel grid without one.
+
+Tiles that get one label are read ahead and classified in batches (``TileJob.process_many``);
+their results, failures included, still come in input order. A warning about an input
+(``satcnn.io.notes``: no CRS, a band tagged alpha that holds data) is logged once per run for all
+the inputs it holds for, with their count and an example, after the manifest, which lists each
+input's warnings.
 
 Outputs are published atomically (``AtomicCOGWriter``), so a tile whose final output exists is
 complete: a rerun skips it unless ``overwrite``, or unless it is stale: its tags (output type,
@@ -36,6 +42,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +61,14 @@ from satcnn.inference.per_tile import write_per_tile_records
 from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.inference.tracking import track_run
 from satcnn.io.atomic import check_writable
+from satcnn.io.notes import collecting
 from satcnn.io.output_tags import is_current
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["run_inference"]
+
+Failure = tuple[TileResult, SatcnnError]
 
 
 def _named(err: SatcnnError, src: Path) -> SatcnnError:
@@ -72,34 +82,74 @@ def _named(err: SatcnnError, src: Path) -> SatcnnError:
     return named
 
 
+def _failed(src: Path, err: Exception, seconds: float) -> tuple[TileResult, SatcnnError]:
+    """A failed result and the error naming the tile (a rasterio error becomes a ``RasterError``)."""
+    if not isinstance(err, SatcnnError):
+        err = RasterError(f"cannot read or write: {err}", src)
+    named = err if isinstance(err, OutputError) else _named(err, src)
+    logger.debug("%s failed", src, exc_info=err)  # the CLI prints the error once
+    return TileResult(src, [], "failed", seconds=seconds, error=str(named)), named
+
+
 def _process(job: TileJob, src: Path, outs: list[Path]) -> tuple[TileResult, SatcnnError | None]:
     """Compute one tile; a failure becomes a failed result and the error naming the tile."""
     t = time.perf_counter()
     try:
-        try:
-            return job.process(src, outs), None
-        except RasterioError as err:
-            raise RasterError(f"cannot read or write: {err}", src) from err
-    except SatcnnError as err:
-        named = err if isinstance(err, OutputError) else _named(err, src)
-        logger.debug("%s failed", src, exc_info=True)  # the CLI prints the error once
-        return TileResult(src, [], "failed", seconds=time.perf_counter() - t, error=str(named)), named
+        return job.process(src, outs), None
+    except (SatcnnError, RasterioError) as err:
+        return _failed(src, err, time.perf_counter() - t)
+
+
+def _outcomes(
+    job: TileJob, inputs: list[Path], options: InferenceOptions
+) -> Generator[TileResult | Failure, None, None]:
+    """Each input's result, in order: runs of ``batched`` inputs go through ``process_many``."""
+    i = 0
+    while i < len(inputs):
+        j = i
+        while j < len(inputs) and job.batched(inputs[j]):
+            j += 1
+        if j > i:
+            t = time.perf_counter()
+            many = job.process_many(inputs[i:j])
+            try:
+                for src, outcome in many:
+                    yield (
+                        _failed(src, outcome, time.perf_counter() - t)
+                        if isinstance(outcome, Exception)
+                        else outcome
+                    )
+                    t = time.perf_counter()
+            finally:
+                many.close()  # a stop closes the readers
+            i = j
+            continue
+        src = inputs[i]
+        i += 1
+        outs = job.outputs(src, options.out_dir)
+        if outs and not options.overwrite and is_current(outs, job.expected):
+            logger.info("skipping %s: %s exists (use overwrite to redo)", src, outs[0])
+            yield job.skipped(src, outs)
+            continue
+        result, error = _process(job, src, outs)
+        yield result if error is None else (result, error)
 
 
 def _run_tiles(
     job: TileJob, inputs: list[Path], options: InferenceOptions, report: InferenceReport
 ) -> SatcnnError | None:
     """Process this shard's inputs into ``report``; the error that stopped the run, if any."""
-    for src in tqdm(inputs, unit="tile", desc="infer", disable=not options.progress):
-        outs = job.outputs(src, options.out_dir)
-        if outs and not options.overwrite and is_current(outs, job.expected):
-            report.results.append(job.skipped(src, outs))
-            logger.info("skipping %s: %s exists (use overwrite to redo)", src, outs[0])
-            continue
-        result, error = _process(job, src, outs)
-        report.results.append(result)
-        if error is not None and not options.keep_going:
-            return error
+    outcomes = _outcomes(job, inputs, options)
+    try:
+        for outcome in tqdm(
+            outcomes, total=len(inputs), unit="tile", desc="infer", disable=not options.progress
+        ):
+            result, error = outcome if isinstance(outcome, tuple) else (outcome, None)
+            report.results.append(result)
+            if error is not None and not options.keep_going:
+                return error
+    finally:
+        outcomes.close()
     return None
 
 
@@ -166,10 +216,12 @@ def run_inference(options: InferenceOptions) -> InferenceReport:
 
     mine = all_inputs[index::count]
     report = InferenceReport(lm.uri, lm.path, shard=(index, count))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), collecting() as notes:
         if options.allow_no_crs:  # the run warns once itself
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
         first_error = _run_tiles(job, mine, options, report)
+    for r in report.results:
+        r.warnings = notes.of(r.input)
     params: dict[str, Any] = {
         "model_uri": lm.uri,
         "model_path": str(lm.path),
@@ -192,6 +244,8 @@ def run_inference(options: InferenceOptions) -> InferenceReport:
             raise
         logger.debug("records not written after %s", first_error, exc_info=True)
         raise first_error from None  # the disk filled up: report the first failure, once
+    finally:
+        notes.flush(logger, report.manifest if report.manifest and report.manifest.exists() else None)
     if options.track:
         report.mlflow_run_id = track_run(report, lm, params, start_ms, options.tracking_uri)
     if first_error is not None:

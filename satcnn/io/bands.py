@@ -9,7 +9,7 @@ or, failing that, colour interpretation is that name, case-insensitively and wit
 :func:`check_band_content` is the default guard of inference: a consumed band that is constant
 over the raster's overview, or tagged alpha and holding only mask values (0 and 255), is no
 model input. A consumed band tagged alpha with varying values (the SAT-6 patch GeoTIFFs tag
-NIR as alpha) is data: it is used, with a warning.
+NIR as alpha) is data: it is used, with a warning (once per run for many files, :mod:`satcnn.io.notes`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from rasterio.enums import ColorInterp, Resampling
 from rasterio.io import DatasetReader
 
 from satcnn.errors import RasterError
+from satcnn.io.notes import note
 
 logger = logging.getLogger(__name__)
 
@@ -221,8 +222,8 @@ def check_band_content(ds: DatasetReader, indexes: Sequence[int], path: str | Pa
         )
     scale = max(1.0, max(ds.height, ds.width) / OVERVIEW_SIDE)
     shape = (max(1, math.ceil(ds.height / scale)), max(1, math.ceil(ds.width / scale)))
-    for index in indexes:
-        band = ds.read(index, out_shape=shape, resampling=Resampling.nearest)
+    overview = ds.read(list(indexes), out_shape=(len(indexes), *shape), resampling=Resampling.nearest)
+    for index, band in zip(indexes, overview, strict=True):
         keep = np.ones(band.shape, bool)
         if np.issubdtype(band.dtype, np.floating):
             keep &= ~np.isnan(band)
@@ -248,5 +249,8 @@ def check_band_content(ds: DatasetReader, indexes: Sequence[int], path: str | Pa
                     f"is a transparency mask, not data; {fix}",
                     where,
                 )
-            label = band_label(ds, index)
-            logger.warning("%s: %s is tagged alpha but holds varying values; using it as data", where, label)
+            note(
+                where,
+                f"{band_label(ds, index)} is tagged alpha but holds varying values; using it as data",
+                logger,
+            )

@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,14 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp
 from rasterio.errors import RasterioError
+from rasterio.io import DatasetReader
 
 from satcnn.errors import RasterError, require_file
 from satcnn.io.reader import accepts_bands, consumed_bands
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RasterInfo", "check_band_count", "gdal_cache_env", "open_raster"]
+__all__ = ["RasterInfo", "check_band_count", "check_raster", "gdal_cache_env", "open_raster", "opened_raster"]
 
 
 @dataclass(frozen=True)
@@ -87,29 +89,72 @@ def open_raster(
         RasterError: The file is not a readable raster, has no CRS, the wrong band count or
             dtype, or is smaller than ``min_size``.
     """
+    with opened_raster(path, bands=bands, dtypes=dtypes, min_size=min_size, require_crs=require_crs) as (
+        _,
+        info,
+    ):
+        return info
+
+
+@contextmanager
+def opened_raster(
+    path: str | Path,
+    *,
+    bands: int | Sequence[str] | None = None,
+    dtypes: Sequence[str] | None = None,
+    min_size: int | None = None,
+    require_crs: bool = True,
+) -> Iterator[tuple[DatasetReader, RasterInfo]]:
+    """``open_raster``, with the dataset kept open for the body: one open for checks and reads.
+
+    Raises:
+        InputFileNotFoundError, RasterError: As ``open_raster``.
+    """
     p = require_file(path, "raster")
     if p.is_dir():
         raise RasterError("is a folder, expected a raster file (GeoTIFF)", p)
     if p.stat().st_size == 0:
         raise RasterError("is empty (0 bytes): not a readable raster; the download or copy was cut short", p)
     try:
-        with rasterio.open(p) as ds:
-            _check_complete(ds, p)
-            profile = dict(ds.profile)
-            info = RasterInfo(
-                path=p,
-                crs=ds.crs,
-                transform=ds.transform,
-                width=ds.width,
-                height=ds.height,
-                count=ds.count,
-                dtype=ds.dtypes[0],
-                nodata=ds.nodata,
-                profile=profile,
-                colorinterp=tuple(ds.colorinterp),
-            )
+        ds = rasterio.open(p)
     except RasterioError as err:
         raise RasterError(f"not a readable raster (expected a GeoTIFF): {err}", p) from None
+    with ds:
+        try:
+            info = check_raster(ds, p, bands=bands, dtypes=dtypes, min_size=min_size, require_crs=require_crs)
+        except RasterioError as err:
+            raise RasterError(f"not a readable raster (expected a GeoTIFF): {err}", p) from None
+        yield ds, info
+
+
+def check_raster(
+    ds: DatasetReader,
+    p: Path,
+    *,
+    bands: int | Sequence[str] | None = None,
+    dtypes: Sequence[str] | None = None,
+    min_size: int | None = None,
+    require_crs: bool = True,
+) -> RasterInfo:
+    """``open_raster``'s checks on the open dataset ``ds`` of ``p``: its header, checked.
+
+    Raises:
+        RasterError: As ``open_raster``.
+        RasterioError: The file cannot be read.
+    """
+    _check_complete(ds, p)
+    info = RasterInfo(
+        path=p,
+        crs=ds.crs,
+        transform=ds.transform,
+        width=ds.width,
+        height=ds.height,
+        count=ds.count,
+        dtype=ds.dtypes[0],
+        nodata=ds.nodata,
+        profile=dict(ds.profile),
+        colorinterp=tuple(ds.colorinterp),
+    )
 
     if require_crs and info.crs is None:
         raise RasterError(

@@ -150,7 +150,8 @@ def validity_rule(
             raise RasterError(f"model reads {n} bands; file has {ds.count}", ds.name)
         idx = tuple(range(1, n + 1))
     nodata = tuple(None if ds.nodatavals[i - 1] is None else float(ds.nodatavals[i - 1]) for i in idx)
-    flags = [ds.mask_flag_enums[i - 1] for i in idx]
+    band_flags = ds.mask_flag_enums  # one GDAL query for all bands
+    flags = [band_flags[i - 1] for i in idx]
     if all(MaskFlags.per_dataset in f and MaskFlags.alpha not in f for f in flags):
         mask_bands: tuple[int, ...] = (1,)
     elif all(not f for f in flags):  # GDAL reports per-band internal masks as no flags
