@@ -37,6 +37,41 @@ log = logging.getLogger(__name__)
 JOB_EXECUTION_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # mlflow.environment_variables, MLflow 3
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STOP_GRACE_S = 10.0  # SIGTERM first; SIGKILL what still runs after this
+# MLflow 3.17's UI opens in its GenAI view (traces, agent versions) unless the browser chose
+# "Model training" before (a switch it keeps in local storage) or the address asks for it; the
+# experiments' ``mlflow.experimentKind`` tag (satcnn.tracking.client) is what earlier 3.x UIs read.
+# So satcnn links to pages with ``workflowType=machine_learning``; MLflow's links keep it.
+TRAINING_VIEW_QUERY = "workflowType=machine_learning"
+
+
+def training_view_url(base: str, experiment_id: str | None = None) -> str:
+    """``base``'s page of experiment ``experiment_id`` (default: the home page) in the training view."""
+    page = f"experiments/{experiment_id}" if experiment_id is not None else ""
+    return f"{base}/#/{page}?{TRAINING_VIEW_QUERY}"
+
+
+def latest_experiment(store: str) -> str | None:
+    """The experiment of the newest run in ``store`` (the page a user most likely wants), if any."""
+    from mlflow import MlflowClient
+
+    try:
+        client = MlflowClient(store)
+        ids = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+        runs = client.search_runs(ids, max_results=1, order_by=["attributes.start_time DESC"]) if ids else []
+    except Exception as err:  # only a nicer link is lost
+        log.debug("could not read the newest run of %s: %s", store, err)
+        return None
+    return str(runs[0].info.experiment_id) if runs else None
+
+
+# MLflow's start-up banner advises ``--host 0.0.0.0`` to reach the UI from elsewhere, the opposite of
+# satcnn's advice (loopback and an SSH tunnel): it is not relayed, satcnn says its own (serve_ui).
+MLFLOW_HOST_BANNER = b"[MLflow] Security middleware enabled with default settings"
+
+
+def is_mlflow_host_banner(line: bytes) -> bool:
+    """Whether ``line`` is MLflow's banner advising ``--host 0.0.0.0``."""
+    return line.lstrip().startswith(MLFLOW_HOST_BANNER)
 
 
 @dataclass(frozen=True)
@@ -86,10 +121,14 @@ class UiOptions:
 
     @property
     def url(self) -> str:
-        """The address to open in a browser."""
+        """The server's address."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         host = "[::1]" if host == "::" else (f"[{host}]" if ":" in host else host)
         return f"http://{host}:{self.port}"
+
+    def training_view(self, experiment_id: str | None = None) -> str:
+        """The address of an experiment (default: the experiment list) in the model-training view."""
+        return training_view_url(self.url, experiment_id)
 
 
 def is_loopback(host: str) -> bool:
@@ -205,7 +244,7 @@ def serve_ui(options: UiOptions) -> int:
     """
     _check(options)
     with _StopSignals().installed() as stop:
-        tree = ProcessTree(server_command(options), server_env(), sys.stderr.buffer)
+        tree = ProcessTree(server_command(options), server_env(), sys.stderr.buffer, is_mlflow_host_banner)
         try:
             ready = False
             while not stop.wait(0.25):
@@ -216,7 +255,15 @@ def serve_ui(options: UiOptions) -> int:
                 if not ready and tree.listens_on(options.port):
                     ready = True
                     tree.relay.release()
-                    log.info("MLflow UI on %s for %s (Ctrl-C to stop)", options.url, options.store_uri)
+                    page = options.training_view(latest_experiment(options.store_uri))
+                    log.info("MLflow UI on %s for %s (Ctrl-C to stop)", page, options.store_uri)
+                    if is_loopback(options.host):
+                        log.info(
+                            "only this machine can open it: from another one, use an SSH tunnel "
+                            "(ssh -L %d:127.0.0.1:%d THIS_HOST) rather than --host 0.0.0.0",
+                            options.port,
+                            options.port,
+                        )
         finally:
             tree.stop(STOP_GRACE_S, hurry=lambda: len(stop.received) > 1)
     name = signal.Signals(stop.received[0]).name

@@ -110,7 +110,7 @@ def test_end_to_end_artifacts(runs: Runs) -> None:
     # (an MLflow 3 logged model of the fit run since issue 14, no longer a run artifact)
     fit_exp = stages["fit"].info.experiment_id
     logged = runs.client.search_logged_models([fit_exp], filter_string=f"source_run_id = '{fit_id}'")
-    assert [m.name for m in logged] == ["model"]
+    assert [m.name for m in logged] == ["resunet-segmentation"]  # issue 24: named, not "model"
     versions = runs.client.search_model_versions("name='roads-resunet'")
     assert fit_id in {v.run_id for v in versions}
     register = stages["register"].data.params["model_uri"]
@@ -147,6 +147,21 @@ def test_end_to_end_artifacts(runs: Runs) -> None:
     logged_report = {a.path for a in runs.client.list_artifacts(parent.info.run_id, "report")}
     assert "report/report.md" in logged_report and "report/roads_0.png" in logged_report
     assert str(out / "report" / "report.md") in runs.resumed.stdout and "satcnn ui" in runs.resumed.stdout
+
+
+def test_a_pipeline_prints_each_line_once_and_no_library_warnings(runs: Runs) -> None:
+    """Issue 24: Lightning's lines came twice (its own handler and satcnn's), with MLflow UserWarnings,
+    a pytree FutureWarning, LightningCLI's "args parameter" warning and the litlogger tip at each fit."""
+    err = runs.killed.stderr + runs.resumed.stderr  # the fit ran in the first
+    lines = runs.killed.stderr.splitlines()
+    assert len([line for line in lines if "GPU available:" in line]) == 1, err
+    assert len([line for line in lines if "`Trainer.fit` stopped" in line]) == 1, err
+    assert not [line for line in lines if line.startswith(("INFO lightning", "WARNING lightning"))], err
+    noise = ("Warning:", "UserWarning", "FutureWarning", "DeprecationWarning", "is deprecated", "litlogger")
+    noise += ("args parameter", "Downloading artifacts")
+    assert not [line for line in err.splitlines() if any(n in line for n in noise)], err[-4000:]
+    report = (runs.tmp / "a" / "report" / "report.md").read_text()
+    assert not re.search(r"\d\.\d{4}\b", report) and re.search(r"\| pixels \| \d+ \|", report), report
 
 
 def test_killed_pipeline_resumes(runs: Runs) -> None:
