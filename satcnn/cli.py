@@ -8,6 +8,7 @@ status 2. Neither prints a traceback. docs/cli.md has the table.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -62,6 +63,9 @@ def _setup_logging() -> None:
     # satcnn passes its own argv to LightningCLI (``main(argv)`` is also the Python API), which
     # Lightning warns about whenever sys.argv holds arguments too: by design here.
     warnings.filterwarnings("ignore", r"LightningCLI's args parameter is intended", UserWarning)
+    # MLflow draws a progress bar on stderr for every artifact download, a pipeline's small stage
+    # outputs and each checkpoint too; set the variable to true to see them.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # Lightning's own pytree helper (lightning/pytorch/utilities/_pytree.py) builds torch's
     # deprecated LeafSpec at every fit and test; nothing in satcnn uses it.
     warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)

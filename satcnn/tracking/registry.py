@@ -87,26 +87,17 @@ _INAPPLICABLE_WARNINGS = ("Add type hints to the `predict` method", "An input ex
 
 @contextlib.contextmanager
 def quiet_model_logging() -> Iterator[None]:
-    """Hold back MLflow's inapplicable model-logging warnings and its artifact progress bar.
+    """Hold back MLflow's inapplicable model-logging warnings (``_INAPPLICABLE_WARNINGS``).
 
     MLflow resets the warning filters around its ``predict`` check (``simplefilter("once")``), so
-    its warnings are caught here instead and every other warning is passed on unchanged.
+    its warnings are caught here instead and every other warning is passed on unchanged. (Its
+    artifact progress bar is off for the whole ``satcnn`` command, see ``satcnn.cli``.)
     """
-    progress = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"  # a bar per logged model, on stderr
-    previous = os.environ.get(progress)
-    os.environ[progress] = "false"
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            yield
-    finally:
-        if previous is None:
-            os.environ.pop(progress, None)
-        else:
-            os.environ[progress] = previous
+    with warnings.catch_warnings(record=True) as caught:
+        yield
     for w in caught:
-        if not (
-            issubclass(w.category, UserWarning) and any(t in str(w.message) for t in _INAPPLICABLE_WARNINGS)
-        ):
+        inapplicable = any(t in str(w.message) for t in _INAPPLICABLE_WARNINGS)
+        if not (issubclass(w.category, UserWarning) and inapplicable):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 

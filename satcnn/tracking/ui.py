@@ -21,6 +21,7 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -243,28 +244,33 @@ def serve_ui(options: UiOptions) -> int:
         SatcnnError: the server stopped by itself.
     """
     _check(options)
+    pool = ThreadPoolExecutor(1)  # looks up the page to link once the server made its store
     with _StopSignals().installed() as stop:
         tree = ProcessTree(server_command(options), server_env(), sys.stderr.buffer, is_mlflow_host_banner)
         try:
-            ready = False
+            newest: Future[str | None] | None = None
+            announced = False
             while not stop.wait(0.25):
                 code = tree.poll()
                 if code is not None:
-                    _server_ended(tree, options, code, ready)
+                    _server_ended(tree, options, code, newest is not None)
                 tree.refresh()
-                if not ready and tree.listens_on(options.port):
-                    ready = True
+                if newest is None and tree.listens_on(options.port):
                     tree.relay.release()
-                    page = options.training_view(latest_experiment(options.store_uri))
+                    newest = pool.submit(latest_experiment, options.store_uri)
+                if newest is not None and newest.done() and not announced:
+                    announced = True
+                    page = options.training_view(newest.result())
                     log.info("MLflow UI on %s for %s (Ctrl-C to stop)", page, options.store_uri)
                     if is_loopback(options.host):
                         log.info(
-                            "only this machine can open it: from another one, use an SSH tunnel "
+                            "this machine only: to open it from another one, use an SSH tunnel "
                             "(ssh -L %d:127.0.0.1:%d THIS_HOST) rather than --host 0.0.0.0",
                             options.port,
                             options.port,
                         )
         finally:
+            pool.shutdown(wait=False, cancel_futures=True)
             tree.stop(STOP_GRACE_S, hurry=lambda: len(stop.received) > 1)
     name = signal.Signals(stop.received[0]).name
     log.info("MLflow UI stopped (%s)", name)
