@@ -8,8 +8,10 @@ status 2. Neither prints a traceback. docs/cli.md has the table.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,10 +46,31 @@ Run `satcnn COMMAND --help` for a command's options, and
 """
 
 
+def _not_litlogger_tip(record: logging.LogRecord) -> bool:
+    return "try installing [litlogger]" not in str(record.msg)
+
+
 def _setup_logging() -> None:
+    """One line per message on stderr, and no third-party noise that a satcnn user cannot act on."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("satcnn").setLevel(logging.INFO)
+    # Lightning's package gives its "lightning" logger a handler of its own ("INFO: ...") and lets
+    # it propagate, so every Lightning message was printed twice once the root has a handler.
+    logging.getLogger("lightning").propagate = False
+    # Lightning advertises its hosted logger at each fit; satcnn tracks with MLflow.
+    tip = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if _not_litlogger_tip not in tip.filters:
+        tip.addFilter(_not_litlogger_tip)
+    # satcnn passes its own argv to LightningCLI (``main(argv)`` is also the Python API), which
+    # Lightning warns about whenever sys.argv holds arguments too: by design here.
+    warnings.filterwarnings("ignore", r"LightningCLI's args parameter is intended", UserWarning)
+    # MLflow draws a progress bar on stderr for every artifact download, a pipeline's small stage
+    # outputs and each checkpoint too; set the variable to true to see them.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Lightning's own pytree helper (lightning/pytorch/utilities/_pytree.py) builds torch's
+    # deprecated LeafSpec at every fit and test; nothing in satcnn uses it.
+    warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
 
 
 def _write(text: str) -> None:

@@ -394,6 +394,9 @@ def _summary(
         lines.append(f"registered model: {registered}")
     if logger is not None:
         lines.append(f"tracking store: {logger_tracking_uri(logger)}")
-        lines.append("open the MLflow UI: python -m satcnn ui  (then browse http://127.0.0.1:5000)")
+        from satcnn.tracking.ui import UiOptions
+
+        page = UiOptions().training_view(logger.experiment_id if logger.run_id else None)
+        lines.append(f"open the MLflow UI: python -m satcnn ui  (then browse {page})")
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()

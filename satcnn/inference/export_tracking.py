@@ -58,8 +58,11 @@ def log_export(run_id: str, files: Sequence[Path], tracking_uri: str | None, fmt
         logger.info("not logging the export: no MLflow store at %s", _store(tracking_uri))
         return None
     try:
+        from satcnn.tracking.client import mark_training_experiment
+
         client = _client(tracking_uri)
-        client.get_run(run_id)
+        run = client.get_run(run_id)
+        mark_training_experiment(client, client.get_experiment(run.info.experiment_id))
         for f in files:
             client.log_artifact(run_id, str(f), EXPORT_ARTIFACT_DIR)
         client.set_tag(run_id, f"satcnn.export.{fmt}", f"{EXPORT_ARTIFACT_DIR}/{Path(files[0]).name}")

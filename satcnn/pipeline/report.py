@@ -7,12 +7,14 @@ UI shows it beside the stage runs. Everything comes from the stages' recorded ou
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import shlex
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from satcnn.pipeline import figures
@@ -20,20 +22,76 @@ from satcnn.pipeline.context import Outputs, StageContext
 
 log = logging.getLogger(__name__)
 
-__all__ = ["markdown_to_html", "report_run"]
+__all__ = ["format_value", "markdown_to_html", "metrics_table", "per_tile_tables", "report_run"]
 
 
-def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> list[str]:
-    def cell(value: Any) -> str:
-        return f"{value:.4f}" if isinstance(value, float) else str(value).replace("|", "\\|")
+# Metrics that count things (pixels, patches, tiles, confusion cells): printed as integers.
+COUNT_NAMES = frozenset(
+    {"pixels", "patches", "tiles", "road_pixels", "support", "true_positives", "false_positives",
+     "false_negatives", "true_negatives", "tp", "fp", "fn", "tn", "n", "count"}
+)  # fmt: skip
+PATH_COLUMNS = frozenset({"prediction", "truth", "image", "tile", "input", "output"})
+SCORE_DECIMALS = 3
 
+
+def is_count(name: str) -> bool:
+    """Whether the metric or column ``name`` counts things (``support_water`` and ``pixels/road`` too)."""
+    base = name.split("/", 1)[0]
+    return base in COUNT_NAMES or any(base.startswith(f"{c}_") for c in ("support", "n"))
+
+
+def format_value(name: str, value: Any) -> str:
+    """``value`` of metric or column ``name`` as a table shows it: counts as integers, scores to 3
+    decimals, undefined values as ``n/a``, file paths by file name."""
+    if isinstance(value, bool) or value is None or value == "":
+        return "" if value is None else str(value)
+    if isinstance(value, numbers.Real):
+        if not math.isfinite(value):
+            return "n/a"
+        if is_count(name) or isinstance(value, numbers.Integral):
+            return str(round(value))
+        return f"{value:.{SCORE_DECIMALS}f}"
+    text = str(value)
+    if name in PATH_COLUMNS and ("/" in text or "\\" in text):
+        text = PurePath(text).name
+    return text.replace("|", "\\|")
+
+
+def _table(
+    header: Iterable[str], rows: Iterable[Iterable[Any]], names: Iterable[str] | None = None
+) -> list[str]:
+    """A Markdown table; ``names`` (default: the header) say how each column's values are formatted."""
     head = list(header)
+    kinds = list(names) if names is not None else head
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    lines += [
+        "| " + " | ".join(format_value(k, v) for k, v in zip(kinds, row, strict=True)) + " |" for row in rows
+    ]
     return [*lines, ""]
 
 
-def _metrics_table(metrics: Mapping[str, float]) -> list[str]:
+def _metric_rows(metrics: Iterable[tuple[str, Any]]) -> list[str]:
+    """A metric/value table, each value formatted by its metric's kind."""
+    rows = list(metrics)
+    lines = ["| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {format_value(k, v)} |" for k, v in rows]
+    return [*lines, ""]
+
+
+def per_tile_tables(per_tile: list[dict[str, Any]]) -> list[str]:
+    """Per-tile rows as two tables that fit the page: the scores, then the counts."""
+    keys = list(per_tile[0])
+    ids = [k for k in keys if k in PATH_COLUMNS]
+    scores = [k for k in keys if k not in PATH_COLUMNS and not is_count(k)]
+    counts = [k for k in keys if k not in PATH_COLUMNS and is_count(k)]
+    lines: list[str] = []
+    for columns in (ids + scores, ids + counts):
+        if len(columns) > len(ids):
+            lines += _table(columns, [[row.get(k, "") for k in columns] for row in per_tile])
+    return lines
+
+
+def metrics_table(metrics: Mapping[str, float]) -> list[str]:
     """Overall metrics in one table; ``<metric>/<class>`` ones in a class-by-metric table below."""
     overall = sorted((k, v) for k, v in metrics.items() if "/" not in k)
     per_class: dict[str, dict[str, float]] = {}
@@ -41,7 +99,7 @@ def _metrics_table(metrics: Mapping[str, float]) -> list[str]:
         if "/" in key:
             name, cls = key.split("/", 1)
             per_class.setdefault(cls, {})[name] = value
-    lines = _table(("metric", "value"), overall)
+    lines = _metric_rows(overall)
     if per_class:
         names = sorted({n for row in per_class.values() for n in row})
         lines += _table(
@@ -101,13 +159,18 @@ def _landcover_body(ctx: StageContext, out: Path, lines: list[str]) -> None:
     classes: list[str] = ctx.upstream["validate"]["classes"]
     counts: dict[str, dict[str, int]] = ctx.upstream["validate"].get("patch_counts", {})
     lines += ["## Training patches", ""]
-    lines += _table(("class", *counts), [(c, *(counts[s].get(c, 0) for s in counts)) for c in classes])
+    lines += _table(
+        ("class", *counts),
+        [(c, *(counts[s].get(c, 0) for s in counts)) for c in classes],
+        ("class", *(["count"] * len(counts))),
+    )
     fractions: dict[str, dict[str, float]] = infer.get("class_fractions") or {}
     if fractions:
         lines += ["## Class fractions", ""]
         lines += _table(
             ("tile", *classes),
             [(Path(t).name, *(f.get(c, 0.0) for c in classes)) for t, f in fractions.items()],
+            ("tile", *(["fraction"] * len(classes))),
         )
     lines += ["## Class maps", ""]
     for i, (image, outs) in enumerate(infer["outputs"].items()):
@@ -116,9 +179,12 @@ def _landcover_body(ctx: StageContext, out: Path, lines: list[str]) -> None:
             _figure(lines, png, f"{Path(image).name}: class map over the input")
 
 
+# Tables never widen the page: a wide one scrolls inside its own box; numbers align right.
 _STYLE = (
-    "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
-    "td,th{border:1px solid #ccc;padding:2px 8px}img{max-width:100%}"
+    "body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}"
+    "table{border-collapse:collapse;display:block;max-width:100%;overflow-x:auto;margin-bottom:1em}"
+    "td,th{border:1px solid #ccc;padding:2px 8px;white-space:nowrap}"
+    "td{font-variant-numeric:tabular-nums}img{max-width:100%}"
 )
 
 
@@ -154,17 +220,16 @@ def report_run(ctx: StageContext, run_id: str | None) -> Outputs:
     lines += _stages_section(ctx)
     evaluation = up.get("evaluate", {})
     if up["fit"].get("test_metrics") and up["fit"]["test_metrics"] != evaluation.get("metrics"):
-        lines += ["## Training (test split)", "", *_metrics_table(up["fit"]["test_metrics"])]
+        lines += ["## Training (test split)", "", *metrics_table(up["fit"]["test_metrics"])]
     if evaluation.get("metrics"):
         lines += [
             f"## Evaluation ({evaluation.get('kind', spec.task)})",
             "",
-            *_metrics_table(evaluation["metrics"]),
+            *metrics_table(evaluation["metrics"]),
         ]
         per_tile = evaluation.get("per_tile") or []
         if per_tile:
-            keys = list(per_tile[0])
-            lines += _table(keys, [[row.get(k, "") for k in keys] for row in per_tile])
+            lines += per_tile_tables(per_tile)
     for png in [Path(f) for f in evaluation.get("files", []) if str(f).endswith(".png")]:
         _figure(lines, Path(shutil.copyfile(png, out / f"evaluate_{png.name}")), png.stem.replace("_", " "))
     for png in _fit_figures(ctx, out):

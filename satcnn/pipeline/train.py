@@ -146,12 +146,13 @@ def fit_run(ctx: StageContext, run_id: str | None) -> Outputs:
     from satcnn.tracking.registry import find_logged_model
 
     client = ctx.tracker.client
-    if find_logged_model(client, run_id) is None:  # an MLflow 3 logged model, not a run artifact
+    logged = find_logged_model(client, run_id)  # an MLflow 3 logged model, not a run artifact
+    if logged is None:
         raise StageError(f"stage fit: MLflow run {run_id} logged no model (was checkpointing off?)")
     run = client.get_run(run_id)
     metrics = {k: float(v) for k, v in sorted(run.data.metrics.items()) if k.startswith("test_")}
     return {
-        "model_uri": f"runs:/{run_id}/model",
+        "model_uri": f"runs:/{run_id}/{logged.name}",
         "checkpoint": run.data.tags.get("satcnn.best_checkpoint"),
         "test_metrics": metrics,
     }

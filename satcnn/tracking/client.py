@@ -111,17 +111,35 @@ def store_init_lock(tracking_uri: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"  # MLflow 3's UI picks an experiment's view from it
+TRAINING_KIND = "custom_model_development"  # the runs/models view, not the GenAI traces one
+
+
+def mark_training_experiment(client: Any, experiment: Any) -> None:
+    """Tag ``experiment`` as model training for MLflow's UI, unless it already says what it is.
+
+    Without the tag, MLflow 3's UI opens an experiment in its GenAI view (traces, agent versions).
+    A kind set by the user (or chosen in the UI) is kept.
+    """
+    if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
+
+
 def get_or_create_experiment(client: Any, name: str, artifact_location: str | None) -> str:
-    """The id of experiment ``name``, created if missing; another process creating it first is fine."""
+    """The id of experiment ``name``, created if missing; another process creating it first is fine.
+
+    The experiment is tagged as model training (:func:`mark_training_experiment`), old ones too.
+    """
     from mlflow.exceptions import MlflowException
 
     found = client.get_experiment_by_name(name)
-    if found is not None:
-        return str(found.experiment_id)
-    try:
-        return str(client.create_experiment(name=name, artifact_location=artifact_location))
-    except MlflowException:
-        found = client.get_experiment_by_name(name)  # lost the race to a concurrent run
-        if found is None:
-            raise
-        return str(found.experiment_id)
+    if found is None:
+        try:
+            tags = {EXPERIMENT_KIND_TAG: TRAINING_KIND}
+            return str(client.create_experiment(name=name, artifact_location=artifact_location, tags=tags))
+        except MlflowException:
+            found = client.get_experiment_by_name(name)  # lost the race to a concurrent run
+            if found is None:
+                raise
+    mark_training_experiment(client, found)
+    return str(found.experiment_id)

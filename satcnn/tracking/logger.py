@@ -19,6 +19,7 @@ from satcnn.tracking.client import (
     LOCK_RETRIES,
     RetryingClient,
     get_or_create_experiment,
+    mark_training_experiment,
     retry_locked,
     sqlite_busy_timeout,
     store_init_lock,
@@ -126,6 +127,8 @@ class SatcnnMLFlowLogger(MLFlowLogger):
                     "MLflow run %s was left RUNNING by a process killed hard; marked it KILLED", run_id
                 )
             client.update_run(run_id, status="RUNNING")
+            experiment_id = client.get_run(run_id).info.experiment_id
+            mark_training_experiment(client, client.get_experiment(experiment_id))
             for key, value in process_tags().items():
                 client.set_tag(run_id, key, value)
             log.info("continuing MLflow run %s", run_id)

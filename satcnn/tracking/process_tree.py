@@ -38,16 +38,21 @@ class OutputRelay(threading.Thread):
     start fails, and show it unchanged when the start succeeds.
     """
 
-    def __init__(self, stream: IO[bytes], sink: IO[bytes]) -> None:
+    def __init__(
+        self, stream: IO[bytes], sink: IO[bytes], drop: Callable[[bytes], bool] = lambda line: False
+    ) -> None:
         super().__init__(name="output-relay", daemon=True)
         self._stream = stream
         self._sink = sink
+        self._drop = drop
         self._held: list[bytes] | None = []
         self._lock = threading.Lock()
         self.lines: list[bytes] = []  # everything read while held, for error messages
 
     def run(self) -> None:
         for line in iter(self._stream.readline, b""):
+            if self._drop(line):
+                continue
             with self._lock:
                 if self._held is not None:
                     self._held.append(line)
@@ -75,9 +80,16 @@ class ProcessTree:
         cmd: the command line.
         env: its environment.
         sink: where its stdout and stderr go (merged, held back until ``relay.release()``).
+        drop: which of its output lines not to relay.
     """
 
-    def __init__(self, cmd: Sequence[str], env: Mapping[str, str], sink: IO[bytes]) -> None:
+    def __init__(
+        self,
+        cmd: Sequence[str],
+        env: Mapping[str, str],
+        sink: IO[bytes],
+        drop: Callable[[bytes], bool] = lambda line: False,
+    ) -> None:
         self.proc = subprocess.Popen(
             list(cmd),
             env=dict(env),
@@ -89,7 +101,7 @@ class ProcessTree:
         )
         self._root = psutil.Process(self.proc.pid)
         assert self.proc.stdout is not None
-        self.relay = OutputRelay(self.proc.stdout, sink)
+        self.relay = OutputRelay(self.proc.stdout, sink, drop)
         self.relay.start()
         self._seen: dict[int, psutil.Process] = {}
         self.refresh()

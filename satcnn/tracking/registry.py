@@ -9,8 +9,10 @@ inference needs, see :mod:`satcnn.models.checkpoint`); the record (with the weig
 copied into the MLmodel metadata. The signature names the bands: one ``(N, H, W)`` float32 tensor of
 raw digital numbers per band, named after it, in the checkpoint's band order.
 
-``runs:/<run_id>/model`` still resolves (MLflow 3 maps it to the run's logged model of that name),
-and ``satcnn.inference.model_io.load_model("models:/NAME/1")`` finds the ``.ckpt`` in the version's
+The logged model is named after the network and task (``deepsat_cnn-classification``), so MLflow's
+UI lists it by what it is; ``runs:/<run_id>/<that name>`` resolves to it (MLflow 3 maps a run URI to
+the run's logged model of that name; models logged before were named ``model``), and
+``satcnn.inference.model_io.load_model("models:/NAME/1")`` finds the ``.ckpt`` in the version's
 artifacts (``resolve_model_path`` alone gives its local path).
 """
 
@@ -22,6 +24,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +44,7 @@ from satcnn.tracking.client import LOCK_RETRIES, retry_locked
 
 log = logging.getLogger(__name__)
 
-MODEL_ARTIFACT = "model"  # name of the logged model (and its runs:/<run_id>/model path)
+MODEL_ARTIFACT = "model"  # what satcnn before issue 24 named every logged model
 CHECKPOINT_NAME = "model.ckpt"  # the checkpoint inside the MLflow model (artifacts/model.ckpt)
 DEFAULT_ALIAS = "current"  # MLflow reserves "latest"
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"  # MLflow's own link from a logged model to its versions
@@ -71,6 +74,33 @@ def model_signature(meta: dict[str, Any]) -> ModelSignature:
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
+def logged_model_name(meta: dict[str, Any]) -> str:
+    """The logged model's name: network and task, e.g. ``deepsat_cnn-classification``."""
+    return f"{meta['model']['name']}-{meta['task']}"
+
+
+# What ``Model.log`` warns that does not apply to satcnn's models: the signature (one named tensor
+# per band) is given explicitly, and type hints on ``predict`` would make MLflow derive a list-typed
+# one instead (see satcnn.tracking.pyfunc); an input example would only repeat the signature.
+_INAPPLICABLE_WARNINGS = ("Add type hints to the `predict` method", "An input example was not provided")
+
+
+@contextlib.contextmanager
+def quiet_model_logging() -> Iterator[None]:
+    """Hold back MLflow's inapplicable model-logging warnings (``_INAPPLICABLE_WARNINGS``).
+
+    MLflow resets the warning filters around its ``predict`` check (``simplefilter("once")``), so
+    its warnings are caught here instead and every other warning is passed on unchanged. (Its
+    artifact progress bar is off for the whole ``satcnn`` command, see ``satcnn.cli``.)
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        yield
+    for w in caught:
+        inapplicable = any(t in str(w.message) for t in _INAPPLICABLE_WARNINGS)
+        if not (issubclass(w.category, UserWarning) and inapplicable):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+
+
 def _mlmodel_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     return {CHECKPOINT_KEY: dict(meta), "checkpoint": f"artifacts/{CHECKPOINT_NAME}"}
 
@@ -93,7 +123,7 @@ def log_checkpoint_model(
     client: MlflowClient,
     run_id: str,
     ckpt_path: str | Path,
-    name: str = MODEL_ARTIFACT,
+    name: str | None = None,
     tracking_uri: str | None = None,
 ) -> ModelInfo:
     """Log the checkpoint ``ckpt_path`` as the LoggedModel ``name`` of run ``run_id``.
@@ -107,7 +137,8 @@ def log_checkpoint_model(
         client: Client of the run's store.
         run_id: The run that trained the model.
         ckpt_path: A satcnn checkpoint.
-        name: Name of the logged model (``runs:/<run_id>/<name>`` resolves to it).
+        name: Name of the logged model (``runs:/<run_id>/<name>`` resolves to it); default
+            :func:`logged_model_name`.
         tracking_uri: The store's URI (default: MLflow's current one).
 
     Returns:
@@ -117,6 +148,7 @@ def log_checkpoint_model(
 
     ckpt = read_checkpoint(ckpt_path, "cpu")
     meta = ckpt.meta.to_dict()
+    name = name or logged_model_name(meta)
     step = epoch_end_step(client, run_id, ckpt.raw.get("epoch"), int(ckpt.raw.get("global_step") or 0))
     experiment_id = client.get_run(run_id).info.experiment_id
     model = client.create_logged_model(
@@ -132,7 +164,7 @@ def log_checkpoint_model(
         },
         model_type=f"satcnn-{meta['task']}",
     )
-    with tempfile.TemporaryDirectory() as tmp, use_tracking_uri(tracking_uri):
+    with tempfile.TemporaryDirectory() as tmp, use_tracking_uri(tracking_uri), quiet_model_logging():
         code = Path(tmp) / "satcnn_model.py"
         code.write_text(_MODEL_CODE)
         checkpoint = Path(tmp) / CHECKPOINT_NAME  # MLflow keeps the source's file name
@@ -229,12 +261,13 @@ def link_metrics(
     return len(metrics)
 
 
-def find_logged_model(client: MlflowClient, run_id: str, name: str = MODEL_ARTIFACT) -> Any | None:
-    """The newest LoggedModel ``name`` whose source run is ``run_id``, or None."""
+def find_logged_model(client: MlflowClient, run_id: str, name: str | None = None) -> Any | None:
+    """The newest LoggedModel whose source run is ``run_id`` (named ``name``, if given), or None."""
     experiment_id = client.get_run(run_id).info.experiment_id
+    query = f"source_run_id = '{run_id}'" + (f" AND name = '{name}'" if name else "")
     models = client.search_logged_models(
         [experiment_id],
-        filter_string=f"name = '{name}' AND source_run_id = '{run_id}'",
+        filter_string=query,
         order_by=[{"field_name": "creation_timestamp", "ascending": False}],
     )
     return models[0] if models else None
@@ -245,14 +278,15 @@ def register_model(
     run_id: str,
     name: str,
     alias: str | None = DEFAULT_ALIAS,
-    artifact_path: str = MODEL_ARTIFACT,
+    artifact_path: str | None = None,
 ) -> ModelVersion:
-    """Register the run's logged model ``artifact_path`` as a new version of ``name``; point ``alias`` at it.
+    """Register the run's logged model as a new version of ``name``; point ``alias`` at it.
 
-    The version's source is the logged model's artifact location and it carries the model's id;
-    the logged model's ``mlflow.modelVersions`` tag gains the version (as ``mlflow.register_model``
-    does, but through ``client``, so no global tracking or registry URI is read). A run logged
-    before satcnn used logged models has its model under the run's artifacts; that is the source then.
+        The version's source is the logged model's artifact location and it carries the model's id;
+        the logged model's ``mlflow.modelVersions`` tag gains the version (as ``mlflow.register_model``
+        does, but through ``client``, so no global tracking or registry URI is read). A run logged
+        before satcnn used logged models has its model under the run's artifacts (``artifact_path``,
+    default ``model``); that is the source then. ``artifact_path`` also picks a logged model by name.
     """
     from mlflow.exceptions import MlflowException
 
@@ -263,7 +297,8 @@ def register_model(
             raise
     logged = find_logged_model(client, run_id, artifact_path)
     if logged is None:
-        source = client.get_run(run_id).info.artifact_uri.rstrip("/") + f"/{artifact_path}"
+        folder = artifact_path or MODEL_ARTIFACT
+        source = client.get_run(run_id).info.artifact_uri.rstrip("/") + f"/{folder}"
         version = client.create_model_version(name, source, run_id=run_id)
     else:
         version = client.create_model_version(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -31,6 +32,41 @@ __all__ = ["STOP_SIGNALS", "UiOptions", "is_loopback", "serve_ui"]
 
 JOB_EXECUTION_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # mlflow.environment_variables, MLflow 3
 STOP_GRACE_S = 10.0  # SIGTERM first; SIGKILL what still runs after this
+# MLflow 3.17's UI opens in its GenAI view (traces, agent versions) unless the browser chose
+# "Model training" before (a switch it keeps in local storage) or the address asks for it; the
+# experiments' ``mlflow.experimentKind`` tag (satcnn.tracking.client) is what earlier 3.x UIs read.
+# So satcnn links to pages with ``workflowType=machine_learning``; MLflow's links keep it.
+TRAINING_VIEW_QUERY = "workflowType=machine_learning"
+
+
+def training_view_url(base: str, experiment_id: str | None = None) -> str:
+    """``base``'s page of experiment ``experiment_id`` (default: the home page) in the training view."""
+    page = f"experiments/{experiment_id}" if experiment_id is not None else ""
+    return f"{base}/#/{page}?{TRAINING_VIEW_QUERY}"
+
+
+def latest_experiment(store: str) -> str | None:
+    """The experiment of the newest run in ``store`` (the page a user most likely wants), if any."""
+    from mlflow import MlflowClient
+
+    try:
+        client = MlflowClient(store)
+        ids = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+        runs = client.search_runs(ids, max_results=1, order_by=["attributes.start_time DESC"]) if ids else []
+    except Exception as err:  # only a nicer link is lost
+        log.debug("could not read the newest run of %s: %s", store, err)
+        return None
+    return str(runs[0].info.experiment_id) if runs else None
+
+
+# MLflow's start-up banner advises ``--host 0.0.0.0`` to reach the UI from elsewhere, the opposite of
+# satcnn's advice (loopback and an SSH tunnel): it is not relayed, satcnn says its own (serve_ui).
+MLFLOW_HOST_BANNER = b"[MLflow] Security middleware enabled with default settings"
+
+
+def is_mlflow_host_banner(line: bytes) -> bool:
+    """Whether ``line`` is MLflow's banner advising ``--host 0.0.0.0``."""
+    return line.lstrip().startswith(MLFLOW_HOST_BANNER)
 
 
 @dataclass(frozen=True)
@@ -83,6 +119,10 @@ class UiOptions:
         """The address to open in a browser."""
         return browser_url(self.host, self.port)
 
+    def training_view(self, experiment_id: str | None = None) -> str:
+        """The address of an experiment (default: the experiment list) in the model-training view."""
+        return training_view_url(self.url, experiment_id)
+
 
 def server_command(options: UiOptions) -> list[str]:
     """The ``mlflow server`` command line for ``options``."""
@@ -133,20 +173,33 @@ def serve_ui(options: UiOptions) -> int:
         SatcnnError: the server stopped by itself.
     """
     _check(options)
+    pool = ThreadPoolExecutor(1)  # looks up the page to link once the server made its store
     with StopSignals().installed() as stop:
-        tree = ProcessTree(server_command(options), server_env(), sys.stderr.buffer)
+        tree = ProcessTree(server_command(options), server_env(), sys.stderr.buffer, is_mlflow_host_banner)
         try:
-            ready = False
+            newest: Future[str | None] | None = None
+            announced = False
             while not stop.wait(0.25):
                 code = tree.poll()
                 if code is not None:
-                    _server_ended(tree, options, code, ready)
+                    _server_ended(tree, options, code, newest is not None)
                 tree.refresh()
-                if not ready and tree.listens_on(options.port):
-                    ready = True
+                if newest is None and tree.listens_on(options.port):
                     tree.relay.release()
-                    log.info("MLflow UI on %s for %s (Ctrl-C to stop)", options.url, options.store_uri)
+                    newest = pool.submit(latest_experiment, options.store_uri)
+                if newest is not None and newest.done() and not announced:
+                    announced = True
+                    page = options.training_view(newest.result())
+                    log.info("MLflow UI on %s for %s (Ctrl-C to stop)", page, options.store_uri)
+                    if is_loopback(options.host):
+                        log.info(
+                            "this machine only: to open it from another one, use an SSH tunnel "
+                            "(ssh -L %d:127.0.0.1:%d THIS_HOST) rather than --host 0.0.0.0",
+                            options.port,
+                            options.port,
+                        )
         finally:
+            pool.shutdown(wait=False, cancel_futures=True)
             tree.stop(STOP_GRACE_S, hurry=lambda: len(stop.received) > 1)
     log.info("MLflow UI stopped (%s)", stop.name)
     return 0

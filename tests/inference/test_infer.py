@@ -283,6 +283,7 @@ def test_inference_run_is_tracked_with_manifest(
     client = MlflowClient(f"sqlite:///{work / 'mlflow.db'}")
     exp = client.get_experiment_by_name("satcnn-inference")
     assert exp is not None
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # MLflow UI's training view
     run = client.get_run(report.mlflow_run_id)  # type: ignore[arg-type]
     assert run.info.experiment_id == exp.experiment_id and run.info.status == "FINISHED"
     assert run.data.tags["satcnn.source_run_id"] == run_id

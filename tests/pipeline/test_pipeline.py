@@ -111,7 +111,7 @@ def test_end_to_end_artifacts(runs: Runs) -> None:
     # (an MLflow 3 logged model of the fit run since issue 14, no longer a run artifact)
     fit_exp = stages["fit"].info.experiment_id
     logged = runs.client.search_logged_models([fit_exp], filter_string=f"source_run_id = '{fit_id}'")
-    assert [m.name for m in logged] == ["model"]
+    assert [m.name for m in logged] == ["resunet-segmentation"]  # issue 24: named, not "model"
     versions = runs.client.search_model_versions("name='roads-resunet'")
     assert fit_id in {v.run_id for v in versions}
     register = stages["register"].data.params["model_uri"]
@@ -151,6 +151,22 @@ def test_end_to_end_artifacts(runs: Runs) -> None:
     # the map of the outputs: the command printed and in the report finds every input's tile
     assert f"satcnn view {out}" in runs.resumed.stdout and f"`satcnn view {out}`" in report
     assert sorted(t.name for t in load_catalog(out).tiles) == sorted([scene.stem, EXTRA.stem])
+
+
+def test_a_pipeline_prints_each_line_once_and_no_library_warnings(runs: Runs) -> None:
+    """Issue 24: Lightning's lines came twice (its own handler and satcnn's), with MLflow UserWarnings,
+    a pytree FutureWarning, LightningCLI's "args parameter" warning and the litlogger tip at each fit."""
+    err = runs.killed.stderr + runs.resumed.stderr  # the fit ran in the first
+    lines = runs.killed.stderr.splitlines()
+    assert len([line for line in lines if "GPU available:" in line]) == 1, err
+    assert len([line for line in lines if "`Trainer.fit` stopped" in line]) == 1, err
+    assert not [line for line in lines if line.startswith(("INFO lightning", "WARNING lightning"))], err
+    noise = ("Warning:", "UserWarning", "FutureWarning", "DeprecationWarning", "is deprecated", "litlogger")
+    noise += ("args parameter", "Downloading artifacts")
+    found = [line for line in err.splitlines() if any(n in line for n in noise)]
+    assert not found, found
+    report = (runs.tmp / "a" / "report" / "report.md").read_text()
+    assert not re.search(r"\d\.\d{4}\b", report) and re.search(r"\| pixels \| \d+ \|", report), report
 
 
 def test_killed_pipeline_resumes(runs: Runs) -> None:

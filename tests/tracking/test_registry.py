@@ -46,7 +46,11 @@ def test_fit_registers_the_best_model(tracked_fit: TrackedFit) -> None:
     # the MLmodel: signature of one (N, 28, 28) float32 tensor per band, named after it (issue 14:
     # the signature names the bands; it was one unnamed (N, 4, 28, 28) tensor), the satcnn block as
     # metadata, no pickled model
-    model_dir = Path(download_artifacts(run_id=run.info.run_id, artifact_path="model", tracking_uri=uri))
+    model_dir = Path(
+        download_artifacts(
+            run_id=run.info.run_id, artifact_path="deepsat_cnn-classification", tracking_uri=uri
+        )
+    )
     spec = yaml.safe_load((model_dir / "MLmodel").read_text())
     inputs = yaml.safe_load(spec["signature"]["inputs"])
     assert [i["name"] for i in inputs] == ["red", "green", "blue", "nir"]

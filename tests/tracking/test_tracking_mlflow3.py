@@ -16,10 +16,11 @@ from mlflow.models import Model
 
 from satcnn.inference.model_io import resolve_model_path
 from satcnn.models.checkpoint import read_checkpoint
+from satcnn.tracking.client import EXPERIMENT_KIND_TAG, get_or_create_experiment
 from satcnn.tracking.datasets import fingerprint
 from satcnn.tracking.system_metrics import SystemMetricsCallback
 from tests.factories import CONFIGS, SAT6_CSV
-from tests.factories.fits import TrackedFit
+from tests.factories.fits import TrackedFit, copy_store
 
 DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
 SAT6 = str(CONFIGS / "deepsat" / "sat6.yaml")
@@ -36,9 +37,15 @@ def test_fit_is_mlflow3_native(tracked_fit: TrackedFit) -> None:
     (run,) = client.search_runs([experiment.experiment_id])
     run_id = run.info.run_id
 
-    # the best model is a LoggedModel of this run, READY, an output of the run at the best step
+    # issue 24: a model-training experiment for MLflow's UI (not its GenAI view)
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
+
+    # the best model is a LoggedModel of this run, READY, an output of the run at the best step,
+    # named after what it is (issue 24: all were "model"), and runs:/<run>/<name> resolves to it
     (model,) = client.search_logged_models([experiment.experiment_id])
-    assert model.name == "model" and model.source_run_id == run_id
+    assert model.name == "deepsat_cnn-classification" and model.source_run_id == run_id
+    by_name = Path(download_artifacts(f"runs:/{run_id}/{model.name}", tracking_uri=uri))
+    assert (by_name / "MLmodel").is_file()
     assert model.status == LoggedModelStatus.READY
     best = read_checkpoint(run.data.tags["satcnn.best_checkpoint"])
     assert model.tags["satcnn.weights_digest"] == best.meta.weights_digest
@@ -84,6 +91,20 @@ def test_fit_is_mlflow3_native(tracked_fit: TrackedFit) -> None:
     # system metrics, sampled every 0.2 s during the fit
     keys = set(client.get_run(run_id).data.metrics)
     assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= keys
+
+
+def test_experiments_are_tagged_as_training_unless_they_say_otherwise(
+    tracked_fit: TrackedFit, tmp_path: Path
+) -> None:
+    """An experiment from before issue 24 is tagged when satcnn logs to it; a kind a user chose is kept."""
+    uri = f"sqlite:///{copy_store(tracked_fit.workdir / 'mlflow.db', tmp_path / 'mlflow.db')}"
+    client = MlflowClient(uri)
+    old = client.create_experiment("old")
+    mine = client.create_experiment("mine", tags={EXPERIMENT_KIND_TAG: "genai_development"})
+    assert get_or_create_experiment(client, "old", None) == old
+    assert get_or_create_experiment(client, "mine", None) == mine
+    assert client.get_experiment(old).tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
+    assert client.get_experiment(mine).tags[EXPERIMENT_KIND_TAG] == "genai_development"
 
 
 def test_data_digest_follows_content_or_file_list(tmp_path: Path) -> None:

@@ -146,6 +146,10 @@ def test_a_signal_stops_the_whole_server_tree(workdir: Path, ui: list[UiProcess]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
     assert "MLflow UI stopped" in err
     assert "other machines" not in err  # loopback: no exposure warning
+    # issue 24: MLflow's banner advised --host 0.0.0.0 (satcnn's own advice, a tunnel, is checked by
+    # test_ui_browser.py, which waits for it)
+    assert "--host 0.0.0.0" not in err.replace("rather than --host 0.0.0.0", ""), err[-3000:]
+    assert "Security middleware enabled with default settings" not in err
 
 
 @pytest.mark.slow

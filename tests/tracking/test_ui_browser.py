@@ -8,6 +8,7 @@ at other binaries.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -69,6 +70,17 @@ def _driver(tmp_path: Path):  # type: ignore[no-untyped-def]
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
+def _printed_url(log: Path, timeout: float = 30) -> str:
+    """The address ``satcnn ui`` tells the user to open (it logs it once the server listens)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(r"MLflow UI on (\S+) for", log.read_text())
+        if found:
+            return found.group(1)
+        time.sleep(0.25)
+    raise AssertionError(f"`satcnn ui` printed no address:\n{log.read_text()[-3000:]}")
+
+
 def test_ui_shows_the_run(workdir: Path) -> None:
     require_browser()  # before the slow part
     fit = ["fit", "--config", str(CONFIGS / "deepsat" / "sat6.yaml"), "--config"]
@@ -81,16 +93,19 @@ def test_ui_shows_the_run(workdir: Path) -> None:
 
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = workdir / "ui.log"  # a file, not a pipe: the server logs every request
     server = subprocess.Popen(
         [sys.executable, "-m", "satcnn", "ui", "--port", str(port)],
         cwd=workdir,
         env=env,
+        stderr=log.open("w"),
         preexec_fn=as_terminal_job,  # Ctrl-C stops it, as in a terminal
     )
     driver = None
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/health", server)
+        start_url = _printed_url(log)
         driver = _driver(tmp_path=workdir)
         from selenium.common.exceptions import TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
@@ -108,6 +123,13 @@ def test_ui_shows_the_run(workdir: Path) -> None:
             return str(driver.find_element("tag name", "body").text)
 
         run_name = run.info.run_name
+        # issue 24: the first page a new user sees, the address `satcnn ui` prints, is the newest
+        # run's experiment in MLflow's model-training view (runs and models), not its GenAI one
+        # (a traces overview, "Detect issues", the model under "Agent versions")
+        assert f"/experiments/{experiment.experiment_id}?" in start_url, start_url
+        driver.get(start_url)
+        body = page_shows("deepsat-sat6", "Runs", "Models", run_name)
+        assert "Agent versions" not in body and "Detect Issues" not in body, body[:2000]
         driver.get(f"{base}/#/experiments/{experiment.experiment_id}/runs")
         page_shows("deepsat-sat6", run_name)
         driver.get(f"{base}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}")
@@ -130,6 +152,10 @@ def test_ui_shows_the_run(workdir: Path) -> None:
             server.kill()
             raise
     assert code == 0  # Ctrl-C is a clean stop
+    # issue 24: MLflow's banner advising --host 0.0.0.0 is replaced by satcnn's advice
+    err = log.read_text()
+    assert "Security middleware enabled with default settings" not in err
+    assert "use an SSH tunnel (ssh -L" in err, err[-3000:]
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{base}/health", timeout=2)
 
