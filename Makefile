@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.satcnn-installed
 PYTEST_ARGS ?=
+# pytest-xdist workers (2 cores: 2); each test file runs whole on one worker (--dist loadfile)
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest --timeout=900 -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: install demo real-roads test test-fast lint pytest bench bench-quick system-deps clean
 
@@ -51,11 +54,11 @@ lint: install
 	$(BIN)/lint-imports
 
 pytest: install system-deps
-	$(BIN)/python -m pytest --timeout=900 $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 ## test-fast: the tests not marked slow (no lint, no end-to-end fits, servers, DDP or browser): the inner loop
 test-fast: install
-	$(BIN)/python -m pytest --timeout=900 -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 ## system-deps: headless Chromium + chromedriver for the browser test (apt-get, as root, when missing)
 system-deps:

@@ -17,7 +17,10 @@ from tests.factories.processes import as_terminal_job
 
 __all__ = ["CONFIGS", "ROOT", "SAMPLES", "SAT6_CSV", "SAT6_TIFS", "as_terminal_job"]
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Under pytest-xdist (`make test` runs two workers) each worker takes its share of the cores, so the
+# workers' in-process torch work does not oversubscribe them; subprocesses keep torch's default.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1) // _WORKERS))
 
 
 @pytest.fixture(autouse=True)
