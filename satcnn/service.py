@@ -18,12 +18,30 @@ import socket
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 from satcnn.errors import ConfigError
+from satcnn.flags import option
 
-__all__ = ["STOP_SIGNALS", "StopSignals", "bind_socket", "browser_url", "check_port_free", "is_loopback"]
+__all__ = [
+    "STOP_SIGNALS",
+    "StopSignals",
+    "bind_socket",
+    "browser_url",
+    "check_port_free",
+    "host_option",
+    "is_loopback",
+]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def host_option() -> Any:
+    """A service's ``--host`` option field: loopback by default (the same flag for every service)."""
+    return option(
+        "127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; others print a warning)",
+    )
 
 
 def is_loopback(host: str) -> bool:

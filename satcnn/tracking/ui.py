@@ -22,7 +22,7 @@ from typing import NoReturn
 from satcnn.checks import require_at_least, require_in_range
 from satcnn.errors import ConfigError, SatcnnError
 from satcnn.flags import option
-from satcnn.service import STOP_SIGNALS, StopSignals, browser_url, check_port_free, is_loopback
+from satcnn.service import STOP_SIGNALS, StopSignals, browser_url, check_port_free, host_option, is_loopback
 from satcnn.tracking.process_tree import ProcessTree
 from satcnn.tracking.store import default_tracking_uri
 
@@ -84,10 +84,7 @@ class UiOptions:
         cors_allowed_origins: MLflow's ``--cors-allowed-origins``, comma-separated.
     """
 
-    host: str = option(
-        "127.0.0.1",
-        help="address to listen on (default: 127.0.0.1, this machine only; others print a warning)",
-    )
+    host: str = host_option()
     port: int = option(5000, help="port (default: 5000)")
     store: str | None = option(
         None,

@@ -1,6 +1,6 @@
 """``satcnn view``: a local web map of an ``infer`` run, served as ``satcnn ui`` serves MLflow.
 
-The page (``static/index.html``, Leaflet vendored in ``static/leaflet``) asks ``/api/catalog``
+The page (``static/index.html``, Leaflet vendored in ``static/vendor/leaflet``) asks ``/api/catalog``
 for the tiles and their layers, then loads ``/tiles/<tile>/<layer>/{z}/{x}/{y}.png`` (rendered
 on demand, ``satcnn.view.tiles``), ``/vectors/<tile>/<i>.geojson`` and ``/point``. Starlette
 routes the requests; uvicorn serves them from a thread, on a socket bound before it starts (a
@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from satcnn.checks import require_in_range
 from satcnn.flags import option
-from satcnn.service import StopSignals, bind_socket, browser_url, is_loopback
+from satcnn.service import StopSignals, bind_socket, browser_url, host_option, is_loopback
 from satcnn.view.catalog import Catalog, ViewTile, load_catalog
 from satcnn.view.tiles import LayerKind, RenderedLayer, colour_table, pixel_value, render_tile
 
@@ -66,10 +66,7 @@ class ViewOptions:
     path: Path = option(
         positional=True, type=Path, help="a `satcnn infer` output folder or a pipeline output folder"
     )
-    host: str = option(
-        "127.0.0.1",
-        help="address to listen on (default: 127.0.0.1, this machine only; others print a warning)",
-    )
+    host: str = host_option()
     port: int = option(8000, help="port (default: 8000)")
     basemap: str | None = option(
         None,
