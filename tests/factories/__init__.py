@@ -16,7 +16,7 @@ from tests.factories.graphs import (
 )
 from tests.factories.models import patch_classifier, scaled, seg_model
 from tests.factories.paths import CONFIGS, DEBUG, NAIP, ROOT, SAMPLES, SAT6, SAT6_CSV, SAT6_TIFS, VEGAS
-from tests.factories.processes import INFER, as_terminal_job, free_port, satcnn, wait_http
+from tests.factories.processes import INFER, as_terminal_job, free_port, http_open, satcnn, wait_http
 from tests.factories.rasters import ORIGIN, RGBA, UTM, crop, noise_bands, road_bands, write_tif
 from tests.factories.scenes import SCENE_ORIGIN, make_dm, set_nodata, window_of, write_scene
 
@@ -44,6 +44,7 @@ __all__ = [
     "class_map",
     "crop",
     "free_port",
+    "http_open",
     "known_graph",
     "make_dm",
     "noise_bands",

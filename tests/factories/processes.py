@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.factories.paths import ROOT
 
@@ -37,6 +38,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Loopback requests never go through a proxy: the environment's (or a test's) proxy settings, and
+# urllib's global opener that caches them on first use, must not decide whether a local server answers.
+LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_open(url: str | urllib.request.Request, timeout: float) -> Any:
+    """``urlopen`` for a server of this machine, bypassing any proxy."""
+    return LOOPBACK.open(url, timeout=timeout)
+
+
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
     """Wait until ``url`` answers 200; fail if ``proc`` exits or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
@@ -44,7 +55,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> 
         if proc.poll() is not None:
             raise AssertionError(f"the server exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with http_open(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:

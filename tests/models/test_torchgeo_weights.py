@@ -8,6 +8,7 @@ hub cache under the file name torchgeo's URL would download to, so torchgeo's ow
 from __future__ import annotations
 
 import logging
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,7 @@ def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, di
     }
     yield saved
     torch.hub.set_dir(old)
+    urllib.request.install_opener(None)  # urllib's global opener may have cached the dead proxy
 
 
 def _conv(model: ClassicClassifier) -> torch.Tensor:

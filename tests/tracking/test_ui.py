@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from satcnn.tracking.ui import is_loopback
-from tests.factories import ROOT, as_terminal_job, free_port, wait_http
+from tests.factories import ROOT, as_terminal_job, free_port, http_open, wait_http
 
 START_TIMEOUT_S = 180  # the server imports MLflow; slow on a loaded 2-core machine
 STOP_TIMEOUT_S = 60
@@ -138,7 +138,7 @@ def test_a_signal_stops_the_whole_server_tree(workdir: Path, ui: list[UiProcess]
     assert alive(tree, timeout=60 if how.startswith("SIGKILL") else 5) == [], f"left running after {how}"
     assert port_is_free(port)
     with pytest.raises(urllib.error.URLError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+        http_open(f"http://127.0.0.1:{port}/health", timeout=2)
     if how.startswith("SIGKILL"):
         assert code == -signal.SIGKILL  # satcnn cannot act; the server still follows it down
         return
@@ -196,7 +196,7 @@ def test_a_public_host_warns_and_passes_allowed_hosts_and_cors(workdir: Path, ui
             headers["Origin"] = origin
         request = urllib.request.Request(api, data=b'{"max_results": 1}', headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with http_open(request, timeout=30) as response:
                 return int(response.status)
         except urllib.error.HTTPError as err:
             return err.code

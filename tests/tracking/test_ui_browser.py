@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import pytest
 from mlflow import MlflowClient
 
 from satcnn.cli import main
-from tests.factories import CONFIGS, ROOT, SAT6_CSV, as_terminal_job, free_port, wait_http
+from tests.factories import CONFIGS, ROOT, SAT6_CSV, as_terminal_job, free_port, http_open, wait_http
 
 CHROMIUM = os.environ.get("SATCNN_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("SATCNN_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -157,7 +156,7 @@ def test_ui_shows_the_run(workdir: Path) -> None:
     assert "Security middleware enabled with default settings" not in err
     assert "use an SSH tunnel (ssh -L" in err, err[-3000:]
     with pytest.raises(OSError):
-        urllib.request.urlopen(f"{base}/health", timeout=2)
+        http_open(f"{base}/health", timeout=2)
 
 
 def test_ui_run_page_shows_logged_model_and_datasets(workdir: Path) -> None:

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from tests.factories import (
     as_terminal_job,
     crop,
     free_port,
+    http_open,
     wait_http,
     write_checkpoint,
     write_tif,
@@ -91,7 +91,7 @@ class Viewer:
     run: Path
 
     def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.base + path, timeout=60) as response:
+        with http_open(self.base + path, timeout=60) as response:
             assert response.status == 200, path
             return bytes(response.read())
 
@@ -256,4 +256,4 @@ def test_ctrl_c_stops_the_server(viewer: Viewer) -> None:
     viewer.server.send_signal(signal.SIGINT)
     assert viewer.server.wait(timeout=30) == 0  # Ctrl-C is a clean stop
     with pytest.raises(OSError):
-        urllib.request.urlopen(f"{viewer.base}/api/catalog", timeout=2)
+        http_open(f"{viewer.base}/api/catalog", timeout=2)
