@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from results_io import RESULTS, row, write_json
 from torch.utils.flop_counter import FlopCounterMode
 
-from satcnn.inference.engine import autocast
+from satcnn.inference.device import autocast
 from satcnn.models import create_model
 
 

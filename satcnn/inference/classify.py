@@ -22,13 +22,13 @@ from rasterio.windows import Window
 
 from satcnn.checks import require_at_least, require_choice
 from satcnn.errors import ConfigError, ModelError
+from satcnn.inference.device import torch_device
 from satcnn.inference.engine import (
     Model,
     PredictStats,
     StreamSettings,
     WindowPlan,
     stream_raster,
-    torch_device,
 )
 from satcnn.inference.options import TTA_KINDS
 from satcnn.inference.tta import tta_mean

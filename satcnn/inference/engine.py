@@ -15,11 +15,9 @@ Windows without any valid pixel are not given to the model; the plan encodes the
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
-import weakref
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,6 +37,7 @@ from tqdm.auto import tqdm
 
 from satcnn.errors import ConfigError, RasterError
 from satcnn.inference.budget import Estimate, announce
+from satcnn.inference.device import autocast, prepare_model, sync
 from satcnn.inference.input_rule import InputRule
 from satcnn.io.cog import AtomicCOGWriter, gdal_cause
 from satcnn.io.output_tags import OutputTags, RunTags
@@ -53,10 +52,8 @@ __all__ = [
     "RasterJob",
     "StreamSettings",
     "WindowPlan",
-    "autocast",
     "check_crs",
     "stream_raster",
-    "torch_device",
 ]
 
 Model = Callable[[torch.Tensor], torch.Tensor]
@@ -202,18 +199,6 @@ class _Timers:
     write: float = 0.0
 
 
-def torch_device(device: str | torch.device) -> torch.device:
-    """``device`` as a ``torch.device``, checked to exist.
-
-    Raises:
-        ConfigError: A CUDA device is asked for but CUDA is not available.
-    """
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available; use device='cpu'")
-    return dev
-
-
 def _pipeline(
     items: Iterable[B],
     read: Callable[[B], R],
@@ -265,32 +250,6 @@ class _WindowReader:
         x = np.stack([p[0] for p in pairs])
         valid = np.stack([p[1] for p in pairs])
         return x, (None if valid.all() else valid)
-
-
-_COMPILED: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()
-
-
-def _prepare_model(model: Model, device: torch.device, compile_model: bool = False) -> Model:
-    if isinstance(model, torch.nn.Module):
-        model.eval()
-        model.to(device)
-        if compile_model and model not in _COMPILED:
-            model.compile()  # in place: state_dict keys (and so the weights digest) are unchanged
-            _COMPILED.add(model)
-    return model
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
-    """``torch.autocast`` for a Lightning-style ``precision`` (``32``: no autocast)."""
-    if precision == "32":
-        return contextlib.nullcontext()
-    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}[precision]
-    return torch.autocast(device.type, dtype=dtype)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def check_crs(info: RasterInfo, required: bool) -> None:
@@ -383,7 +342,7 @@ class _Stages:
                 if result.is_floating_point() and result.dtype != torch.float32:  # autocast
                     result = result.float()
                 out = result.cpu().numpy()
-            _sync(dev)
+            sync(dev)
             self.timers.model += time.perf_counter() - t
         self.bar.update(len(batch))
         self.estimate.update(len(batch))
@@ -420,7 +379,7 @@ def stream_raster(
     info = _open(src, dst, job, settings)
     plan = job.plan(info)
     tags = {**replace(plan.output_tags, source=src.name, run=settings.run).to_tags(), **settings.tags}
-    model = _prepare_model(model, settings.device, settings.compile)
+    model = prepare_model(model, settings.device, settings.compile)
     writer = AtomicCOGWriter(
         dst,
         plan.profile,

@@ -40,7 +40,8 @@ from rasterio.windows import Window
 
 from satcnn.data.class_names import match_class
 from satcnn.errors import RasterError, SatcnnError
-from satcnn.inference.engine import autocast, check_crs
+from satcnn.inference.device import autocast
+from satcnn.inference.engine import check_crs
 from satcnn.inference.input_rule import InputRule
 from satcnn.inference.inputs import RASTER_SUFFIXES
 from satcnn.inference.report import TileResult
