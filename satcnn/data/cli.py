@@ -1,4 +1,4 @@
-"""``satcnn data synth-roads|png-to-geotiff|rasterize-roads|split-scene``: data preparation tools.
+"""``satcnn data synth-roads|png-to-geotiff|import-roads|fetch|rasterize-roads|split-scene``: data tools.
 
 One options dataclass per tool, checked once; its fields are the tool's flags (``satcnn.flags``).
 """
@@ -10,11 +10,13 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-from satcnn.checks import OptionError, require_above, require_in_range
+from satcnn.checks import OptionError, require_above, require_choice, require_in_range
 from satcnn.errors import DataFormatError
 from satcnn.flags import add_subcommand, command_parser, option, parse_subcommand
 
 __all__ = [
+    "FetchOptions",
+    "ImportRoadsOptions",
     "PngToGeotiffOptions",
     "RasterizeRoadsOptions",
     "SplitSceneOptions",
@@ -58,6 +60,50 @@ class PngToGeotiffOptions:
     def __post_init__(self) -> None:
         require_above("resolution", self.resolution)
         require_in_range("nodata", self.nodata, 0, 255)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportRoadsOptions:
+    """``satcnn data import-roads``: a Mnih-style folder (``sat/`` + ``map/``) to scenes."""
+
+    src: str = option(positional=True, help="folder with sat/ and map/ (or split folders holding them)")
+    out: str = option(help="output folder (gets images/ and masks/, or one such folder per split)")
+    threshold: int = option(128, help="label values >= it are road (default 128)")
+    resolution: float = option(1.0, help="pixel size in metres (default 1.0, Massachusetts' native)")
+    nodata_white: bool = option(
+        True,
+        help="record 255 as nodata where all three bands are white (default; --no-nodata-white: keep them)",
+    )
+
+    def __post_init__(self) -> None:
+        require_in_range("threshold", self.threshold, 1, 255)
+        require_above("resolution", self.resolution)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchOptions:
+    """``satcnn data fetch``: download a dataset from its published location and import it."""
+
+    dataset: str = option(positional=True, help="massachusetts-roads (sat-4, sat-6: says where to get them)")
+    out: str = option(help="output folder (gets raw/<split>/ and <split>/images, <split>/masks)")
+    splits: str = option("train,valid,test", help="comma-separated splits (default train,valid,test)")
+    base_url: str | None = option(
+        None, type=str, help="a mirror of the dataset's layout (default: its own site)"
+    )
+    threshold: int = option(128, help="label values >= it are road (default 128)")
+
+    def __post_init__(self) -> None:
+        from satcnn.data.fetch import DATASETS, MASS_ROADS_SPLITS
+
+        require_choice("dataset", self.dataset, DATASETS)
+        for split in self.split_list:
+            require_choice("splits", split, list(MASS_ROADS_SPLITS))
+        require_in_range("threshold", self.threshold, 1, 255)
+
+    @property
+    def split_list(self) -> list[str]:
+        """``splits`` as a list."""
+        return [s.strip() for s in self.splits.split(",") if s.strip()]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_subcommand(
         sub,
+        "import-roads",
+        ImportRoadsOptions,
+        help="convert a Mnih-style folder (sat/ + map/, PNG, JPEG or TIFF) to scenes: labels thresholded, "
+        "white no-data recorded",
+    )
+    add_subcommand(
+        sub,
+        "fetch",
+        FetchOptions,
+        help="download Massachusetts Roads from its published location (resumable) and import it",
+    )
+    add_subcommand(
+        sub,
         "rasterize-roads",
         RasterizeRoadsOptions,
         help="buffer road centrelines (GeoJSON/GeoPackage) and burn them onto a raster grid",
@@ -149,6 +208,27 @@ def data_main(argv: list[str]) -> int:
             options.image, options.mask, options.out, resolution=options.resolution, nodata=options.nodata
         )
         sys.stdout.write(f"wrote {image} and {mask}\n")
+    elif isinstance(options, ImportRoadsOptions):
+        from satcnn.data.mnih import import_tree
+
+        splits = import_tree(
+            options.src, options.out, options.threshold, options.resolution, nodata_white=options.nodata_white
+        )
+        for split in splits:
+            sys.stdout.write(
+                f"wrote {len(split.stems)} scenes to {split.out}/images and {split.out}/masks "
+                f"({split.with_nodata} with white nodata)\n"
+            )
+    elif isinstance(options, FetchOptions):
+        from satcnn.data.fetch import KEYED, MASS_ROADS_URL, FetchError, fetch_massachusetts_roads
+
+        if options.dataset in KEYED:
+            raise FetchError(KEYED[options.dataset])
+        splits = fetch_massachusetts_roads(
+            options.out, options.split_list, options.base_url or MASS_ROADS_URL, options.threshold
+        )
+        for split in splits:
+            sys.stdout.write(f"wrote {len(split.stems)} scenes to {split.out}/images and {split.out}/masks\n")
     elif isinstance(options, SplitSceneOptions):
         from satcnn.data.split_scene import split_scene
 

@@ -23,7 +23,7 @@ from rasterio.errors import NotGeoreferencedWarning as _RioNotGeoreferencedWarni
 from satcnn.errors import DataFormatError, RasterError, require_file
 from satcnn.io.atomic import atomic_output
 
-__all__ = ["NotGeoreferencedWarning", "png_pair_to_geotiff"]
+__all__ = ["NotGeoreferencedWarning", "png_pair_to_geotiff", "read_plain", "write_pair"]
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,20 @@ class NotGeoreferencedWarning(UserWarning):
     """A raster was written without a CRS: its coordinates are pixel units, not map units."""
 
 
-def _read_png(path: Path, what: str) -> np.ndarray:
+def read_plain(path: Path, what: str) -> np.ndarray:
+    """All bands of a (possibly non-georeferenced) raster GDAL reads (PNG, JPEG, TIFF), (bands, h, w).
+
+    Raises:
+        RasterError: GDAL cannot open or decode it, naming ``path``.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", _RioNotGeoreferencedWarning)
             with rasterio.open(path) as src:
                 return src.read()
-    except rasterio.RasterioIOError as exc:
-        raise RasterError(f"cannot read {what}: {exc}", path) from exc
+    except (rasterio.RasterioIOError, rasterio.errors.RasterioError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RasterError(f"cannot read {what}: {reason}", path) from exc
 
 
 def _write(
@@ -67,6 +73,31 @@ def _write(
             dst.write(data)
             for band, desc in enumerate(descriptions, start=1):
                 dst.set_band_description(band, desc)
+
+
+def write_pair(
+    image: np.ndarray, mask: np.ndarray, out: Path, stem: str, resolution: float, nodata: int | None
+) -> tuple[Path, Path]:
+    """Write ``out/images/<stem>.tif`` and ``out/masks/<stem>.tif`` atomically: pixel-unit grid, no CRS.
+
+    Args:
+        image: uint8 (bands, h, w); 3 bands are described red/green/blue.
+        mask: uint8 (1, h, w) road mask (0/1).
+        out: output root.
+        stem: the scene's name.
+        resolution: pixel size recorded in the transform.
+        nodata: the image's nodata value, or None.
+    """
+    transform = Affine(resolution, 0.0, 0.0, 0.0, -resolution, 0.0)
+    if image.shape[0] == 3:
+        descriptions = ["red", "green", "blue"]
+    else:
+        descriptions = [f"band_{i + 1}" for i in range(image.shape[0])]
+    image_tif = out / "images" / f"{stem}.tif"
+    mask_tif = out / "masks" / f"{stem}.tif"
+    _write(image_tif, image, transform, descriptions, nodata)
+    _write(mask_tif, mask, transform, ["road"])
+    return image_tif, mask_tif
 
 
 def png_pair_to_geotiff(
@@ -108,8 +139,8 @@ def png_pair_to_geotiff(
         raise DataFormatError(f"resolution must be > 0, got {resolution}")
     if nodata is not None and not 0 <= nodata <= 255:
         raise DataFormatError(f"nodata must be in 0-255 for an 8-bit image, got {nodata}")
-    image = _read_png(image_path, "image")
-    mask = _read_png(mask_path, "mask")
+    image = read_plain(image_path, "image")
+    mask = read_plain(mask_path, "mask")
     if image.dtype != np.uint8:
         raise RasterError(f"image must be 8-bit, got {image.dtype}; rescale it to uint8 first", image_path)
     if image.shape[1:] != mask.shape[1:]:
@@ -119,16 +150,9 @@ def png_pair_to_geotiff(
             mask_path,
         )
     stem = image_path.stem.removesuffix("_sat")
-    out = Path(out_dir)
-    transform = Affine(resolution, 0.0, 0.0, 0.0, -resolution, 0.0)
-    if image.shape[0] == 3:
-        descriptions = ["red", "green", "blue"]
-    else:
-        descriptions = [f"band_{i + 1}" for i in range(image.shape[0])]
-    image_tif = out / "images" / f"{stem}.tif"
-    mask_tif = out / "masks" / f"{stem}.tif"
-    _write(image_tif, image, transform, descriptions, nodata)
-    _write(mask_tif, (mask[:1] > 0).astype(np.uint8), transform, ["road"])
+    image_tif, mask_tif = write_pair(
+        image, (mask[:1] > 0).astype(np.uint8), Path(out_dir), stem, resolution, nodata
+    )
     msg = (
         f"{image_tif} and {mask_tif} are not georeferenced: pixel-unit transform "
         f"(resolution {resolution}) and no CRS"

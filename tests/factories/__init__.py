@@ -14,8 +14,21 @@ from tests.factories.graphs import (
     to_world,
     write_raster,
 )
+from tests.factories.http_range import serve_folder
 from tests.factories.models import patch_classifier, scaled, seg_model
-from tests.factories.paths import CONFIGS, DEBUG, NAIP, ROOT, SAMPLES, SAT6, SAT6_CSV, SAT6_TIFS, VEGAS
+from tests.factories.paths import (
+    CONFIGS,
+    DEBUG,
+    MASS_EXTRA,
+    NAIP,
+    ROOT,
+    SAMPLES,
+    SAT6,
+    SAT6_CSV,
+    SAT6_TIFS,
+    SHARED,
+    VEGAS,
+)
 from tests.factories.processes import INFER, as_terminal_job, free_port, http_open, satcnn, wait_http
 from tests.factories.rasters import ORIGIN, RGBA, UTM, crop, noise_bands, road_bands, write_tif
 from tests.factories.scenes import SCENE_ORIGIN, make_dm, set_nodata, window_of, write_scene
@@ -29,6 +42,7 @@ __all__ = [
     "INFER",
     "KNOWN_EDGES",
     "KNOWN_NODES",
+    "MASS_EXTRA",
     "NAIP",
     "ORIGIN",
     "RGBA",
@@ -38,6 +52,7 @@ __all__ = [
     "SAT6_CSV",
     "SAT6_TIFS",
     "SCENE_ORIGIN",
+    "SHARED",
     "UTM",
     "VEGAS",
     "as_terminal_job",
@@ -53,6 +68,7 @@ __all__ = [
     "satcnn",
     "scaled",
     "seg_model",
+    "serve_folder",
     "set_nodata",
     "to_world",
     "wait_http",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,3 +14,7 @@ DEBUG = str(CONFIGS / "trainer" / "debug.yaml")
 SAT6 = str(CONFIGS / "deepsat" / "sat6.yaml")
 NAIP = SAMPLES / "naip" / "m_4709963_se_14_1_20200831.tif"
 VEGAS = SAMPLES / "roads" / "spacenet3-vegas" / "road_mask_input.tif"
+# The project's shared data (real tiles kept out of git) sits beside the clone; CI has it there.
+# SATCNN_SHARED points elsewhere (a worktree away from the clone's parent).
+SHARED = Path(os.environ.get("SATCNN_SHARED", str(ROOT.parent / "shared")))
+MASS_EXTRA = SHARED / "data" / "roads" / "massachusetts-extra"
