@@ -17,6 +17,7 @@ from tests.factories.graphs import (
 from tests.factories.models import patch_classifier, scaled, seg_model
 from tests.factories.paths import CONFIGS, DEBUG, NAIP, ROOT, SAMPLES, SAT6, SAT6_CSV, SAT6_TIFS, VEGAS
 from tests.factories.processes import INFER, as_terminal_job, free_port, http_open, satcnn, wait_http
+from tests.factories.range_server import RangeServer, range_server, write_cog
 from tests.factories.rasters import ORIGIN, RGBA, UTM, crop, noise_bands, road_bands, write_tif
 from tests.factories.scenes import SCENE_ORIGIN, make_dm, set_nodata, window_of, write_scene
 
@@ -40,6 +41,7 @@ __all__ = [
     "SCENE_ORIGIN",
     "UTM",
     "VEGAS",
+    "RangeServer",
     "as_terminal_job",
     "class_map",
     "crop",
@@ -49,6 +51,7 @@ __all__ = [
     "make_dm",
     "noise_bands",
     "patch_classifier",
+    "range_server",
     "road_bands",
     "satcnn",
     "scaled",
@@ -58,6 +61,7 @@ __all__ = [
     "wait_http",
     "window_of",
     "write_checkpoint",
+    "write_cog",
     "write_raster",
     "write_scene",
     "write_tif",

@@ -1,0 +1,126 @@
+"""A real HTTP server on loopback that honours Range requests, for remote-read tests and benches.
+
+It serves a folder, counts requests and bytes per file, and can inject faults: the first N
+requests of a file answer 503, or each response waits ``latency`` seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+@dataclass
+class RangeServer:
+    """What the server saw, and the faults it injects (change them between runs).
+
+    Attributes:
+        root: The folder served.
+        url: ``http://127.0.0.1:PORT``.
+        latency: Seconds each response waits before its body.
+        fail_first: Per file name, how many of its next requests answer 503.
+        requests: Requests per file name (GET and HEAD).
+        sent: Body bytes sent per file name.
+    """
+
+    root: Path
+    url: str = ""
+    latency: float = 0.0
+    fail_first: dict[str, int] = field(default_factory=dict)
+    requests: Counter[str] = field(default_factory=Counter)
+    sent: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        """Forget the counts."""
+        with self.lock:
+            self.requests.clear()
+            self.sent.clear()
+
+
+def _handler(state: RangeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            pass
+
+        def do_HEAD(self) -> None:
+            self._serve(body=False)
+
+        def do_GET(self) -> None:
+            self._serve(body=True)
+
+        def _serve(self, body: bool) -> None:
+            name = self.path.split("?", 1)[0].lstrip("/")
+            with state.lock:
+                state.requests[name] += 1
+                failing = state.fail_first.get(name, 0)
+                if failing:
+                    state.fail_first[name] = failing - 1
+            if state.latency:
+                time.sleep(state.latency)
+            path = state.root / name
+            if failing or not path.is_file():
+                self.send_response(503 if failing else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            data = path.read_bytes()
+            start, end, status = 0, len(data) - 1, 200
+            m = _RANGE.match(self.headers.get("Range", ""))
+            if m and (m.group(1) or m.group(2)):
+                if m.group(1):
+                    start = int(m.group(1))
+                    end = min(int(m.group(2)), end) if m.group(2) else end
+                else:  # a suffix: the last N bytes
+                    start = max(len(data) - int(m.group(2)), 0)
+                status = 206
+            chunk = data[start : end + 1]
+            self.send_response(status)
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Content-Type", "image/tiff")
+            self.send_header("Content-Length", str(len(chunk)))
+            self.send_header("ETag", f'"{path.stat().st_mtime_ns:x}-{len(data):x}"')
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            self.end_headers()
+            if body:
+                self.wfile.write(chunk)
+                with state.lock:
+                    state.sent[name] += len(chunk)
+
+    return Handler
+
+
+@contextmanager
+def range_server(root: Path) -> Iterator[RangeServer]:
+    """Serve ``root`` on a free loopback port for the ``with`` body (a thread per request)."""
+    state = RangeServer(root)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def write_cog(src: Path, dst: Path, blocksize: int = 128) -> Path:
+    """``src`` rewritten as a tiled COG (GDAL's COG driver) at ``dst``."""
+    from rasterio.shutil import copy
+
+    copy(src, dst, driver="COG", blocksize=blocksize)
+    return dst
