@@ -6,6 +6,8 @@ requests of a file answer 503, or each response waits ``latency`` seconds.
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
 import threading
 import time
@@ -43,8 +45,12 @@ class RangeServer:
     def reset(self) -> None:
         """Forget the counts."""
         with self.lock:
-            self.requests.clear()
-            self.sent.clear()
+            self.reset_unlocked()
+
+    def reset_unlocked(self) -> None:
+        """Forget the counts (the caller holds ``lock``)."""
+        self.requests.clear()
+        self.sent.clear()
 
 
 def _handler(state: RangeServer) -> type[BaseHTTPRequestHandler]:
@@ -62,6 +68,9 @@ def _handler(state: RangeServer) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, body: bool) -> None:
             name = self.path.split("?", 1)[0].lstrip("/")
+            if name == "-/stats":  # the counts, for a bench in another process
+                self._stats()
+                return
             with state.lock:
                 state.requests[name] += 1
                 failing = state.fail_first.get(name, 0)
@@ -75,29 +84,40 @@ def _handler(state: RangeServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            data = path.read_bytes()
-            start, end, status = 0, len(data) - 1, 200
+            total = path.stat().st_size
+            start, end, status = 0, total - 1, 200
             m = _RANGE.match(self.headers.get("Range", ""))
             if m and (m.group(1) or m.group(2)):
                 if m.group(1):
                     start = int(m.group(1))
                     end = min(int(m.group(2)), end) if m.group(2) else end
                 else:  # a suffix: the last N bytes
-                    start = max(len(data) - int(m.group(2)), 0)
+                    start = max(total - int(m.group(2)), 0)
                 status = 206
-            chunk = data[start : end + 1]
+            with path.open("rb") as f:
+                f.seek(start)
+                chunk = f.read(max(end + 1 - start, 0)) if body else b""
             self.send_response(status)
             self.send_header("Accept-Ranges", "bytes")
             self.send_header("Content-Type", "image/tiff")
-            self.send_header("Content-Length", str(len(chunk)))
-            self.send_header("ETag", f'"{path.stat().st_mtime_ns:x}-{len(data):x}"')
+            self.send_header("Content-Length", str(max(end + 1 - start, 0)))
+            self.send_header("ETag", f'"{path.stat().st_mtime_ns:x}-{total:x}"')
             if status == 206:
-                self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+                self.send_header("Content-Range", f"bytes {start}-{end}/{total}")
             self.end_headers()
             if body:
                 self.wfile.write(chunk)
                 with state.lock:
                     state.sent[name] += len(chunk)
+
+        def _stats(self) -> None:
+            with state.lock:
+                data = json.dumps({"requests": state.requests, "sent": state.sent}).encode()
+                state.reset_unlocked()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
     return Handler
 
@@ -124,3 +144,23 @@ def write_cog(src: Path, dst: Path, blocksize: int = 128) -> Path:
 
     copy(src, dst, driver="COG", blocksize=blocksize)
     return dst
+
+
+def main() -> None:
+    """``python -m tests.factories.range_server ROOT PORT [--latency S]``: serve until killed.
+
+    ``GET /-/stats`` answers the counts since the last such request (JSON) and resets them.
+    """
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("root", type=Path)
+    ap.add_argument("port", type=int)
+    ap.add_argument("--latency", type=float, default=0.0)
+    args = ap.parse_args()
+    state = RangeServer(args.root, url=f"http://127.0.0.1:{args.port}", latency=args.latency)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(state))
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
