@@ -318,6 +318,12 @@ class _Stages:
         try:
             x, valid = self.reader.read([self.plan.window(u) for u in batch])
         except RasterioError as err:
+            if is_href(self.src):
+                raise RasterError(
+                    f"cannot read its pixels over the network after GDAL's retries ({gdal_cause(err)}); "
+                    "rerun later (current outputs are kept) or allow more retries (GDAL_HTTP_MAX_RETRY)",
+                    self.src,
+                ) from None
             raise RasterError(
                 f"cannot read its pixels, the file is truncated or damaged ({gdal_cause(err)}); "
                 "re-download or re-export it",

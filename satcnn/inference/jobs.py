@@ -23,7 +23,7 @@ import torch
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from torch import nn
 
-from satcnn.errors import ModelError, SatcnnError
+from satcnn.errors import ModelError, RasterError, SatcnnError
 from satcnn.inference.classify import ClassMapJob, class_fractions_of, classify
 from satcnn.inference.engine import StreamSettings, stream_raster
 from satcnn.inference.input_rule import InputRule
@@ -255,7 +255,7 @@ class ClassificationTiles(TileJob):
                     warnings.simplefilter("ignore", NotGeoreferencedWarning)
                     with open_dataset(src) as ds:
                         self._patch_sized[key] = ds.height == ds.width == self.patch
-            except RasterioError:  # the class-map path reports the problem, naming the file
+            except (RasterioError, RasterError):  # the class-map path reports it, naming the file
                 self._patch_sized[key] = False
         return self._patch_sized[key]
 

@@ -155,8 +155,13 @@ def open_dataset(path: str | Path) -> Iterator[DatasetReader]:
         with rasterio.open(path) as ds:
             yield ds
         return
-    with gdal_env(), rasterio.open(signed(str(path))) as ds:
-        yield ds
+    with gdal_env():
+        try:
+            ds = rasterio.open(signed(str(path)))
+        except RasterioError as err:
+            raise RasterError(f"cannot be read over the network: {err}", Href(str(path))) from None
+        with ds:
+            yield ds
 
 
 def check_raster(

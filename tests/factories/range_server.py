@@ -1,7 +1,8 @@
 """A real HTTP server on loopback that honours Range requests, for remote-read tests and benches.
 
 It serves a folder, counts requests and bytes per file, and can inject faults: the first N
-requests of a file answer 503, or each response waits ``latency`` seconds.
+requests of a file answer 503 or have their connection dropped, or each response waits
+``latency`` seconds.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -30,6 +32,8 @@ class RangeServer:
         url: ``http://127.0.0.1:PORT``.
         latency: Seconds each response waits before its body.
         fail_first: Per file name, how many of its next requests answer 503.
+        reset_first: Per file name, how many of its next requests get the connection closed unanswered.
+        fail_after: Per file name, how many requests succeed before all later ones answer 503.
         requests: Requests per file name (GET and HEAD).
         sent: Body bytes sent per file name.
     """
@@ -38,6 +42,8 @@ class RangeServer:
     url: str = ""
     latency: float = 0.0
     fail_first: dict[str, int] = field(default_factory=dict)
+    reset_first: dict[str, int] = field(default_factory=dict)
+    fail_after: dict[str, int] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
     sent: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,6 +82,14 @@ def _handler(state: RangeServer) -> type[BaseHTTPRequestHandler]:
                 failing = state.fail_first.get(name, 0)
                 if failing:
                     state.fail_first[name] = failing - 1
+                failing = failing or state.requests[name] > state.fail_after.get(name, 1 << 62)
+                resetting = state.reset_first.get(name, 0)
+                if resetting:
+                    state.reset_first[name] = resetting - 1
+            if resetting:  # a dropped connection: no status line at all
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             if state.latency:
                 time.sleep(state.latency)
             path = state.root / name

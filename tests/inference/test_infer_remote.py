@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
 
+from satcnn.errors import SatcnnError
+from satcnn.inference.segment import predict_raster
 from tests.factories import NAIP, crop, range_server, satcnn, write_checkpoint, write_cog
 
 
@@ -54,3 +57,19 @@ def test_infer_reads_hrefs_in_place_retries_names_dead_ones_and_resumes(tmp_path
         assert (out / "a.tif").stat().st_mtime_ns == before  # the current output is kept
         # only the header is fetched again (a classifier checks whether the tile is one patch)
         assert srv.requests["a.tif"] <= 2
+
+
+def test_a_read_failing_mid_raster_names_the_href_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served, out = tmp_path / "served", tmp_path / "out"
+    served.mkdir()
+    out.mkdir()
+    write_cog(crop(NAIP, tmp_path / "tile.tif", 300, 300), served / "a.tif")
+    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "1")
+    model = torch.nn.Sequential(torch.nn.Conv2d(4, 1, 1), torch.nn.Sigmoid()).eval()
+    with range_server(served) as srv:
+        srv.fail_after["a.tif"] = 2  # the header is read, then every window's tiles fail
+        with pytest.raises(SatcnnError, match=rf"^{srv.url}/a\.tif: cannot read its pixels over the network"):
+            predict_raster(model, f"{srv.url}/a.tif", out / "a.tif", window=128, margin=0, progress=False)
+    assert list(out.iterdir()) == []  # nothing half-written

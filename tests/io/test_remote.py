@@ -67,6 +67,11 @@ def test_remote_cog_reads_as_local_with_retries_and_a_dead_url_named(
             np.testing.assert_array_equal(ds.read(), expected)
         assert info.shape == (200, 260) and srv.requests["a.tif"] >= 3
 
+        srv.reset_first["c.tif"] = 1  # a dropped connection, retried
+        with open_dataset(f"{srv.url}/c.tif") as ds:
+            np.testing.assert_array_equal(ds.read(), expected)
+        assert srv.requests["c.tif"] >= 2
+
         monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "0")  # the user's GDAL environment wins: no retries
         srv.fail_first["b.tif"] = 1
         with pytest.raises(RasterError, match=rf"^{srv.url}/b\.tif: cannot be read over the network.*503"):
