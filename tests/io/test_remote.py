@@ -78,3 +78,22 @@ def test_remote_cog_reads_as_local_with_retries_and_a_dead_url_named(
             open_raster(f"{srv.url}/b.tif")
         with pytest.raises(RasterError, match=rf"^{srv.url}/gone\.tif: .*404"):
             open_raster(f"{srv.url}/gone.tif")
+
+
+def test_s3_href_reads_through_gdal_vsis3_with_the_users_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bucket" / "naip").mkdir(parents=True)
+    cog = write_cog(crop(NAIP, tmp_path / "tile.tif", 150), tmp_path / "bucket" / "naip" / "t.tif")
+    with range_server(tmp_path) as srv:  # path-style S3 GETs are plain range requests on /bucket/key
+        for k, v in {
+            "AWS_S3_ENDPOINT": srv.url.removeprefix("http://"),
+            "AWS_HTTPS": "NO",
+            "AWS_VIRTUAL_HOSTING": "FALSE",
+            "AWS_NO_SIGN_REQUEST": "YES",
+        }.items():
+            monkeypatch.setenv(k, v)
+        [href] = resolve_inputs(["s3://bucket/naip/t.tif"])
+        with open_dataset(href) as ds, rasterio.open(cog) as local:
+            np.testing.assert_array_equal(ds.read(), local.read())
+        assert href.stem == "t" and srv.requests["bucket/naip/t.tif"] >= 1
