@@ -82,7 +82,8 @@ bench: install
 	$(BENCH) bench/bench_infer_core.py --sizes 4096 16384 --model pointwise --threads 1 \
 		--json bench/results/infer_core.json
 	$(BENCH) bench/bench_view.py
-	$(BENCH) bench/report.py --benches tiling augment precision infer_1024 infer_4096 export deepsat view per_tile
+	$(BENCH) bench/bench_remote.py
+	$(BENCH) bench/report.py --benches tiling augment precision infer_1024 infer_4096 export deepsat view per_tile remote
 
 ## bench-quick: every bench of `make bench` at tiny sizes, in one process, into a temporary folder
 ## (bench/quick.py: a smoke run for CI, 49 s on an idle 2-core machine; compile is left to `make bench`)

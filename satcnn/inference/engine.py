@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
-import rasterio
 import torch
 from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
@@ -41,8 +40,9 @@ from satcnn.inference.device import autocast, prepare_model, sync
 from satcnn.inference.input_rule import InputRule
 from satcnn.io.cog import AtomicCOGWriter, gdal_cause
 from satcnn.io.output_tags import OutputTags, RunTags
-from satcnn.io.raster import RasterInfo, gdal_cache_env, open_raster
+from satcnn.io.raster import RasterInfo, gdal_cache_env, open_dataset, open_raster
 from satcnn.io.reader import WindowReader
+from satcnn.io.remote import as_path, is_href
 
 logger = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ def _open(src: Path, dst: Path, job: RasterJob, settings: StreamSettings) -> Ras
         require_crs=False,
     )
     check_crs(info, settings.require_crs)
-    if src.resolve() == dst.resolve():
+    if not is_href(src) and src.resolve() == dst.resolve():
         raise ConfigError(f"output {dst} is the input raster; choose another output path")
     return info
 
@@ -318,6 +318,12 @@ class _Stages:
         try:
             x, valid = self.reader.read([self.plan.window(u) for u in batch])
         except RasterioError as err:
+            if is_href(self.src):
+                raise RasterError(
+                    f"cannot read its pixels over the network after GDAL's retries ({gdal_cause(err)}); "
+                    "rerun later (current outputs are kept) or allow more retries (GDAL_HTTP_MAX_RETRY)",
+                    self.src,
+                ) from None
             raise RasterError(
                 f"cannot read its pixels, the file is truncated or damaged ({gdal_cause(err)}); "
                 "re-download or re-export it",
@@ -375,7 +381,7 @@ def stream_raster(
         ConfigError: The output is the input.
     """
     t0 = time.perf_counter()
-    src, dst = Path(src), Path(dst)
+    src, dst = as_path(src), Path(dst)
     info = _open(src, dst, job, settings)
     plan = job.plan(info)
     tags = {**replace(plan.output_tags, source=src.name, run=settings.run).to_tags(), **settings.tags}
@@ -389,7 +395,7 @@ def stream_raster(
         **plan.writer_options,
     )
     announce(src, dst, plan, writer)
-    with gdal_cache_env(settings.gdal_cache_mb), rasterio.open(src) as ds:
+    with gdal_cache_env(settings.gdal_cache_mb), open_dataset(src) as ds:
         reader = _WindowReader(ds, settings, src)  # the input rule's checks, before any output
         with writer:
             stages = _Stages(plan, model, settings, reader, writer)

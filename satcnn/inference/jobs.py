@@ -19,12 +19,11 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-import rasterio
 import torch
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from torch import nn
 
-from satcnn.errors import ModelError, SatcnnError
+from satcnn.errors import ModelError, RasterError, SatcnnError
 from satcnn.inference.classify import ClassMapJob, class_fractions_of, classify
 from satcnn.inference.engine import StreamSettings, stream_raster
 from satcnn.inference.input_rule import InputRule
@@ -37,6 +36,7 @@ from satcnn.inference.segment import DEFAULT_NODATA, OutputKind, SegmentationJob
 from satcnn.inference.windows import axis_spans, default_batch_size, default_window
 from satcnn.io.notes import note
 from satcnn.io.output_tags import OutputTags, RunTags, VectorTags
+from satcnn.io.raster import open_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -253,9 +253,9 @@ class ClassificationTiles(TileJob):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                    with rasterio.open(src) as ds:
+                    with open_dataset(src) as ds:
                         self._patch_sized[key] = ds.height == ds.width == self.patch
-            except RasterioError:  # the class-map path reports the problem, naming the file
+            except (RasterioError, RasterError):  # the class-map path reports it, naming the file
                 self._patch_sized[key] = False
         return self._patch_sized[key]
 

@@ -54,7 +54,7 @@ class InferenceOptions:
     Attributes:
         model: Checkpoint path, ``runs:/...`` or ``models:/...`` URI (see ``load_model``), or a
             model already loaded.
-        inputs: Raster paths, folders, globs or list files (one spec or several).
+        inputs: Raster paths, folders, globs, list files or remote hrefs (one spec or several).
         output_dir: Output folder (created if needed).
         window: Road models: largest window side (default ``inference.windows.default_window``:
             1088 on CPU, 1536 on CUDA, at least the patch, rounded up to the ``size_multiple``).
@@ -111,7 +111,10 @@ class InferenceOptions:
         flag="--input",
         append=True,
         stage=True,
-        help="GeoTIFF, folder, glob (quoted) or list file (.txt, one path a line); repeatable",
+        help=(
+            "GeoTIFF, folder, glob (quoted), list file (.txt, one path or href a line), or an "
+            "https://, s3://, gs:// or az:// href (read in place); repeatable"
+        ),
     )
     output_dir: str | Path = option(flag="--output", help="output folder")
     window: int | None = option(

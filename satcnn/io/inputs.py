@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from satcnn.errors import DataFormatError, InputFileNotFoundError
+from satcnn.io.remote import Href, is_href
 
 __all__ = ["LIST_SUFFIXES", "RASTER_SUFFIXES", "resolve_inputs"]
 
@@ -23,11 +24,13 @@ def _list_file(path: Path) -> list[Path]:
         raise DataFormatError(
             f"cannot read the list file ({err}); expected one raster path a line", path
         ) from None
-    out = []
+    out: list[Path] = []
     missing = []
     for number, line in enumerate(text.splitlines(), 1):
         entry = line.strip()
-        if entry and not entry.startswith("#"):
+        if entry and not entry.startswith("#") and is_href(entry):
+            out.append(Href(entry))  # remote: an error naming it when it is opened
+        elif entry and not entry.startswith("#"):
             p = Path(entry).expanduser()
             out.append(p if p.is_absolute() else path.parent / p)
             if not out[-1].exists():
@@ -73,9 +76,10 @@ def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
     dot-files such as ``AtomicCOGWriter``'s ``.<name>.tmp.tif`` temporaries; a folder without
     any holds per-class folders, whose rasters are taken one level down), a
     glob pattern (sorted matches), or a list file (``.txt``/``.lst``/``.list``: one path per line,
-    relative to the list file; ``#`` starts a comment). Paths that do not exist are kept, so each
-    becomes a per-file error naming it, except in a list file, which is refused whole, naming the
-    list and the lines.
+    relative to the list file; ``#`` starts a comment), or a remote href (``http(s)://``, ``s3://``,
+    ``gs://``, ``az://``, also as a list file's line), kept as ``satcnn.io.remote.Href``. Paths
+    that do not exist are kept, so each becomes a per-file error naming it, except in a list
+    file, which is refused whole, naming the list and the lines.
 
     Raises:
         InputFileNotFoundError: A folder holds no GeoTIFF, a glob matches nothing, or a list file
@@ -84,6 +88,9 @@ def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
     """
     found: list[Path] = []
     for spec in specs:
+        if is_href(spec):
+            found.append(Href(str(spec)))
+            continue
         p = Path(spec).expanduser()
         if p.is_dir():
             found += _folder(p)
@@ -99,7 +106,7 @@ def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for q in found:
-        key = Path(os.path.abspath(q))  # not resolve(): symlinked copies are distinct tiles
+        key = q if isinstance(q, Href) else Path(os.path.abspath(q))  # symlinked copies are distinct tiles
         if key not in seen:
             seen.add(key)
             unique.append(q)

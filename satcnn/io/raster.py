@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,19 @@ from rasterio.io import DatasetReader
 
 from satcnn.errors import RasterError, require_file
 from satcnn.io.reader import accepts_bands, consumed_bands
+from satcnn.io.remote import Href, gdal_env, is_href, signed
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RasterInfo", "check_band_count", "check_raster", "gdal_cache_env", "open_raster", "opened_raster"]
+__all__ = [
+    "RasterInfo",
+    "check_band_count",
+    "check_raster",
+    "gdal_cache_env",
+    "open_dataset",
+    "open_raster",
+    "opened_raster",
+]
 
 
 @dataclass(frozen=True)
@@ -110,21 +119,49 @@ def opened_raster(
     Raises:
         InputFileNotFoundError, RasterError: As ``open_raster``.
     """
-    p = require_file(path, "raster")
-    if p.is_dir():
-        raise RasterError("is a folder, expected a raster file (GeoTIFF)", p)
-    if p.stat().st_size == 0:
-        raise RasterError("is empty (0 bytes): not a readable raster; the download or copy was cut short", p)
-    try:
-        ds = rasterio.open(p)
-    except RasterioError as err:
-        raise RasterError(f"not a readable raster (expected a GeoTIFF): {err}", p) from None
-    with ds:
+    remote = is_href(path)
+    p = Href(str(path)) if remote else require_file(path, "raster")
+    with gdal_env() if remote else nullcontext():
+        if remote:
+            try:
+                ds = rasterio.open(signed(str(p)))
+            except RasterioError as err:
+                raise RasterError(f"cannot be read over the network: {err}", p) from None
+        else:
+            if p.is_dir():
+                raise RasterError("is a folder, expected a raster file (GeoTIFF)", p)
+            if p.stat().st_size == 0:
+                raise RasterError(
+                    "is empty (0 bytes): not a readable raster; the download or copy was cut short", p
+                )
+            try:
+                ds = rasterio.open(p)
+            except RasterioError as err:
+                raise RasterError(f"not a readable raster (expected a GeoTIFF): {err}", p) from None
+        with ds:
+            try:
+                info = check_raster(
+                    ds, p, bands=bands, dtypes=dtypes, min_size=min_size, require_crs=require_crs
+                )
+            except RasterioError as err:
+                raise RasterError(f"not a readable raster (expected a GeoTIFF): {err}", p) from None
+            yield ds, info
+
+
+@contextmanager
+def open_dataset(path: str | Path) -> Iterator[DatasetReader]:
+    """``rasterio.open(path)``; a remote href signed and under satcnn's GDAL configuration (io.remote)."""
+    if not is_href(path):
+        with rasterio.open(path) as ds:
+            yield ds
+        return
+    with gdal_env():
         try:
-            info = check_raster(ds, p, bands=bands, dtypes=dtypes, min_size=min_size, require_crs=require_crs)
+            ds = rasterio.open(signed(str(path)))
         except RasterioError as err:
-            raise RasterError(f"not a readable raster (expected a GeoTIFF): {err}", p) from None
-        yield ds, info
+            raise RasterError(f"cannot be read over the network: {err}", Href(str(path))) from None
+        with ds:
+            yield ds
 
 
 def check_raster(
@@ -211,7 +248,7 @@ def _check_complete(ds: rasterio.DatasetReader, path: Path) -> None:
     Reads two header entries (the last block's offset and size), so a truncated download fails
     here, naming the file, instead of at some window deep into the run.
     """
-    if ds.driver != "GTiff" or not ds.block_shapes:
+    if ds.driver != "GTiff" or not ds.block_shapes or isinstance(path, Href):  # remote: a short read fails
         return
     bh, bw = ds.block_shapes[-1]
     last = f"{(ds.width - 1) // bw}_{(ds.height - 1) // bh}"

@@ -30,6 +30,7 @@ from tests.factories.paths import (
     VEGAS,
 )
 from tests.factories.processes import INFER, as_terminal_job, free_port, http_open, satcnn, wait_http
+from tests.factories.range_server import RangeServer, range_server, write_cog
 from tests.factories.rasters import ORIGIN, RGBA, UTM, crop, noise_bands, road_bands, write_tif
 from tests.factories.scenes import SCENE_ORIGIN, make_dm, set_nodata, window_of, write_scene
 
@@ -55,6 +56,7 @@ __all__ = [
     "SHARED",
     "UTM",
     "VEGAS",
+    "RangeServer",
     "as_terminal_job",
     "class_map",
     "crop",
@@ -64,6 +66,7 @@ __all__ = [
     "make_dm",
     "noise_bands",
     "patch_classifier",
+    "range_server",
     "road_bands",
     "satcnn",
     "scaled",
@@ -74,6 +77,7 @@ __all__ = [
     "wait_http",
     "window_of",
     "write_checkpoint",
+    "write_cog",
     "write_raster",
     "write_scene",
     "write_tif",
