@@ -10,7 +10,7 @@ import rasterio
 from PIL import Image
 
 from satcnn.data.fetch import MASS_ROADS_URL
-from tests.factories import MASS_EXTRA, satcnn, serve_folder
+from tests.factories import MASS_EXTRA, range_server, satcnn
 
 PAIRS = {"train": ("train", "10978945_15", ".png"), "valid": ("valid", "2", ".jpg")}
 INDEX = "<html><body>{}</body></html>"
@@ -39,8 +39,10 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_fetch_resumes_a_cut_download_and_imports_the_pairs(tmp_path: Path) -> None:
     site = mirror(tmp_path / "site")
     out = tmp_path / "mass"
-    big = "/train/sat/10978945_15.tiff"
-    with serve_folder(site, cut={big: 1_000_000}) as (base, log):
+    big = "train/sat/10978945_15.tiff"
+    with range_server(site) as server:
+        server.cut_once[big] = 1_000_000
+        base = f"{server.url}/"
         args = (
             "data",
             "fetch",
@@ -64,8 +66,8 @@ def test_fetch_resumes_a_cut_download_and_imports_the_pairs(tmp_path: Path) -> N
         assert part.stat().st_size == 1_000_000 and not (out / "train").exists()
         second = satcnn(*args)
         assert second.returncode == 0, second.stderr
-    assert (big, "bytes=1000000-") in log, "the second run asked only for the rest"
-    assert [path for path, _ in log].count(big) == 2
+    assert (big, "bytes=1000000-") in server.log, "the second run asked only for the rest"
+    assert [path for path, _ in server.log].count(big) == 2
     for split, (_, stem, _) in PAIRS.items():
         for kind, ext in (("sat", ".tiff"), ("map", ".tif")):
             got = out / "raw" / split / kind / f"{stem}{ext}"
@@ -80,7 +82,8 @@ def test_fetch_resumes_a_cut_download_and_imports_the_pairs(tmp_path: Path) -> N
 def test_a_missing_file_is_named_in_one_line(tmp_path: Path) -> None:
     site = mirror(tmp_path / "site")
     out = tmp_path / "mass"
-    with serve_folder(site) as (base, _):
+    with range_server(site) as server:
+        base = f"{server.url}/"
         result = satcnn(
             "data", "fetch", "massachusetts-roads", "--out", str(out), "--splits", "test", "--base-url", base
         )

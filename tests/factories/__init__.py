@@ -14,7 +14,6 @@ from tests.factories.graphs import (
     to_world,
     write_raster,
 )
-from tests.factories.http_range import serve_folder
 from tests.factories.models import patch_classifier, scaled, seg_model
 from tests.factories.paths import (
     CONFIGS,
@@ -71,7 +70,6 @@ __all__ = [
     "satcnn",
     "scaled",
     "seg_model",
-    "serve_folder",
     "set_nodata",
     "to_world",
     "wait_http",

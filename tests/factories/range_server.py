@@ -1,8 +1,8 @@
-"""A real HTTP server on loopback that honours Range requests, for remote-read tests and benches.
+"""A real HTTP server on loopback that honours Range requests, for remote reads, downloads and benches.
 
 It serves a folder, counts requests and bytes per file, and can inject faults: the first N
-requests of a file answer 503 or have their connection dropped, or each response waits
-``latency`` seconds.
+requests of a file answer 503 or have their connection dropped, a response is cut short, or each
+response waits ``latency`` seconds.
 """
 
 from __future__ import annotations
@@ -34,6 +34,9 @@ class RangeServer:
         fail_first: Per file name, how many of its next requests answer 503.
         reset_first: Per file name, how many of its next requests get the connection closed unanswered.
         fail_after: Per file name, how many requests succeed before all later ones answer 503.
+        cut_once: Per file name, a body length after which its next response is cut (connection
+            closed): an interrupted download.
+        log: Every request as ``(file name, Range header or None)``.
         requests: Requests per file name (GET and HEAD).
         sent: Body bytes sent per file name.
     """
@@ -44,6 +47,8 @@ class RangeServer:
     fail_first: dict[str, int] = field(default_factory=dict)
     reset_first: dict[str, int] = field(default_factory=dict)
     fail_after: dict[str, int] = field(default_factory=dict)
+    cut_once: dict[str, int] = field(default_factory=dict)
+    log: list[tuple[str, str | None]] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
     sent: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -79,6 +84,8 @@ def _handler(state: RangeServer) -> type[BaseHTTPRequestHandler]:
                 return
             with state.lock:
                 state.requests[name] += 1
+                state.log.append((name, self.headers.get("Range")))
+                cut = state.cut_once.pop(name, None) if body else None
                 failing = state.fail_first.get(name, 0)
                 if failing:
                     state.fail_first[name] = failing - 1
@@ -119,6 +126,9 @@ def _handler(state: RangeServer) -> type[BaseHTTPRequestHandler]:
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{end}/{total}")
             self.end_headers()
+            if cut is not None:  # an interrupted download: part of the body, then the connection ends
+                chunk = chunk[:cut]
+                self.close_connection = True
             if body:
                 self.wfile.write(chunk)
                 with state.lock:
