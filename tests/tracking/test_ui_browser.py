@@ -22,51 +22,12 @@ from mlflow import MlflowClient
 
 from satcnn.cli import main
 from tests.factories import CONFIGS, ROOT, SAT6_CSV, as_terminal_job, free_port, http_open, wait_http
+from tests.factories.browser import chromium, require_browser
 
-CHROMIUM = os.environ.get("SATCNN_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("SATCNN_CHROMEDRIVER", "/usr/bin/chromedriver")
 SCREENSHOT = ROOT / "test-artifacts" / "mlflow-ui.png"
 README_IMAGE = ROOT / "docs" / "img" / "mlflow-ui.png"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def in_ci() -> bool:
-    """Whether this runs under CI (GitHub, GitLab and most others set ``CI=true``)."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def require_browser() -> None:
-    """Skip (fail under CI) unless Chromium and chromedriver are there."""
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    if missing:
-        reason = f"{' and '.join(missing)} missing: run `make system-deps` (apt-get install chromium)"
-        if in_ci():
-            pytest.fail(f"CI is set, and the browser test cannot run: {reason}", pytrace=False)
-        pytest.skip(reason)
-
-
-def _driver(tmp_path: Path):  # type: ignore[no-untyped-def]
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,900",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 def _printed_url(log: Path, timeout: float = 30) -> str:
@@ -105,7 +66,7 @@ def test_ui_shows_the_run(workdir: Path) -> None:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/health", server)
         start_url = _printed_url(log)
-        driver = _driver(tmp_path=workdir)
+        driver = chromium(workdir / "chromium-profile")
         from selenium.common.exceptions import TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
 
@@ -183,7 +144,7 @@ def test_ui_run_page_shows_logged_model_and_datasets(workdir: Path) -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/health", server)
-        driver = _driver(tmp_path=workdir)
+        driver = chromium(workdir / "chromium-profile")
         from selenium.common.exceptions import TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
 

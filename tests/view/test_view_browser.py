@@ -39,48 +39,12 @@ from tests.factories import (
     write_checkpoint,
     write_tif,
 )
+from tests.factories.browser import chromium, require_browser
 
-CHROMIUM = os.environ.get("SATCNN_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("SATCNN_CHROMEDRIVER", "/usr/bin/chromedriver")
 SCREENSHOT = ROOT / "test-artifacts" / "satcnn-view.png"
 ZOOM = 19  # 0.2 m tile pixels at 47 N: finer than NAIP's 0.6 m
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def require_browser() -> None:
-    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
-    if missing:
-        reason = f"{' and '.join(missing)} missing: run `make system-deps` (apt-get install chromium)"
-        if in_ci():
-            pytest.fail(f"CI is set, and the browser test cannot run: {reason}", pytrace=False)
-        pytest.skip(reason)
-
-
-def _driver(profile: Path) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-dev-shm-usage",
-        "--window-size=1200,800",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
 @dataclass
@@ -148,7 +112,7 @@ def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/api/catalog", server)
-        driver = _driver(tmp / "chromium-profile")
+        driver = chromium(tmp / "chromium-profile", window="1200,800")
         driver.get(base + "/")
         from selenium.webdriver.support.ui import WebDriverWait
 
