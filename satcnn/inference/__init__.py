@@ -11,7 +11,6 @@ work of a run), ``report``, ``manifest``, ``tracking`` (the inference's MLflow r
 
 from satcnn.inference.classify import ClassifyStats, class_map_transform, classify_raster
 from satcnn.inference.engine import PredictStats
-from satcnn.inference.inputs import resolve_inputs
 from satcnn.inference.launch import resolve_device, shard_from_env
 from satcnn.inference.model_io import LoadedModel, NormalizedModel, load_model
 from satcnn.inference.options import InferenceOptions, OptionError, OutputType
@@ -19,6 +18,7 @@ from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.inference.runner import run_inference
 from satcnn.inference.segment import predict_raster
 from satcnn.inference.windows import Tile, tile_grid
+from satcnn.io.inputs import resolve_inputs
 
 __all__ = [
     "ClassifyStats",

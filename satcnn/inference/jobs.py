@@ -32,7 +32,7 @@ from satcnn.inference.options import InferenceOptions
 from satcnn.inference.outputs import output_paths
 from satcnn.inference.per_tile import TileClassifier, folder_labels
 from satcnn.inference.report import TileResult
-from satcnn.inference.segment import DEFAULT_NODATA, OutputKind, SegmentationJob, mask_from_probability
+from satcnn.inference.segment import DEFAULT_NODATA, RoadOutput, SegmentationJob, mask_from_probability
 from satcnn.inference.windows import axis_spans, default_batch_size, default_window
 from satcnn.io.notes import note
 from satcnn.io.output_tags import OutputTags, RunTags, VectorTags
@@ -133,7 +133,7 @@ class SegmentationTiles(TileJob):
         axis_spans(win, win, options.margin, m)  # the window against the model, before any compute
         batch = options.batch_size or default_batch_size(device)
         both = options.output_type == "both"
-        kind = cast(OutputKind, "prob_uint8" if both else options.output_type)
+        kind = cast(RoadOutput, "prob_uint8" if both else options.output_type)
         self.module = lm.module
         self.threshold = options.threshold
         self.job = SegmentationJob(

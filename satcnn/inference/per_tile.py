@@ -43,10 +43,10 @@ from satcnn.errors import RasterError, SatcnnError
 from satcnn.inference.device import autocast
 from satcnn.inference.engine import check_crs
 from satcnn.inference.input_rule import InputRule
-from satcnn.inference.inputs import RASTER_SUFFIXES
 from satcnn.inference.report import TileResult
 from satcnn.inference.tta import tta_mean
 from satcnn.io.atomic import atomic_output, write_text_atomic
+from satcnn.io.inputs import RASTER_SUFFIXES
 from satcnn.io.raster import RasterInfo, open_raster, opened_raster
 from satcnn.io.reader import WindowReader
 

@@ -50,7 +50,6 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from tqdm.auto import tqdm
 
 from satcnn.errors import ConfigError, OutputError, RasterError, SatcnnError
-from satcnn.inference.inputs import resolve_inputs
 from satcnn.inference.jobs import TileJob, tile_job
 from satcnn.inference.launch import resolve_device, resolve_shard
 from satcnn.inference.manifest import record_names, write_fractions, write_manifest
@@ -61,6 +60,7 @@ from satcnn.inference.per_tile import write_per_tile_records
 from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.inference.tracking import track_run
 from satcnn.io.atomic import check_writable
+from satcnn.io.inputs import resolve_inputs
 from satcnn.io.notes import collecting
 from satcnn.io.output_tags import is_current
 

@@ -51,19 +51,20 @@ from satcnn.io.road_mask import UINT8_SCALE, RoadEncoding, check_threshold, road
 
 __all__ = [
     "DEFAULT_NODATA",
-    "UINT8_SCALE",
-    "OutputKind",
+    "RoadOutput",
     "SegmentationJob",
     "mask_from_probability",
     "predict_raster",
 ]
 
-OutputKind = Literal["prob_uint8", "prob_float32", "mask"]
+# What a road model writes (one file each; `both` writes the first and the last). The output kinds of
+# every satcnn output, class maps included, are `io.output_tags.OutputKind`.
+RoadOutput = Literal["prob_uint8", "prob_float32", "mask"]
 DEFAULT_NODATA: dict[str, float] = {"prob_uint8": 255, "prob_float32": math.nan, "mask": 255}
 
 
 def _encode(
-    prob: np.ndarray, valid: np.ndarray | None, output: OutputKind, threshold: float, nodata: float
+    prob: np.ndarray, valid: np.ndarray | None, output: RoadOutput, threshold: float, nodata: float
 ) -> np.ndarray:
     """Encode probabilities ``(h, w)`` as the output dtype, with nodata where not valid."""
     if output == "prob_float32":
@@ -121,7 +122,7 @@ class SegmentationJob:
     margin: int = 32
     batch_size: int = 4
     size_multiple: int = 1
-    output: OutputKind = "prob_uint8"
+    output: RoadOutput = "prob_uint8"
     threshold: float = 0.5
     nodata: float = 255
     logits: bool = False
@@ -193,7 +194,7 @@ def predict_raster(
     size_multiple: int = 1,
     transform_input: Callable[[torch.Tensor], torch.Tensor] | None = None,
     logits: bool = False,
-    output: OutputKind = "prob_uint8",
+    output: RoadOutput = "prob_uint8",
     threshold: float = 0.5,
     device: str | torch.device = "cpu",
     progress: bool = True,

@@ -19,8 +19,9 @@ from torch import nn
 from satcnn.data.samplers import GridWindowSampler, Region
 from satcnn.errors import ConfigError, ModelError, RasterError
 from satcnn.inference.classify import class_map_transform, classify_raster
-from satcnn.inference.segment import UINT8_SCALE, predict_raster
+from satcnn.inference.segment import predict_raster
 from satcnn.inference.windows import axis_spans, tile_grid
+from satcnn.io.road_mask import UINT8_SCALE
 from tests.factories import noise_bands, patch_classifier, scaled, seg_model, write_tif
 
 CRS = "EPSG:32633"
