@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository's sample data, and isolation of caches and MLflow stores."""
+"""Shared fixtures: the session's one tiny tracked fit, and isolation of caches and MLflow stores."""
 
 from __future__ import annotations
 
@@ -10,12 +10,7 @@ import pytest
 import torch
 from lightning_utilities.core.rank_zero import rank_zero_only
 
-# Re-exported for tests written against the old layout; new tests import from tests.factories.
 from tests.factories.fits import TrackedFit, tracked_sat6_fit
-from tests.factories.paths import CONFIGS, ROOT, SAMPLES, SAT6_CSV, SAT6_TIFS
-from tests.factories.processes import as_terminal_job
-
-__all__ = ["CONFIGS", "ROOT", "SAMPLES", "SAT6_CSV", "SAT6_TIFS", "as_terminal_job"]
 
 # Under pytest-xdist (`make test` runs two workers) each worker takes its share of the cores, so the
 # workers' in-process torch work does not oversubscribe them; subprocesses keep torch's default.
