@@ -31,17 +31,19 @@ demo: install
 	@echo "demo: reports $(DEMO)/landcover/report/report.html and $(DEMO)/roads/report/report.html;" \
 		"outputs under $(DEMO); MLflow UI: $(BIN)/python -m satcnn ui (then browse http://127.0.0.1:5000)"
 
-## real-roads: the Residual U-Net on one real Massachusetts Roads tile (data/samples/roads): its left 60 %
-## trains, the next 20 % validates, the right 20 % is held out and scored (pipelines/roads_massachusetts.yaml)
+## real-roads: the Residual U-Net on 20 real Massachusetts Roads train tiles (MASS_EXTRA and data/samples),
+## checkpoint chosen on 5 valid tiles, scored on 4 held-out valid tiles (pipelines/roads_massachusetts.yaml)
 REAL := outputs/real-roads
+MASS_EXTRA ?= ../shared/data/roads/massachusetts-extra
 MASS := data/samples/roads/massachusetts/train_10078660_15
 real-roads: install
-	@test -f $(REAL)/massachusetts-tile/images/train_10078660_15.tif || \
+	@test -d $(MASS_EXTRA)/train/sat || { echo "real-roads: no tiles in $(MASS_EXTRA); get them with" \
+		"'$(BIN)/python -m satcnn data fetch massachusetts-roads --out DIR' and run 'make real-roads MASS_EXTRA=DIR'"; exit 1; }
+	@test -f $(REAL)/scenes/images/14.tif || { \
+		$(BIN)/python -m satcnn data import-roads $(MASS_EXTRA)/train --out $(REAL)/scenes && \
+		$(BIN)/python -m satcnn data import-roads $(MASS_EXTRA)/valid --out $(REAL)/scenes && \
 		$(BIN)/python -m satcnn data png-to-geotiff $(MASS)_sat.png $(MASS)_map.png \
-			--out $(REAL)/massachusetts-tile --resolution 1.46 --nodata 255
-	@test -f $(REAL)/massachusetts-scenes/images/train_10078660_15_test.tif || \
-		$(BIN)/python -m satcnn data split-scene $(REAL)/massachusetts-tile/images/train_10078660_15.tif \
-			$(REAL)/massachusetts-tile/masks/train_10078660_15.tif --out $(REAL)/massachusetts-scenes --axis cols
+			--out $(REAL)/scenes --resolution 1.46 --nodata 255; }
 	$(BIN)/python -m satcnn pipeline run pipelines/roads_massachusetts.yaml --out $(REAL)/massachusetts
 
 ## test: lint, type-check, then the whole test suite (slow tests included)
