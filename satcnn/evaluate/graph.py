@@ -20,7 +20,7 @@ import networkx as nx
 import pyogrio
 from pyproj import CRS
 
-from satcnn.errors import require_file
+from satcnn.errors import DataFormatError, require_file
 from satcnn.io.atomic import write_text_atomic
 from satcnn.io.road_mask import check_threshold
 from satcnn.vector.apls import apls
@@ -36,10 +36,10 @@ log = logging.getLogger(__name__)
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img")
 
 
-def _lines_frame(path: str | Path, threshold: float) -> gpd.GeoDataFrame:
+def _lines_frame(path: str | Path, threshold: float, allow_no_crs: bool = False) -> gpd.GeoDataFrame:
     p = require_file(path, "road graph")
     if p.suffix.lower() in RASTER_SUFFIXES:
-        lines, _ = extract_road_graph(p, threshold=threshold).frames()
+        lines, _ = extract_road_graph(p, threshold=threshold, allow_no_crs=allow_no_crs).frames()
         return lines
     layer = None
     if p.suffix.lower() == ".gpkg":
@@ -48,19 +48,24 @@ def _lines_frame(path: str | Path, threshold: float) -> gpd.GeoDataFrame:
         except Exception:  # unreadable: let read_vector report it
             names = []
         layer = "lines" if "lines" in names else None
-    return read_vector(p, layer=layer)
+    return read_vector(p, layer=layer, allow_no_crs=allow_no_crs)
 
 
 def load_graph(
-    path: str | Path, crs: CRS | None = None, *, threshold: float = 0.5
-) -> tuple[nx.MultiGraph, CRS]:
+    path: str | Path, crs: CRS | None = None, *, threshold: float = 0.5, allow_no_crs: bool = False
+) -> tuple[nx.MultiGraph, CRS | None]:
     """Read a road graph (vector file or road raster) in metric CRS ``crs`` (default: its own).
+
+    With ``allow_no_crs``, a file without a CRS gives a graph on its pixel grid (units taken as
+    metres) and ``None`` for the CRS.
 
     Raises:
         InputFileNotFoundError: the file does not exist.
         DataFormatError, RasterError: it cannot be read as lines or as a road raster.
     """
-    lines = _lines_frame(path, threshold)
+    lines = _lines_frame(path, threshold, allow_no_crs)
+    if lines.crs is None:
+        return graph_from_lines(lines, None, name=str(path)), None
     crs = crs or metric_crs(lines)
     return graph_from_lines(lines, crs, name=str(path)), crs
 
@@ -85,6 +90,7 @@ def evaluate_graph(
     topo_hole_m: float = 5.0,
     topo_origins: int = 20,
     seed: int = 0,
+    allow_no_crs: bool = False,
 ) -> dict[str, Any]:
     """Score ``prediction`` against ``truth``; returns a flat report (metrics, counts, settings).
 
@@ -101,13 +107,18 @@ def evaluate_graph(
         junction_m: Junction matching distance.
         topo_radius_m, topo_interval_m, topo_hole_m, topo_origins: TOPO settings.
         seed: Seed for sampled control points and TOPO origins.
+        allow_no_crs: Accept inputs without a CRS (both must lack one: one pixel grid, its units
+            taken as metres).
 
     Raises:
         ConfigError: ``threshold`` is outside [0, 1].
     """
     check_threshold("threshold", threshold)
-    truth_graph, crs = load_graph(truth, threshold=threshold)
-    pred_graph, _ = load_graph(prediction, crs, threshold=threshold)
+    truth_graph, crs = load_graph(truth, threshold=threshold, allow_no_crs=allow_no_crs)
+    pred_graph, pred_crs = load_graph(prediction, crs, threshold=threshold, allow_no_crs=allow_no_crs)
+    if (crs is None) != (pred_crs is None):
+        without = truth if crs is None else prediction
+        raise DataFormatError("has no CRS but the other graph has one: both must share one grid", without)
     apls_settings: dict[str, Any] = {
         "snap_m": snap_m,
         "interval_m": apls_interval_m,
@@ -130,7 +141,7 @@ def evaluate_graph(
         "kind": "graph",
         "prediction": str(prediction),
         "truth": str(truth),
-        "crs": crs.to_string(),
+        "crs": crs.to_string() if crs is not None else "none (pixel grid, units taken as metres)",
         "apls": a.apls,
         "apls_truth_onto_prediction": a.truth_onto_proposal,
         "apls_prediction_onto_truth": a.proposal_onto_truth,

@@ -98,6 +98,9 @@ class EvaluateGraphOptions:
     topo_hole_m: float = option(5.0, help="TOPO hole size (5 m)")
     topo_origins: int = option(20, help="TOPO origins (20)")
     seed: int = option(0, help="seed for sampled nodes and origins (0)")
+    allow_no_crs: bool = option(
+        False, help="accept rasters and vectors without a CRS: one pixel grid, units taken as metres"
+    )
 
     def __post_init__(self) -> None:
         check_threshold("threshold", self.threshold)

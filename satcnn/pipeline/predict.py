@@ -70,7 +70,7 @@ def _evaluate_roads(ctx: StageContext) -> Any:
     if missing:
         raise StageError(f"stage evaluate: no prediction for held-out scene(s) {', '.join(missing)}")
     predictions = [Path(produced[image][0]) for image in truths]
-    return evaluate_roads(
+    result = evaluate_roads(
         predictions,
         [Path(t) for t in truths.values()],
         ctx.out,
@@ -78,6 +78,31 @@ def _evaluate_roads(ctx: StageContext) -> Any:
         rho=int(ctx.get("rho", 3)),
         buffer_m=ctx.get("buffer_m"),
     )
+    if ctx.get("graph", False):
+        _add_graph_scores(ctx, result, predictions, [Path(t) for t in truths.values()])
+    return result
+
+
+def _add_graph_scores(ctx: StageContext, result: Any, predictions: list[Path], truths: list[Path]) -> None:
+    """``graph: true``: APLS and junction F1 of each prediction's road graph against its truth's.
+
+    Both graphs come from rasters (the predicted probability at the stage's threshold, the truth
+    mask), vectorised by the one road vectoriser; the overall figure is the mean over tiles.
+    """
+    from satcnn.evaluate.graph import evaluate_graph
+
+    allow_no_crs = bool(ctx.spec.stages.get("validate", {}).get("allow_no_crs", False))
+    scores = []
+    for pred, truth in zip(predictions, truths, strict=True):
+        report = evaluate_graph(
+            pred, truth, threshold=float(ctx.get("threshold", 0.5)), allow_no_crs=allow_no_crs
+        )
+        scores.append({k: float(report[k]) for k in ("apls", "junction_f1", "topo_f1")})
+        for row in result.per_tile:
+            if Path(row["prediction"]) == pred:
+                row.update(scores[-1])
+    for key in ("apls", "junction_f1", "topo_f1"):
+        result.metrics[key] = sum(s[key] for s in scores) / len(scores)
 
 
 def _evaluate_classes(ctx: StageContext) -> Any:

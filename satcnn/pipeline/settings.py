@@ -39,7 +39,7 @@ STAGE_KEYS: dict[str, dict[str, Kind]] = {
     "fit": {"config": str, "overlays": _PATHS, "epochs": int, "args": dict, "test": bool},
     "register": {"name": str, "alias": str},
     "infer": {},  # from InferenceOptions (below)
-    "evaluate": {"predictions": _PATHS, "truths": _PATHS},  # and the evaluate options (below)
+    "evaluate": {"predictions": _PATHS, "truths": _PATHS, "graph": bool},  # and the evaluate options (below)
     "report": {},
 }
 """Each stage's keys and the YAML types their values take (``float`` also takes an integer)."""

@@ -42,13 +42,20 @@ class Metric:
     matrix: np.ndarray  # (2, 2)
 
     @classmethod
-    def from_raster(cls, transform: Affine, crs: CRS | None, height: int, width: int) -> Metric:
+    def from_raster(
+        cls, transform: Affine, crs: CRS | None, height: int, width: int, *, allow_no_crs: bool = False
+    ) -> Metric:
         """The metric of a raster grid.
 
+        Without a CRS and with ``allow_no_crs``, the transform's units are taken as metres (a pixel
+        grid such as Massachusetts Roads' 1 m tiles, which carry no location).
+
         Raises:
-            RasterError: no CRS (pixel sizes would have no unit).
+            RasterError: no CRS (pixel sizes would have no unit) and not ``allow_no_crs``.
         """
         lin = np.array([[transform.a, transform.b], [transform.d, transform.e]], dtype=np.float64)
+        if crs is None and allow_no_crs:
+            return cls(lin)
         if crs is None:
             raise RasterError(
                 "has no CRS, so pixel sizes have no unit; assign one with `rio edit-info --crs`"

@@ -77,12 +77,14 @@ def write_layers(
     return written
 
 
-def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
+def read_vector(
+    path: str | Path, layer: str | None = None, *, allow_no_crs: bool = False
+) -> gpd.GeoDataFrame:
     """Read a vector file (GeoJSON, GeoPackage, GeoParquet, Shapefile, ...) with a CRS.
 
     Raises:
         InputFileNotFoundError: the file does not exist.
-        DataFormatError: unreadable, or it has no CRS.
+        DataFormatError: unreadable, or it has no CRS (and not ``allow_no_crs``).
     """
     p = require_file(path, "vector file")
     try:
@@ -92,7 +94,7 @@ def read_vector(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
             gdf = gpd.read_file(p, layer=layer, engine="pyogrio")
     except Exception as exc:  # pyogrio and pyarrow raise their own error families
         raise DataFormatError(f"cannot read vectors: {exc}", p) from None
-    if gdf.crs is None:
+    if gdf.crs is None and not allow_no_crs:
         raise DataFormatError(
             "vectors have no CRS; add one (e.g. in Python: "
             f"`geopandas.read_file('{p}').set_crs('EPSG:<code>').to_file('with_crs.gpkg')`)",

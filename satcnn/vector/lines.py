@@ -56,14 +56,17 @@ def graph_from_lines(gdf: gpd.GeoDataFrame, crs: CRS | None = None, name: str = 
     """A metric road graph from a line layer (see the module docstring).
 
     Args:
-        gdf: Lines with a CRS.
-        crs: Metric CRS to build the graph in (default :func:`metric_crs` of ``gdf``).
+        gdf: Lines with a CRS, or without one: a pixel grid whose units are taken as metres.
+        crs: Metric CRS to build the graph in (default :func:`metric_crs` of ``gdf``); ignored
+            for lines without a CRS.
         name: What to call the layer in errors (usually its file).
 
     Raises:
         DataFormatError: the layer has geometries but no lines.
     """
-    gdf = _lines_only(gdf, name).to_crs(crs or metric_crs(gdf))
+    gdf = _lines_only(gdf, name)
+    if gdf.crs is not None:
+        gdf = gdf.to_crs(crs or metric_crs(gdf))
     graph = nx.MultiGraph()
     if gdf.empty:
         return graph

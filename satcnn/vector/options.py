@@ -29,6 +29,9 @@ class VectorizeRoadsOptions:
     block: int = option(2048, help="block side in pixels (default 2048)")
     halo: int = option(64, help="pixels read around each block (default 64; > road width)")
     progress: bool = option(True, help="no progress bar")
+    allow_no_crs: bool = option(
+        False, help="accept a raster without a CRS: its pixel grid, transform units taken as metres"
+    )
 
     def __post_init__(self) -> None:
         check_threshold("threshold", self.threshold)

@@ -47,13 +47,13 @@ class RoadNetwork:
     Attributes:
         graph: Pixel-space MultiGraph (see :mod:`satcnn.vector.graph`).
         transform: The raster's pixel-to-CRS transform.
-        crs: The raster's CRS.
+        crs: The raster's CRS; None for a pixel grid (``allow_no_crs``: units taken as metres).
         metric: Pixel offsets to metres.
     """
 
     graph: nx.MultiGraph
     transform: Affine
-    crs: CRS
+    crs: CRS | None
     metric: Metric
 
     def _to_crs(self, xy: np.ndarray) -> np.ndarray:
@@ -94,6 +94,8 @@ class RoadNetwork:
     def _lengths(self, geoms: np.ndarray) -> np.ndarray:
         if len(geoms) == 0:
             return np.zeros(0)
+        if self.crs is None:
+            return shapely.length(geoms)
         if self.crs.is_geographic:
             geod = pyproj.CRS.from_user_input(self.crs).get_geod()
             assert geod is not None
@@ -128,6 +130,7 @@ def extract_road_graph(
     clean: CleanOptions | None = None,
     progress: bool = False,
     gdal_cache_mb: int = 16,
+    allow_no_crs: bool = False,
 ) -> RoadNetwork:
     """Vectorise a road probability or mask raster into a cleaned road graph.
 
@@ -145,6 +148,8 @@ def extract_road_graph(
         progress: Show a progress bar over blocks.
         gdal_cache_mb: GDAL's block cache while reading: a few blocks' worth (its default, 5 %
             of RAM, would keep most of a large raster in memory).
+        allow_no_crs: Accept a raster without a CRS: the graph is on its pixel grid and the
+            transform's units are taken as metres.
 
     Returns:
         The network on the raster's grid, CRS and metric.
@@ -155,10 +160,10 @@ def extract_road_graph(
         DataFormatError: a satcnn class map (``SATCNN_OUTPUT=class_map``).
         ConfigError: a setting is out of range.
     """
-    info = open_raster(src, require_crs=True)
+    info = open_raster(src, require_crs=not allow_no_crs)
     refuse_other_kind(info.path, ROAD_KINDS, "satcnn vectorize roads", "use `satcnn vectorize classes`")
     clean = clean or CleanOptions()
-    metric = Metric.from_raster(info.transform, info.crs, info.height, info.width)
+    metric = Metric.from_raster(info.transform, info.crs, info.height, info.width, allow_no_crs=allow_no_crs)
     blocks = list(iter_blocks(info.height, info.width, block, halo))
     builder = PixelGraphBuilder(info.height, info.width, block)
     with gdal_cache_env(gdal_cache_mb), rasterio.open(info.path) as ds:
@@ -168,7 +173,6 @@ def extract_road_graph(
             runs = skeleton_runs(road, b) if road.any() else []
             builder.add_block(b.index, runs)
     graph = clean_graph(to_pixel_space(builder.finish()), metric, clean, shape=(info.height, info.width))
-    assert info.crs is not None
     return RoadNetwork(graph, info.transform, info.crs, metric)
 
 
@@ -184,6 +188,7 @@ def vectorize_roads(
     gap_angle: float = 30.0,
     simplify_m: float = 1.0,
     progress: bool = False,
+    allow_no_crs: bool = False,
 ) -> VectorizeReport:
     """Vectorise ``src`` and write the ``lines`` and ``nodes`` layers to ``out``.
 
@@ -194,7 +199,7 @@ def vectorize_roads(
         src: Road probability or mask raster (see :func:`extract_road_graph`).
         out: ``*.gpkg`` (one file, layers ``lines`` and ``nodes``) or ``*.parquet``
             (``<stem>_lines.parquet`` and ``<stem>_nodes.parquet``).
-        threshold, block, halo, progress: As for :func:`extract_road_graph`.
+        threshold, block, halo, progress, allow_no_crs: As for :func:`extract_road_graph`.
         spur_m, gap_m, gap_angle, simplify_m: Cleaning (see :class:`~satcnn.vector.clean.CleanOptions`).
 
     Returns:
@@ -208,7 +213,15 @@ def vectorize_roads(
     clean = CleanOptions(spur_m=spur_m, gap_m=gap_m, gap_angle=gap_angle, simplify_m=simplify_m)
     check_threshold("threshold", threshold)
     t0 = time.perf_counter()
-    net = extract_road_graph(src, threshold=threshold, block=block, halo=halo, clean=clean, progress=progress)
+    net = extract_road_graph(
+        src,
+        threshold=threshold,
+        block=block,
+        halo=halo,
+        clean=clean,
+        progress=progress,
+        allow_no_crs=allow_no_crs,
+    )
     lines, nodes = net.frames()
     files = write_layers(out, {"lines": lines, "nodes": nodes}, VectorTags(threshold).to_tags())
     seconds = time.perf_counter() - t0
