@@ -13,17 +13,15 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.crs import CRS
-from rasterio.windows import Window
 
 from satcnn.data import RoadSceneDataModule
 from satcnn.data.convert import png_pair_to_geotiff
 from satcnn.data.split_scene import split_scene
 from satcnn.errors import RasterError
-from satcnn.io.reader import WindowReader
 from satcnn.pipeline.context import StageContext
 from satcnn.pipeline.spec import load_spec
 from satcnn.pipeline.validate import validate_run
-from tests.factories import ROOT, SAMPLES
+from tests.factories import MASS_EXTRA, ROOT, SAMPLES
 
 SPACENET = SAMPLES / "roads" / "spacenet3-vegas"
 MASS = SAMPLES / "roads" / "massachusetts"
@@ -135,34 +133,31 @@ def test_split_scene_refuses_bad_parts_and_mismatched_grids(tmp_path: Path) -> N
     assert not (tmp_path / "images").exists()  # nothing half-written
 
 
-def test_massachusetts_pipeline_file_validates_the_split_tile(tmp_path: Path) -> None:
-    """pipelines/roads_massachusetts.yaml names the scenes `make real-roads` makes, without a CRS."""
+def test_massachusetts_pipeline_file_validates_the_imported_tiles(tmp_path: Path) -> None:
+    """pipelines/roads_massachusetts.yaml names the scenes `make real-roads` imports, without a CRS:
+    20 train tiles train, 5 valid tiles choose the checkpoint, 4 valid tiles are held out."""
+    from satcnn.data.mnih import import_roads
+
+    scenes = tmp_path / "scenes"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        image, mask = png_pair_to_geotiff(
-            MASS / "train_10078660_15_sat.png",
-            MASS / "train_10078660_15_map.png",
-            tmp_path / "tile",
-            1.46,
-            nodata=255,
+        for split in ("train", "valid"):  # as `make real-roads` does
+            import_roads(MASS_EXTRA / split, scenes)
+        png_pair_to_geotiff(
+            MASS / "train_10078660_15_sat.png", MASS / "train_10078660_15_map.png", scenes, 1.46, nodata=255
         )
-    split_scene(image, mask, tmp_path / "scenes", axis="cols")  # as `make real-roads` does
-    spec = load_spec(
-        ROOT / "pipelines" / "roads_massachusetts.yaml", [f"validate.scenes={tmp_path / 'scenes'}"]
-    )
+    spec = load_spec(ROOT / "pipelines" / "roads_massachusetts.yaml", [f"validate.scenes={scenes}"])
     settings = dict(spec.stages["validate"])
     out = validate_run(StageContext(spec, "validate", settings, {}, tracker=None), None)  # type: ignore[arg-type]
-    test_image = str(tmp_path / "scenes" / "images" / "train_10078660_15_test.tif")
-    assert out["infer_inputs"] == [test_image]  # only the held-out band is inferred and scored
-    assert out["truths"] == {test_image: str(tmp_path / "scenes" / "masks" / "train_10078660_15_test.tif")}
-    assert out["data_args"]["data.init_args.val_scenes"] == ["train_10078660_15_val"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with rasterio.open(test_image) as src:
-            assert (src.width, src.height, src.nodata) == (205, 1024, 255)  # the right 20 % of the columns
-            _, valid = WindowReader(src, 3).read(Window(0, 0, src.width, src.height), dtype="uint8")
-            white = (src.read() == 255).all(axis=0)
-    assert 0.2 < white.mean() < 0.5 and not valid[white].any() and valid[~white].all()  # white: no data
+    held = sorted(Path(p).stem for p in out["infer_inputs"])
+    val = out["data_args"]["data.init_args.val_scenes"]
+    assert held == ["10", "12", "13", "14"] and sorted(out["truths"]) == sorted(out["infer_inputs"])
+    assert sorted(val) == ["2", "4", "5", "7", "9"]
+    train = {p.stem for p in (scenes / "images").glob("*.tif")} - set(held) - set(val)
+    assert len(train) == 20 and "train_10078660_15" in train  # the 19 shared tiles and the sample
+    with rasterio.open(scenes / "images" / "10.tif") as src:
+        assert (src.width, src.height, src.crs) == (1500, 1500, None)
+    assert spec.stages["evaluate"].get("graph") is True  # APLS on the held-out tiles
     settings["allow_no_crs"] = False
     with pytest.raises(RasterError, match="CRS"):
         validate_run(StageContext(spec, "validate", settings, {}, tracker=None), None)  # type: ignore[arg-type]
