@@ -50,7 +50,7 @@ def _as_owner() -> list[str]:
 
 def _run(cmd: list[str], log: Path) -> None:
     with log.open("a") as out:
-        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=120, check=False)
+        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=300, check=False)
     if done.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited with {done.returncode}:\n{log.read_text()[-3000:]}")
 
@@ -88,8 +88,8 @@ class Postgres:
 def postgres_cluster() -> Iterator[Postgres]:
     """``initdb`` a cluster in a fresh folder, start it with ``pg_ctl``, stop and remove it after."""
     bin_dir = postgres_bin()
-    # Not under pytest's tmp_path: its root-only folders are closed to the postgres user.
-    base = Path(tempfile.mkdtemp(prefix="satcnn-pg-"))
+    # Not under pytest's tmp_path (nor $TMPDIR) as root: root-only folders are closed to the postgres user.
+    base = Path(tempfile.mkdtemp(prefix="satcnn-pg-", dir="/tmp" if os.geteuid() == 0 else None))
     data, log, port = base / "data", base / "postgres.log", free_port()
     try:
         if os.geteuid() == 0:
@@ -99,9 +99,9 @@ def postgres_cluster() -> Iterator[Postgres]:
         _run([*owner, *initdb, "--no-sync", "--no-instructions"], base / "initdb.log")
         # the socket goes beside the data, not into /var/run/postgresql (absent without the service)
         opts = f"-h 127.0.0.1 -p {port} -k {base} -c fsync=off -c full_page_writes=off"
-        start = [*owner, str(bin_dir / "pg_ctl"), "start", "-D", str(data), "-l", str(log), "-w", "-o", opts]
-        _run(start, base / "pg_ctl.log")
-        try:
+        pg_ctl = [str(bin_dir / "pg_ctl"), "start", "-D", str(data), "-l", str(log), "-w", "-t", "240"]
+        try:  # stopped even when the start fails half-way (a timeout, say)
+            _run([*owner, *pg_ctl, "-o", opts], base / "pg_ctl.log")
             yield Postgres("127.0.0.1", port, "satcnn", bin_dir, log)
         finally:
             _stop(owner, bin_dir, data, base / "pg_ctl.log")
