@@ -149,15 +149,17 @@ def test_ddp_fit_and_inference_log_to_a_postgres_backed_server_at_once(
     for job in jobs:
         assert not (job.cwd / "mlflow.db").exists() and not (job.cwd / "mlruns").exists()
 
-    # the inference: one run, linked to the training run of its model, with its metrics and records
+    # each inference job: one run, linked to the training run of its model, with its metrics and records
     inference = client.get_experiment_by_name("satcnn-inference")
     assert inference is not None
-    (infer_run,) = client.search_runs([inference.experiment_id])
-    assert infer_run.info.status == "FINISHED"
-    assert infer_run.data.tags["satcnn.source_run_id"] == model_run
-    assert infer_run.data.params["model_uri"] == f"runs:/{model_run}"
-    assert infer_run.data.metrics["tiles"] == 1 and infer_run.data.metrics["megapixels_per_s"] > 0
-    assert {"manifest.json", "class_fractions.csv"} <= {
-        a.path for a in client.list_artifacts(infer_run.info.run_id)
-    }
-    assert (tmp_path / "infer" / "out" / "tile.tif").is_file()
+    infer_runs = client.search_runs([inference.experiment_id])
+    assert len(infer_runs) == len(writers)
+    for infer_run in infer_runs:
+        assert infer_run.info.status == "FINISHED"
+        assert infer_run.data.tags["satcnn.source_run_id"] == model_run
+        assert infer_run.data.params["model_uri"] == f"runs:/{model_run}"
+        assert infer_run.data.metrics["tiles"] == 1 and infer_run.data.metrics["megapixels_per_s"] > 0
+        records = {a.path for a in client.list_artifacts(infer_run.info.run_id)}
+        assert {"manifest.json", "class_fractions.csv"} <= records
+    for job in writers:
+        assert (job.cwd / "out" / "tile.tif").is_file()
