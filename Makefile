@@ -62,12 +62,17 @@ pytest: install system-deps
 test-fast: install
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
-## system-deps: headless Chromium + chromedriver for the browser test (apt-get, as root, when missing)
+## system-deps: headless Chromium + chromedriver (the browser test) and PostgreSQL (the tracking-server
+## test: tests/tracking/test_tracking_postgres.py); apt-get, as root, what is missing
 system-deps:
-	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	@missing=""; \
+	{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || missing="chromium chromium-driver"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -z "$$missing" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
-	else echo "system-deps: chromium/chromedriver missing and cannot apt-get install them (need root): the browser test will skip"; fi
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "system-deps: missing $$missing and cannot apt-get install them (need root):" \
+		"the browser test will skip and the PostgreSQL tracking test will fail"; fi
 
 ## bench: speed and memory benchmarks: bench/results/*.json and docs/performance.md (one run; about 35 minutes on 2 idle cores)
 BENCH := PYTHONPATH=$(CURDIR) $(BIN)/python
