@@ -56,7 +56,8 @@ class InferenceOptions:
     Attributes:
         model: Checkpoint path, ``runs:/...`` or ``models:/...`` URI (see ``load_model``), or a
             model already loaded.
-        inputs: Raster paths, folders, globs, list files or remote hrefs (one spec or several).
+        inputs: Raster paths, folders, globs, list files, remote hrefs or STAC documents (one
+            spec or several; ``None`` with ``stac``).
         output_dir: Output folder (created if needed).
         window: Road models: largest window side (default ``inference.windows.default_window``:
             1088 on CPU, 1536 on CUDA, at least the patch, rounded up to the ``size_multiple``).
@@ -199,9 +200,13 @@ class InferenceOptions:
         help="also write road graphs (<stem>_roads.gpkg) or class polygons (<stem>_classes.gpkg)",
     )
 
-    stac: str | None = option(None, help="STAC API URL to search for input items (with --collections, --bbox, ...)")
+    stac: str | None = option(
+        None, help="STAC API URL to search for input items (with --collections, --bbox, ...)"
+    )
     collections: str | None = option(None, help="--stac: collection ids, comma-separated")
-    bbox: str | None = option(None, metavar="W,S,E,N", help="--stac: bounding box in degrees (west,south,east,north)")
+    bbox: str | None = option(
+        None, metavar="W,S,E,N", help="--stac: bounding box in degrees (west,south,east,north)"
+    )
     datetime: str | None = option(None, help="--stac: date-time or interval A/B (open end: ..)")
     query: Sequence[str] | None = option(
         None, append=True, help="--stac: query-extension term, e.g. 'eo:cloud_cover<10'; repeatable"
@@ -263,8 +268,9 @@ class InferenceOptions:
             raise OptionError("rescale", str(err)) from None
 
     def _check_stac(self) -> None:
-        search_only = {"collections": self.collections, "bbox": self.bbox, "datetime": self.datetime}
-        search_only |= {"query": self.query, "filter": self.filter, "max_items": self.max_items}
+        search_only: dict[str, object] = {"collections": self.collections, "bbox": self.bbox}
+        search_only |= {"datetime": self.datetime, "query": self.query, "filter": self.filter}
+        search_only["max_items"] = self.max_items
         if self.stac is None:
             given = [k for k, v in search_only.items() if v is not None]
             if given:

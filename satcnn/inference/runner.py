@@ -61,9 +61,9 @@ from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.inference.tracking import track_run
 from satcnn.io.atomic import check_writable
 from satcnn.io.inputs import resolve_inputs
-from satcnn.io.stac_inputs import StacRequest, is_stac_spec
 from satcnn.io.notes import collecting
 from satcnn.io.output_tags import is_current
+from satcnn.io.stac_inputs import StacRequest, is_stac_spec
 
 logger = logging.getLogger(__name__)
 

@@ -121,10 +121,9 @@ def opened_raster(
     Raises:
         InputFileNotFoundError, RasterError: As ``open_raster``.
     """
-    remote = is_href(path)
-    p = _href(path) if remote else require_file(path, "raster")
+    p = _href(path) if is_href(path) else require_file(path, "raster")
     with ExitStack() as stack:
-        if remote:
+        if isinstance(p, Href):
             ds = stack.enter_context(_open_remote(p))
         else:
             if p.is_dir():

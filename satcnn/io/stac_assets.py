@@ -24,7 +24,7 @@ import pystac
 from satcnn.errors import DataFormatError
 from satcnn.io.bands import canonical_band_name
 
-__all__ = ["BandSource", "StackPlan", "asset_band_names", "data_assets", "plan_stack"]
+__all__ = ["COMMON_NAMES", "BandSource", "StackPlan", "asset_band_names", "data_assets", "plan_stack"]
 
 _RASTER_TYPES = ("image/tiff", "image/vnd.stac.geotiff", "image/jp2", "application/x-hdf")
 _RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img")
@@ -92,12 +92,27 @@ def asset_band_names(key: str, asset: pystac.Asset) -> list[str] | None:
     return names
 
 
-_KNOWN = {
-    canonical_band_name(n)
-    for n in (
-        "coastal blue green red yellow pan rededge nir nir08 nir09 cirrus swir16 swir22 lwir lwir11 lwir12 alpha"
-    ).split()
-}
+COMMON_NAMES = [
+    "coastal",
+    "blue",
+    "green",
+    "red",
+    "yellow",
+    "pan",
+    "rededge",
+    "nir",
+    "nir08",
+    "nir09",
+    "cirrus",
+    "swir16",
+    "swir22",
+    "lwir",
+    "lwir11",
+    "lwir12",
+]
+"""The STAC ``eo`` common band names: an asset key that is one names its single band."""
+
+_KNOWN = {canonical_band_name(n) for n in COMMON_NAMES}
 
 
 def _is_band_key(key: str) -> bool:
@@ -153,7 +168,9 @@ def plan_stack(
     """
     for name in (*assets, *([resample_to] if resample_to else [])):
         if name not in item.assets:
-            raise DataFormatError(f"has no asset {name!r}; its assets: {', '.join(item.assets) or 'none'}", where)
+            raise DataFormatError(
+                f"has no asset {name!r}; its assets: {', '.join(item.assets) or 'none'}", where
+            )
     pool = {k: item.assets[k] for k in assets} if assets else data_assets(item)
     if not pool:
         raise DataFormatError(
@@ -178,7 +195,9 @@ def plan_stack(
     wanted = [canonical_band_name(b) for b in bands]
     for key, names in named.items():  # one asset carrying every band: read it whole
         if names and all(w in names for w in wanted):
-            sources = tuple(BandSource(key, hrefs[key], names.index(w) + 1, b) for w, b in zip(wanted, bands, strict=True))
+            sources = tuple(
+                BandSource(key, hrefs[key], names.index(w) + 1, b) for w, b in zip(wanted, bands, strict=True)
+            )
             return StackPlan(sources, counts, grid)
     if assets and len(assets) == 1 and named[assets[0]] is None:  # one named asset, bands unnamed: as it is
         key = assets[0]

@@ -100,7 +100,9 @@ def is_stac_spec(spec: str | os.PathLike[str]) -> bool:
     if is_href(text):
         path = urlsplit(text).path
         suffix = Path(path).suffix.lower()
-        return suffix in STAC_SUFFIXES or (suffix not in _RASTER_SUFFIXES and "." not in path.rsplit("/", 1)[-1])
+        return suffix in STAC_SUFFIXES or (
+            suffix not in _RASTER_SUFFIXES and "." not in path.rsplit("/", 1)[-1]
+        )
     return Path(text).suffix.lower() in STAC_SUFFIXES
 
 
@@ -116,9 +118,15 @@ class _StacIO(DefaultStacIO):
 
 
 def _read_s3(href: str) -> str:
-    import boto3
-    from botocore import UNSIGNED
-    from botocore.config import Config
+    try:
+        import boto3
+        from botocore import UNSIGNED
+        from botocore.config import Config
+    except ImportError:
+        raise DataFormatError(
+            "reading a STAC document from s3:// needs boto3 (pip install boto3); or give its https:// URL",
+            href,
+        ) from None
 
     bucket, _, key = href.removeprefix("s3://").partition("/")
     endpoint = os.environ.get("AWS_S3_ENDPOINT")
@@ -153,7 +161,9 @@ def _read_json(io: _StacIO, href: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as err:
-        raise DataFormatError(f"is not valid JSON ({err}); expected a STAC Item, ItemCollection or Catalog", href) from None
+        raise DataFormatError(
+            f"is not valid JSON ({err}); expected a STAC Item, ItemCollection or Catalog", href
+        ) from None
     if not isinstance(doc, dict):
         raise DataFormatError("is not a STAC document (a JSON object with a 'type')", href)
     return doc

@@ -97,18 +97,19 @@ def vrt_xml(plan: StackPlan, grids: dict[str, Grid], target: Grid) -> str:
         grid = grids[src.asset]
         dtype = grid.dtypes[src.band - 1]
         nodata = grid.nodata[src.band - 1]
-        band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES.get(dtype, "Float64"), band=str(number))
+        band = ET.SubElement(
+            root, "VRTRasterBand", dataType=_GDAL_TYPES.get(dtype, "Float64"), band=str(number)
+        )
         ET.SubElement(band, "Description").text = src.name
         if nodata is not None:
             ET.SubElement(band, "NoDataValue").text = "nan" if math.isnan(nodata) else repr(nodata)
         kind = "ComplexSource" if nodata is not None else "SimpleSource"
-        attrs = {"resampling": "bilinear"} if grid.key != target.key else {}
-        source = ET.SubElement(band, kind, **attrs)
+        source = ET.SubElement(band, kind)
+        if grid.key != target.key:
+            source.set("resampling", "bilinear")
         ET.SubElement(source, "SourceFilename", relativeToVRT="0").text = gdal_path(src.href)
         ET.SubElement(source, "SourceBand").text = str(src.band)
-        ET.SubElement(
-            source, "SrcRect", xOff="0", yOff="0", xSize=str(grid.width), ySize=str(grid.height)
-        )
+        ET.SubElement(source, "SrcRect", xOff="0", yOff="0", xSize=str(grid.width), ySize=str(grid.height))
         x0, y0 = ~target.transform * (grid.transform.c, grid.transform.f)
         x1, y1 = ~target.transform * grid.transform * (grid.width, grid.height)
         ET.SubElement(
