@@ -27,6 +27,7 @@ from tests.factories import (
     ROOT,
     S2_KEYS,
     crop,
+    free_port,
     range_server,
     satcnn,
     split_bands,
@@ -132,7 +133,7 @@ def test_asset_hrefs_are_signed_by_the_hook_as_they_are_opened(
         )  # the unsigned host does not exist: only signed hrefs were read
 
 
-def test_search_options_are_checked_as_flags() -> None:
+def test_search_options_are_checked_and_an_unreachable_api_is_named() -> None:
     with pytest.raises(OptionError, match="inputs"):
         InferenceOptions("m.ckpt", None, "out")
     with pytest.raises(OptionError, match="give --stac URL too"):
@@ -143,6 +144,9 @@ def test_search_options_are_checked_as_flags() -> None:
         "m.ckpt", None, "out", stac="https://x/stac", collections="a, b", bbox="-99.2,47,-99,47.1"
     )
     assert options.stac_search == StacSearch("https://x/stac", ("a", "b"), (-99.2, 47.0, -99.0, 47.1))
+    dead = f"http://127.0.0.1:{free_port()}/stac"  # nothing listens there
+    with pytest.raises(DataFormatError, match=rf"^{dead}: STAC API search failed"):
+        resolve_inputs([], StacRequest(RGBN_NAMES, search=StacSearch(dead, ("naip",))))
 
 
 def test_catalog_walked_item_collection_and_bad_documents(tmp_path: Path, served: Path) -> None:
