@@ -50,6 +50,7 @@ def option(
     append: bool = False,
     metavar: str | None = None,
     stage: bool = False,
+    required: bool | None = None,
 ) -> Any:
     """A dataclass field that is also a command-line flag.
 
@@ -64,6 +65,8 @@ def option(
         append: The flag may be repeated, collecting a list.
         metavar: argparse's ``metavar``.
         stage: A pipeline stage of this command takes the field as a key (``stage_keys``).
+        required: Whether the flag must be given (default: when there is no default); ``False``
+            for a field without a default that another option can stand in for (it is ``None``).
     """
     metadata = {
         "help": help,
@@ -75,6 +78,7 @@ def option(
         "append": append,
         "metavar": metavar,
         "stage": stage,
+        "required": required,
     }
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -128,7 +132,9 @@ def add_options(
                 if meta["choices"] is None and meta["metavar"] is None:
                     kwargs["metavar"] = flag_of(cls, f.name).lstrip("-").upper().replace("-", "_")
                 kwargs["default"] = default
-                kwargs["required"] = f.default is dataclasses.MISSING
+                kwargs["required"] = (
+                    f.default is dataclasses.MISSING if meta.get("required") is None else meta["required"]
+                )
         if meta["positional"]:
             parser.add_argument(f.name, **kwargs)
         else:

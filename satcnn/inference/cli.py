@@ -29,6 +29,9 @@ Examples:
   satcnn infer --model roads.ckpt --input wv3_8band.tif --output out/ --bands 5,3,2,7 --rescale percentile
   satcnn infer --model sat6.ckpt --input patches/trn/ --output preds/ --allow-no-crs   # per-class folders
   satcnn infer --model models:/roads@champion --input scenes/ --output out/ --tta d4 --vector
+  satcnn infer --model sat6.ckpt --stac https://planetarycomputer.microsoft.com/api/stac/v1 \
+      --collections naip --bbox=-99.05,47.02,-98.95,47.08 --datetime 2020-01-01/2020-12-31 --output out/
+  satcnn infer --model sat6.ckpt --input search.geojson --output out/   # STAC items, catalogs too
 
 Outputs: out/<input stem>.tif per input (COG), out/manifest.json, and for classifiers
 out/class_fractions.csv. Classifier tiles of the model's patch size (or every tile, with

@@ -306,7 +306,7 @@ class _Stages:
         self.bar = tqdm(
             total=self.units,
             unit=plan.unit_name,
-            desc=Path(reader.reader.ds.name).name,
+            desc=Path(self.src).name,  # not the dataset's name: a STAC item's stack is VRT text
             disable=not settings.progress,
         )
         info = reader.reader.ds

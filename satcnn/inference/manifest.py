@@ -23,6 +23,7 @@ from satcnn import __version__
 from satcnn.inference.model_io import LoadedModel
 from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.io.atomic import write_text_atomic
+from satcnn.io.stac_inputs import source_item
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,15 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def _entry(result: TileResult) -> dict[str, Any]:
+    """A result's manifest entry; an input read from a STAC item adds ``stac_item``, its href."""
+    entry = asdict(result)
+    item = source_item(result.input)
+    if item is not None:
+        entry["stac_item"] = item
+    return entry
+
+
 def write_manifest(
     path: Path,
     report: InferenceReport,
@@ -106,7 +116,7 @@ def write_manifest(
             "meta": lm.meta,
         },
         "inputs": [str(p) for p in inputs],
-        "outputs": [asdict(r) for r in report.results],
+        "outputs": [_entry(r) for r in report.results],
         "parameters": params,
         "shard": {"index": index, "count": count},
         "versions": _versions(),

@@ -23,7 +23,9 @@ from satcnn.checks import OptionError, require_at_least, require_choice
 from satcnn.flags import option
 from satcnn.io.bands import BandSpec, parse_band_spec
 from satcnn.io.radiometry import Rescale, parse_rescale
+from satcnn.io.remote import is_href
 from satcnn.io.road_mask import check_threshold
+from satcnn.io.stac_read import StacSearch, parse_bbox
 
 if TYPE_CHECKING:
     from satcnn.inference.model_io import LoadedModel
@@ -54,7 +56,8 @@ class InferenceOptions:
     Attributes:
         model: Checkpoint path, ``runs:/...`` or ``models:/...`` URI (see ``load_model``), or a
             model already loaded.
-        inputs: Raster paths, folders, globs, list files or remote hrefs (one spec or several).
+        inputs: Raster paths, folders, globs, list files, remote hrefs or STAC documents (one
+            spec or several; ``None`` with ``stac``).
         output_dir: Output folder (created if needed).
         window: Road models: largest window side (default ``inference.windows.default_window``:
             1088 on CPU, 1536 on CUDA, at least the patch, rounded up to the ``size_multiple``).
@@ -99,6 +102,13 @@ class InferenceOptions:
             transforms); probabilities are averaged per window (see ``satcnn.inference.tta``).
         vector: Also vectorise each output: road graphs (``<stem>_roads.gpkg``) or class
             polygons (``<stem>_classes.gpkg``), see ``satcnn.vector``.
+        stac: A STAC API to search for input items (``satcnn.io.stac_inputs``), with
+            ``collections`` (comma-separated ids), ``bbox`` (``W,S,E,N`` degrees), ``datetime``
+            (an instant or ``A/B``), ``query`` (query-extension terms), ``filter`` (CQL2) and
+            ``max_items``; its items are inputs beside ``inputs``.
+        asset: STAC inputs: the assets to read (default: chosen by the band names).
+        resample_to: STAC inputs: the asset whose grid assets on other grids are resampled to
+            (default: such items are refused, naming the assets).
 
     Raises:
         OptionError: A value is out of range or not one of its choices.
@@ -107,13 +117,15 @@ class InferenceOptions:
     model: str | Path | LoadedModel = option(
         help="checkpoint path, runs:/<run_id>[/<path>], models:/<name>/<version|@alias>"
     )
-    inputs: str | Path | Sequence[str | Path] = option(
+    inputs: str | Path | Sequence[str | Path] | None = option(
         flag="--input",
         append=True,
         stage=True,
+        required=False,
         help=(
-            "GeoTIFF, folder, glob (quoted), list file (.txt, one path or href a line), or an "
-            "https://, s3://, gs:// or az:// href (read in place); repeatable"
+            "GeoTIFF, folder, glob (quoted), list file (.txt, one path or href a line), an "
+            "https://, s3://, gs:// or az:// href (read in place), or a STAC Item, ItemCollection, "
+            "Catalog or Collection (.json path or href); repeatable; required unless --stac"
         ),
     )
     output_dir: str | Path = option(flag="--output", help="output folder")
@@ -188,13 +200,38 @@ class InferenceOptions:
         help="also write road graphs (<stem>_roads.gpkg) or class polygons (<stem>_classes.gpkg)",
     )
 
+    stac: str | None = option(
+        None, help="STAC API URL to search for input items (with --collections, --bbox, ...)"
+    )
+    collections: str | None = option(None, help="--stac: collection ids, comma-separated")
+    bbox: str | None = option(
+        None, metavar="W,S,E,N", help="--stac: bounding box in degrees (west,south,east,north)"
+    )
+    datetime: str | None = option(None, help="--stac: date-time or interval A/B (open end: ..)")
+    query: Sequence[str] | None = option(
+        None, append=True, help="--stac: query-extension term, e.g. 'eo:cloud_cover<10'; repeatable"
+    )
+    filter: str | None = option(None, help="--stac: CQL2 filter, CQL2-text or CQL2-JSON")
+    max_items: int | None = option(None, type=int, help="--stac: at most this many items")
+    asset: Sequence[str] | None = option(
+        None, append=True, help="STAC inputs: read these assets (default: chosen by band names); repeatable"
+    )
+    resample_to: str | None = option(
+        None,
+        metavar="ASSET",
+        help="STAC inputs: resample assets on other grids to this asset's grid (default: refuse them)",
+    )
+
     def __post_init__(self) -> None:
         if isinstance(self.model, str | Path) and not str(self.model).strip():
             raise OptionError("model", "must name a checkpoint or an MLflow model URI, got ''")
-        if not self.input_specs or any(not str(s).strip() for s in self.input_specs):
+        if (not self.input_specs and self.stac is None) or any(not str(s).strip() for s in self.input_specs):
             raise OptionError(
-                "inputs", f"must name at least one raster, folder, glob or list, got {self.inputs!r}"
+                "inputs",
+                f"must name at least one raster, folder, glob, list or STAC document (or search with "
+                f"--stac), got {self.inputs!r}",
             )
+        self._check_stac()
         if not str(self.output_dir).strip():
             raise OptionError("output_dir", "must name a folder, got ''")
         require_at_least("window", self.window, 1)
@@ -230,6 +267,37 @@ class InferenceOptions:
         except ValueError as err:
             raise OptionError("rescale", str(err)) from None
 
+    def _check_stac(self) -> None:
+        search_only: dict[str, object] = {"collections": self.collections, "bbox": self.bbox}
+        search_only |= {"datetime": self.datetime, "query": self.query, "filter": self.filter}
+        search_only["max_items"] = self.max_items
+        if self.stac is None:
+            given = [k for k, v in search_only.items() if v is not None]
+            if given:
+                raise OptionError(given[0], "searches a STAC API: give --stac URL too")
+        elif not is_href(self.stac) or not self.stac.startswith(("http://", "https://")):
+            raise OptionError("stac", f"must be a STAC API's http(s):// URL, got {self.stac!r}")
+        require_at_least("max_items", self.max_items, 1)
+        try:
+            self.stac_search  # noqa: B018 (parses and checks the bbox)
+        except ValueError as err:
+            raise OptionError("bbox", str(err)) from None
+
+    @property
+    def stac_search(self) -> StacSearch | None:
+        """The ``--stac`` search, or ``None``."""
+        if self.stac is None:
+            return None
+        return StacSearch(
+            self.stac,
+            tuple(c.strip() for c in (self.collections or "").split(",") if c.strip()),
+            parse_bbox(self.bbox) if self.bbox is not None else None,
+            self.datetime,
+            tuple(self.query or ()),
+            self.filter,
+            self.max_items,
+        )
+
     @property
     def band_spec(self) -> BandSpec | None:
         """``bands`` as 1-based indexes or names (``None``: the default selection)."""
@@ -243,6 +311,8 @@ class InferenceOptions:
     @property
     def input_specs(self) -> list[str | Path]:
         """The input specifications as a list."""
+        if self.inputs is None:
+            return []
         return [self.inputs] if isinstance(self.inputs, str | Path) else list(self.inputs)
 
     @property

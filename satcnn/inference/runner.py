@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ from satcnn.io.atomic import check_writable
 from satcnn.io.inputs import resolve_inputs
 from satcnn.io.notes import collecting
 from satcnn.io.output_tags import is_current
+from satcnn.io.stac_inputs import StacRequest, is_stac_spec
 
 logger = logging.getLogger(__name__)
 
@@ -183,6 +184,14 @@ def _records(
     )
 
 
+def stac_request(options: InferenceOptions, model_bands: Sequence[str]) -> StacRequest:
+    """What the run asks of STAC items: ``--bands`` names, else the model's bands (``--bands``
+    indexes: one asset read as it is), ``--asset``, ``--resample-to`` and the ``--stac`` search."""
+    spec = options.band_spec
+    names = None if spec and isinstance(spec[0], int) else tuple(str(b) for b in (spec or model_bands))
+    return StacRequest(names, tuple(options.asset or ()), options.resample_to, options.stac_search)
+
+
 def run_inference(options: InferenceOptions) -> InferenceReport:
     """Run a satcnn model over many rasters and write one COG per raster (see the module docstring).
 
@@ -203,11 +212,14 @@ def run_inference(options: InferenceOptions) -> InferenceReport:
     start_ms = int(time.time() * 1000)
     index, count = resolve_shard(options.shard_index, options.num_shards)
     device = resolve_device(options.device)
-    all_inputs = resolve_inputs(options.input_specs)
-    if not all_inputs:
+    stac = options.stac is not None or any(is_stac_spec(s) for s in options.input_specs)
+    all_inputs = [] if stac else resolve_inputs(options.input_specs)  # STAC items need the model's bands
+    if not all_inputs and not stac:
         raise ConfigError("no inputs given")
     model = options.model
     lm = model if isinstance(model, LoadedModel) else load_model(model, device, options.tracking_uri)
+    if stac:
+        all_inputs = resolve_inputs(options.input_specs, stac_request(options, lm.bands))
     digest = lm.weights_digest
     job = tile_job(lm, options, device, digest)
     out_dir = options.out_dir

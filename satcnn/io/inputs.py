@@ -9,6 +9,7 @@ from pathlib import Path
 
 from satcnn.errors import DataFormatError, InputFileNotFoundError
 from satcnn.io.remote import Href, is_href
+from satcnn.io.stac_inputs import StacRequest, is_stac_spec, resolve_stac
 
 __all__ = ["LIST_SUFFIXES", "RASTER_SUFFIXES", "resolve_inputs"]
 
@@ -69,7 +70,7 @@ def _folder(path: Path) -> list[Path]:
     return tifs
 
 
-def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
+def resolve_inputs(specs: Sequence[str | Path], stac: StacRequest | None = None) -> list[Path]:
     """Expand input specifications into raster paths (order kept, duplicates dropped).
 
     Each spec is a raster path, a folder (its ``*.tif``/``*.tiff``, sorted, without hidden
@@ -79,15 +80,23 @@ def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
     relative to the list file; ``#`` starts a comment), or a remote href (``http(s)://``, ``s3://``,
     ``gs://``, ``az://``, also as a list file's line), kept as ``satcnn.io.remote.Href``. Paths
     that do not exist are kept, so each becomes a per-file error naming it, except in a list
-    file, which is refused whole, naming the list and the lines.
+    file, which is refused whole, naming the list and the lines. A STAC document (``.json`` /
+    ``.geojson``, or an href without a raster suffix: an Item, ItemCollection, Catalog or
+    Collection) gives its items, and ``stac.search`` the items an API search finds, each as a
+    ``satcnn.io.stac_inputs.StacSource`` read as ``stac`` asks (bands by meaning, ``--asset``).
 
     Raises:
         InputFileNotFoundError: A folder holds no GeoTIFF, a glob matches nothing, or a list file
             names a raster that does not exist.
-        DataFormatError: A list file is unreadable or names no raster.
+        DataFormatError: A list file is unreadable or names no raster; a STAC document or search
+            cannot be read, holds no item, or an item lacks the bands asked for.
+        ConfigError: A STAC document without ``stac`` (the command reads no STAC items).
     """
     found: list[Path] = []
     for spec in specs:
+        if not isinstance(spec, Href) and is_stac_spec(spec):
+            found += resolve_stac([spec], stac)
+            continue
         if is_href(spec):
             found.append(Href(str(spec)))
             continue
@@ -103,6 +112,8 @@ def resolve_inputs(specs: Sequence[str | Path]) -> list[Path]:
             found += matches
         else:
             found.append(p)
+    if stac is not None and stac.search is not None:
+        found += resolve_stac([], stac)
     seen: set[Path] = set()
     unique = []
     for q in found:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from rasterio.io import DatasetReader
 from satcnn.errors import RasterError, require_file
 from satcnn.io.reader import accepts_bands, consumed_bands
 from satcnn.io.remote import Href, gdal_env, is_href, signed
+from satcnn.io.stac_inputs import StacSource
+from satcnn.io.stac_vrt import open_stack
 
 logger = logging.getLogger(__name__)
 
@@ -119,14 +121,10 @@ def opened_raster(
     Raises:
         InputFileNotFoundError, RasterError: As ``open_raster``.
     """
-    remote = is_href(path)
-    p = Href(str(path)) if remote else require_file(path, "raster")
-    with gdal_env() if remote else nullcontext():
-        if remote:
-            try:
-                ds = rasterio.open(signed(str(p)))
-            except RasterioError as err:
-                raise RasterError(f"cannot be read over the network: {err}", p) from None
+    p = _href(path) if is_href(path) else require_file(path, "raster")
+    with ExitStack() as stack:
+        if isinstance(p, Href):
+            ds = stack.enter_context(_open_remote(p))
         else:
             if p.is_dir():
                 raise RasterError("is a folder, expected a raster file (GeoTIFF)", p)
@@ -135,33 +133,46 @@ def opened_raster(
                     "is empty (0 bytes): not a readable raster; the download or copy was cut short", p
                 )
             try:
-                ds = rasterio.open(p)
+                ds = stack.enter_context(rasterio.open(p))
             except RasterioError as err:
                 raise RasterError(f"not a readable raster (expected a GeoTIFF): {err}", p) from None
+        try:
+            info = check_raster(ds, p, bands=bands, dtypes=dtypes, min_size=min_size, require_crs=require_crs)
+        except RasterioError as err:
+            raise RasterError(f"not a readable raster (expected a GeoTIFF): {err}", p) from None
+        yield ds, info
+
+
+def _href(path: str | Path) -> Href:
+    return path if isinstance(path, Href) else Href(str(path))
+
+
+@contextmanager
+def _open_remote(p: Href) -> Iterator[DatasetReader]:
+    """Open an href (signed) or a STAC item's assets, under satcnn's GDAL configuration."""
+    with gdal_env():
+        if isinstance(p, StacSource):
+            with open_stack(p.plan, str(p)) as ds:
+                yield ds
+            return
+        try:
+            ds = rasterio.open(signed(str(p)))
+        except RasterioError as err:
+            raise RasterError(f"cannot be read over the network: {err}", p) from None
         with ds:
-            try:
-                info = check_raster(
-                    ds, p, bands=bands, dtypes=dtypes, min_size=min_size, require_crs=require_crs
-                )
-            except RasterioError as err:
-                raise RasterError(f"not a readable raster (expected a GeoTIFF): {err}", p) from None
-            yield ds, info
+            yield ds
 
 
 @contextmanager
 def open_dataset(path: str | Path) -> Iterator[DatasetReader]:
-    """``rasterio.open(path)``; a remote href signed and under satcnn's GDAL configuration (io.remote)."""
+    """``rasterio.open(path)``; a remote href signed and under satcnn's GDAL configuration (io.remote);
+    a STAC item's assets as one raster (``io.stac_vrt``)."""
     if not is_href(path):
         with rasterio.open(path) as ds:
             yield ds
         return
-    with gdal_env():
-        try:
-            ds = rasterio.open(signed(str(path)))
-        except RasterioError as err:
-            raise RasterError(f"cannot be read over the network: {err}", Href(str(path))) from None
-        with ds:
-            yield ds
+    with _open_remote(_href(path)) as ds:
+        yield ds
 
 
 def check_raster(

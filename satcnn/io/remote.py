@@ -118,7 +118,9 @@ class Href(PosixPath):
 
 
 def as_path(spec: str | os.PathLike[str]) -> Path:
-    """``spec`` as the pipeline's path: an ``Href`` for a remote href, else a ``Path``."""
+    """``spec`` as the pipeline's path: an ``Href`` (kept as it is) for a remote href, else a ``Path``."""
+    if isinstance(spec, Href):  # a subclass (a STAC item) keeps what it carries
+        return spec
     return Href(str(spec)) if is_href(spec) else Path(spec)
 
 

@@ -32,6 +32,15 @@ from tests.factories.processes import INFER, as_terminal_job, free_port, http_op
 from tests.factories.range_server import RangeServer, range_server, write_cog
 from tests.factories.rasters import ORIGIN, RGBA, UTM, crop, noise_bands, road_bands, write_tif
 from tests.factories.scenes import SCENE_ORIGIN, make_dm, set_nodata, window_of, write_scene
+from tests.factories.stac import (
+    RGBN_NAMES,
+    S2_KEYS,
+    split_bands,
+    stac_api,
+    stac_collection,
+    stac_item,
+    write_stac,
+)
 
 __all__ = [
     "CLASSES",
@@ -46,7 +55,9 @@ __all__ = [
     "NAIP",
     "ORIGIN",
     "RGBA",
+    "RGBN_NAMES",
     "ROOT",
+    "S2_KEYS",
     "SAMPLES",
     "SAT6",
     "SAT6_CSV",
@@ -71,6 +82,10 @@ __all__ = [
     "scaled",
     "seg_model",
     "set_nodata",
+    "split_bands",
+    "stac_api",
+    "stac_collection",
+    "stac_item",
     "to_world",
     "wait_http",
     "window_of",
@@ -78,5 +93,6 @@ __all__ = [
     "write_cog",
     "write_raster",
     "write_scene",
+    "write_stac",
     "write_tif",
 ]
