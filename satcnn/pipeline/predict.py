@@ -12,6 +12,7 @@ with the inference and training runs.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -84,25 +85,33 @@ def _evaluate_roads(ctx: StageContext) -> Any:
 
 
 def _add_graph_scores(ctx: StageContext, result: Any, predictions: list[Path], truths: list[Path]) -> None:
-    """``graph: true``: APLS and junction F1 of each prediction's road graph against its truth's.
+    """``graph: true``: APLS, junction and TOPO F1 of each prediction's road graph against its truth's.
 
     Both graphs come from rasters (the predicted probability at the stage's threshold, the truth
-    mask), vectorised by the one road vectoriser; the overall figure is the mean over tiles.
+    mask), vectorised by the one road vectoriser; the overall figure is the mean over tiles. The
+    per-tile reports go to ``graph.json`` beside ``metrics.json``.
     """
     from satcnn.evaluate.graph import evaluate_graph
+    from satcnn.io.atomic import write_text_atomic
 
     allow_no_crs = bool(ctx.spec.stages.get("validate", {}).get("allow_no_crs", False))
-    scores = []
+    scores, reports = [], []
     for pred, truth in zip(predictions, truths, strict=True):
         report = evaluate_graph(
             pred, truth, threshold=float(ctx.get("threshold", 0.5)), allow_no_crs=allow_no_crs
         )
+        reports.append(report)
         scores.append({k: float(report[k]) for k in ("apls", "junction_f1", "topo_f1")})
         for row in result.per_tile:
             if Path(row["prediction"]) == pred:
                 row.update(scores[-1])
     for key in ("apls", "junction_f1", "topo_f1"):
         result.metrics[key] = sum(s[key] for s in scores) / len(scores)
+    path = ctx.out / "graph.json"
+    write_text_atomic(
+        path, json.dumps({"mean": {k: result.metrics[k] for k in scores[0]}, "per_tile": reports}, indent=2)
+    )
+    result.files.append(path)
 
 
 def _evaluate_classes(ctx: StageContext) -> Any:

@@ -7,6 +7,7 @@ test compares its outputs with an uninterrupted inference and evaluation of the 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -43,6 +44,7 @@ TINY = [
     f"validate.extra_inputs=[{EXTRA}]",
     "infer.window=128",
     "infer.margin=16",
+    "evaluate.graph=true",
 ]
 
 
@@ -129,13 +131,15 @@ def test_end_to_end_artifacts(runs: Runs) -> None:
         with rasterio.open(src) as a:
             assert pyogrio.read_info(graph, layer="lines")["crs"] == a.crs.to_string()
     # the evaluation's metrics: a JSON file with the scores in [0, 1], logged to the evaluate run
-    metrics_files = list((out / "evaluate").glob("*.json"))
+    metrics_files = list((out / "evaluate").glob("metrics.json"))
     keys = ("iou", "f1", "relaxed_precision", "relaxed_recall", "breakeven")
     assert metrics_files and all(f'"{k}"' in metrics_files[0].read_text() for k in keys)
     logged = stages["evaluate"].data.metrics
     assert stages["evaluate"].data.tags["satcnn.inference_run_id"] == stages["infer"].info.run_id
     assert stages["evaluate"].data.tags["satcnn.training_run_id"] == fit_id
-    for key in keys:
+    graph = json.loads((out / "evaluate" / "graph.json").read_text())  # graph: true
+    assert [Path(r["prediction"]).stem for r in graph["per_tile"]] == ["scene_002"]
+    for key in (*keys, "apls", "junction_f1"):
         found = [v for k, v in logged.items() if k.endswith(key)]
         assert found and all(0.0 <= v <= 1.0 for v in found), (key, logged)
     # the report: Markdown + HTML, every figure present, logged to the parent
