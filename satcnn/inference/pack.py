@@ -9,7 +9,8 @@ it) and writes two files into a model folder (:mod:`satcnn.models.pretrained`):
   copies them into the float32 network (``load_state_dict``), so inference runs in float32. The
   normaliser's statistics stay float32.
 * ``<name>.json``: the model card (:data:`~satcnn.models.pretrained.CARD_FIELDS`), built from the
-  record, the scores (an ``evaluate`` ``metrics.json`` or a flat JSON of numbers), the recipe
+  record, the scores (an ``evaluate`` ``metrics.json``, a flat JSON of numbers, or else the
+  ``test_*`` metrics of the checkpoint's MLflow run), the recipe
   (a pipeline file: its fit seed and epochs are read from it) and a card file of the entries
   only a person knows (description, training data, resolution, the data's licence).
 
@@ -213,7 +214,8 @@ def pack_model(
         out_dir: Model folder (default: the package's ``satcnn/pretrained/``).
         card_file: YAML or JSON with the card's entries a person gives (description,
             resolution_m, threshold, data_licence, training: {data, command, ...}).
-        scores_file: An ``evaluate`` ``metrics.json`` (or a flat JSON of scores).
+        scores_file: An ``evaluate`` ``metrics.json`` (or a flat JSON of scores); default: the
+            ``test_*`` metrics of the checkpoint's MLflow run, when known.
         recipe: The pipeline file that trained the model (seed and epochs are read from it).
         half: Store the network's weights as float16.
         max_mb: Largest weight file, in megabytes (10**6 bytes).
@@ -243,6 +245,11 @@ def pack_model(
     if path.suffix != ".ckpt" and not path.name.endswith(".ckpt"):
         raise ModelError("is not a satcnn checkpoint (.ckpt); pack the checkpoint, not an export", path)
     ckpt = read_checkpoint(path, "cpu")
+    if not scores and source_run:  # the fit's own scores on its test split, when it logged them
+        from satcnn.inference.export_tracking import run_metrics
+
+        scores = {k: v for k, v in run_metrics(source_run, tracking_uri).items() if k.startswith("test_")}
+        settings = {"measured": f"on the test split by the fit (MLflow run {source_run})"} if scores else {}
     raw: dict[str, Any] = {"state_dict": _packed_state(ckpt, half)}
     meta = parse_checkpoint(ckpt.raw, path).meta  # a copy of the record to attach to the packed file
     attach(raw, meta)

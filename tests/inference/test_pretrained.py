@@ -16,11 +16,11 @@ import rasterio
 import torch
 
 from satcnn.errors import ConfigError, ModelError
-from satcnn.inference import InferenceOptions, run_inference
+from satcnn.inference import InferenceOptions, export_tracking, run_inference
 from satcnn.inference.model_io import load_model
 from satcnn.inference.pack import pack_model
 from satcnn.models.pretrained import ENV_DIR, list_pretrained, package_dir
-from tests.factories import ROOT, satcnn, write_checkpoint, write_tif
+from tests.factories import CLASSES, ROOT, satcnn, write_checkpoint, write_tif
 
 SEG = {"name": "resunet", "kwargs": {"in_channels": 3, "num_classes": 1, "filters": [4, 8, 16]}}
 
@@ -137,3 +137,19 @@ def test_package_ships_its_model_folder() -> None:
     data = pyproject["tool"]["setuptools"]["package-data"]["satcnn"]
     assert {"pretrained/*.ckpt", "pretrained/*.json"} <= set(data)
     assert package_dir() == ROOT / "satcnn" / "pretrained"
+
+
+def test_pack_classifier_takes_its_fit_test_scores(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = "0123456789abcdef0123456789abcdef"
+    logged = {run: {"test_acc": 0.875, "val_acc": 0.5}}  # the run's metrics, as MLflow returns them
+    monkeypatch.setattr(export_tracking, "run_metrics", lambda run_id, uri: logged.get(run_id, {}))
+    ckpt = write_checkpoint(tmp_path / run / "checkpoints" / "best.ckpt")
+    result = pack_model(ckpt, "landcover", model_dir, recipe=ROOT / "pipelines" / "landcover.yaml")
+    card = result.card_data
+    assert card["task"] == "classification" and card["architecture"] == "DeepSat CNN"
+    assert card["classes"] == CLASSES and card["patch_size"] == 28 and card["threshold"] is None
+    assert card["scores"]["values"] == {"test_acc": 0.875}
+    assert card["training"]["source_run_id"] == run and card["training"]["seed"] == 42
+    assert load_model("pretrained:landcover").classes == CLASSES
