@@ -57,7 +57,8 @@ class ModelsPackOptions:
     """``satcnn models pack MODEL --name NAME``: what to pack, how, and where."""
 
     model: str = option(
-        positional=True, help="checkpoint path, runs:/<run_id>[/<path>], models:/<name>/<version|@alias>"
+        positional=True,
+        help="checkpoint path, runs:/<run_id>[/<path>], models:/<name>/<version|@alias>, pretrained:<name>",
     )
     name: str = option(help="the shipped name: `--model pretrained:<name>`")
     out: str | None = option(None, help="model folder (default: the package's satcnn/pretrained/)")

@@ -242,8 +242,6 @@ def pack_model(
     out = check_writable(Path(out_dir) if out_dir is not None else package_dir())
 
     path, source_run, registered = resolve_model_path(model, tracking_uri)
-    if path.suffix != ".ckpt" and not path.name.endswith(".ckpt"):
-        raise ModelError("is not a satcnn checkpoint (.ckpt); pack the checkpoint, not an export", path)
     ckpt = read_checkpoint(path, "cpu")
     if not scores and source_run:  # the fit's own scores on its test split, when it logged them
         from satcnn.inference.export_tracking import run_metrics
