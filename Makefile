@@ -47,9 +47,10 @@ real-roads: install
 	$(BIN)/python -m satcnn pipeline run pipelines/roads_massachusetts.yaml --out $(REAL)/massachusetts
 
 ## pretrained-roads: pack the model `make real-roads` trained (MLflow models:/roads-resunet-massachusetts@real)
-## as satcnn/pretrained/roads-massachusetts.{ckpt,json}: float16 weights and a card with its held-out scores
+## as satcnn/pretrained/roads-massachusetts.{ckpt,json}: float32 weights (2.1 MB, outputs exactly those scored) and
+## a card with its held-out scores
 pretrained-roads: install
-	$(BIN)/python -m satcnn models pack models:/roads-resunet-massachusetts@real --name roads-massachusetts --half \
+	$(BIN)/python -m satcnn models pack models:/roads-resunet-massachusetts@real --name roads-massachusetts \
 		--recipe pipelines/roads_massachusetts.yaml --card pipelines/roads_massachusetts.card.yaml \
 		--scores $(REAL)/massachusetts/evaluate/metrics.json
 

@@ -24,7 +24,7 @@ EPILOG = f"""\
 Examples:
   satcnn models list
   satcnn infer --model pretrained:roads-massachusetts --input tile.tif --output out/ --vector
-  satcnn models pack models:/roads-resunet-massachusetts@real --name roads-massachusetts --half \\
+  satcnn models pack models:/roads-resunet-massachusetts@real --name roads-massachusetts \\
       --recipe pipelines/roads_massachusetts.yaml --card pipelines/roads_massachusetts.card.yaml \\
       --scores outputs/real-roads/massachusetts/evaluate/metrics.json
 

@@ -17,7 +17,10 @@ it) and writes two files into a model folder (:mod:`satcnn.models.pretrained`):
 Before anything is written, the packed model's outputs (probabilities) are compared with the
 checkpoint's on a seeded input of raw digital numbers around the band means: a difference over
 :data:`HALF_TOLERANCE` (float16) or :data:`FULL_TOLERANCE` refuses the pack. So does a weight file
-over ``max_mb`` megabytes (10 by default, what a repository can carry).
+over ``max_mb`` megabytes (10 by default, what a repository can carry). The check input is noise
+around the band means, so it bounds typical differences only: on a real held-out Massachusetts
+tile, float16 weights of the road model moved the probability by up to 0.039 where it is steep
+(mean 5e-5; the mask at 0.5 changed at 4e-5 of the pixels). Prefer float32 where it fits.
 """
 
 from __future__ import annotations
