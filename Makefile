@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest --timeout=900 -n $(PYTEST_WORKERS) --dist loadfile
 
-.PHONY: install demo real-roads test test-fast lint pytest bench bench-quick system-deps clean
+.PHONY: install demo real-roads pretrained-roads pretrained-landcover test test-fast lint pytest bench bench-quick system-deps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,20 @@ real-roads: install
 		$(BIN)/python -m satcnn data png-to-geotiff $(MASS)_sat.png $(MASS)_map.png \
 			--out $(REAL)/scenes --resolution 1.46 --nodata 255; }
 	$(BIN)/python -m satcnn pipeline run pipelines/roads_massachusetts.yaml --out $(REAL)/massachusetts
+
+## pretrained-roads: pack the model `make real-roads` trained (MLflow models:/roads-resunet-massachusetts@real)
+## as satcnn/pretrained/roads-massachusetts.{ckpt,json}: float32 weights (2.1 MB, outputs exactly those scored) and
+## a card with its held-out scores
+pretrained-roads: install
+	$(BIN)/python -m satcnn models pack models:/roads-resunet-massachusetts@real --name roads-massachusetts \
+		--recipe pipelines/roads_massachusetts.yaml --card pipelines/roads_massachusetts.card.yaml \
+		--scores $(REAL)/massachusetts/evaluate/metrics.json
+
+## pretrained-landcover: pack the land-cover model of `make demo` (models:/sat6-deepsat@pipeline, scores of its
+## fit's test split) into outputs/pretrained; use it with SATCNN_PRETRAINED_DIR=outputs/pretrained
+pretrained-landcover: install
+	$(BIN)/python -m satcnn models pack models:/sat6-deepsat@pipeline --name landcover-sat6-demo \
+		--recipe pipelines/landcover.yaml --out outputs/pretrained
 
 ## test: lint, type-check, then the whole test suite (slow tests included)
 test: install lint pytest

@@ -38,6 +38,7 @@ commands:
   ui         serve the MLflow UI on the project's tracking store
   runs       tracking store housekeeping: `runs clean` marks runs left RUNNING by a killed fit KILLED
   export     a model as ONNX, torch.export (.pt2) or TorchScript, with a STAC MLM model card
+  models     shipped models (`models list`; use one with --model pretrained:NAME); `models pack` makes one
   pipeline   `pipeline run pipelines/roads.yaml`: validate, fit, register, infer, evaluate, report
   view       a local web map of an infer or pipeline output folder: imagery, probability, mask, classes, roads
 
@@ -97,6 +98,7 @@ def _extra_commands() -> dict[str, Callable[[list[str]], int]]:
         "vectorize": commands.vectorize_main,
         "evaluate": commands.evaluate_main,
         "export": commands.export_main,
+        "models": commands.models_main,
         "pipeline": commands.pipeline_main,
         "view": commands.view_main,
     }

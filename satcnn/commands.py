@@ -1,5 +1,5 @@
 """The commands beside LightningCLI's: ``data``, ``infer``, ``vectorize``, ``evaluate``, ``ui``, ``runs``,
-``export``, ``pipeline`` and ``view``.
+``export``, ``models``, ``pipeline`` and ``view``.
 
 Thin: parse, then call the library.
 """
@@ -56,6 +56,13 @@ def infer_main(argv: list[str]) -> int:
 def export_main(argv: list[str]) -> int:
     """``satcnn export --model URI --format onnx|pt2|torchscript [--out PATH]``: a model outside Python."""
     from satcnn.inference.export_cli import export_main as run
+
+    return run(argv)
+
+
+def models_main(argv: list[str]) -> int:
+    """``satcnn models list|show|pack``: the shipped models (``--model pretrained:<name>``)."""
+    from satcnn.inference.models_cli import models_main as run
 
     return run(argv)
 

@@ -24,6 +24,7 @@ __all__ = ["build_parser", "infer_main"]
 EPILOG = """\
 Examples:
   satcnn infer --model runs:/<run_id> --input tiles/ --output out/
+  satcnn infer --model pretrained:roads-massachusetts --input tiles/ --output out/ --vector
   satcnn infer --model models:/roads@champion --input 'scenes/*.tif' --output out/ --output-type both
   satcnn infer --model runs/1/<run_id>/checkpoints/best.ckpt --input list.txt --output out/ --keep-going
   satcnn infer --model roads.ckpt --input wv3_8band.tif --output out/ --bands 5,3,2,7 --rescale percentile

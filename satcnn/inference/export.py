@@ -1,7 +1,7 @@
 """``satcnn export``: a model as ONNX, a torch.export program (``.pt2``) or TorchScript, with its card.
 
 The model is resolved exactly as ``satcnn infer`` resolves it (checkpoint path, ``runs:/``,
-``models:/``; :func:`~satcnn.inference.model_io.load_model`), and what is exported is the
+``models:/``, ``pretrained:``; :func:`~satcnn.inference.model_io.load_model`), and what is exported is the
 normalising module (:class:`~satcnn.models.normalize.NormalizedModel`): the graph takes raw
 digital numbers, float32 ``(N, C, H, W)``, and normalises them with the checkpoint's statistics.
 
@@ -179,9 +179,12 @@ def max_abs_difference(
 
 
 def default_output(lm: LoadedModel, fmt: ExportFormat) -> Path:
-    """Beside a local checkpoint (``best.ckpt`` -> ``best.onnx``); in the working folder for MLflow URIs."""
+    """Beside a local checkpoint (``best.ckpt`` -> ``best.onnx``); in the working folder for MLflow URIs
+    and shipped models (``pretrained:<name>``: ``<name>.onnx``)."""
     stem = lm.path.name.removesuffix(".ckpt")
     name = f"{stem}{SUFFIXES[fmt]}"
+    if lm.uri.startswith("pretrained:"):
+        return Path.cwd() / name
     if lm.uri.startswith(("runs:/", "models:/")):
         prefix = f"{lm.registered['name']}-v{lm.registered['version']}" if lm.registered else lm.source_run_id
         return Path.cwd() / f"{prefix}-{name}"

@@ -28,7 +28,9 @@ MLflow run is logged back to that run under export/.
 class ExportOptions:
     """``satcnn export``: which model, in which format, where."""
 
-    model: str = option(help="checkpoint path, runs:/<run_id>[/<path>], models:/<name>/<version|@alias>")
+    model: str = option(
+        help="checkpoint path, runs:/<run_id>[/<path>], models:/<name>/<version|@alias>, pretrained:<name>"
+    )
     format: ExportFormat = option("onnx", choices=FORMATS, help="export format (default onnx)")
     out: str | None = option(
         None,

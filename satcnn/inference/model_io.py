@@ -9,7 +9,9 @@ Accepted URIs:
 * ``models:/<name>/<version>`` or ``models:/<name>@<alias>``: a registered model version. Its
   artifacts are downloaded and searched for a checkpoint; if they hold none, the version's source
   run's ``checkpoints/best.ckpt`` is used. So registering a run's ``checkpoints`` folder (or a
-  single ``.ckpt``) as the version's source is enough.
+  single ``.ckpt``) as the version's source is enough;
+* ``pretrained:<name>``: a model shipped with satcnn or in ``$SATCNN_PRETRAINED_DIR``
+  (:mod:`satcnn.models.pretrained`, ``satcnn models list``), its file checked against its card.
 
 An ONNX export (``*.onnx``, written by ``satcnn export`` with its model card ``*.onnx.json``) is
 run through onnxruntime (:mod:`satcnn.inference.onnx_model`), given as a path or a ``runs:/`` URI
@@ -41,6 +43,7 @@ from satcnn.errors import ModelError
 from satcnn.models.base import SatcnnModel
 from satcnn.models.checkpoint import CheckpointMeta, build_model, export_format, read_checkpoint
 from satcnn.models.normalize import ChannelsLast, NormalizedModel, inference_channels_last
+from satcnn.models.pretrained import is_pretrained_ref, resolve_pretrained
 
 logger = logging.getLogger(__name__)
 
@@ -274,8 +277,9 @@ def load_model(
     """Load a satcnn model from a checkpoint path or an MLflow ``runs:/`` or ``models:/`` URI.
 
     Args:
-        uri: Checkpoint path, ``runs:/<run_id>[/<artifact path>]``, ``models:/<name>/<version>``
-            or ``models:/<name>@<alias>``; or an ONNX export (``.onnx`` beside its model card).
+        uri: Checkpoint path, ``runs:/<run_id>[/<artifact path>]``, ``models:/<name>/<version>``,
+            ``models:/<name>@<alias>`` or ``pretrained:<name>``; or an ONNX export (``.onnx`` beside
+            its model card).
         device: Where to put the model.
         tracking_uri: MLflow store for ``runs:/`` and ``models:/`` URIs (default
             ``satcnn.tracking.store.default_tracking_uri()``).
@@ -323,12 +327,15 @@ def resolve_model_path(
     Accepts what :func:`load_model` accepts; MLflow artifacts are downloaded to a temporary folder.
 
     Raises:
-        ModelError: the file is missing, or the URI cannot be resolved to exactly one checkpoint.
+        ModelError: the file is missing, the URI cannot be resolved to exactly one checkpoint, or
+            names an unknown (or damaged) pretrained model.
     """
     text = str(uri)
     source_run: str | None = None
     registered: dict[str, str] = {}
-    if text.startswith(("runs:/", "models:/")):
+    if is_pretrained_ref(text):
+        path = resolve_pretrained(text).checkpoint
+    elif text.startswith(("runs:/", "models:/")):
         from satcnn.tracking.store import default_tracking_uri
 
         store = tracking_uri or default_tracking_uri()

@@ -54,8 +54,8 @@ class InferenceOptions:
     """Everything a batch inference run needs to know, checked on construction.
 
     Attributes:
-        model: Checkpoint path, ``runs:/...`` or ``models:/...`` URI (see ``load_model``), or a
-            model already loaded.
+        model: Checkpoint path, ``runs:/...``, ``models:/...`` or ``pretrained:<name>`` (see
+            ``load_model``), or a model already loaded.
         inputs: Raster paths, folders, globs, list files, remote hrefs or STAC documents (one
             spec or several; ``None`` with ``stac``).
         output_dir: Output folder (created if needed).
@@ -115,7 +115,7 @@ class InferenceOptions:
     """
 
     model: str | Path | LoadedModel = option(
-        help="checkpoint path, runs:/<run_id>[/<path>], models:/<name>/<version|@alias>"
+        help="checkpoint path, runs:/<run_id>[/<path>], models:/<name>/<version|@alias>, pretrained:<name>"
     )
     inputs: str | Path | Sequence[str | Path] | None = option(
         flag="--input",

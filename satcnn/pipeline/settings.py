@@ -27,7 +27,7 @@ _PATHS: Kind = (str, list)
 
 STAGE_KEYS: dict[str, dict[str, Kind]] = {
     "validate": {
-        "scenes": str,
+        "scenes": _PATHS,
         "patches": _PATHS,
         "held_out": _PATHS,
         "val_scenes": _PATHS,

@@ -1,8 +1,10 @@
 """The validate stage: check every input before any compute, and say what the fit trains on.
 
 * roads: ``scenes`` (``images/<name>.tif`` + ``masks/<name>.tif`` on the same grid, as ``satcnn
-  data synth-roads`` writes), ``held_out`` scene names (test and evaluation), ``val_scenes``
-  (validation, the checkpoint's choice; default: the held-out ones), and ``extra_inputs``
+  data synth-roads`` writes; or a list of such folders, e.g. a dataset's train, valid and test
+  splits, linked into ``<out>/validate/scenes``), ``held_out`` scene names (test and evaluation),
+  ``val_scenes`` (validation, the checkpoint's choice; default: the held-out ones), each a list
+  of names or a scenes folder (the names of its images), and ``extra_inputs``
   (rasters inferred without truth, e.g. a real tile); ``allow_no_crs: true`` accepts scenes
   without a CRS (a Massachusetts Roads pair converted by ``satcnn data png-to-geotiff``);
 * landcover: ``patches`` (Kaggle CSV folders and per-class GeoTIFF folders, merged into one patch
@@ -14,6 +16,7 @@ Outputs: ``data_args`` (the fit's data options), ``infer_inputs``, and for roads
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +47,51 @@ def _check_extra(ctx: StageContext, bands: int) -> list[str]:
     return [str(p) for p in extras]
 
 
+def _scene_images(root: Path) -> list[Path]:
+    images = sorted((root / "images").glob("*.tif"))
+    if not images:
+        raise InputFileNotFoundError("no images/*.tif (make scenes with `satcnn data synth-roads`)", root)
+    return images
+
+
+def _link_scenes(roots: list[Path], dest: Path) -> Path:
+    """One scenes folder ``dest`` of symbolic links to the scenes of ``roots`` (a dataset's splits)."""
+    found: dict[str, Path] = {}
+    for root in roots:
+        for image in _scene_images(root):
+            if image.stem in found:
+                raise ConfigError(
+                    f"validate.scenes: scene {image.stem} is in both {found[image.stem]} and {root}"
+                )
+            mask = root / "masks" / image.name
+            if not mask.is_file():
+                raise InputFileNotFoundError(f"no mask for {image.name} (expected {mask})", mask)
+            found[image.stem] = root
+    for sub in ("images", "masks"):  # rebuilt from the roots at every run
+        shutil.rmtree(dest / sub, ignore_errors=True)
+        (dest / sub).mkdir(parents=True)
+        for name, root in found.items():
+            (dest / sub / f"{name}.tif").symlink_to(root / sub / f"{name}.tif")
+    return dest
+
+
+def _scene_names(ctx: StageContext, key: str, default: list[str]) -> list[str]:
+    """The scene names of ``key``: a list of names, or a scenes folder (the names of its images)."""
+    value = ctx.get(key)
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return [image.stem for image in _scene_images(Path(value).expanduser().resolve())]
+    return [str(n) for n in value]
+
+
 def _validate_roads(ctx: StageContext, bands: int) -> Outputs:
     scenes = ctx.get("scenes")
     if not scenes:
         raise ConfigError(f"{ctx.spec.path}: validate.scenes must name a folder with images/ and masks/")
-    root = Path(str(scenes)).expanduser().resolve()
-    images = sorted((root / "images").glob("*.tif"))
-    if not images:
-        raise InputFileNotFoundError("no images/*.tif (make scenes with `satcnn data synth-roads`)", root)
+    roots = _paths(ctx, "scenes")
+    root = roots[0] if len(roots) == 1 else _link_scenes(roots, ctx.out / "scenes")
+    images = _scene_images(root)
     truths: dict[str, str] = {}
     require_crs = not ctx.get("allow_no_crs", False)
     for image in images:
@@ -65,8 +105,8 @@ def _validate_roads(ctx: StageContext, bands: int) -> Outputs:
                 f"mask is not on its image's grid ({image}): CRS, transform or size differ", mask
             )
         truths[image.stem] = str(mask)
-    held_out = [str(n) for n in ctx.get("held_out", [images[-1].stem])]
-    val = [str(n) for n in ctx.get("val_scenes", held_out)]
+    held_out = _scene_names(ctx, "held_out", [images[-1].stem])
+    val = _scene_names(ctx, "val_scenes", held_out)
     for option, names in (("held_out", held_out), ("val_scenes", val)):
         missing = [n for n in names if n not in truths]
         if missing:

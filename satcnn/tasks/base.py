@@ -18,6 +18,7 @@ import lightning as L
 import torch
 
 from satcnn import __version__
+from satcnn.checks import require_at_least, require_in_range
 from satcnn.data.protocol import (
     TaskData,
     has_band_percentiles,
@@ -45,10 +46,14 @@ class SatcnnTask(L.LightningModule):
         lr: learning rate.
         weight_decay: weight decay (decoupled for AdamW).
         optimizer: optimiser.
-        scheduler: learning-rate schedule over ``trainer.max_epochs`` (``cosine``) or none.
+        scheduler: learning-rate schedule: ``cosine`` over ``trainer.max_epochs``, ``step`` (times
+            ``lr_gamma`` every ``lr_step_epochs`` epochs) or ``none``.
         channels_last: channels-last memory format: ``auto`` (on CUDA only), ``true`` or ``false``.
         compile: compile the model with ``torch.compile`` (in place, so checkpoint keys do not
             change). Precision is the trainer's: ``trainer.precision: bf16-mixed``.
+        momentum: momentum of ``sgd``, in [0, 1).
+        lr_step_epochs: ``step`` schedule: epochs between two reductions.
+        lr_gamma: ``step`` schedule: factor of each reduction, in (0, 1].
     """
 
     task: str = "base"
@@ -65,11 +70,17 @@ class SatcnnTask(L.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
-        scheduler: Literal["cosine", "none"] = "cosine",
+        scheduler: Literal["cosine", "step", "none"] = "cosine",
         channels_last: ChannelsLast = "auto",
         compile: bool = False,
+        momentum: float = 0.9,
+        lr_step_epochs: int = 20,
+        lr_gamma: float = 0.1,
     ) -> None:
         super().__init__()
+        require_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
+        require_at_least("lr_step_epochs", lr_step_epochs, 1, whole=True)
+        require_in_range("lr_gamma", lr_gamma, 0.0, 1.0, low_open=True)
         self.save_hyperparameters()
         self.model_name = model
         self.model_kwargs = {**(model_kwargs or {}), "in_channels": in_channels, "num_classes": num_classes}
@@ -198,13 +209,17 @@ class SatcnnTask(L.LightningModule):
         params = [p for p in self.parameters() if p.requires_grad]
         opt: torch.optim.Optimizer
         if hp["optimizer"] == "sgd":
-            opt = torch.optim.SGD(params, lr=hp["lr"], momentum=0.9, weight_decay=hp["weight_decay"])
+            momentum = hp.get("momentum", 0.9)  # checkpoints of before the option: 0.9
+            opt = torch.optim.SGD(params, lr=hp["lr"], momentum=momentum, weight_decay=hp["weight_decay"])
         elif hp["optimizer"] == "adam":
             opt = torch.optim.Adam(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
         else:
             opt = torch.optim.AdamW(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
         if hp["scheduler"] == "none":
             return opt
+        if hp["scheduler"] == "step":  # epochs, whatever bounds the run
+            step = torch.optim.lr_scheduler.StepLR(opt, step_size=hp["lr_step_epochs"], gamma=hp["lr_gamma"])
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": step, "interval": "epoch"}}
         max_steps = self.trainer.max_steps
         if self.trainer.max_epochs is not None and self.trainer.max_epochs > 0:
             interval, length = "epoch", self.trainer.max_epochs

@@ -59,9 +59,12 @@ class ClassificationTask(SatcnnTask):
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
-        scheduler: Literal["cosine", "none"] = "cosine",
+        scheduler: Literal["cosine", "step", "none"] = "cosine",
         channels_last: ChannelsLast = "auto",
         compile: bool = False,
+        momentum: float = 0.9,
+        lr_step_epochs: int = 20,
+        lr_gamma: float = 0.1,
     ) -> None:
         super().__init__(
             model,
@@ -74,6 +77,9 @@ class ClassificationTask(SatcnnTask):
             scheduler,
             channels_last,
             compile,
+            momentum=momentum,
+            lr_step_epochs=lr_step_epochs,
+            lr_gamma=lr_gamma,
         )
         self.label_smoothing = label_smoothing
         self.patch_size = 28

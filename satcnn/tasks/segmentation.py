@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MetricCollection
 
+from satcnn.errors import ConfigError
 from satcnn.models.normalize import ChannelsLast
 from satcnn.tasks.base import SatcnnTask
 from satcnn.tasks.road_metrics import RelaxedPrecisionRecall, RoadF1, RoadIoU
@@ -30,7 +31,7 @@ def soft_dice_loss(
 
 
 class SegmentationTask(SatcnnTask):
-    """Segment roads: a one-channel logit map per patch, trained with BCE (+ Dice).
+    """Segment roads: a one-channel logit map per patch, trained with BCE (+ Dice) or MSE.
 
     The paper's sigmoid is applied here (``predict_step``, metrics) and by inference, never
     inside the model, so the loss can use the numerically stable ``BCEWithLogits``.
@@ -47,16 +48,20 @@ class SegmentationTask(SatcnnTask):
         model_kwargs: further model arguments.
         in_channels: input bands (4 for RGB+NIR, 3 for RGB, 1 for panchromatic).
         num_classes: must be 1 (road logit).
-        loss: ``bce`` or ``bce_dice`` (BCE + soft Dice).
-        pos_weight: weight of road pixels in BCE (road is rare; > 1 raises recall).
+        loss: ``bce``, ``bce_dice`` (BCE + soft Dice) or ``mse`` (mean squared error of the
+            road probability, the loss of Zhang, Liu & Wang 2017).
+        pos_weight: weight of road pixels in BCE (road is rare; > 1 raises recall); not with ``mse``.
         rho: slack of the relaxed metrics, in pixels.
         overlay_samples: validation patches shown in the overlay figure.
         lr: learning rate.
         weight_decay: weight decay.
         optimizer: optimiser.
-        scheduler: learning-rate schedule.
+        scheduler: learning-rate schedule (``cosine``, ``step`` or ``none``).
         channels_last: channels-last memory format (``auto``: on CUDA only; see models.normalize).
         compile: compile the model with ``torch.compile`` (see ``SatcnnTask``).
+        momentum: momentum of ``sgd``.
+        lr_step_epochs: ``step`` schedule: epochs between two reductions of the rate.
+        lr_gamma: ``step`` schedule: factor of each reduction.
     """
 
     task = "segmentation"
@@ -70,16 +75,19 @@ class SegmentationTask(SatcnnTask):
         model_kwargs: dict[str, Any] | None = None,
         in_channels: int = 4,
         num_classes: int = 1,
-        loss: Literal["bce", "bce_dice"] = "bce_dice",
+        loss: Literal["bce", "bce_dice", "mse"] = "bce_dice",
         pos_weight: float | None = None,
         rho: int = 3,
         overlay_samples: int = 4,
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
-        scheduler: Literal["cosine", "none"] = "cosine",
+        scheduler: Literal["cosine", "step", "none"] = "cosine",
         channels_last: ChannelsLast = "auto",
         compile: bool = False,
+        momentum: float = 0.9,
+        lr_step_epochs: int = 20,
+        lr_gamma: float = 0.1,
     ) -> None:
         super().__init__(
             model,
@@ -92,7 +100,12 @@ class SegmentationTask(SatcnnTask):
             scheduler,
             channels_last,
             compile,
+            momentum=momentum,
+            lr_step_epochs=lr_step_epochs,
+            lr_gamma=lr_gamma,
         )
+        if loss == "mse" and pos_weight is not None:
+            raise ConfigError("pos_weight weights BCE; it has no effect with loss: mse (leave it null)")
         self.class_names = ["background", "road"]
         self.loss_kind = loss
         self.pos_weight = pos_weight
@@ -108,10 +121,14 @@ class SegmentationTask(SatcnnTask):
     def loss(
         self, logits: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """BCE (+ soft Dice) averaged over the ``valid`` pixels (all pixels when ``None``).
+        """BCE (+ soft Dice), or MSE of the probability, averaged over the ``valid`` pixels (all
+        pixels when ``None``).
 
         A batch without a valid pixel gives 0 (with a gradient of 0), not NaN.
         """
+        if self.loss_kind == "mse":
+            error = (torch.sigmoid(logits) - mask) ** 2
+            return error.mean() if valid is None else (error * valid).sum() / valid.sum().clamp(min=1)
         weight = None if self.pos_weight is None else torch.tensor(self.pos_weight, device=logits.device)
         if valid is None:
             loss = F.binary_cross_entropy_with_logits(logits, mask, pos_weight=weight)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from satcnn.errors import ConfigError
 from satcnn.tasks.segmentation import SegmentationTask, soft_dice_loss
 
 
@@ -18,8 +19,10 @@ def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return logits, mask, valid
 
 
-@pytest.mark.parametrize("loss", ["bce", "bce_dice"])
-@pytest.mark.parametrize("pos_weight", [None, 3.0])
+@pytest.mark.parametrize(
+    ("loss", "pos_weight"),
+    [("bce", None), ("bce", 3.0), ("bce_dice", None), ("bce_dice", 3.0), ("mse", None)],
+)
 def test_invalid_pixels_give_no_loss_and_no_gradient(loss: str, pos_weight: float | None) -> None:
     task = SegmentationTask(model_kwargs={"filters": [4, 8, 16, 32]}, loss=loss, pos_weight=pos_weight)  # type: ignore[arg-type]
     logits, mask, valid = _batch()
@@ -47,8 +50,19 @@ def test_invalid_pixels_give_no_loss_and_no_gradient(loss: str, pos_weight: floa
     )
 
 
-def test_no_valid_pixel_gives_zero_not_nan() -> None:
-    task = SegmentationTask(model_kwargs={"filters": [4, 8, 16, 32]})
+def test_mse_is_the_squared_error_of_the_probability() -> None:
+    task = SegmentationTask(model_kwargs={"filters": [4, 8, 16, 32]}, loss="mse")
+    logits, mask, _ = _batch()
+    expected = torch.nn.functional.mse_loss(torch.sigmoid(logits), mask)
+    assert torch.allclose(task.loss(logits, mask), expected)
+    assert torch.allclose(task.loss(logits, mask, torch.ones_like(mask)), expected)
+    with pytest.raises(ConfigError, match="pos_weight weights BCE; it has no effect with loss: mse"):
+        SegmentationTask(model_kwargs={"filters": [4, 8, 16, 32]}, loss="mse", pos_weight=2.0)
+
+
+@pytest.mark.parametrize("loss", ["bce_dice", "mse"])
+def test_no_valid_pixel_gives_zero_not_nan(loss: str) -> None:
+    task = SegmentationTask(model_kwargs={"filters": [4, 8, 16, 32]}, loss=loss)  # type: ignore[arg-type]
     logits, mask, _ = _batch()
     logits.requires_grad_(True)
     value = task.loss(logits, mask, torch.zeros_like(mask))
