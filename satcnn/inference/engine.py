@@ -383,10 +383,13 @@ def stream_raster(
     t0 = time.perf_counter()
     src, dst = as_path(src), Path(dst)
     # a remote source's version before its bytes: a file replaced during the read is redone on a rerun
-    source = {"source": src.name, "source_href": source_key(src), "source_version": source_version(src)}
+    href, version = source_key(src), source_version(src)
     info = _open(src, dst, job, settings)
     plan = job.plan(info)
-    tags = {**replace(plan.output_tags, **source, run=settings.run).to_tags(), **settings.tags}
+    made = replace(
+        plan.output_tags, source=src.name, source_href=href, source_version=version, run=settings.run
+    )
+    tags = {**made.to_tags(), **settings.tags}
     model = prepare_model(model, settings.device, settings.compile)
     writer = AtomicCOGWriter(
         dst,

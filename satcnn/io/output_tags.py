@@ -53,7 +53,8 @@ import rasterio
 from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader, DatasetWriter
 
-from satcnn.errors import DataFormatError
+from satcnn.errors import DataFormatError, RasterError
+from satcnn.io.raster import open_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -285,7 +286,7 @@ def _class_list(tags: Mapping[str, str], path: str | Path | None) -> list[str] |
 
 def _tags_of(src: str | Path | DatasetReader) -> tuple[dict[str, str], str | Path]:
     if isinstance(src, str | Path):
-        with rasterio.open(src) as ds:
+        with open_dataset(src) as ds:  # an href: signed, under satcnn's GDAL configuration
             return ds.tags(), src
     return src.tags(), src.name
 
@@ -295,7 +296,7 @@ def read_output_tags(src: str | Path | DatasetReader) -> OutputTags | None:
 
     Raises:
         DataFormatError: The raster is a satcnn output (``SATCNN_OUTPUT``) with a malformed tag.
-        rasterio.errors.RasterioError: ``src`` is a path that cannot be opened.
+        rasterio.errors.RasterioError, RasterError: ``src`` is a path (an href) that cannot be opened.
     """
     tags, path = _tags_of(src)
     return OutputTags.from_tags(tags, path)
@@ -325,7 +326,7 @@ def refuse_other_kind(path: str | Path, kinds: Sequence[str], command: str, inst
     """
     try:
         tags = read_output_tags(path)
-    except RasterioError:
+    except (RasterioError, RasterError):
         return  # unreadable: the command's own open names the problem
     if tags is not None and tags.output not in kinds:
         raise DataFormatError(

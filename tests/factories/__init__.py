@@ -4,6 +4,7 @@ Tests import these from here, never from another test module (``tests/test_layou
 """
 
 from tests.factories.checkpoints import CLASSES, write_checkpoint
+from tests.factories.fault_proxy import FaultProxy, fault_proxy
 from tests.factories.graphs import (
     CLASS_NAMES,
     GRAPH_ORIGIN,
@@ -29,7 +30,6 @@ from tests.factories.paths import (
     VEGAS,
 )
 from tests.factories.processes import INFER, as_terminal_job, free_port, http_open, satcnn, wait_http
-from tests.factories.fault_proxy import FaultProxy, fault_proxy
 from tests.factories.range_server import RangeServer, range_server, write_cog
 from tests.factories.rasters import ORIGIN, RGBA, UTM, crop, noise_bands, road_bands, write_tif
 from tests.factories.s3_server import gdal_s3_env, put_files, s3_server

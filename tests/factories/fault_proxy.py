@@ -33,7 +33,8 @@ class FaultProxy:
         stall_first: Per path, how many of its next requests wait ``stall`` seconds before answering.
         stall: Seconds a stalled request waits (longer than the client's timeout).
         latency: Seconds every answer waits.
-        log: Every request as ``(method, path, Range header or None, status or 0 for a reset)``.
+        log: Every request as ``(method, path, Range header or None, status)``; the status is 0 for a
+            reset, -1 for a stalled request (answered after the stall, if the client still waits).
     """
 
     upstream: str
@@ -96,7 +97,7 @@ def _handler(state: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 data = answer.read()
             finally:
                 conn.close()
-            self._log(path, answer.status)
+            self._log(path, -1 if stalled else answer.status)
             self.send_response(answer.status)
             for k, v in answer.getheaders():
                 if k.lower() not in _HOP and k.lower() != "content-length":

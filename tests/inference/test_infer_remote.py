@@ -76,7 +76,9 @@ def test_a_read_failing_mid_raster_names_the_href_and_leaves_nothing(
     monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "1")
     model = torch.nn.Sequential(torch.nn.Conv2d(4, 1, 1), torch.nn.Sigmoid()).eval()
     with range_server(served) as srv:
-        srv.fail_after["a.tif"] = 2  # the version (HEAD) and the header are read, then every window's tiles fail
+        srv.fail_after["a.tif"] = (
+            2  # the version (HEAD) and the header are read, then every window's tiles fail
+        )
         with pytest.raises(SatcnnError, match=rf"^{srv.url}/a\.tif: cannot read its pixels over the network"):
             predict_raster(model, f"{srv.url}/a.tif", out / "a.tif", window=128, margin=0, progress=False)
     assert list(out.iterdir()) == []  # nothing half-written

@@ -184,7 +184,9 @@ def test_a_remote_source_keys_its_outputs_and_old_outputs_without_the_key_are_re
     old = write_tagged(tmp_path / "old.tif", local.to_tags())  # written before the source tags existed
     remote = replace(local, source_href="https://h/a.tif", source_version='etag:"2"')
     assert stale_reason(old, local) is None  # a local input: as before
-    assert stale_reason(old, remote) == f"{old} has SATCNN_SOURCE_HREF=None, this run asks for 'https://h/a.tif'"
+    assert (
+        stale_reason(old, remote) == f"{old} has SATCNN_SOURCE_HREF=None, this run asks for 'https://h/a.tif'"
+    )
     unversioned = replace(remote, source_version=None)  # a server without ETag or Last-Modified
     path = write_tagged(tmp_path / "new.tif", unversioned.to_tags())
     assert "SATCNN_SOURCE_VERSION" not in unversioned.to_tags()
