@@ -19,6 +19,7 @@ query), so a rerun keeps an output only while its source is unchanged.
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib
 import importlib.util
 import logging
@@ -203,6 +204,7 @@ def source_key(src: str | os.PathLike[str]) -> str | None:
     return f"{u.scheme}://{u.netloc}{u.path}"
 
 
+@functools.cache
 def _gdal() -> Any | None:
     """GDAL's C library as rasterio loaded it (its extension modules link it), or ``None``."""
     spec = importlib.util.find_spec("rasterio._base")
@@ -238,8 +240,9 @@ def _headers(href: str) -> dict[str, str]:
 
 def source_version(src: str | os.PathLike[str]) -> str | None:
     """What the server says identifies this version of ``src``: ``etag:<ETag>``, else
-    ``last-modified:<date>``; ``None`` for a local file, a server that gives neither, or a HEAD
-    that fails (the read then names the problem).
+    ``last-modified:<date>``; ``None`` for a local file, a server that gives neither, or a request
+    that fails (a rerun then keys an existing output on the href alone and keeps it; without one,
+    the read names the problem).
 
     One request through GDAL's virtual file system: a HEAD for ``http(s)://``; for ``s3://``,
     ``gs://`` and ``az://`` GDAL asks with a GET of the first 16 KB (its download chunk) instead.

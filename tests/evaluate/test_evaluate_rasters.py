@@ -340,7 +340,7 @@ def test_cli_scores_hrefs_as_local_files_and_names_a_dead_one(
         assert report["metrics"]["iou"] == pytest.approx(4 / 18)
         assert report["metrics"]["relaxed_precision"] == pytest.approx(12 / 14)
         assert (tmp_path / "ev" / "tile_000_pred.png").stat().st_size > 0
-        assert srv.requests["pred.tif"] and srv.requests["truth.tif"] and srv.requests["image.tif"]
+        assert set(srv.requests) == {"pred.tif", "truth.tif", "image.tif"}  # no sidecar probes, no listing
         with pytest.raises(RasterError, match=rf"^{srv.url}/gone\.tif: .*404"):
             evaluate_roads([f"{srv.url}/pred.tif"], [f"{srv.url}/gone.tif"], tmp_path / "no")  # type: ignore[list-item]
         assert not (tmp_path / "no").exists()
