@@ -10,9 +10,9 @@ user's environment wins over satcnn's value.
 URL signing (e.g. short-lived SAS tokens) goes through a hook: ``SATCNN_HREF_SIGNER=module:function``
 names a function ``str -> str`` that is called on each href just before it is opened.
 
-Resuming: ``source_version`` asks the server, with one HEAD request through GDAL (so the endpoint,
-credentials, signing and retries are those of the read), for the href's ``ETag`` (else its
-``Last-Modified``); outputs are tagged with it and with ``source_key`` (the href without its
+Resuming: ``source_version`` asks the server, with one request through GDAL (so the endpoint,
+credentials, signing and retries are those of the read; a HEAD over HTTP, a GET of the first
+16 KB on object storage), for the href's ``ETag`` (else its ``Last-Modified``); outputs are tagged with it and with ``source_key`` (the href without its
 query), so a rerun keeps an output only while its source is unchanged.
 """
 
