@@ -12,8 +12,9 @@ names a function ``str -> str`` that is called on each href just before it is op
 
 Resuming: ``source_version`` asks the server, with one request through GDAL (so the endpoint,
 credentials, signing and retries are those of the read; a HEAD over HTTP, a GET of the first
-16 KB on object storage), for the href's ``ETag`` (else its ``Last-Modified``); outputs are tagged with it and with ``source_key`` (the href without its
-query), so a rerun keeps an output only while its source is unchanged.
+16 KB on object storage), for the href's ``ETag`` (else its ``Last-Modified``); outputs are
+tagged with it and with ``source_key`` (the href without its query), so a rerun keeps an output
+only while its source is unchanged.
 """
 
 from __future__ import annotations
