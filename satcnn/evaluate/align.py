@@ -74,7 +74,7 @@ def pick_outputs(paths: Sequence[Path], kinds: Sequence[str], what: str) -> list
     for p in paths:
         try:
             tags[p] = read_output_tags(p)
-        except (RasterioError, DataFormatError):
+        except (RasterioError, RasterError, DataFormatError):
             tags[p] = None  # the evaluation's own open names the problem
     probs = {(p.parent, t.source) for p, t in tags.items() if t and t.source and t.output.startswith("prob_")}
     kept, skipped = [], []

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from rasterio.windows import Window
 
 from satcnn.errors import ConfigError, DataFormatError
@@ -32,7 +31,7 @@ from satcnn.evaluate.class_scores import class_metrics, per_class_rows
 from satcnn.evaluate.outputs import write_outputs
 from satcnn.evaluate.result import EvaluationResult
 from satcnn.io.output_tags import class_names
-from satcnn.io.raster import open_raster
+from satcnn.io.raster import open_dataset, open_raster
 from satcnn.io.reader import WindowReader
 
 __all__ = ["BLOCK", "class_names_of", "evaluate_classes", "is_patch_folder", "read_classes"]
@@ -95,7 +94,7 @@ def _score_pair(prediction: Path, truth: Path, classes: list[str]) -> np.ndarray
 
     matrix = MulticlassConfusionMatrix(num_classes=len(classes), validate_args=False)
     k = len(classes)
-    with rasterio.open(prediction) as pds, rasterio.open(truth) as tds:
+    with open_dataset(prediction) as pds, open_dataset(truth) as tds:
         pred_reader, truth_reader = WindowReader(pds, 1), WindowReader(tds, 1)
         for row in range(0, pds.height, BLOCK):
             for col in range(0, pds.width, BLOCK):

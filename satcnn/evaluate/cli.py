@@ -9,6 +9,7 @@ from pathlib import Path
 
 from satcnn.evaluate.options import EvaluateClassesOptions, EvaluateGraphOptions, EvaluateRoadsOptions
 from satcnn.flags import add_subcommand, command_parser, parse_subcommand, values
+from satcnn.io.remote import as_path
 
 __all__ = ["build_parser", "evaluate_main"]
 
@@ -73,14 +74,14 @@ def _run_raster_kind(options: EvaluateRoadsOptions | EvaluateClassesOptions) -> 
 
         kind = "roads"
         result = evaluate_roads(
-            [Path(p) for p in options.pred],
-            [Path(t) for t in options.truth],
+            [as_path(p) for p in options.pred],
+            [as_path(t) for t in options.truth],
             out_dir,
             threshold=options.threshold,
             rho=options.rho,
             buffer_m=options.buffer_m,
             figures=options.figures,
-            images=[Path(i) for i in options.images] if options.images else None,
+            images=[as_path(i) for i in options.images] if options.images else None,
             allow_other_mask_values=options.allow_other_mask_values,
         )
         keys: tuple[str, ...] = ("iou", "f1", "relaxed_precision", "relaxed_recall", "breakeven")
@@ -89,8 +90,8 @@ def _run_raster_kind(options: EvaluateRoadsOptions | EvaluateClassesOptions) -> 
 
         kind = "classes"
         result = evaluate_classes(
-            [Path(p) for p in options.pred],
-            [Path(t) for t in options.truth],
+            [as_path(p) for p in options.pred],
+            [as_path(t) for t in options.truth],
             out_dir,
             class_names=options.class_names,
         )

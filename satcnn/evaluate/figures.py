@@ -16,12 +16,12 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
-import rasterio
 from matplotlib.figure import Figure
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from satcnn.evaluate.road_sources import PredictionReader, TruthReader
+from satcnn.io.raster import open_dataset
 from satcnn.io.road_mask import road_mask
 
 __all__ = ["FIGURE_SIDE", "pr_curve_figure", "road_figures", "road_tile_figure"]
@@ -33,7 +33,7 @@ FIGURE_SIDE = 512
 def _decimated(
     prediction: Path, truth: TruthReader, image: Path | None, threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    with rasterio.open(prediction) as ds, truth:
+    with open_dataset(prediction) as ds, truth:
         step = max(1, math.ceil(max(ds.height, ds.width) / FIGURE_SIDE))
         shape = (max(1, ds.height // step), max(1, ds.width // step))
         whole = Window(0, 0, ds.width, ds.height)  # type: ignore[call-arg]
@@ -41,7 +41,7 @@ def _decimated(
         road = truth.read_decimated(shape)
     rgb = None
     if image is not None:
-        with rasterio.open(image) as src:
+        with open_dataset(image) as src:
             bands = list(range(1, min(3, src.count) + 1))
             rgb = src.read(bands, out_shape=(len(bands), *shape), resampling=Resampling.nearest)
     return prob, pred, valid, road, rgb

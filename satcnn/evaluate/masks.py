@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 
 from satcnn.checks import require_above, require_at_least
 from satcnn.data.mask_values import check_mask_values
@@ -36,7 +35,7 @@ from satcnn.evaluate.result import EvaluationResult
 from satcnn.evaluate.road_sources import PredictionReader, TruthReader
 from satcnn.io.grid import tile_grid
 from satcnn.io.output_tags import ROAD_KINDS
-from satcnn.io.raster import open_raster
+from satcnn.io.raster import open_dataset, open_raster
 from satcnn.io.road_mask import check_threshold
 
 __all__ = ["ROAD_METRICS", "WINDOW", "evaluate_roads", "road_scores"]
@@ -130,7 +129,7 @@ def _score_tile(
     prediction: Path, truth: TruthReader, threshold: float, rho: int
 ) -> tuple[_TileScore, dict[str, Any]]:
     score = _TileScore(threshold, rho)
-    with rasterio.open(prediction) as ds, truth:
+    with open_dataset(prediction) as ds, truth:
         pred = PredictionReader(ds, prediction)
         for tile in tile_grid(ds.height, ds.width, max(WINDOW, 2 * rho + 2), rho):
             prob, pred_road, valid = pred.read_road(tile.read, threshold)

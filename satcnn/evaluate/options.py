@@ -36,9 +36,9 @@ class EvaluateTrackingOptions:
 class EvaluateRoadsOptions(EvaluateTrackingOptions):
     """``satcnn evaluate roads``: road rasters against truth rasters or centreline vectors."""
 
-    pred: list[str] = option(nargs="+", help="prediction rasters, folders, globs or list files")
+    pred: list[str] = option(nargs="+", help="prediction rasters, folders, globs, list files or hrefs")
     truth: list[str] = option(
-        nargs="+", help="truth masks (or folders), or centreline vectors; one per --pred"
+        nargs="+", help="truth masks (folders, hrefs), or centreline vectors; one per --pred"
     )
     out_dir: str = option(help="folder for metrics.json, metrics.csv and figures")
     threshold: float = option(0.5, help=f"{THRESHOLD_RULE} (0.5)")
@@ -49,7 +49,7 @@ class EvaluateRoadsOptions(EvaluateTrackingOptions):
     )
     figures: int = option(8, help="per-tile figures at most (8)")
     images: list[str] | None = option(
-        None, nargs="+", help="input rasters (or folders), drawn in the figures"
+        None, nargs="+", help="input rasters (folders, hrefs), drawn in the figures"
     )
 
     def __post_init__(self) -> None:
@@ -63,7 +63,7 @@ class EvaluateRoadsOptions(EvaluateTrackingOptions):
 class EvaluateClassesOptions(EvaluateTrackingOptions):
     """``satcnn evaluate classes``: class maps against label rasters or labelled patch folders."""
 
-    pred: list[str] = option(nargs="+", help="class-map rasters, folders, globs or list files")
+    pred: list[str] = option(nargs="+", help="class-map rasters, folders, globs, list files or hrefs")
     truth: list[str] = option(
         nargs="+", help="label rasters (one per --pred) or one ROOT/<class>/*.tif folder"
     )

@@ -18,17 +18,18 @@ vectors are buffered to ``buffer_m`` and rasterised on the prediction's grid
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from satcnn.errors import ConfigError, DataFormatError, require_file
 from satcnn.evaluate.align import is_vector
+from satcnn.io.raster import open_dataset
 from satcnn.io.reader import WindowReader
 from satcnn.io.road_mask import road_encoding
 
@@ -112,6 +113,7 @@ class TruthReader:
         self.vector = is_vector(truth)
         self.array: np.ndarray | None = None
         self.ds: Any = None
+        self._stack = ExitStack()
         if self.vector:
             require_file(truth, "centreline file")
         if self.vector and buffer_m is None:
@@ -129,12 +131,12 @@ class TruthReader:
             assert self.buffer_m is not None
             self.array = rasterize_centerlines(self.path, self.prediction, self.buffer_m)
         else:
-            self.ds = rasterio.open(self.path)
+            self.ds = self._stack.enter_context(open_dataset(self.path))
 
     def close(self) -> None:
         """Close the raster or drop the rasterised centrelines."""
         if self.ds is not None:
-            self.ds.close()
+            self._stack.close()
         self.ds, self.array = None, None
 
     def __enter__(self) -> TruthReader:

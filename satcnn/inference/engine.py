@@ -42,7 +42,7 @@ from satcnn.io.cog import AtomicCOGWriter, gdal_cause
 from satcnn.io.output_tags import OutputTags, RunTags
 from satcnn.io.raster import RasterInfo, gdal_cache_env, open_dataset, open_raster
 from satcnn.io.reader import WindowReader
-from satcnn.io.remote import as_path, is_href
+from satcnn.io.remote import as_path, is_href, source_key, source_version
 
 logger = logging.getLogger(__name__)
 
@@ -382,9 +382,14 @@ def stream_raster(
     """
     t0 = time.perf_counter()
     src, dst = as_path(src), Path(dst)
+    # a remote source's version before its bytes: a file replaced during the read is redone on a rerun
+    href, version = source_key(src), source_version(src)
     info = _open(src, dst, job, settings)
     plan = job.plan(info)
-    tags = {**replace(plan.output_tags, source=src.name, run=settings.run).to_tags(), **settings.tags}
+    made = replace(
+        plan.output_tags, source=src.name, source_href=href, source_version=version, run=settings.run
+    )
+    tags = {**made.to_tags(), **settings.tags}
     model = prepare_model(model, settings.device, settings.compile)
     writer = AtomicCOGWriter(
         dst,

@@ -16,6 +16,7 @@ import time
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -35,8 +36,9 @@ from satcnn.inference.report import TileResult
 from satcnn.inference.segment import DEFAULT_NODATA, RoadOutput, SegmentationJob, mask_from_probability
 from satcnn.inference.windows import axis_spans, default_batch_size, default_window
 from satcnn.io.notes import note
-from satcnn.io.output_tags import OutputTags, RunTags, VectorTags
+from satcnn.io.output_tags import OutputTags, RunTags, VectorTags, stale_reason
 from satcnn.io.raster import open_dataset
+from satcnn.io.remote import source_key, source_version
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,21 @@ class TileJob(ABC):
     def writing(self, inputs: Sequence[Path]) -> list[Path]:
         """The inputs that write output files (whose names must not collide)."""
         return list(inputs)
+
+    def expected_for(self, src: Path) -> list[OutputTags | VectorTags | None]:
+        """``expected`` for the outputs of ``src``: a remote input's are also keyed on its href and
+        on the version the server gives now (``satcnn.io.remote.source_version``: one HEAD)."""
+        key = source_key(src)
+        if key is None:
+            return list(self.expected)
+        versions: dict[str, str | None] = self.__dict__.setdefault("_versions", {})
+        if key not in versions:  # asked once a run
+            versions[key] = source_version(src)
+        version = versions[key]
+        return [
+            replace(e, source_href=key, source_version=version) if isinstance(e, OutputTags) else e
+            for e in self.expected
+        ]
 
     def _note_crs(self, georeferenced: bool, src: Path) -> None:
         """Note (once per run for all such inputs) that an input without a CRS gets outputs without one."""
@@ -234,6 +251,7 @@ class ClassificationTiles(TileJob):
             rule=self.settings.inputs,
         )
         self.labels = folder_labels(options.input_specs, lm.classes)
+        self.out_dir, self.overwrite = options.out_dir, options.overwrite
         self._patch_sized: dict[str, bool] = {}
         self.params = {
             "stride": stride,
@@ -249,6 +267,8 @@ class ClassificationTiles(TileJob):
         if self.per_tile:
             return True
         key = os.path.abspath(src)
+        if key not in self._patch_sized and self._current_remote_map(src):
+            self._patch_sized[key] = False  # its class map is current: no need to read the header
         if key not in self._patch_sized:
             try:
                 with warnings.catch_warnings():
@@ -258,6 +278,14 @@ class ClassificationTiles(TileJob):
             except (RasterioError, RasterError):  # the class-map path reports it, naming the file
                 self._patch_sized[key] = False
         return self._patch_sized[key]
+
+    def _current_remote_map(self, src: Path) -> bool:
+        """Whether ``src`` is remote and its class map (keyed on its version) is current."""
+        if self.overwrite or source_key(src) is None:
+            return False
+        outs = super().outputs(src, self.out_dir)
+        expected = self.expected_for(src)  # quiet: the runner logs why a stale one is redone
+        return all(o.exists() for o in outs) and not any(map(stale_reason, outs, expected))
 
     def outputs(self, src: Path, out_dir: Path) -> list[Path]:
         return [] if self.gets_label(src) else super().outputs(src, out_dir)

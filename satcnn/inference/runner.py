@@ -23,8 +23,9 @@ input's warnings.
 
 Outputs are published atomically (``AtomicCOGWriter``), so a tile whose final output exists is
 complete: a rerun skips it unless ``overwrite``, or unless it is stale: its tags (output type,
-weights digest of the model, mask threshold, class-map stride; see ``satcnn.io.output_tags``)
-differ from this run's, in which case it is recomputed. ``manifest.json`` records the model,
+weights digest of the model, mask threshold, class-map stride; for a remote input its href and
+the ETag or Last-Modified its server gives now; see ``satcnn.io.output_tags``) differ from this
+run's, in which case it is recomputed. ``manifest.json`` records the model,
 inputs, outputs, parameters, versions, timings and failures; the run is also logged to MLflow
 (experiment ``satcnn-inference``) unless ``track=False``.
 
@@ -128,7 +129,7 @@ def _outcomes(
         src = inputs[i]
         i += 1
         outs = job.outputs(src, options.out_dir)
-        if outs and not options.overwrite and is_current(outs, job.expected):
+        if outs and not options.overwrite and is_current(outs, job.expected_for(src)):
             logger.info("skipping %s: %s exists (use overwrite to redo)", src, outs[0])
             yield job.skipped(src, outs)
             continue

@@ -18,6 +18,17 @@ LIST_SUFFIXES = (".txt", ".lst", ".list")
 _GLOB_CHARS = set("*?[")
 
 
+def _href(entry: str) -> Href:
+    """A remote raster; a folder URL (``s3://bucket/folder/``) is refused: remote folders are not listed."""
+    if entry.split("?", 1)[0].endswith("/"):
+        raise InputFileNotFoundError(
+            "is a folder URL; satcnn does not list remote folders: pass a list file of hrefs "
+            "(one a line) or a STAC catalog",
+            entry,
+        )
+    return Href(entry)
+
+
 def _list_file(path: Path) -> list[Path]:
     try:
         text = path.read_text()
@@ -30,7 +41,7 @@ def _list_file(path: Path) -> list[Path]:
     for number, line in enumerate(text.splitlines(), 1):
         entry = line.strip()
         if entry and not entry.startswith("#") and is_href(entry):
-            out.append(Href(entry))  # remote: an error naming it when it is opened
+            out.append(_href(entry))  # remote: an error naming it when it is opened
         elif entry and not entry.startswith("#"):
             p = Path(entry).expanduser()
             out.append(p if p.is_absolute() else path.parent / p)
@@ -78,7 +89,8 @@ def resolve_inputs(specs: Sequence[str | Path], stac: StacRequest | None = None)
     any holds per-class folders, whose rasters are taken one level down), a
     glob pattern (sorted matches), or a list file (``.txt``/``.lst``/``.list``: one path per line,
     relative to the list file; ``#`` starts a comment), or a remote href (``http(s)://``, ``s3://``,
-    ``gs://``, ``az://``, also as a list file's line), kept as ``satcnn.io.remote.Href``. Paths
+    ``gs://``, ``az://``, also as a list file's line), kept as ``satcnn.io.remote.Href`` (a folder
+    URL, ending in ``/``, is refused: remote folders are not listed). Paths
     that do not exist are kept, so each becomes a per-file error naming it, except in a list
     file, which is refused whole, naming the list and the lines. A STAC document (``.json`` /
     ``.geojson``, or an href without a raster suffix: an Item, ItemCollection, Catalog or
@@ -86,8 +98,8 @@ def resolve_inputs(specs: Sequence[str | Path], stac: StacRequest | None = None)
     ``satcnn.io.stac_inputs.StacSource`` read as ``stac`` asks (bands by meaning, ``--asset``).
 
     Raises:
-        InputFileNotFoundError: A folder holds no GeoTIFF, a glob matches nothing, or a list file
-            names a raster that does not exist.
+        InputFileNotFoundError: A folder holds no GeoTIFF, a glob matches nothing, a list file
+            names a raster that does not exist, or an href is a folder URL.
         DataFormatError: A list file is unreadable or names no raster; a STAC document or search
             cannot be read, holds no item, or an item lacks the bands asked for.
         ConfigError: A STAC document without ``stac`` (the command reads no STAC items).
@@ -98,7 +110,7 @@ def resolve_inputs(specs: Sequence[str | Path], stac: StacRequest | None = None)
             found += resolve_stac([spec], stac)
             continue
         if is_href(spec):
-            found.append(Href(str(spec)))
+            found.append(_href(str(spec)))
             continue
         p = Path(spec).expanduser()
         if p.is_dir():

@@ -14,6 +14,8 @@ tag                        field               meaning
 ``STRIDE``                 ``stride``          class maps: the window stride ``S``
 ``ALIGN``                  ``align``           class maps: ``center`` or ``corner``
 ``SATCNN_SOURCE``          ``source``          file name of the input raster
+``SATCNN_SOURCE_HREF``     ``source_href``     remote inputs: the href without its query
+``SATCNN_SOURCE_VERSION``  ``source_version``  remote inputs: ``etag:<ETag>`` or ``last-modified:<date>``
 ``SATCNN_MODEL``           ``run.model``       the model URI or path as given (informative)
 ``SATCNN_MODEL_DIGEST``    ``run.model_digest``  SHA-256 of the model's weights
 ``SATCNN_PRECISION``       ``run.precision``   ``32``, ``bf16-mixed`` or ``16-mixed``
@@ -29,7 +31,12 @@ Staleness: a rerun keeps an existing output only when the tags that decide its p
 this run's (``OutputTags.decisive``): the output type, the weights digest, the mask threshold
 or the class-map stride, the TTA, the band selection, the rescale rule and the precision. The
 model URI, version and source name are informative: the same weights under another path are
-current, a checkpoint retrained at the same path is not. Road vectors (``*_roads.gpkg``) carry
+current, a checkpoint retrained at the same path is not. An output of a remote input (an href) is
+also keyed on its source: ``SATCNN_SOURCE_HREF`` and, where the server gives one,
+``SATCNN_SOURCE_VERSION`` (its ETag, else its Last-Modified) must match what the server says now,
+so a changed file is inferred again and an unchanged one is not fetched. An output written before
+these tags existed has none: for a remote input it is recomputed once (nothing tells whether its
+source changed); for a local input they are never asked. Road vectors (``*_roads.gpkg``) carry
 ``SATCNN_THRESHOLD`` in their GeoPackage metadata (``VectorTags``), so a new threshold redoes them.
 """
 
@@ -46,7 +53,8 @@ import rasterio
 from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader, DatasetWriter
 
-from satcnn.errors import DataFormatError
+from satcnn.errors import DataFormatError, RasterError
+from satcnn.io.raster import open_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +87,8 @@ _PATCH_SIZE = "PATCH_SIZE"
 _STRIDE = "STRIDE"
 _ALIGN = "ALIGN"
 _SOURCE = "SATCNN_SOURCE"
+_SOURCE_HREF = "SATCNN_SOURCE_HREF"
+_SOURCE_VERSION = "SATCNN_SOURCE_VERSION"
 _RUN_TAGS = {  # RunTags field -> tag, in the order they are written
     "model": "SATCNN_MODEL",
     "model_digest": "SATCNN_MODEL_DIGEST",
@@ -123,6 +133,9 @@ class OutputTags:
         stride: ``STRIDE``: class maps only, the stride between windows.
         align: ``ALIGN``: class maps only, ``center`` or ``corner``.
         source: ``SATCNN_SOURCE``: the input's file name.
+        source_href: ``SATCNN_SOURCE_HREF``: a remote input's href without its query (decides).
+        source_version: ``SATCNN_SOURCE_VERSION``: a remote input's ``etag:<ETag>`` or
+            ``last-modified:<date>`` when it was read (decides).
         run: The run's tags (``satcnn infer``); ``None`` for library calls.
     """
 
@@ -134,6 +147,8 @@ class OutputTags:
     stride: int | None = None
     align: str | None = None
     source: str | None = None
+    source_href: str | None = None
+    source_version: str | None = None
     run: RunTags | None = None
 
     def to_tags(self) -> dict[str, str]:
@@ -149,7 +164,12 @@ class OutputTags:
         tags[_TTA] = self.tta
         if self.output == "class_map":
             tags |= {f"CLASS_{i}": name for i, name in enumerate(self.classes)}
-        tags |= {_THRESHOLD: self.threshold, _SOURCE: self.source}
+        tags |= {
+            _THRESHOLD: self.threshold,
+            _SOURCE: self.source,
+            _SOURCE_HREF: self.source_href,
+            _SOURCE_VERSION: self.source_version,
+        }
         if self.run is not None:
             tags |= {tag: getattr(self.run, name) for name, tag in _RUN_TAGS.items()}
         return {k: str(v) for k, v in tags.items() if v is not None}
@@ -162,7 +182,8 @@ class OutputTags:
         """The tags an existing output must carry to answer this request, in the order compared.
 
         The output type, the weights digest, the class-map stride, the TTA, the mask threshold,
-        the band selection, the rescale rule and the precision (those that are set).
+        the band selection, the rescale rule and the precision (those that are set); for a remote
+        input, its href and version.
         """
         run = self.run or RunTags()
         pairs: list[tuple[str, TagValue | None]] = [
@@ -174,6 +195,8 @@ class OutputTags:
             (_RUN_TAGS["bands"], run.bands),
             (_RUN_TAGS["rescale"], run.rescale),
             (_RUN_TAGS["precision"], run.precision),
+            (_SOURCE_HREF, self.source_href),
+            (_SOURCE_VERSION, self.source_version),
         ]
         return [(k, v) for k, v in pairs if v is not None]
 
@@ -199,6 +222,8 @@ class OutputTags:
             stride=_int(tags, _STRIDE, path),
             align=tags.get(_ALIGN),
             source=tags.get(_SOURCE),
+            source_href=tags.get(_SOURCE_HREF),
+            source_version=tags.get(_SOURCE_VERSION),
             run=RunTags(**run_values) if any(v is not None for v in run_values.values()) else None,
         )
 
@@ -261,7 +286,7 @@ def _class_list(tags: Mapping[str, str], path: str | Path | None) -> list[str] |
 
 def _tags_of(src: str | Path | DatasetReader) -> tuple[dict[str, str], str | Path]:
     if isinstance(src, str | Path):
-        with rasterio.open(src) as ds:
+        with open_dataset(src) as ds:  # an href: signed, under satcnn's GDAL configuration
             return ds.tags(), src
     return src.tags(), src.name
 
@@ -271,7 +296,7 @@ def read_output_tags(src: str | Path | DatasetReader) -> OutputTags | None:
 
     Raises:
         DataFormatError: The raster is a satcnn output (``SATCNN_OUTPUT``) with a malformed tag.
-        rasterio.errors.RasterioError: ``src`` is a path that cannot be opened.
+        rasterio.errors.RasterioError, RasterError: ``src`` is a path (an href) that cannot be opened.
     """
     tags, path = _tags_of(src)
     return OutputTags.from_tags(tags, path)
@@ -301,7 +326,7 @@ def refuse_other_kind(path: str | Path, kinds: Sequence[str], command: str, inst
     """
     try:
         tags = read_output_tags(path)
-    except RasterioError:
+    except (RasterioError, RasterError):
         return  # unreadable: the command's own open names the problem
     if tags is not None and tags.output not in kinds:
         raise DataFormatError(

@@ -9,11 +9,21 @@ user's environment wins over satcnn's value.
 
 URL signing (e.g. short-lived SAS tokens) goes through a hook: ``SATCNN_HREF_SIGNER=module:function``
 names a function ``str -> str`` that is called on each href just before it is opened.
+
+Resuming: ``source_version`` asks the server, with one request through GDAL (so the endpoint,
+credentials, signing and retries are those of the read; a HEAD over HTTP, a GET of the first
+16 KB on object storage), for the href's ``ETag`` (else its ``Last-Modified``); outputs are
+tagged with it and with ``source_key`` (the href without its query), so a rerun keeps an output
+only while its source is unchanged.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import importlib
+import importlib.util
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +35,8 @@ import rasterio
 
 from satcnn.errors import ConfigError
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "GDAL_DEFAULTS",
     "REMOTE_SCHEMES",
@@ -34,6 +46,9 @@ __all__ = [
     "gdal_env",
     "is_href",
     "signed",
+    "source_key",
+    "source_version",
+    "vsi_path",
 ]
 
 REMOTE_SCHEMES = ("http", "https", "s3", "gs", "az")
@@ -52,9 +67,13 @@ GDAL_DEFAULTS: dict[str, str] = {
     # a per-file cache of fetched bytes, so overlapping windows do not fetch a tile twice
     "VSI_CACHE": "TRUE",
     "VSI_CACHE_SIZE": str(64 * 2**20),
-    # retries with exponential backoff on 429, 5xx and dropped connections
+    # retries with a growing delay on 429 and 5xx answers, reset connections and timeouts
+    # (GDAL_HTTP_RETRY_CODES, GDAL >= 3.10, narrows or widens the statuses)
     "GDAL_HTTP_MAX_RETRY": "5",
     "GDAL_HTTP_RETRY_DELAY": "1",
+    # a stalled transfer is a timeout (then retried): under 1 KB/s for 30 s
+    "GDAL_HTTP_LOW_SPEED_LIMIT": "1000",
+    "GDAL_HTTP_LOW_SPEED_TIME": "30",
     "GDAL_HTTP_TIMEOUT": "60",
     "GDAL_HTTP_CONNECTTIMEOUT": "20",
 }
@@ -167,3 +186,78 @@ def gdal_env() -> Iterator[None]:
     """A rasterio environment with satcnn's remote-reading configuration (``gdal_options``)."""
     with rasterio.Env(**gdal_options()):
         yield
+
+
+_VSI_PREFIX = {"http": "/vsicurl/", "https": "/vsicurl/", "s3": "/vsis3/", "gs": "/vsigs/", "az": "/vsiaz/"}
+
+
+def vsi_path(href: str) -> str:
+    """The GDAL virtual file system path of ``href`` (``/vsicurl/https://...``, ``/vsis3/bucket/key``)."""
+    scheme, _, rest = href.partition("://")
+    prefix = _VSI_PREFIX[scheme.lower()]
+    return prefix + href if prefix == "/vsicurl/" else prefix + rest
+
+
+def source_key(src: str | os.PathLike[str]) -> str | None:
+    """The identity of a remote source in output tags: the href without its query and fragment
+    (a signature or token changes from run to run); ``None`` for a local file."""
+    if not is_href(src):
+        return None
+    u = urlsplit(str(src))
+    return f"{u.scheme}://{u.netloc}{u.path}"
+
+
+@functools.cache
+def _gdal() -> Any | None:
+    """GDAL's C library as rasterio loaded it (its extension modules link it), or ``None``."""
+    spec = importlib.util.find_spec("rasterio._base")
+    try:
+        lib = ctypes.CDLL(spec.origin if spec and spec.origin else "libgdal.so")
+        lib.VSIGetFileMetadata.restype = ctypes.POINTER(ctypes.c_char_p)
+        lib.VSIGetFileMetadata.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+        lib.CSLDestroy.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
+    except (OSError, AttributeError):
+        return None
+    return lib
+
+
+def _headers(href: str) -> dict[str, str]:
+    """The response headers of a HEAD of ``href`` through GDAL (empty when it fails)."""
+    lib = _gdal()
+    if lib is None:
+        logger.debug("GDAL's VSIGetFileMetadata is not reachable: %s is keyed on its href only", href)
+        return {}
+    # /vsis3/, /vsigs/ and /vsiaz/ ask with a GET of the first bytes instead of a HEAD: the fewest
+    with gdal_env(), rasterio.Env(GDAL_INGESTED_BYTES_AT_OPEN="1024"):
+        found = lib.VSIGetFileMetadata(vsi_path(signed(href)).encode(), b"HEADERS", None)
+    headers: dict[str, str] = {}
+    i = 0
+    while found and found[i]:
+        key, _, value = found[i].decode(errors="replace").partition("=")
+        headers[key.strip().lower()] = value.strip()
+        i += 1
+    if found:
+        lib.CSLDestroy(found)
+    return headers
+
+
+def source_version(src: str | os.PathLike[str]) -> str | None:
+    """What the server says identifies this version of ``src``: ``etag:<ETag>``, else
+    ``last-modified:<date>``; ``None`` for a local file, a server that gives neither, or a request
+    that fails (a rerun then keys an existing output on the href alone and keeps it; without one,
+    the read names the problem).
+
+    One request through GDAL's virtual file system: a HEAD for ``http(s)://``; for ``s3://``,
+    ``gs://`` and ``az://`` GDAL asks with a GET of the first 16 KB (its download chunk) instead.
+
+    Raises:
+        ConfigError: The ``SATCNN_HREF_SIGNER`` hook cannot be loaded.
+    """
+    if not is_href(src):
+        return None
+    headers = _headers(str(src))
+    if headers.get("etag"):
+        return f"etag:{headers['etag']}"
+    if headers.get("last-modified"):
+        return f"last-modified:{headers['last-modified']}"
+    return None

@@ -99,6 +99,8 @@ def is_stac_spec(spec: str | os.PathLike[str]) -> bool:
     text = str(spec)
     if is_href(text):
         path = urlsplit(text).path
+        if path.endswith("/"):
+            return False  # a folder URL: refused as an input (remote folders are not listed)
         suffix = Path(path).suffix.lower()
         return suffix in STAC_SUFFIXES or (
             suffix not in _RASTER_SUFFIXES and "." not in path.rsplit("/", 1)[-1]

@@ -1,7 +1,8 @@
 """Stage keys: a digest of a stage's resolved settings and the content of its inputs.
 
 A stage whose key matches a finished stage run is skipped and that run reused. The key changes
-when a setting changes, when an input file's bytes change, or when an upstream stage produced a
+when a setting changes, when an input file's bytes change (a remote input's href: when the
+version its server gives, ETag or Last-Modified, changes), or when an upstream stage produced a
 new run (its run id and outputs are part of the settings the key covers).
 """
 
@@ -12,6 +13,8 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from satcnn.io.remote import is_href, source_key, source_version
 
 __all__ = ["file_digest", "path_digest", "stage_key"]
 
@@ -28,7 +31,10 @@ def file_digest(path: Path) -> str:
 
 
 def path_digest(path: str | Path) -> str:
-    """sha256 over a file's bytes, or over a folder's files (relative names and bytes, sorted)."""
+    """sha256 over a file's bytes, or over a folder's files (relative names and bytes, sorted); for
+    a remote href, over the href and its version (``satcnn.io.remote.source_version``)."""
+    if is_href(path):
+        return hashlib.sha256(f"{source_key(path)} {source_version(path)}".encode()).hexdigest()
     root = Path(path)
     if root.is_file():
         return file_digest(root)

@@ -22,6 +22,7 @@ from typing import Any
 
 from satcnn.errors import ConfigError, InputFileNotFoundError, RasterError
 from satcnn.io.raster import open_raster
+from satcnn.io.remote import as_path, is_href
 from satcnn.pipeline.context import Outputs, StageContext
 from satcnn.tracking.params import param_value
 
@@ -31,7 +32,7 @@ __all__ = ["validate_inputs", "validate_run"]
 def _paths(ctx: StageContext, key: str) -> list[Path]:
     value = ctx.get(key, [])
     items = [value] if isinstance(value, str) else list(value)
-    return [Path(str(p)).expanduser().resolve() for p in items]
+    return [as_path(str(p)) if is_href(p) else Path(str(p)).expanduser().resolve() for p in items]
 
 
 def validate_inputs(ctx: StageContext) -> list[Path]:

@@ -206,7 +206,7 @@ def _other_cases(root: Path, m: dict[str, Path], t: dict[str, Path]) -> list[Cas
     (mixed / "broken.tif").write_bytes(b"")
     road, good = m["road"], t["good"]
 
-    def case(name: str, what: str, inputs: list[Path], problem: str, *extra: str, **kw: Any) -> Case:
+    def case(name: str, what: str, inputs: list[Path | str], problem: str, *extra: str, **kw: Any) -> Case:
         o = out / name
         return Case(name, what, _infer(road, inputs, o, *extra), 1, problem, str(o), **kw)
 
@@ -217,6 +217,12 @@ def _other_cases(root: Path, m: dict[str, Path], t: dict[str, Path]) -> list[Cas
             [listing],
             "missing.txt: list file names rasters that do not exist: line 3:",
             "--keep-going",
+        ),
+        case(
+            "folder_url",
+            "an object-storage folder URL as --input (remote folders are not listed)",
+            ["s3://imagery/naip/"],
+            "s3://imagery/naip/: is a folder URL; satcnn does not list remote folders",
         ),
         case(
             "empty_list",

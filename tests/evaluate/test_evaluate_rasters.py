@@ -17,7 +17,7 @@ from rasterio.crs import CRS
 from satcnn.errors import ConfigError, DataFormatError, RasterError
 from satcnn.evaluate import EvaluationResult, evaluate_classes, evaluate_roads, log_evaluation
 from satcnn.evaluate.tracking import INFERENCE_RUN_TAG, TRAINING_RUN_TAG
-from tests.factories import satcnn, write_tif
+from tests.factories import range_server, satcnn, write_tif
 
 CRS_UTM = CRS.from_epsg(32633)
 ORIGIN = Affine(1.0, 0.0, 500000.0, 0.0, -1.0, 4000000.0)  # 1 m pixels
@@ -317,3 +317,30 @@ def test_cli_misaligned_rasters_give_one_line_naming_both_files(tmp_path: Path) 
     assert "not aligned" in lines[0] and str(other) in lines[0] and str(truth) in lines[0]
     assert "EPSG:32634 vs EPSG:32633" in lines[0]
     assert not (tmp_path / "ev").exists()
+
+
+@pytest.mark.slow  # a CLI run (about 4 s idle)
+def test_cli_scores_hrefs_as_local_files_and_names_a_dead_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    write(served / "pred.tif", road_probability())
+    write(served / "truth.tif", road_truth())
+    write(served / "image.tif", road_truth() * 200)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    with range_server(served) as srv:
+        listed = tmp_path / "preds.txt"  # a list file of hrefs, as infer takes
+        listed.write_text(f"{srv.url}/pred.tif\n")
+        args = ["--truth", f"{srv.url}/truth.tif", "--images", f"{srv.url}/image.tif", "--no-track"]
+        out = satcnn("evaluate", "roads", "--pred", str(listed), *args, "--out-dir", "ev", cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+        assert report["metrics"]["iou"] == pytest.approx(4 / 18)
+        assert report["metrics"]["relaxed_precision"] == pytest.approx(12 / 14)
+        assert (tmp_path / "ev" / "tile_000_pred.png").stat().st_size > 0
+        assert set(srv.requests) == {"pred.tif", "truth.tif", "image.tif"}  # no sidecar probes, no listing
+        with pytest.raises(RasterError, match=rf"^{srv.url}/gone\.tif: .*404"):
+            evaluate_roads([f"{srv.url}/pred.tif"], [f"{srv.url}/gone.tif"], tmp_path / "no")  # type: ignore[list-item]
+        assert not (tmp_path / "no").exists()

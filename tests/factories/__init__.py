@@ -4,6 +4,7 @@ Tests import these from here, never from another test module (``tests/test_layou
 """
 
 from tests.factories.checkpoints import CLASSES, write_checkpoint
+from tests.factories.fault_proxy import FaultProxy, fault_proxy
 from tests.factories.graphs import (
     CLASS_NAMES,
     GRAPH_ORIGIN,
@@ -31,6 +32,7 @@ from tests.factories.paths import (
 from tests.factories.processes import INFER, as_terminal_job, free_port, http_open, satcnn, wait_http
 from tests.factories.range_server import RangeServer, range_server, write_cog
 from tests.factories.rasters import ORIGIN, RGBA, UTM, crop, noise_bands, road_bands, write_tif
+from tests.factories.s3_server import gdal_s3_env, put_files, s3_server
 from tests.factories.scenes import SCENE_ORIGIN, make_dm, set_nodata, window_of, write_scene
 from tests.factories.stac import (
     RGBN_NAMES,
@@ -66,18 +68,23 @@ __all__ = [
     "SHARED",
     "UTM",
     "VEGAS",
+    "FaultProxy",
     "RangeServer",
     "as_terminal_job",
     "class_map",
     "crop",
+    "fault_proxy",
     "free_port",
+    "gdal_s3_env",
     "http_open",
     "known_graph",
     "make_dm",
     "noise_bands",
     "patch_classifier",
+    "put_files",
     "range_server",
     "road_bands",
+    "s3_server",
     "satcnn",
     "scaled",
     "seg_model",

@@ -38,6 +38,7 @@ class RangeServer:
             closed): an interrupted download.
         log: Every request as ``(file name, Range header or None)``.
         requests: Requests per file name (GET and HEAD).
+        heads: HEAD requests per file name (``requests - heads``: the GETs).
         sent: Body bytes sent per file name.
     """
 
@@ -50,6 +51,7 @@ class RangeServer:
     cut_once: dict[str, int] = field(default_factory=dict)
     log: list[tuple[str, str | None]] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
+    heads: Counter[str] = field(default_factory=Counter)
     sent: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -61,6 +63,7 @@ class RangeServer:
     def reset_unlocked(self) -> None:
         """Forget the counts (the caller holds ``lock``)."""
         self.requests.clear()
+        self.heads.clear()
         self.sent.clear()
 
 
@@ -84,6 +87,7 @@ def _handler(state: RangeServer) -> type[BaseHTTPRequestHandler]:
                 return
             with state.lock:
                 state.requests[name] += 1
+                state.heads[name] += not body
                 state.log.append((name, self.headers.get("Range")))
                 cut = state.cut_once.pop(name, None) if body else None
                 failing = state.fail_first.get(name, 0)

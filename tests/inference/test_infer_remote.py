@@ -55,8 +55,15 @@ def test_infer_reads_hrefs_in_place_retries_names_dead_ones_and_resumes(tmp_path
         rerun = satcnn("infer", *args, "--keep-going")
         assert rerun.returncode == 1
         assert (out / "a.tif").stat().st_mtime_ns == before  # the current output is kept
-        # only the header is fetched again (a classifier checks whether the tile is one patch)
-        assert srv.requests["a.tif"] <= 2
+        assert srv.requests["a.tif"] == srv.heads["a.tif"] == 1  # one HEAD for its ETag, no GET
+        with rasterio.open(out / "a.tif") as got:
+            assert got.tags()["SATCNN_SOURCE_HREF"] == f"{srv.url}/a.tif"
+
+        (served / "a.tif").touch()  # a new ETag (the server's is mtime and size): inferred again
+        srv.reset()
+        changed = satcnn("infer", *args, "--keep-going")
+        assert changed.returncode == 1 and (out / "a.tif").stat().st_mtime_ns != before
+        assert srv.requests["a.tif"] > srv.heads["a.tif"]
 
 
 def test_a_read_failing_mid_raster_names_the_href_and_leaves_nothing(
@@ -69,7 +76,9 @@ def test_a_read_failing_mid_raster_names_the_href_and_leaves_nothing(
     monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "1")
     model = torch.nn.Sequential(torch.nn.Conv2d(4, 1, 1), torch.nn.Sigmoid()).eval()
     with range_server(served) as srv:
-        srv.fail_after["a.tif"] = 2  # the header is read, then every window's tiles fail
+        srv.fail_after["a.tif"] = (
+            2  # the version (HEAD) and the header are read, then every window's tiles fail
+        )
         with pytest.raises(SatcnnError, match=rf"^{srv.url}/a\.tif: cannot read its pixels over the network"):
             predict_raster(model, f"{srv.url}/a.tif", out / "a.tif", window=128, margin=0, progress=False)
     assert list(out.iterdir()) == []  # nothing half-written

@@ -31,6 +31,8 @@ EVERY_FIELD = OutputTags(
     stride=7,
     align="corner",
     source="tile.tif",
+    source_href="https://example.com/naip/tile.tif",
+    source_version='etag:"5f-3a"',
     run=RUN,
 )
 
@@ -111,10 +113,11 @@ def test_malformed_tags_are_one_error_naming_the_file(
     assert str(err.value) == f"{path}: malformed satcnn output tag {tag}={value!r}: {problem}"
 
 
+SOURCE = {"source_href": "s3://bucket/in.tif", "source_version": 'etag:"1"'}
 REQUEST = {
-    "prob_uint8": OutputTags("prob_uint8", "none", run=RUN),
-    "mask": OutputTags("mask", "none", 0.5, run=RUN),
-    "class_map": OutputTags("class_map", "none", stride=28, classes=("a",), patch_size=28, run=RUN),
+    "prob_uint8": OutputTags("prob_uint8", "none", run=RUN, **SOURCE),
+    "mask": OutputTags("mask", "none", 0.5, run=RUN, **SOURCE),
+    "class_map": OutputTags("class_map", "none", stride=28, classes=("a",), patch_size=28, run=RUN, **SOURCE),
 }
 CHANGES = [  # (kinds the field decides, the change, the tag named in the reason)
     (("prob_uint8", "mask", "class_map"), {"tta": "flip"}, "SATCNN_TTA"),
@@ -128,6 +131,12 @@ CHANGES = [  # (kinds the field decides, the change, the tag named in the reason
     (("prob_uint8", "mask", "class_map"), {"run": replace(RUN, precision="32")}, "SATCNN_PRECISION"),
     (("prob_uint8", "mask", "class_map"), {"run": replace(RUN, bands="auto")}, "SATCNN_BANDS"),
     (("prob_uint8", "mask", "class_map"), {"run": replace(RUN, rescale="strict")}, "SATCNN_RESCALE"),
+    (("prob_uint8", "mask", "class_map"), {"source_href": "s3://other/in.tif"}, "SATCNN_SOURCE_HREF"),
+    (
+        ("prob_uint8", "mask", "class_map"),
+        {"source_version": "last-modified:Sat, 05 Dec 2026 01:00:00 GMT"},
+        "SATCNN_SOURCE_VERSION",
+    ),
 ]
 
 
@@ -168,3 +177,17 @@ def test_numbers_compare_by_value_and_missing_or_unreadable_outputs_are_stale(tm
     assert (stale_reason(broken, request) or "").startswith(f"{broken} is unreadable")
     assert stale_reason(broken, None) is None  # a vector output follows its raster
     assert not is_current([tmp_path / "missing.tif"], [request])
+
+
+def test_a_remote_source_keys_its_outputs_and_old_outputs_without_the_key_are_redone(tmp_path: Path) -> None:
+    local = OutputTags("mask", "none", 0.5, run=RUN)
+    old = write_tagged(tmp_path / "old.tif", local.to_tags())  # written before the source tags existed
+    remote = replace(local, source_href="https://h/a.tif", source_version='etag:"2"')
+    assert stale_reason(old, local) is None  # a local input: as before
+    assert (
+        stale_reason(old, remote) == f"{old} has SATCNN_SOURCE_HREF=None, this run asks for 'https://h/a.tif'"
+    )
+    unversioned = replace(remote, source_version=None)  # a server without ETag or Last-Modified
+    path = write_tagged(tmp_path / "new.tif", unversioned.to_tags())
+    assert "SATCNN_SOURCE_VERSION" not in unversioned.to_tags()
+    assert stale_reason(path, unversioned) is None and stale_reason(path, local) is None

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from satcnn.errors import ConfigError, RasterError
+from satcnn.errors import ConfigError, InputFileNotFoundError, RasterError
 from satcnn.io.inputs import resolve_inputs
 from satcnn.io.raster import open_dataset, open_raster
 from satcnn.io.remote import GDAL_DEFAULTS, Href, gdal_options, signed
@@ -38,6 +38,8 @@ def test_hrefs_are_inputs_named_after_their_url_path(tmp_path: Path) -> None:
     ]
     assert [p.stem for p in got] == ["a", "b c", "local", "d"]
     assert isinstance(got[0], Href) and os.fspath(got[0]) == str(got[0])
+    with pytest.raises(InputFileNotFoundError, match=r"^s3://bucket/naip/: is a folder URL.*list file"):
+        resolve_inputs(["s3://bucket/naip/"])
     assert gdal_options()["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"
     assert "GDAL_HTTP_RETRY_DELAY" not in gdal_options() and "GDAL_HTTP_RETRY_DELAY" in GDAL_DEFAULTS
 

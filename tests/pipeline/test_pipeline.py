@@ -1,5 +1,7 @@
 """``satcnn pipeline run``: the roads pipeline end to end on tiny generated data, killed and resumed.
 
+The extra input is an href on a loopback Range server (read in place, same pixels as the file).
+
 One module fixture runs the pipeline twice (one tiny fit): killed at the start of ``infer``
 (``SATCNN_PIPELINE_KILL_AT``), then resumed. The end-to-end checks read the resumed run; the kill
 test compares its outputs with an uninterrupted inference and evaluation of the same model.
@@ -27,7 +29,7 @@ from satcnn.evaluate.masks import evaluate_roads
 from satcnn.inference import InferenceOptions, run_inference
 from satcnn.pipeline.spec import load_spec
 from satcnn.view import load_catalog
-from tests.factories import ROOT, SAMPLES
+from tests.factories import ROOT, SAMPLES, range_server
 
 pytestmark = pytest.mark.slow  # every test here is an end-to-end run
 
@@ -41,7 +43,6 @@ TINY = [
     "fit.args.model.init_args.model_kwargs.filters=[4,8,16,32]",
     "validate.held_out=[scene_002]",
     "validate.val_scenes=[scene_001]",
-    f"validate.extra_inputs=[{EXTRA}]",
     "infer.window=128",
     "infer.margin=16",
     "evaluate.graph=true",
@@ -91,8 +92,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
 
     tmp = tmp_path_factory.mktemp("pipeline")
     synth_roads(tmp / "scenes", 3, 160, seed=0, progress=False)
-    killed = pipeline(tmp, "a", env={"SATCNN_PIPELINE_KILL_AT": "infer"})
-    resumed = pipeline(tmp, "a")
+    with range_server(EXTRA.parent) as srv:  # the extra input is an href, read in place
+        extra = f"validate.extra_inputs=['{srv.url}/{EXTRA.name}']"
+        loopback = {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+        killed = pipeline(tmp, "a", extra, env={"SATCNN_PIPELINE_KILL_AT": "infer", **loopback})
+        resumed = pipeline(tmp, "a", extra, env=loopback)
+        assert srv.requests[EXTRA.name], "the extra input was read from the server"
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
     return Runs(tmp, uri, killed, resumed, MlflowClient(uri, registry_uri=uri))
 
@@ -125,6 +130,7 @@ def test_end_to_end_artifacts(runs: Runs) -> None:
             with rasterio.open(src) as a, rasterio.open(out / "infer" / name) as b:
                 assert (a.crs, a.transform, a.shape) == (b.crs, b.transform, b.shape)
                 assert b.tags()["SATCNN_MODEL"] == register
+                assert b.tags().get("SATCNN_SOURCE_HREF", "").endswith(f"/{EXTRA.name}") == (src == EXTRA)
         # the road graph beside each probability map (infer: vector: true), in the input's CRS
         graph = out / "infer" / f"{src.stem}_roads.gpkg"
         assert {"lines", "nodes"} <= {name for name, _ in pyogrio.list_layers(graph)}
