@@ -200,8 +200,9 @@ def vsi_path(href: str) -> str:
 
 def source_key(src: str | os.PathLike[str]) -> str | None:
     """The identity of a remote source in output tags: the href without its query and fragment
-    (a signature or token changes from run to run); ``None`` for a local file."""
-    if not is_href(src):
+    (a signature or token changes from run to run); ``None`` for a local file (also a STAC item
+    read from a local document: its ``str`` is that document's path)."""
+    if not is_href(str(src)):
         return None
     u = urlsplit(str(src))
     return f"{u.scheme}://{u.netloc}{u.path}"
@@ -253,7 +254,7 @@ def source_version(src: str | os.PathLike[str]) -> str | None:
     Raises:
         ConfigError: The ``SATCNN_HREF_SIGNER`` hook cannot be loaded.
     """
-    if not is_href(src):
+    if not is_href(str(src)):
         return None
     headers = _headers(str(src))
     if headers.get("etag"):
