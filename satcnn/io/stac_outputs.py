@@ -88,14 +88,19 @@ def file_checksum(path: str | Path) -> str:
 
 
 def _footprint(ds: rasterio.io.DatasetReader, points: int = 11) -> tuple[dict[str, Any], list[float]]:
-    """The dataset's outline in longitude/latitude (``points`` per edge, corners for EPSG:4326) and bbox."""
-    w, s, e, n = ds.bounds
+    """The grid's outline in longitude/latitude (``points`` per edge, corners for EPSG:4326) and bbox.
+
+    The outline follows the pixel grid's edges through its transform, so a rotated grid's
+    footprint is the rotated quadrilateral, not the box around it.
+    """
     if ds.crs.to_epsg() == 4326:
         points = 2
     t = np.linspace(0.0, 1.0, points)[:-1]
-    xs = np.concatenate([w + (e - w) * t, np.full_like(t, e), e - (e - w) * t, np.full_like(t, w)])
-    ys = np.concatenate([np.full_like(t, n), n - (n - s) * t, np.full_like(t, s), s + (n - s) * t])
-    lons, lats = warp_transform(ds.crs, "EPSG:4326", xs.tolist(), ys.tolist())
+    w, h = ds.width, ds.height
+    cols = np.concatenate([w * t, np.full_like(t, w), w - w * t, np.zeros_like(t)])
+    rows = np.concatenate([np.zeros_like(t), h * t, np.full_like(t, h), h - h * t])
+    xs, ys = ds.transform * (cols, rows)
+    lons, lats = warp_transform(ds.crs, "EPSG:4326", list(xs), list(ys))
     ring = [[round(x, 9), round(y, 9)] for x, y in zip(lons, lats, strict=True)]
     ring.append(ring[0])
     bbox = [min(lons), min(lats), max(lons), max(lats)]
