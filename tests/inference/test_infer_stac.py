@@ -60,6 +60,7 @@ def _same_pixels_in_odc_stac(items: dict[str, pystac.Item]) -> None:
         np.testing.assert_array_equal(loaded["data"].values[0], pixels)
 
 
+@pytest.mark.slow
 def test_road_outputs_as_stac_open_in_odc_stac_and_follow_reruns(tmp_path: Path) -> None:
     ckpt = _road_checkpoint(tmp_path / "road.ckpt")
     tiles = tmp_path / "tiles"
