@@ -34,7 +34,8 @@ Examples:
       --collections naip --bbox=-99.05,47.02,-98.95,47.08 --datetime 2020-01-01/2020-12-31 --output out/
   satcnn infer --model sat6.ckpt --input search.geojson --output out/   # STAC items, catalogs too
 
-Outputs: out/<input stem>.tif per input (COG), out/manifest.json, and for classifiers
+Outputs: out/<input stem>.tif per input (COG), out/manifest.json, the outputs as a STAC
+collection (out/collection.json, out/items/<output>.json), and for classifiers
 out/class_fractions.csv. Classifier tiles of the model's patch size (or every tile, with
 --per-tile) get one label each in out/predictions.csv; per-class input folders add
 out/metrics.json and out/confusion_matrix.png. --vector adds out/<stem>_roads.gpkg (roads) or
@@ -82,6 +83,8 @@ def infer_main(argv: list[str]) -> int:
     )
     if report.manifest is not None and report.done + report.skipped:
         sys.stdout.write(f"see them on a map: satcnn view {shlex.quote(str(report.manifest.parent))}\n")
+    if report.stac_collection:
+        sys.stdout.write(f"stac: {report.stac_collection}\n")
     if report.predictions_csv:
         sys.stdout.write(f"predictions: {report.predictions_csv}\n")
     if report.metrics_json:

@@ -36,9 +36,10 @@ import torch
 
 from satcnn.errors import ConfigError, ModelError
 from satcnn.inference.export_tracking import log_export, run_metrics
-from satcnn.inference.model_card import ExportInfo, build_card, card_path, file_checksum, write_card
+from satcnn.inference.model_card import ExportInfo, build_card, card_path, write_card
 from satcnn.inference.model_io import LoadedModel, load_model
 from satcnn.io.atomic import atomic_output, check_writable
+from satcnn.io.stac_outputs import file_checksum
 from satcnn.models.checkpoint import read_checkpoint
 
 logger = logging.getLogger(__name__)

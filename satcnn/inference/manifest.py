@@ -1,6 +1,7 @@
-"""The records a batch run leaves beside its outputs: ``manifest.json`` and ``class_fractions.csv``.
+"""The records a batch run leaves beside its outputs: ``manifest.json``, ``class_fractions.csv``
+and the STAC catalogue of the outputs (``collection.json``, ``satcnn.io.stac_collection``).
 
-Both are written atomically. With shards, each rank writes ``manifest.rank<r>.json`` and
+All are written atomically. With shards, each rank writes ``manifest.rank<r>.json`` and
 ``class_fractions.rank<r>.csv``; the CSV merges this run's rows over the earlier rows of other
 tiles, so a rerun without shards (everything skipped) writes the full table.
 """
@@ -20,14 +21,17 @@ import rasterio
 import torch
 
 from satcnn import __version__
+from satcnn.inference.model_card import card_path
 from satcnn.inference.model_io import LoadedModel
 from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.io.atomic import write_text_atomic
+from satcnn.io.stac_collection import write_output_collection
 from satcnn.io.stac_inputs import source_item
+from satcnn.io.stac_outputs import Provenance
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["record_names", "write_fractions", "write_manifest"]
+__all__ = ["record_names", "write_fractions", "write_manifest", "write_stac"]
 
 
 def record_names(shard: tuple[int, int]) -> tuple[str, str]:
@@ -130,3 +134,31 @@ def write_manifest(
         "failures": [{"input": str(r.input), "error": r.error} for r in report.failures],
     }
     write_text_atomic(path, json.dumps(_jsonable(manifest), indent=2) + "\n")
+
+
+def write_stac(
+    report: InferenceReport, lm: LoadedModel, tracking_uri: str | None, out_dir: Path
+) -> Path | None:
+    """Write or update the STAC catalogue of ``out_dir``'s outputs; its ``collection.json``, or None.
+
+    Sharded runs write none (the ranks would race on one file): a rerun without shards, which
+    recomputes nothing, writes it.
+    """
+    if report.shard[1] > 1:
+        logger.info("a sharded run writes no STAC catalogue: rerun without shards to write collection.json")
+        return None
+    card = card_path(lm.path)
+    if tracking_uri is None and report.mlflow_run_id:
+        from satcnn.tracking.store import default_tracking_uri
+
+        tracking_uri = default_tracking_uri()
+    prov = Provenance(
+        model_uri=lm.uri,
+        model_path=lm.path,
+        model_digest=lm.weights_digest,
+        model_card=card if card.is_file() else None,
+        mlflow_run_id=report.mlflow_run_id,
+        tracking_uri=tracking_uri,
+    )
+    outputs = [(str(r.input), r.outputs) for r in report.results if r.status != "failed" and r.outputs]
+    return write_output_collection(out_dir, outputs, prov)

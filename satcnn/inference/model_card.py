@@ -19,7 +19,6 @@ metrics known for the model, its source and the export's parity check.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import torch
 
 from satcnn.errors import ModelError
 from satcnn.io.atomic import write_text_atomic
+from satcnn.io.stac_outputs import file_checksum
 from satcnn.models.checkpoint import CheckpointMeta
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "ExportInfo",
     "build_card",
     "card_path",
-    "file_checksum",
     "read_card",
     "write_card",
 ]
@@ -97,15 +96,6 @@ def card_path(export_path: str | Path) -> Path:
     """Where the card of ``export_path`` lives: ``<export file>.json``."""
     p = Path(export_path)
     return p.with_name(p.name + CARD_SUFFIX)
-
-
-def file_checksum(path: str | Path) -> str:
-    """The ``file:checksum`` of ``path``: a sha2-256 multihash in hex (``1220`` + sha256)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return "1220" + h.hexdigest()
 
 
 def _input_shape(meta: CheckpointMeta) -> list[int]:

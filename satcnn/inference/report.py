@@ -55,6 +55,7 @@ class InferenceReport:
         mlflow_run_id: The inference's MLflow run, when tracked.
         predictions_csv: The per-tile predictions (classifiers, one label per tile), else None.
         metrics_json: Their metrics against the per-class folders' labels, else None.
+        stac_collection: The STAC catalogue of the folder's outputs (``collection.json``), else None.
     """
 
     model_uri: str
@@ -67,6 +68,7 @@ class InferenceReport:
     mlflow_run_id: str | None = None
     predictions_csv: Path | None = None
     metrics_json: Path | None = None
+    stac_collection: Path | None = None
 
     @property
     def done(self) -> list[TileResult]:

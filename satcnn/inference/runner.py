@@ -27,12 +27,14 @@ weights digest of the model, mask threshold, class-map stride; for a remote inpu
 the ETag or Last-Modified its server gives now; see ``satcnn.io.output_tags``) differ from this
 run's, in which case it is recomputed. ``manifest.json`` records the model,
 inputs, outputs, parameters, versions, timings and failures; the run is also logged to MLflow
-(experiment ``satcnn-inference``) unless ``track=False``.
+(experiment ``satcnn-inference``) unless ``track=False``. Last, ``collection.json`` and
+``items/<output stem>.json`` describe the folder's outputs as STAC (``satcnn.io.stac_collection``).
 
 Scale-out: with ``num_shards = W`` (or ``WORLD_SIZE``/``RANK`` from torchrun, or
 ``SLURM_STEP_NUM_TASKS``/``SLURM_PROCID`` inside an ``srun`` step), shard ``r`` processes
 ``inputs[r::W]`` and writes its own outputs, ``manifest.rank<r>.json`` and
-``class_fractions.rank<r>.csv`` (and its own MLflow run, tagged ``satcnn.shard``). Concatenate
+``class_fractions.rank<r>.csv`` (and its own MLflow run, tagged ``satcnn.shard``), but no STAC
+catalogue (ranks would race on ``collection.json``). Concatenate
 the per-rank CSVs, or rerun once without shards: every output then exists, nothing is
 recomputed, and the fractions of skipped tiles are read back from their class maps, which gives
 the full ``class_fractions.csv``.
@@ -53,7 +55,7 @@ from tqdm.auto import tqdm
 from satcnn.errors import ConfigError, OutputError, RasterError, SatcnnError
 from satcnn.inference.jobs import TileJob, tile_job
 from satcnn.inference.launch import resolve_device, resolve_shard
-from satcnn.inference.manifest import record_names, write_fractions, write_manifest
+from satcnn.inference.manifest import record_names, write_fractions, write_manifest, write_stac
 from satcnn.inference.model_io import LoadedModel, load_model
 from satcnn.inference.options import InferenceOptions
 from satcnn.inference.outputs import check_output_names
@@ -261,6 +263,12 @@ def run_inference(options: InferenceOptions) -> InferenceReport:
         notes.flush(logger, report.manifest if report.manifest and report.manifest.exists() else None)
     if options.track:
         report.mlflow_run_id = track_run(report, lm, params, start_ms, options.tracking_uri)
+    try:
+        report.stac_collection = write_stac(report, lm, options.tracking_uri, out_dir)
+    except OutputError:
+        if first_error is None:
+            raise
+        logger.debug("STAC catalogue not written after %s", first_error, exc_info=True)
     if first_error is not None:
         raise first_error
     return report

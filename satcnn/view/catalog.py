@@ -4,8 +4,10 @@ A folder is an ``infer`` output folder when it holds ``manifest.json`` (or the s
 ``manifest.rank<r>.json``); a pipeline output folder holds one in a stage folder below it
 (``<out>/infer``). Each manifest entry names an input and its outputs; what an output is comes
 from its tags (``satcnn.io.output_tags``), never from its file name. GeoPackages beside them are
-the vectors (``--vector``). Every raster shown must have a CRS: an output without one (SAT-6
-patches run with ``--allow-no-crs``) would land at a wrong place, so it is refused.
+the vectors (``--vector``). A STAC collection of outputs (``collection.json``, or a folder
+holding one and no manifest) lists them through its Items instead (``satcnn.view.stac``).
+Every raster shown must have a CRS: an output without one (SAT-6 patches run with
+``--allow-no-crs``) would land at a wrong place, so it is refused.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rasterio.warp import transform_bounds
 
 from satcnn.errors import ConfigError, DataFormatError
 from satcnn.io.output_tags import OutputTags, read_output_tags
+from satcnn.view.stac import find_collection, stac_entries
 
 __all__ = ["Catalog", "RasterLayer", "ViewTile", "find_manifests", "load_catalog"]
 
@@ -65,13 +68,16 @@ def find_manifests(path: Path) -> list[Path]:
     """
     if not path.is_dir():
         raise ConfigError(
-            "not a folder: give a `satcnn infer` output folder or a pipeline output folder", path
+            "not a folder: give a `satcnn infer` output folder, a pipeline output folder or the "
+            "outputs' collection.json",
+            path,
         )
     found = sorted(path.glob("manifest*.json")) or sorted(path.glob("*/manifest*.json"))
     if not found:
         raise ConfigError(
-            "no satcnn outputs here (no manifest.json in it or in a folder below it): give the --output "
-            "folder of `satcnn infer` or the output folder of `satcnn pipeline run`",
+            "no satcnn outputs here (no manifest.json or collection.json in it, no manifest.json in a "
+            "folder below it): give the --output folder of `satcnn infer` or the output folder of "
+            "`satcnn pipeline run`",
             path,
         )
     return found
@@ -149,29 +155,37 @@ def _attach_scores(root: Path, tiles: list[ViewTile]) -> None:
                 tile.truth = truth
 
 
+def _manifest_entries(manifest: Path) -> object:
+    try:
+        return json.loads(manifest.read_text())["outputs"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+        raise DataFormatError("is not a satcnn manifest (a JSON object with 'outputs')", manifest) from None
+
+
 def load_catalog(path: Path) -> Catalog:
     """Every tile with at least one satcnn raster output under ``path`` (see the module docstring).
 
     Raises:
-        ConfigError: No manifest, or manifests that list no output found on disk.
-        DataFormatError: A manifest that is not JSON, an output without a CRS or unreadable.
+        ConfigError: No manifest or collection, or ones that list no output found on disk.
+        DataFormatError: A manifest or collection that is not one, an output without a CRS or
+            unreadable.
     """
-    manifests = find_manifests(path)
+    collection = find_collection(path)
+    listed: dict[Path, object]
+    if collection is not None and (path.is_file() or not list(path.glob("manifest*.json"))):
+        manifests = [collection]
+        listed = {collection: stac_entries(collection)}
+    else:
+        manifests = find_manifests(path)
+        listed = {m: _manifest_entries(m) for m in manifests}
     tiles: list[ViewTile] = []
     runs = {m.parent for m in manifests}
-    for manifest in manifests:
+    for manifest, entries in listed.items():
         prefix = f"{manifest.parent.name}/" if len(runs) > 1 else ""
-        try:
-            data = json.loads(manifest.read_text())
-            entries = data["outputs"]
-        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-            raise DataFormatError(
-                "is not a satcnn manifest (a JSON object with 'outputs')", manifest
-            ) from None
         for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict) and (tile := _tile(entry, manifest, prefix)) is not None:
                 tiles.append(tile)
-    _attach_scores(path, tiles)
+    _attach_scores(path if path.is_dir() else path.parent, tiles)
     if not tiles:
         raise ConfigError(
             f"{', '.join(str(m) for m in manifests)} list no satcnn output that exists: rerun `satcnn infer`",

@@ -57,14 +57,17 @@ class ViewOptions:
     """What ``satcnn view`` shows, and where.
 
     Args:
-        path: an ``infer`` output folder (its ``manifest.json``) or a pipeline output folder.
+        path: an ``infer`` output folder (its ``manifest.json``), a pipeline output folder, or the
+            STAC collection of outputs (``collection.json`` or its folder).
         host: address to listen on; anything but loopback exposes the outputs to the network.
         port: TCP port, 1-65535.
         basemap: an XYZ tile URL template shown under the layers (none by default: works offline).
     """
 
     path: Path = option(
-        positional=True, type=Path, help="a `satcnn infer` output folder or a pipeline output folder"
+        positional=True,
+        type=Path,
+        help="a `satcnn infer` output folder, a pipeline output folder, or the outputs' STAC collection.json",
     )
     host: str = host_option()
     port: int = option(8000, help="port (default: 8000)")
