@@ -243,7 +243,7 @@ def serve_view(options: ViewOptions) -> int:
 
     Raises:
         ConfigError: No outputs under the path, or the port is taken.
-        DataFormatError: An output without a CRS, or an unreadable manifest or output.
+        DataFormatError: Outputs with and without a CRS in one folder, or an unreadable manifest or output.
     """
     import uvicorn
 
@@ -255,6 +255,8 @@ def serve_view(options: ViewOptions) -> int:
 
         warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)  # expected on a pixel grid
         log.info("these outputs have no CRS: the map is their pixel grid, with no location")
+        if options.basemap:
+            log.warning("--basemap is not shown: these outputs have no CRS, so no place on a background map")
     sock = bind_socket(options.host, options.port, who="another `satcnn view` or server")
     if not is_loopback(options.host):
         log.warning(
