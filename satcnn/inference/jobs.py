@@ -153,6 +153,7 @@ class SegmentationTiles(TileJob):
         kind = cast(RoadOutput, "prob_uint8" if both else options.output_type)
         self.module = lm.module
         self.threshold = options.threshold
+        self.allow_no_crs = options.allow_no_crs
         self.job = SegmentationJob(
             window=win,
             margin=options.margin,
@@ -197,7 +198,9 @@ class SegmentationTiles(TileJob):
         if self.vector:
             from satcnn.vector import vectorize_roads
 
-            vectorize_roads(outs[0], outs[-1], threshold=self.threshold, progress=False)
+            vectorize_roads(
+                outs[0], outs[-1], threshold=self.threshold, progress=False, allow_no_crs=self.allow_no_crs
+            )
         return TileResult(src, outs, "done", stats.pixels, stats.seconds + time.perf_counter() - t)
 
 

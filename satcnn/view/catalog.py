@@ -6,8 +6,12 @@ A folder is an ``infer`` output folder when it holds ``manifest.json`` (or the s
 from its tags (``satcnn.io.output_tags``), never from its file name. GeoPackages beside them are
 the vectors (``--vector``). A STAC collection of outputs (``collection.json``, or a folder
 holding one and no manifest) lists them through its Items instead (``satcnn.view.stac``).
-Every raster shown must have a CRS: an output without one (SAT-6 patches run with
-``--allow-no-crs``) would land at a wrong place, so it is refused.
+
+A folder whose rasters all have a CRS is shown on a map, in longitude/latitude. A folder whose
+rasters all lack one (``satcnn infer --allow-no-crs``: Massachusetts Roads tiles, SAT-6 patches)
+is shown on a pixel grid instead (``Catalog.pixel``): each tile in its own pixel frame, the tiles
+side by side from left to right with a gap, never at a place on Earth. A folder that mixes both is
+refused: one of the two would land at a wrong place.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from satcnn.view.stac import find_collection, stac_entries
 __all__ = ["Catalog", "RasterLayer", "ViewTile", "find_manifests", "load_catalog"]
 
 VECTOR_SUFFIXES = (".gpkg",)
+PIXEL_GAP = 32.0
+"""On a pixel grid: the columns left empty between two tiles."""
 
 
 @dataclass(frozen=True)
@@ -36,11 +42,17 @@ class RasterLayer:
     path: Path
     tags: OutputTags | None
     count: int
+    georeferenced: bool = True
+    size: tuple[int, int] = (0, 0)  # width, height in pixels
 
 
 @dataclass
 class ViewTile:
-    """One input and its outputs, with its bounds in longitude/latitude (west, south, east, north)."""
+    """One input and its outputs, with its bounds (west, south, east, north).
+
+    The bounds are longitude/latitude, or on a pixel grid the page's frame: x is the column plus
+    ``offset``, y minus the row.
+    """
 
     name: str
     bounds: tuple[float, float, float, float]
@@ -49,15 +61,17 @@ class ViewTile:
     vectors: list[Path] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
     truth: Path | None = None
+    offset: float = 0.0  # on a pixel grid: the column where the tile starts in the page's frame
 
 
 @dataclass
 class Catalog:
-    """The tiles of the folder ``root``, as listed by its ``manifests``."""
+    """The tiles of the folder ``root``, as listed by its ``manifests``; ``pixel``: no CRS anywhere."""
 
     root: Path
     manifests: list[Path]
     tiles: list[ViewTile]
+    pixel: bool = False
 
 
 def find_manifests(path: Path) -> list[Path]:
@@ -94,19 +108,40 @@ def _locate(raw: str, manifest: Path) -> Path | None:
 
 def _raster(path: Path, tags: OutputTags | None) -> RasterLayer:
     with rasterio.open(path) as ds:
-        if ds.crs is None:
-            raise DataFormatError(
-                "has no CRS, so it cannot be placed on a map (outputs of --allow-no-crs, such as SAT-6 "
-                "patches, are not shown by `satcnn view`)",
-                path,
-            )
-        return RasterLayer(path, tags, ds.count)
+        return RasterLayer(path, tags, ds.count, ds.crs is not None, (ds.width, ds.height))
 
 
-def _bounds(path: Path) -> tuple[float, float, float, float]:
-    with rasterio.open(path) as ds:
+def _bounds(layer: RasterLayer) -> tuple[float, float, float, float]:
+    if not layer.georeferenced:
+        return (0.0, -float(layer.size[1]), float(layer.size[0]), 0.0)
+    with rasterio.open(layer.path) as ds:
         w, s, e, n = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21)
     return (w, s, e, n)
+
+
+def _place(tiles: list[ViewTile]) -> bool:
+    """Whether the tiles go on a pixel grid (then lay them side by side); refuse a mix.
+
+    Raises:
+        DataFormatError: Some rasters have a CRS and others do not.
+    """
+    rasters = [r for t in tiles for r in ([t.input] if t.input else []) + t.outputs]
+    with_crs = next((r for r in rasters if r.georeferenced), None)
+    without = next((r for r in rasters if not r.georeferenced), None)
+    if without is None:
+        return False
+    if with_crs is not None:
+        raise DataFormatError(
+            f"has no CRS but {with_crs.path} has one: a folder mixing both cannot be shown on one map "
+            "(view the outputs of --allow-no-crs in a folder of their own)",
+            without.path,
+        )
+    x = 0.0
+    for tile in tiles:
+        w, s, e, n = tile.bounds
+        tile.offset, tile.bounds = x, (x + w, s, x + e, n)
+        x += e + PIXEL_GAP
+    return True
 
 
 def _tile(entry: dict[str, object], manifest: Path, prefix: str) -> ViewTile | None:
@@ -133,7 +168,7 @@ def _tile(entry: dict[str, object], manifest: Path, prefix: str) -> ViewTile | N
         except (RasterioError, DataFormatError):
             layer = None  # the outputs still show; the input's problem is not the viewer's
     name = prefix + Path(str(entry.get("input") or rasters[0].path)).stem
-    return ViewTile(name, _bounds(layer.path if layer else rasters[0].path), layer, rasters, vectors)
+    return ViewTile(name, _bounds(layer or rasters[0]), layer, rasters, vectors)
 
 
 def _attach_scores(root: Path, tiles: list[ViewTile]) -> None:
@@ -167,8 +202,8 @@ def load_catalog(path: Path) -> Catalog:
 
     Raises:
         ConfigError: No manifest or collection, or ones that list no output found on disk.
-        DataFormatError: A manifest or collection that is not one, an output without a CRS or
-            unreadable.
+        DataFormatError: A manifest or collection that is not one, an unreadable output, or
+            rasters with a CRS and rasters without one in the same folder.
     """
     collection = find_collection(path)
     listed: dict[Path, object]
@@ -191,4 +226,4 @@ def load_catalog(path: Path) -> Catalog:
             f"{', '.join(str(m) for m in manifests)} list no satcnn output that exists: rerun `satcnn infer`",
             path,
         )
-    return Catalog(path, manifests, tiles)
+    return Catalog(path, manifests, tiles, _place(tiles))

@@ -28,7 +28,14 @@ from satcnn.checks import require_in_range
 from satcnn.flags import option
 from satcnn.service import StopSignals, bind_socket, browser_url, host_option, is_loopback
 from satcnn.view.catalog import Catalog, ViewTile, load_catalog
-from satcnn.view.tiles import LayerKind, RenderedLayer, colour_table, pixel_value, render_tile
+from satcnn.view.tiles import (
+    PIXEL_ZOOM_OFFSET,
+    LayerKind,
+    RenderedLayer,
+    colour_table,
+    pixel_value,
+    render_tile,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,27 +88,32 @@ class ViewOptions:
         require_in_range("port", self.port, 1, 65535)
 
 
-def _layers(tile: ViewTile) -> dict[str, RenderedLayer]:
+def _layers(tile: ViewTile, pixel: bool = False) -> dict[str, RenderedLayer]:
+    offset = tile.offset if pixel else None
     layers: dict[str, RenderedLayer] = {}
     if tile.input is not None and tile.input.count >= 3:
-        layers["rgb"] = RenderedLayer(tile.input.path, "rgb")
+        layers["rgb"] = RenderedLayer(tile.input.path, "rgb", offset=offset)
         if tile.input.count >= 4:
-            layers["cir"] = RenderedLayer(tile.input.path, "cir")
+            layers["cir"] = RenderedLayer(tile.input.path, "cir", offset=offset)
     for out in tile.outputs:
         kind = OUTPUT_LAYERS[out.tags.output] if out.tags is not None else None
         if kind is not None and kind not in layers:
-            layers[kind] = RenderedLayer(out.path, kind)
+            layers[kind] = RenderedLayer(out.path, kind, offset=offset)
     if tile.truth is not None and "mask" in layers:
-        layers["truth"] = RenderedLayer(layers["mask"].path, "truth", tile.truth)
+        layers["truth"] = RenderedLayer(layers["mask"].path, "truth", tile.truth, offset)
     return layers
 
 
 def catalog_json(catalog: Catalog, basemap: str | None = None) -> dict[str, Any]:
-    """What the page needs: per tile, its bounds, layers (with class legends) and vectors."""
+    """What the page needs: per tile, its bounds, layers (with class legends) and vectors.
+
+    ``pixel`` true: no CRS, the bounds are in the pixel frame (see ``satcnn.view.catalog``) and the
+    tiles' zoom is offset by ``zoom_offset``.
+    """
     tiles = []
     for i, tile in enumerate(catalog.tiles):
         layers = []
-        for key, layer in _layers(tile).items():
+        for key, layer in _layers(tile, catalog.pixel).items():
             entry: dict[str, Any] = {"id": key, "title": TITLES[key], "file": layer.path.name}
             if key == "classes":
                 tags = next(o.tags for o in tile.outputs if o.path == layer.path)
@@ -127,12 +139,28 @@ def catalog_json(catalog: Catalog, basemap: str | None = None) -> dict[str, Any]
                 "scores": tile.scores,
             }
         )
-    return {"root": str(catalog.root), "basemap": basemap, "titles": TITLES, "tiles": tiles}
+    return {
+        "root": str(catalog.root),
+        "basemap": None if catalog.pixel else basemap,
+        "pixel": catalog.pixel,
+        "zoom_offset": PIXEL_ZOOM_OFFSET,
+        "titles": TITLES,
+        "tiles": tiles,
+    }
+
+
+def to_pixel_frame(tile: ViewTile) -> list[float]:
+    """Shapely's affine matrix from a tile's x/y (its raster's transform) to the page's pixel frame."""
+    import rasterio
+
+    with rasterio.open(tile.outputs[0].path) as ds:
+        inv = ~ds.transform  # x/y -> column/row
+    return [inv.a, inv.b, -inv.d, -inv.e, inv.c + tile.offset, -inv.f]  # frame: (column + offset, -row)
 
 
 def build_app(catalog: Catalog, basemap: str | None = None) -> Starlette:
     """The web app serving ``catalog`` (see the module docstring for its routes)."""
-    layers = [_layers(t) for t in catalog.tiles]
+    layers = [_layers(t, catalog.pixel) for t in catalog.tiles]
     summary = catalog_json(catalog, basemap)
 
     def _layer(request: Request) -> RenderedLayer | None:
@@ -192,8 +220,13 @@ def build_app(catalog: Catalog, basemap: str | None = None) -> Starlette:
         features: list[Any] = []
         for name, _ in pyogrio.list_layers(path):  # a road graph has lines and nodes
             frame = gpd.read_file(path, layer=name)
-            if frame.crs is not None and len(frame):
-                features += json.loads(frame.to_crs("EPSG:4326").to_json(drop_id=True))["features"]
+            if not len(frame) or (frame.crs is None) != catalog.pixel:
+                continue  # a vector without a CRS on a map (or one with a CRS on a pixel grid): no place
+            if catalog.pixel:
+                frame = frame.set_geometry(frame.geometry.affine_transform(to_pixel_frame(catalog.tiles[i])))
+            else:
+                frame = frame.to_crs("EPSG:4326")
+            features += json.loads(frame.to_json(drop_id=True))["features"]
         return JSONResponse({"type": "FeatureCollection", "features": features})
 
     return Starlette(
@@ -213,11 +246,20 @@ def serve_view(options: ViewOptions) -> int:
 
     Raises:
         ConfigError: No outputs under the path, or the port is taken.
-        DataFormatError: An output without a CRS, or an unreadable manifest or output.
+        DataFormatError: Outputs with and without a CRS in one folder, or an unreadable manifest or output.
     """
     import uvicorn
 
     catalog = load_catalog(options.path)
+    if catalog.pixel:
+        import warnings
+
+        from rasterio.errors import NotGeoreferencedWarning
+
+        warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)  # expected on a pixel grid
+        log.info("these outputs have no CRS: the map is their pixel grid, with no location")
+        if options.basemap:
+            log.warning("--basemap is not shown: these outputs have no CRS, so no place on a background map")
     sock = bind_socket(options.host, options.port, who="another `satcnn view` or server")
     if not is_loopback(options.host):
         log.warning(

@@ -198,6 +198,34 @@ def test_no_crs_writes_the_pixel_grid_after_one_warning(
             assert (ds.height, ds.width) == ((src.height - 28) // 28 + 1, (src.width - 28) // 28 + 1)
 
 
+@pytest.mark.filterwarnings("ignore:.crs. was not provided")  # the road graph has no CRS, on purpose
+def test_no_crs_road_tile_gets_its_graph_on_the_pixel_grid(tmp_path: Path) -> None:
+    """``infer --allow-no-crs --vector`` (Massachusetts Roads tiles): the graph in the raster x/y, no CRS."""
+    kwargs = {"in_channels": 4, "num_classes": 1, "base_filters": 4, "depth": 2}
+    ckpt = write_checkpoint(
+        tmp_path / "road.ckpt", name="unet", kwargs=kwargs, task="segmentation", patch_size=32
+    )
+    tile = crop(NAIP, tmp_path / "tile.tif", 48, 64, crs=None)
+    opts = {
+        "window": 64,
+        "margin": 8,
+        "output_type": "mask",
+        "threshold": 0.0,
+        "vector": True,
+        "allow_no_crs": True,
+    }
+    report = run_inference(
+        InferenceOptions(ckpt, tile, tmp_path / "out", track=False, progress=False, **opts)
+    )
+    assert [r.status for r in report.results] == ["done"]
+    lines = pyogrio.read_dataframe(tmp_path / "out" / "tile_roads.gpkg", layer="lines")
+    with rasterio.open(tile) as ds:
+        left, bottom, right, top = ds.bounds
+    x0, y0, x1, y1 = lines.total_bounds
+    assert lines.crs is None and len(lines) > 0
+    assert left <= x0 and x1 <= right and min(bottom, top) <= y0 and y1 <= max(bottom, top)
+
+
 # -- one label per tile --------------------------------------------------------------------------------
 def test_folder_names_match_classes() -> None:
     assert match_class("roads", CLASSES) == "road"

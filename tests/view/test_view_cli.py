@@ -21,17 +21,19 @@ def _one_error_line(result: object, *needles: str) -> None:
     assert all(n in lines[0] for n in needles), lines[0]
 
 
-def _run_without_crs(out: Path) -> Path:
-    """An infer output folder whose mask has no CRS, as ``--allow-no-crs`` writes for SAT-6 patches."""
-    mask = write_tif(out / "patch_mask.tif", np.ones((1, 28, 28), "uint8"), crs=None)
-    with rasterio.open(mask, "r+") as ds:
-        OutputTags("mask", threshold=0.5).write(ds)
-    manifest = {"inputs": ["patch.tif"], "outputs": [{"input": "patch.tif", "outputs": [str(mask)]}]}
-    (out / "manifest.json").write_text(json.dumps(manifest))
+def _mixed_crs(out: Path) -> Path:
+    """An infer output folder with a mask without a CRS (``--allow-no-crs``) and one with a CRS."""
+    entries = []
+    for name, crs in [("patch", None), ("scene", "EPSG:32614")]:
+        mask = write_tif(out / f"{name}_mask.tif", np.ones((1, 28, 28), "uint8"), crs=crs)
+        with rasterio.open(mask, "r+") as ds:
+            OutputTags("mask", threshold=0.5).write(ds)
+        entries.append({"input": f"{name}.tif", "outputs": [str(mask)]})
+    (out / "manifest.json").write_text(json.dumps({"outputs": entries}))
     return out
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "unrelated", "not-a-manifest", "no-crs"])
+@pytest.mark.parametrize("case", ["missing", "empty", "unrelated", "not-a-manifest", "mixed-crs"])
 def test_bad_path_is_one_line(tmp_path: Path, case: str) -> None:
     path = tmp_path / "out"
     if case != "missing":
@@ -41,14 +43,14 @@ def test_bad_path_is_one_line(tmp_path: Path, case: str) -> None:
         write_tif(path / "scene.tif")  # a raster, but no satcnn output and no manifest
     if case == "not-a-manifest":
         (path / "manifest.json").write_text("[1, 2]")
-    if case == "no-crs":
-        _run_without_crs(path)
+    if case == "mixed-crs":
+        _mixed_crs(path)
     expected = {
         "missing": "not a folder",
         "empty": "no satcnn outputs here",
         "unrelated": "no satcnn outputs here",
         "not-a-manifest": "is not a satcnn manifest",
-        "no-crs": "has no CRS",
+        "mixed-crs": "has no CRS but",
     }[case]
     _one_error_line(satcnn("view", str(path), "--port", str(free_port())), str(path), expected)
 

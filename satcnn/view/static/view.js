@@ -58,10 +58,15 @@ function addTileList(tiles) {
   }
 }
 
+function where(latlng) {
+  if (!state.pixel) { return `${latlng.lat.toFixed(6)}, ${latlng.lng.toFixed(6)}`; }
+  return `x ${Math.floor(latlng.lng)}, row ${Math.floor(-latlng.lat)} (pixel grid)`;
+}
+
 function showPixel(e) {
   const url = `/point?lon=${e.latlng.lng}&lat=${e.latlng.lat}`;
   fetch(url).then((r) => r.json()).then((answer) => {
-    const lines = [`${e.latlng.lat.toFixed(6)}, ${e.latlng.lng.toFixed(6)}`];
+    const lines = [where(e.latlng)];
     for (const t of answer.tiles) {
       lines.push(t.tile);
       for (const [key, values] of Object.entries(t.values)) {
@@ -76,8 +81,14 @@ function showPixel(e) {
 }
 
 function start(catalog) {
-  const map = L.map("map", { maxZoom: 22 });
+  // No CRS: Leaflet's CRS.Simple, one map unit a raster pixel (x the column, y minus the row).
+  state.pixel = Boolean(catalog.pixel);
+  const zoom = state.pixel
+    ? { minZoom: -catalog.zoom_offset, maxZoom: 6, zoomOffset: catalog.zoom_offset }
+    : { maxZoom: 22 };
+  const map = L.map("map", state.pixel ? { crs: L.CRS.Simple, minZoom: zoom.minZoom, maxZoom: zoom.maxZoom } : zoom);
   state.map = map;
+  if (state.pixel) { document.getElementById("pixel-grid").hidden = false; }
   window.satcnnMap = map;
   document.getElementById("root").textContent = catalog.root;
   if (catalog.basemap) {
@@ -88,7 +99,7 @@ function start(catalog) {
     const bounds = bboxOf(t.bounds);
     for (const layer of t.layers) {
       const url = `/tiles/${t.index}/${layer.id}/{z}/{x}/{y}.png`;
-      const tl = L.tileLayer(url, { bounds: bounds, maxZoom: 22, opacity: state.opacity });
+      const tl = L.tileLayer(url, { ...zoom, bounds: bounds, opacity: state.opacity });
       state.rasters.push(tl);
       (groups[layer.id] = groups[layer.id] || L.layerGroup()).addLayer(tl);
     }
@@ -108,7 +119,7 @@ function start(catalog) {
   }
   state.overlays = overlays;
   L.control.layers(null, overlays, { collapsed: false }).addTo(map);
-  L.control.scale().addTo(map);
+  if (!state.pixel) { L.control.scale().addTo(map); }
   let all = null;
   for (const t of catalog.tiles) { all = all ? all.extend(bboxOf(t.bounds)) : bboxOf(t.bounds); }
   map.fitBounds(all);
