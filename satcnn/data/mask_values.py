@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import rasterio
 
 from satcnn.errors import RasterError
+from satcnn.io.raster import open_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ _SHOWN = 8  # values named in a message
 def mask_values(path: str | Path) -> list[float]:
     """The distinct values of band 1 of ``path``, sorted (read block by block, memory stays flat)."""
     found: set[float] = set()
-    with rasterio.open(path) as ds:
+    with open_dataset(path) as ds:
         integer = np.dtype(ds.dtypes[0]).kind in "ui"
         for _, window in ds.block_windows(1):
             block = ds.read(1, window=window)
