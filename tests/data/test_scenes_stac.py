@@ -21,6 +21,7 @@ from tests.factories import (
     make_dm,
     range_server,
     satcnn,
+    stac_collection,
     stac_item,
     write_scene,
     write_stac,
@@ -97,6 +98,19 @@ def test_stac_item_collection_yields_the_folder_batches(scenes: Path, served: Ra
                     if isinstance(value, torch.Tensor):
                         torch.testing.assert_close(a[key], value, rtol=0, atol=0, msg=f"{doc} {split} {key}")
     assert served.requests["images/scene_a.tif"] > 0 and served.requests["masks/scene_c.tif"] > 0
+
+
+def test_collection_is_walked_for_its_items(scenes: Path, tmp_path: Path) -> None:
+    items = [pystac.Item.from_dict(d) for d in _items(scenes, f"{scenes}/")["features"]]
+    collection = stac_collection("roads", items)
+    collection.add_items(items)
+    collection.normalize_hrefs(str(tmp_path / "catalog"))
+    collection.save(pystac.CatalogType.SELF_CONTAINED)
+    got = find_scenes(tmp_path / "catalog" / "collection.json")
+    want = find_scenes(scenes)
+    assert [(s.name, s.image_path, s.mask_path) for s in got] == [
+        (s.name, s.image_path, s.mask_path) for s in want
+    ]
 
 
 def test_stac_scenes_named_by_item_id_and_unknown_ids_listed(scenes: Path) -> None:
