@@ -21,6 +21,7 @@ elastic, crops and resizes: ``augment_kind: albumentations`` runs
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ import torch
 
 from satcnn.io.reader import FILL_VALUE
 
-__all__ = ["PHOTOMETRIC_FIELDS", "apply_photometric", "draw_photometric", "flip_rotate"]
+__all__ = ["PHOTOMETRIC_FIELDS", "apply_photometric", "augment_range", "draw_photometric", "flip_rotate"]
 
 PHOTOMETRIC_FIELDS = ("brightness", "contrast", "gamma", "noise_std")
 """Columns of ``batch["photometric"]``; identity is ``(0, 1, 1, 0)``."""
@@ -99,3 +100,15 @@ def apply_photometric(batch: dict[str, Any], max_value: float) -> dict[str, Any]
         x = x.masked_fill_(valid == 0, FILL_VALUE)
     batch["image"] = x
     return batch
+
+
+def augment_range(dtype: str, mean: Sequence[float], std: Sequence[float]) -> float:
+    """The value photometric augmentation treats as "full brightness".
+
+    255 for uint8. For other types, the dtype's maximum would be far above the data (11-bit
+    imagery in uint16 uses 0-2047 of 0-65535), and a brightness shift of -0.1 x 65535 would wipe
+    a whole patch; so use the training data's range instead: the largest band mean + 4 std.
+    """
+    if np.dtype(dtype) == np.uint8:
+        return 255.0
+    return max(max(m + 4 * s for m, s in zip(mean, std, strict=True)), 1e-6)

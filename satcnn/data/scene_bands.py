@@ -14,11 +14,10 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 
-import rasterio
-
 from satcnn.data.scene_index import SceneInfo
 from satcnn.errors import ConfigError, RasterError
 from satcnn.io.bands import BandSelection, match_band_names, parse_band_spec, select_bands
+from satcnn.io.raster import open_dataset
 from satcnn.io.reader import accepts_bands
 
 logger = logging.getLogger(__name__)
@@ -69,7 +68,7 @@ def resolve_scene_bands(scenes: Sequence[SceneInfo], bands: Sequence[str | int] 
     resolved: list[SceneInfo] = []
     first: BandSelection | None = None
     for scene in scenes:
-        with rasterio.open(scene.image_path) as ds:
+        with open_dataset(scene.image_path) as ds:
             if all(isinstance(s, int) for s in spec):
                 sel = select_bands(ds, spec, scene.image_path)
             else:

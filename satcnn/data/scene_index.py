@@ -2,7 +2,9 @@
 
 Layout: ``root/images/<name>.tif`` (multi-band GeoTIFF) and ``root/masks/<name>.tif``
 (1 band, non-zero = road) on the same pixel grid. The mask "intersects" the image by
-construction: both must share CRS, transform and shape, checked up front.
+construction: both must share CRS, transform and shape, checked up front. ``root`` may instead
+be a STAC document whose items each carry an image and a label asset (:mod:`satcnn.data.scene_stac`);
+their hrefs are read in place (:func:`satcnn.io.raster.open_dataset`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from pathlib import Path
 import rasterio
 from rasterio.enums import ColorInterp
 
-from satcnn.errors import InputFileNotFoundError, RasterError
+from satcnn.data.scene_stac import is_stac_root, stac_scene_pairs
+from satcnn.errors import ConfigError, InputFileNotFoundError, RasterError
+from satcnn.io.raster import open_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +50,11 @@ class SceneInfo:
     band_indexes: tuple[int, ...] = ()
 
 
-def _scene_info(name: str, image_path: Path, mask_path: Path, allow_no_crs: bool = False) -> SceneInfo:
+def _scene_info(
+    name: str, image_path: str | Path, mask_path: str | Path, allow_no_crs: bool = False, pair: str = ""
+) -> SceneInfo:
     try:
-        with rasterio.open(image_path) as img, rasterio.open(mask_path) as msk:
+        with open_dataset(image_path) as img, open_dataset(mask_path) as msk:
             if img.crs is None and not allow_no_crs:
                 raise RasterError(
                     "image has no CRS; write one (e.g. rio edit-info --crs EPSG:xxxx), or set "
@@ -59,7 +65,7 @@ def _scene_info(name: str, image_path: Path, mask_path: Path, allow_no_crs: bool
                 logger.warning("%s has no CRS: patch bounds are in pixel units of its transform", image_path)
             if msk.count != 1:
                 raise RasterError(f"mask must have 1 band, found {msk.count}", mask_path)
-            pair = f"image {image_path} and mask {mask_path}"
+            pair = pair or f"image {image_path} and mask {mask_path}"
             if msk.crs != img.crs:
                 raise RasterError(
                     f"{pair} have different CRS ({img.crs} vs {msk.crs}); "
@@ -93,16 +99,33 @@ def _scene_info(name: str, image_path: Path, mask_path: Path, allow_no_crs: bool
         raise RasterError(f"cannot read {image_path} or {mask_path}: {exc}") from exc
 
 
-def find_scenes(root: str | Path, allow_no_crs: bool = False) -> list[SceneInfo]:
-    """Find and check every ``images/<name>.tif`` with its ``masks/<name>.tif`` under ``root``.
+def find_scenes(
+    root: str | Path,
+    allow_no_crs: bool = False,
+    image_asset: str | None = None,
+    label_asset: str | None = None,
+) -> list[SceneInfo]:
+    """Find and check every ``images/<name>.tif`` with its ``masks/<name>.tif`` under ``root``,
+    or every item's image and label asset when ``root`` is a STAC document (named by item id).
 
     Scenes without a CRS are refused unless ``allow_no_crs`` (their ``crs`` is then ``""``).
 
     Raises:
         InputFileNotFoundError: ``root``/``images`` missing, no images, or an image without mask.
+        DataFormatError: a STAC document that cannot be read, or an item without an image or
+            label asset (:func:`satcnn.data.scene_stac.stac_scene_pairs`).
+        ConfigError: ``image_asset``/``label_asset`` given for a folder.
         RasterError: an image/mask pair differs in CRS, transform or shape; a mask with more
             than one band; an image without CRS; band count or dtype differing across scenes.
     """
+    if is_stac_root(root):
+        pairs = stac_scene_pairs(str(root), image_asset, label_asset)
+        scenes = [_scene_info(p.name, p.image, p.label, allow_no_crs, p.described) for p in pairs]
+        return _same_bands(scenes)
+    if image_asset or label_asset:
+        raise ConfigError(
+            f"image_asset/label_asset name STAC assets; {root} is a folder of images/ and masks/"
+        )
     root = Path(root)
     image_dir = root / "images"
     if not image_dir.is_dir():
@@ -120,6 +143,10 @@ def find_scenes(root: str | Path, allow_no_crs: bool = False) -> list[SceneInfo]
                 f"mask for image {image_path} not found; add masks/{image_path.name}", mask_path
             )
         scenes.append(_scene_info(image_path.stem, image_path, mask_path, allow_no_crs))
+    return _same_bands(scenes)
+
+
+def _same_bands(scenes: list[SceneInfo]) -> list[SceneInfo]:
     first = scenes[0]
     for s in scenes[1:]:
         if s.count != first.count:

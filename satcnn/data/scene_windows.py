@@ -24,10 +24,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
-import rasterio
 import torch
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
@@ -37,7 +37,9 @@ from satcnn.data.batch_augment import draw_photometric, flip_rotate
 from satcnn.data.samplers import WindowRef
 from satcnn.data.scene_index import SceneInfo
 from satcnn.data.transforms import SegmentationAugment
+from satcnn.io.raster import open_handle
 from satcnn.io.reader import WindowReader
+from satcnn.io.remote import gdal_env, is_href
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +91,11 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
         self._readers: dict[str, WindowReader] = {}
         self._masks: dict[str, DatasetReader] = {}
         self._pid = -1
+        self._remote = any(is_href(s.image_path) or is_href(s.mask_path) for s in self.scenes)
+
+    def _env(self) -> AbstractContextManager[None]:
+        """Remote scenes (STAC hrefs) are read under satcnn's GDAL configuration (``io.remote``)."""
+        return gdal_env() if self._remote else nullcontext()
 
     def _this_process(self) -> None:
         if self._pid != os.getpid():
@@ -101,17 +108,21 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
         reader = self._readers.get(path)
         if reader is None:
             indexes = scene.band_indexes or None
-            reader = self._readers[path] = WindowReader(rasterio.open(path), self.bands, indexes=indexes)
+            reader = self._readers[path] = WindowReader(open_handle(path), self.bands, indexes=indexes)
         return reader
 
     def _mask(self, path: str) -> DatasetReader:
         self._this_process()
         handle = self._masks.get(path)
         if handle is None:
-            handle = self._masks[path] = rasterio.open(path)
+            handle = self._masks[path] = open_handle(path)
         return handle
 
     def __getitem__(self, ref: WindowRef) -> dict[str, Any]:
+        with self._env():
+            return self._sample(ref)
+
+    def _sample(self, ref: WindowRef) -> dict[str, Any]:
         scene = self.scenes[ref.scene]
         window = Window(ref.col_off, ref.row_off, ref.size, ref.size)  # type: ignore[call-arg]
         # Integer files keep their dtype (the fill is 0 in any dtype): albumentations has a uint8 fast
@@ -142,6 +153,10 @@ class SceneWindowDataset(Dataset[dict[str, Any]]):
         return sample
 
     def __getitems__(self, refs: Sequence[WindowRef]) -> list[dict[str, Any]] | dict[str, Any]:
+        with self._env():
+            return self._batch(refs)
+
+    def _batch(self, refs: Sequence[WindowRef]) -> list[dict[str, Any]] | dict[str, Any]:
         """A whole batch, read straight into its arrays (the DataLoader's batched fetch).
 
         Each window is read into its slot of one ``(N, C, H, W)`` array in the file's type, so

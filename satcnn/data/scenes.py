@@ -10,17 +10,14 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import lightning as L
-import numpy as np
-import rasterio
 from rasterio.windows import Window
 from torch.utils.data import DataLoader
 
 from satcnn.checks import require_at_least, require_in_range
-from satcnn.data.batch_augment import apply_photometric
+from satcnn.data.batch_augment import apply_photometric, augment_range
 from satcnn.data.mask_values import check_mask_values
 from satcnn.data.normalization import RunningStats
 from satcnn.data.protocol import BandPercentiles, DataRoot, RasterBands, TaskData
@@ -32,6 +29,7 @@ from satcnn.data.transforms import SegmentationAugment, build_augment
 from satcnn.errors import ConfigError, RasterError
 from satcnn.io.bands import parse_band_spec
 from satcnn.io.radiometry import PercentileSample
+from satcnn.io.raster import open_dataset
 from satcnn.io.reader import WindowReader
 
 logger = logging.getLogger(__name__)
@@ -48,18 +46,6 @@ __all__ = [
 
 
 SceneAugmentKind = Literal["none", "flips", "default", "albumentations"]
-
-
-def augment_range(dtype: str, mean: Sequence[float], std: Sequence[float]) -> float:
-    """The value photometric augmentation treats as "full brightness".
-
-    255 for uint8. For other types, the dtype's maximum would be far above the data (11-bit
-    imagery in uint16 uses 0-2047 of 0-65535), and a brightness shift of -0.1 x 65535 would wipe
-    a whole patch; so use the training data's range instead: the largest band mean + 4 std.
-    """
-    if np.dtype(dtype) == np.uint8:
-        return 255.0
-    return max(max(m + 4 * s for m, s in zip(mean, std, strict=True)), 1e-6)
 
 
 class RoadSceneDataModule(L.LightningDataModule):
@@ -90,13 +76,16 @@ class RoadSceneDataModule(L.LightningDataModule):
     loader itself calls ``dm.on_after_batch_transfer(batch, 0)``.
 
     Args:
-        root: folder holding ``images/<name>.tif`` and ``masks/<name>.tif``.
+        root: folder holding ``images/<name>.tif`` and ``masks/<name>.tif``; or a STAC
+            ItemCollection, Catalog or Collection (a path or URL) whose items each carry an image
+            and a label asset, read in place (:mod:`satcnn.data.scene_stac`), scenes named by item id.
         patch_size: side of the square patches in pixels.
         batch_size: patches per batch.
         num_workers: DataLoader worker processes (0 reads in the main process).
         train_samples_per_epoch: random training patches per epoch, over all ranks.
         val_overlap: pixels shared by neighbouring validation/test windows (< ``patch_size``).
-        val_scenes: scene names (file stems) for validation; default: drawn with ``val_fraction``.
+        val_scenes: scene names (file stems; STAC item ids) for validation; default: drawn with
+            ``val_fraction``.
         test_scenes: scene names for testing; default: drawn with ``val_fraction``.
         val_fraction: share of scenes drawn for validation and for test when not named.
         augment: augment training patches (flips, 90-degree rotations, photometric).
@@ -120,6 +109,8 @@ class RoadSceneDataModule(L.LightningDataModule):
         allow_other_mask_values: accept masks with values other than 0, 1 and 255 (with a
             warning), reading every non-zero value as road; by default they are an error
             (:mod:`satcnn.data.mask_values`).
+        image_asset: a STAC ``root``: each item's image asset (default: its asset with role ``data``).
+        label_asset: a STAC ``root``: each item's label asset (default: role ``labels``).
     """
 
     classes: tuple[str, ...] = ("background", "road")
@@ -141,6 +132,8 @@ class RoadSceneDataModule(L.LightningDataModule):
         bands: list[str | int] | str = ["red", "green", "blue", "nir"],  # noqa: B006 (copied, never mutated; shown by --print_config)
         allow_no_crs: bool = False,
         allow_other_mask_values: bool = False,
+        image_asset: str | None = None,
+        label_asset: str | None = None,
     ) -> None:
         super().__init__()
         require_at_least("patch_size", patch_size, 1)
@@ -177,6 +170,7 @@ class RoadSceneDataModule(L.LightningDataModule):
         self.band_colorinterp: list[str] = []
         self.allow_no_crs = allow_no_crs
         self.allow_other_mask_values = allow_other_mask_values
+        self.assets = (image_asset, label_asset)
         self.scenes: list[SceneInfo] = []
         self.regions: dict[str, list[Region]] = {}
         self._stats: tuple[list[float], list[float]] | None = None
@@ -198,7 +192,8 @@ class RoadSceneDataModule(L.LightningDataModule):
         """Find and check scenes, split them, and check patches fit; runs once (later calls return)."""
         if self._ready:
             return
-        resolved = resolve_scene_bands(find_scenes(self.root, self.allow_no_crs), self.band_spec)
+        found = find_scenes(self.root, self.allow_no_crs, *self.assets)
+        resolved = resolve_scene_bands(found, self.band_spec)
         scenes = resolved.scenes
         self.bands, self.band_sources = resolved.names, resolved.sources
         self.band_colorinterp = resolved.colorinterp
@@ -303,7 +298,7 @@ class RoadSceneDataModule(L.LightningDataModule):
         for reg in self.regions["train"]:
             scene = self.scenes[reg.scene]
             step = max(1, math.ceil(math.sqrt(reg.height * reg.width / max_pixels_per_scene)))
-            with rasterio.open(scene.image_path) as src:
+            with open_dataset(scene.image_path) as src:
                 reader = WindowReader(src, self.in_channels, indexes=scene.band_indexes or None)
                 for r in range(reg.row_off, reg.row_off + reg.height, block):
                     h = min(block, reg.row_off + reg.height - r)

@@ -175,6 +175,18 @@ def open_dataset(path: str | Path) -> Iterator[DatasetReader]:
         yield ds
 
 
+def open_handle(path: str | Path) -> DatasetReader:
+    """``rasterio.open(path)`` for a handle the caller keeps open; a remote href is signed and
+    opened under satcnn's GDAL configuration (read it inside ``io.remote.gdal_env`` too)."""
+    if not is_href(path):
+        return rasterio.open(path)
+    with gdal_env():
+        try:
+            return rasterio.open(signed(str(path)))
+        except RasterioError as err:
+            raise RasterError(f"cannot be read over the network: {err}", str(path)) from None
+
+
 def check_raster(
     ds: DatasetReader,
     p: Path,

@@ -31,6 +31,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from satcnn.data.protocol import has_data_root, trainer_datamodule
+from satcnn.io.remote import is_href
 from satcnn.tracking.logger import mlflow_logger
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,9 @@ def dataset_inputs(datamodule: L.LightningDataModule, contexts: list[str]) -> li
     root = datamodule.root if has_data_root(datamodule) else None
     if not root:
         log.info("%s has no root: no dataset inputs logged", type(datamodule).__name__)
+        return []
+    if is_href(root):
+        log.info("data root %s is a URL: no dataset inputs logged", root)
         return []
     path = Path(str(root)).expanduser().resolve()
     files = fingerprint(path)
