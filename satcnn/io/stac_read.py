@@ -94,8 +94,9 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
 
 
 def is_stac_spec(spec: str | os.PathLike[str]) -> bool:
-    """Whether an input spec names a STAC document: a ``.json``/``.geojson`` path or href, or an
-    href whose last path segment has no raster suffix (an API's item URL)."""
+    """Whether an input spec names a STAC document: a ``.json`` path, a ``.geojson`` path that
+    names a ``stac_version``, a ``.json``/``.geojson`` href, or an href whose last path segment has
+    no raster suffix (an API's item URL)."""
     text = str(spec)
     if is_href(text):
         path = urlsplit(text).path
@@ -105,7 +106,20 @@ def is_stac_spec(spec: str | os.PathLike[str]) -> bool:
         return suffix in STAC_SUFFIXES or (
             suffix not in _RASTER_SUFFIXES and "." not in path.rsplit("/", 1)[-1]
         )
-    return Path(text).suffix.lower() in STAC_SUFFIXES
+    suffix = Path(text).suffix.lower()
+    return suffix == ".json" or (suffix == ".geojson" and _says_stac(Path(text)))
+
+
+def _says_stac(path: Path) -> bool:
+    """A local ``.geojson`` file is STAC when its start names a ``stac_version``: plain GeoJSON (road
+    centrelines given as truth) is not. A missing or unreadable file counts as STAC, so reading it
+    names the problem."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return True
+    return b'"stac_version"' in head
 
 
 class _StacIO(DefaultStacIO):
