@@ -22,6 +22,7 @@ import psutil
 import pyarrow.parquet as pq
 import pyogrio
 import pytest
+from mlflow import MlflowClient
 
 from satcnn.inference import InferenceOptions, run_inference
 from satcnn.inference.ray_engine import RayEngine
@@ -168,11 +169,16 @@ def test_class_maps_equal_the_local_runners(cluster: Any, tmp_path: Path) -> Non
         crop(NAIP, tmp_path / "in" / f"t{i}.tif", 120 + 28 * i, 150)
     opts = {"stride": 14, "block": 56, "track": False, "progress": False}
     local = run_inference(InferenceOptions(ckpt, tmp_path / "in", tmp_path / "local", **opts))
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    ray_opts = {**opts, "track": True, "tracking_uri": store}
     options = InferenceOptions(
-        ckpt, tmp_path / "in", tmp_path / "ray", engine="ray", address=cluster.address, workers=2, **opts
+        ckpt, tmp_path / "in", tmp_path / "ray", engine="ray", address=cluster.address, workers=2, **ray_opts
     )
     remote = run_inference(options, RayEngine(options))
     assert [r.status for r in remote.results] == ["done", "done"]
+    run = MlflowClient(store).get_run(remote.mlflow_run_id)  # type: ignore[arg-type]
+    assert run.data.params["engine"] == "ray" and run.data.metrics["tiles"] == 2
+    assert run.data.metrics["ray_model_megapixels_per_s"] > 0 and run.data.metrics["ray_windows"] > 2
     assert [r.class_fractions for r in remote.results] == [r.class_fractions for r in local.results]
     _same_files(tmp_path / "local", tmp_path / "ray", ["t0.tif", "t1.tif", "class_fractions.csv"])
     _same_manifest(tmp_path / "local", tmp_path / "ray")
@@ -188,44 +194,22 @@ def test_a_bad_tile_is_reported_once(cluster: Any, road: tuple[Path, Path], tmp_
     (inputs / "b.tif").write_bytes(tile.read_bytes()[:2000])  # cut short: a tile bad in itself
     outputs = {}
     for keep_going in (False, True):
+        out = tmp_path / f"ray{keep_going}"
         extra = ["--keep-going"] if keep_going else []
-        local = satcnn(
-            "infer",
-            "--model",
-            str(ckpt),
-            "--input",
-            str(inputs),
-            "--output",
-            str(tmp_path / f"local{keep_going}"),
-            "--window",
-            "64",
-            "--no-track",
-            "--no-progress",
-            *extra,
-        )
-        remote = _cli(
-            cluster,
-            "--model",
-            ckpt,
-            "--input",
-            inputs,
-            "--output",
-            tmp_path / f"ray{keep_going}",
-            "--window",
-            64,
-            *extra,
-        )
-        assert (remote.returncode, local.returncode) == (1, 1), remote.stderr
+        remote = _cli(cluster, "--model", ckpt, "--input", inputs, "--output", out, "--window", 64, *extra)
+        assert remote.returncode == 1, remote.stderr
         errors = [line for line in remote.stderr.splitlines() if line.startswith("satcnn: error:")]
-        assert len(errors) == 1 and str(inputs / "b.tif") in errors[0], remote.stderr
+        assert len(errors) == 1 and errors[0].startswith(f"satcnn: error: {inputs / 'b.tif'}: "), (
+            remote.stderr
+        )
         assert "Traceback" not in remote.stderr
-        for engine in ("local", "ray"):
-            outputs[engine, keep_going] = {p.name for p in (tmp_path / f"{engine}{keep_going}").glob("*.tif")}
-    assert outputs["local", False] == {"a.tif"} and outputs["local", True] == {"a.tif", "c.tif"}
-    # without --keep-going the inputs before the bad one are finished, those after dropped unless
-    # they were done before its error came back
-    assert "a.tif" in outputs["ray", False] and "b.tif" not in outputs["ray", False]
-    assert outputs["ray", True] == {"a.tif", "c.tif"}
+        failures = json.loads((out / "manifest.json").read_text())["failures"]
+        assert [f["input"] for f in failures] == [str(inputs / "b.tif")]
+        outputs[keep_going] = {p.name for p in out.glob("*.tif")}
+    # as on one process: without --keep-going the inputs before the bad one are finished (those after
+    # it only when done before its error came back); with it, all the others
+    assert "a.tif" in outputs[False] and "b.tif" not in outputs[False]
+    assert outputs[True] == {"a.tif", "c.tif"}
 
 
 @pytest.mark.slow

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window, union
 
+from satcnn.inference.classify import CLASS_NODATA
 from satcnn.inference.engine import PredictStats, WindowPlan
 from satcnn.inference.jobs import TileJob
 from satcnn.inference.report import TileResult
@@ -93,7 +94,7 @@ class RasterWork:
         for array, (col, row, width, height) in arrays:
             self.writer.write(array, Window(col, row, width, height))  # type: ignore[call-arg]
             if classes:
-                kept = array[array != 255]
+                kept = array[array != CLASS_NODATA]
                 for i, n in enumerate(np.bincount(kept.ravel(), minlength=len(classes))[: len(classes)]):
                     self.counts[classes[i]] = self.counts.get(classes[i], 0) + int(n)
         self.pending.discard(index)

@@ -20,17 +20,17 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from rasterio.errors import RasterioError
+from rasterio.io import DatasetReader
 
 from satcnn.errors import RasterError, SatcnnError
 from satcnn.inference.device import prepare_model
 from satcnn.inference.engine import InputReader, Model, RasterJob, StreamSettings, WindowPlan, compute_batch
-from satcnn.io.raster import RasterInfo, gdal_cache_env, open_dataset, opened_raster
+from satcnn.io.raster import RasterInfo, gdal_cache_env, open_dataset
 from satcnn.io.remote import as_path
 
 __all__ = ["Predict", "StageSpec", "error_of", "read_windows"]
@@ -65,37 +65,37 @@ class _Inputs:
     """This process's plans and opened inputs of its last ``KEEP`` rasters."""
 
     def __init__(self) -> None:
-        self.entries: OrderedDict[tuple[str, str], tuple[WindowPlan[Any], InputReader | None, ExitStack]] = (
-            OrderedDict()
-        )
+        self.entries: OrderedDict[
+            tuple[str, str], tuple[WindowPlan[Any], InputReader | None, ExitStack, RasterInfo]
+        ] = OrderedDict()
 
-    def get(self, spec: StageSpec, src: str, info: RasterInfo | None, reading: bool) -> tuple[Any, Any]:
+    def get(
+        self, spec: StageSpec, src: str, info: RasterInfo | None
+    ) -> tuple[WindowPlan[Any], InputReader | None, RasterInfo]:
+        """The plan of ``src`` and, without ``info`` (a read task), its opened reader and header."""
         key = (src, repr(spec.raster))
         entry = self.entries.get(key)
-        if entry is not None and (entry[1] is not None or not reading):
+        if entry is not None and (entry[1] is not None or info is not None):
             self.entries.move_to_end(key)
-            return entry[0], entry[1]
+            return entry[0], entry[1], entry[3]
         stack = ExitStack()
         try:
             reader = None
-            if reading:
+            if info is None:
                 stack.enter_context(gdal_cache_env(spec.settings.gdal_cache_mb))
                 ds = stack.enter_context(open_dataset(as_path(src)))
                 reader = InputReader(ds, spec.settings, as_path(src))
-                if info is None:
-                    with opened_raster(as_path(src), require_crs=False) as (_, info):
-                        pass
-            assert info is not None
+                info = _info(ds, src)
             plan = spec.raster.plan(info)
         except BaseException:
             stack.close()
             raise
         if entry is not None:
             entry[2].close()
-        self.entries[key] = (plan, reader, stack)
+        self.entries[key] = (plan, reader, stack, info)
         while len(self.entries) > KEEP:
             self.entries.popitem(last=False)[1][2].close()
-        return plan, reader
+        return plan, reader, info
 
 
 _INPUTS = _Inputs()
@@ -120,8 +120,8 @@ def read_windows(batch: Batch, spec: StageSpec) -> Batch:
         try:
             with warnings.catch_warnings():  # the driver gave them when it checked the inputs
                 warnings.simplefilter("ignore")
-                plan, reader = _INPUTS.get(spec, src, None, reading=True)
-                info = _info(reader)
+                plan, reader, info = _INPUTS.get(spec, src, None)
+                assert reader is not None
                 x, valid = reader.read([plan.window(u) for u in plan.batches[index]])
             payload = pickle.dumps((info, x, valid), protocol=pickle.HIGHEST_PROTOCOL)
         except (SatcnnError, RasterioError) as err:
@@ -130,10 +130,10 @@ def read_windows(batch: Batch, spec: StageSpec) -> Batch:
     return _columns(out)
 
 
-def _info(reader: InputReader) -> RasterInfo:
-    ds = reader.reader.ds
+def _info(ds: DatasetReader, src: str) -> RasterInfo:
+    """The header of the opened input ``ds`` (checked by the driver already)."""
     return RasterInfo(
-        Path(reader.path),
+        as_path(src),
         ds.crs,
         ds.transform,
         ds.width,
@@ -176,7 +176,7 @@ class Predict:
             payload, error = b"", ""
             try:
                 info, x, valid = pickle.loads(row["payload"])
-                plan, _ = _INPUTS.get(self.spec, src, info, reading=False)
+                plan, _, _ = _INPUTS.get(self.spec, src, info)
                 units = plan.batches[index]
                 result, keep = compute_batch(plan, self.model, self.spec.settings, units, x, valid)
                 arrays = [
