@@ -65,7 +65,17 @@ def make_model(path: Path, filters: list[int]) -> Path:
 
 
 def infer(args: list[str], out: Path) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "satcnn", "infer", *args, "--output", str(out), "--no-track", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "satcnn",
+        "infer",
+        *args,
+        "--output",
+        str(out),
+        "--no-track",
+        "--no-progress",
+    ]
     t = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     wall = time.perf_counter() - t
@@ -94,9 +104,21 @@ def main() -> None:
     print(f"local {local}, ray {ray}, identical outputs: {same}, load {load}")
     rows = [
         row("local runner, whole command", local["wall"], "s"),
-        row(f"--engine ray ({a.workers} worker), whole command", ray["wall"], "s", "local", local["wall"] / ray["wall"]),
+        row(
+            f"--engine ray ({a.workers} worker), whole command",
+            ray["wall"],
+            "s",
+            "local",
+            local["wall"] / ray["wall"],
+        ),
         row("local runner, summary MP/s", local["mps"], "MP/s"),
-        row(f"--engine ray ({a.workers} worker), summary MP/s", ray["mps"], "MP/s", "local", ray["mps"] / local["mps"]),
+        row(
+            f"--engine ray ({a.workers} worker), summary MP/s",
+            ray["mps"],
+            "MP/s",
+            "local",
+            ray["mps"] / local["mps"],
+        ),
         row("outputs byte-identical", float(same), "bool"),
         row("load average (1 min), max of before and after", max(load), ""),
     ]
