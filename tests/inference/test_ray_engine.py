@@ -186,9 +186,10 @@ def test_class_maps_equal_the_local_runners(cluster: Any, tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_a_bad_tile_is_reported_once(cluster: Any, road: tuple[Path, Path], tmp_path: Path) -> None:
-    ckpt, tile = road
+    ckpt, _ = road
     inputs = tmp_path / "in"
     inputs.mkdir()
+    tile = crop(NAIP, tmp_path / "tile.tif", 96)  # 4 windows
     for name in ("a", "c"):
         (inputs / f"{name}.tif").write_bytes(tile.read_bytes())
     (inputs / "b.tif").write_bytes(tile.read_bytes()[:2000])  # cut short: a tile bad in itself
@@ -196,7 +197,20 @@ def test_a_bad_tile_is_reported_once(cluster: Any, road: tuple[Path, Path], tmp_
     for keep_going in (False, True):
         out = tmp_path / f"ray{keep_going}"
         extra = ["--keep-going"] if keep_going else []
-        remote = _cli(cluster, "--model", ckpt, "--input", inputs, "--output", out, "--window", 64, *extra)
+        remote = _cli(
+            cluster,
+            "--model",
+            ckpt,
+            "--input",
+            inputs,
+            "--output",
+            out,
+            "--window",
+            64,
+            "--margin",
+            8,
+            *extra,
+        )
         assert remote.returncode == 1, remote.stderr
         errors = [line for line in remote.stderr.splitlines() if line.startswith("satcnn: error:")]
         assert len(errors) == 1 and errors[0].startswith(f"satcnn: error: {inputs / 'b.tif'}: "), (
@@ -217,7 +231,7 @@ def test_a_worker_node_killed_mid_run_changes_nothing(
     cluster: Any, road: tuple[Path, Path], tmp_path: Path
 ) -> None:
     ckpt, _ = road
-    tile = crop(NAIP, tmp_path / "big.tif", 400, 400)  # 81 batches
+    tile = crop(NAIP, tmp_path / "big.tif", 288)  # 36 batches
     opts: dict[str, Any] = {"window": 64, "margin": 8, "track": False, "progress": False}
     run_inference(InferenceOptions(ckpt, tile, tmp_path / "local", **opts))
     options = InferenceOptions(
