@@ -88,11 +88,6 @@ class Resources:
     actor_gpus: float
     reader_cpus: float
 
-    @property
-    def threads(self) -> int:
-        """Torch threads of a model actor."""
-        return max(1, int(self.actor_cpus))
-
 
 def plan_resources(
     cluster: dict[str, Any], workers: int | None, gpus_per_worker: float, cpus_per_reader: float

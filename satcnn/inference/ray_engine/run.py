@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from rasterio.errors import RasterioError
 from tqdm.auto import tqdm
 
@@ -196,7 +197,7 @@ class RayEngine:
                 "spec": spec,
                 "model": job.model,
                 "gpus": res.actor_gpus,
-                "threads": res.threads,
+                "threads": torch.get_num_threads(),  # the local runner's: CPU results depend on it
             },
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=res.workers),
             num_cpus=res.actor_cpus,

@@ -153,7 +153,8 @@ class Predict:
         spec: The run's plans and settings.
         model: The model (its ``nn.Module``, sent once to each actor).
         gpus: GPUs of this actor (``> 0``: the model runs on ``cuda``).
-        threads: Torch threads of this actor (its CPUs).
+        threads: Torch threads of this actor: the driver's, as the local runner uses, since a CPU
+            convolution's result can depend on the thread count (by a rounding).
     """
 
     def __init__(self, spec: StageSpec, model: Model, gpus: float, threads: int) -> None:
