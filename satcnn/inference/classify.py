@@ -40,6 +40,7 @@ __all__ = [
     "CLASS_NODATA",
     "ClassMapJob",
     "ClassifyStats",
+    "class_fractions",
     "class_fractions_of",
     "class_map_transform",
     "classify",
@@ -77,8 +78,13 @@ class ClassifyStats(PredictStats):
     @property
     def class_fractions(self) -> dict[str, float]:
         """Share of each class among the valid output pixels."""
-        total = sum(self.class_counts.values())
-        return {k: (v / total if total else 0.0) for k, v in self.class_counts.items()}
+        return class_fractions(self.class_counts)
+
+
+def class_fractions(counts: Mapping[str, int]) -> dict[str, float]:
+    """Share of each class among ``counts`` (output pixels per class, nodata excluded)."""
+    total = sum(counts.values())
+    return {k: (v / total if total else 0.0) for k, v in counts.items()}
 
 
 def default_colormap(n_classes: int) -> dict[int, tuple[int, int, int, int]]:

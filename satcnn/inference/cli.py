@@ -42,6 +42,8 @@ out/metrics.json and out/confusion_matrix.png. --vector adds out/<stem>_roads.gp
 out/<stem>_classes.gpkg (class maps). Finished outputs are skipped on a rerun unless --overwrite, or unless
 they were made by other weights (their digest is in the COG tags) or other settings.
 Sharding: torchrun/SLURM environment variables, or --shard-index R --num-shards W.
+Ray: --engine ray spreads the windows of every raster over a Ray cluster (--address auto to join
+one; default: a local one); pip install 'satcnn[ray]'.
 """
 
 
@@ -61,10 +63,16 @@ def infer_main(argv: list[str]) -> int:
     parser = build_parser()
     options = parse_options(parser, InferenceOptions, parser.parse_args(argv))
 
-    from satcnn.inference.runner import run_inference
+    from satcnn.inference.runner import Engine, run_inference
 
     try:
-        report = run_inference(options)
+        engine: Engine | None = None
+        if options.engine == "ray":
+            from satcnn.inference.ray_engine import RayEngine, require_ray
+
+            require_ray()  # before the model is loaded
+            engine = RayEngine(options)
+        report = run_inference(options, engine)
     except SatcnnError as err:
         logger.debug("inference stopped", exc_info=True)
         sys.stderr.write(f"satcnn: error: {err}\n")

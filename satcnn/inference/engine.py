@@ -47,12 +47,16 @@ from satcnn.io.remote import as_path, is_href, source_key, source_version
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "InputReader",
     "Model",
     "PredictStats",
     "RasterJob",
     "StreamSettings",
     "WindowPlan",
     "check_crs",
+    "compute_batch",
+    "open_input",
+    "output_writer",
     "stream_raster",
 ]
 
@@ -236,7 +240,7 @@ def _pipeline(
             raise
 
 
-class _WindowReader:
+class InputReader:
     """The one place where inference reads input pixels, through the pixel contract's reader."""
 
     def __init__(self, ds: DatasetReader, settings: StreamSettings, path: Path) -> None:
@@ -245,8 +249,25 @@ class _WindowReader:
         self.reader = WindowReader(ds, settings.bands) if rule is None else rule.reader(ds, path)
 
     def read(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(n, C, h, w)`` float32 windows and their ``(n, h, w)`` valid masks (``None``: all valid)."""
-        pairs = [self.reader.read(w) for w in windows]
+        """``(n, C, h, w)`` float32 windows and their ``(n, h, w)`` valid masks (``None``: all valid).
+
+        Raises:
+            RasterError: GDAL cannot read the pixels (naming the input and what to do).
+        """
+        try:
+            pairs = [self.reader.read(w) for w in windows]
+        except RasterioError as err:
+            if is_href(self.path):
+                raise RasterError(
+                    f"cannot read its pixels over the network after GDAL's retries ({gdal_cause(err)}); "
+                    "rerun later (current outputs are kept) or allow more retries (GDAL_HTTP_MAX_RETRY)",
+                    self.path,
+                ) from None
+            raise RasterError(
+                f"cannot read its pixels, the file is truncated or damaged ({gdal_cause(err)}); "
+                "re-download or re-export it",
+                self.path,
+            ) from None
         x = np.stack([p[0] for p in pairs])
         valid = np.stack([p[1] for p in pairs])
         return x, (None if valid.all() else valid)
@@ -267,7 +288,8 @@ def check_crs(info: RasterInfo, required: bool) -> None:
         )
 
 
-def _open(src: Path, dst: Path, job: RasterJob, settings: StreamSettings) -> RasterInfo:
+def open_input(src: Path, dst: Path, job: RasterJob, settings: StreamSettings) -> RasterInfo:
+    """Open and check the input ``src`` of ``job`` (sizes, CRS, bands and type), refusing ``dst == src``."""
     sizes = [s for s in (job.min_size, settings.min_size) if s]
     checks = settings.inputs is None  # else the input rule checks bands and type, per raster
     info = open_raster(
@@ -295,7 +317,7 @@ class _Stages:
         plan: WindowPlan[Any],
         model: Model,
         settings: StreamSettings,
-        reader: _WindowReader,
+        reader: InputReader,
         writer: AtomicCOGWriter,
     ) -> None:
         self.plan, self.model, self.settings, self.writer = plan, model, settings, writer
@@ -315,40 +337,15 @@ class _Stages:
 
     def read(self, batch: list[Any]) -> Read:
         t = time.perf_counter()
-        try:
-            x, valid = self.reader.read([self.plan.window(u) for u in batch])
-        except RasterioError as err:
-            if is_href(self.src):
-                raise RasterError(
-                    f"cannot read its pixels over the network after GDAL's retries ({gdal_cause(err)}); "
-                    "rerun later (current outputs are kept) or allow more retries (GDAL_HTTP_MAX_RETRY)",
-                    self.src,
-                ) from None
-            raise RasterError(
-                f"cannot read its pixels, the file is truncated or damaged ({gdal_cause(err)}); "
-                "re-download or re-export it",
-                self.src,
-            ) from None
+        x, valid = self.reader.read([self.plan.window(u) for u in batch])
         self.timers.read += time.perf_counter() - t
         return batch, x, valid
 
     def compute(self, data: Read) -> Computed:
         batch, x, valid = data
-        keep = np.ones(len(batch), bool) if valid is None else np.asarray(valid.any(axis=(1, 2)))
-        out: np.ndarray = np.zeros((0,), np.float32)
+        t = time.perf_counter()
+        out, keep = compute_batch(self.plan, self.model, self.settings, batch, x, valid)
         if keep.any():
-            t = time.perf_counter()
-            dev = self.settings.device
-            with torch.inference_mode(), autocast(dev, self.settings.precision):
-                xt = torch.from_numpy(x[keep]).to(dev, non_blocking=True)
-                if self.settings.transform_input is not None:
-                    xt = self.settings.transform_input(xt)
-                kept = [u for u, k in zip(batch, keep.tolist(), strict=True) if k]
-                result = self.plan.compute(self.model, xt, kept)
-                if result.is_floating_point() and result.dtype != torch.float32:  # autocast
-                    result = result.float()
-                out = result.cpu().numpy()
-            sync(dev)
             self.timers.model += time.perf_counter() - t
         self.bar.update(len(batch))
         self.estimate.update(len(batch))
@@ -359,6 +356,63 @@ class _Stages:
         for array, window in self.plan.encode(*data):
             self.writer.write(array, window)
         self.timers.write += time.perf_counter() - t
+
+
+def compute_batch(
+    plan: WindowPlan[Any],
+    model: Model,
+    settings: StreamSettings,
+    batch: Sequence[Any],
+    x: np.ndarray,
+    valid: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``plan``'s results for the windows ``x`` of ``batch`` that hold a valid pixel, and which those are.
+
+    Returns:
+        ``(out, keep)``: float32 (or the plan's type) results on the host, one per kept window,
+        and per window of ``batch`` whether it was kept.
+    """
+    keep = np.ones(len(batch), bool) if valid is None else np.asarray(valid.any(axis=(1, 2)))
+    out: np.ndarray = np.zeros((0,), np.float32)
+    if keep.any():
+        dev = settings.device
+        with torch.inference_mode(), autocast(dev, settings.precision):
+            xt = torch.from_numpy(x[keep]).to(dev, non_blocking=True)
+            if settings.transform_input is not None:
+                xt = settings.transform_input(xt)
+            kept = [u for u, k in zip(batch, keep.tolist(), strict=True) if k]
+            result = plan.compute(model, xt, kept)
+            if result.is_floating_point() and result.dtype != torch.float32:  # autocast
+                result = result.float()
+            out = result.cpu().numpy()
+        sync(dev)
+    return out, keep
+
+
+def output_writer(
+    src: Path, dst: Path, plan: WindowPlan[Any], settings: StreamSettings, version: str | None = None
+) -> AtomicCOGWriter:
+    """The (unopened) atomic COG writer of ``plan``'s output at ``dst``, with its tags and COG settings.
+
+    ``version``: a remote source's version (``satcnn.io.remote.source_version``), asked before its
+    bytes are read, so that a file replaced during the read is redone on a rerun.
+    """
+    made = replace(
+        plan.output_tags,
+        source=src.name,
+        source_href=source_key(src),
+        source_version=version,
+        run=settings.run,
+    )
+    tags = {**made.to_tags(), **settings.tags}
+    return AtomicCOGWriter(
+        dst,
+        plan.profile,
+        overviews=settings.overviews,
+        blocksize=settings.blocksize,
+        tags=tags,
+        **plan.writer_options,
+    )
 
 
 def stream_raster(
@@ -383,25 +437,14 @@ def stream_raster(
     t0 = time.perf_counter()
     src, dst = as_path(src), Path(dst)
     # a remote source's version before its bytes: a file replaced during the read is redone on a rerun
-    href, version = source_key(src), source_version(src)
-    info = _open(src, dst, job, settings)
+    version = source_version(src)
+    info = open_input(src, dst, job, settings)
     plan = job.plan(info)
-    made = replace(
-        plan.output_tags, source=src.name, source_href=href, source_version=version, run=settings.run
-    )
-    tags = {**made.to_tags(), **settings.tags}
     model = prepare_model(model, settings.device, settings.compile)
-    writer = AtomicCOGWriter(
-        dst,
-        plan.profile,
-        overviews=settings.overviews,
-        blocksize=settings.blocksize,
-        tags=tags,
-        **plan.writer_options,
-    )
+    writer = output_writer(src, dst, plan, settings, version)
     announce(src, dst, plan, writer)
     with gdal_cache_env(settings.gdal_cache_mb), open_dataset(src) as ds:
-        reader = _WindowReader(ds, settings, src)  # the input rule's checks, before any output
+        reader = InputReader(ds, settings, src)  # the input rule's checks, before any output
         with writer:
             stages = _Stages(plan, model, settings, reader, writer)
             try:

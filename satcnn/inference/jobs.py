@@ -25,8 +25,8 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from torch import nn
 
 from satcnn.errors import ModelError, RasterError, SatcnnError
-from satcnn.inference.classify import ClassMapJob, class_fractions_of, classify
-from satcnn.inference.engine import StreamSettings, stream_raster
+from satcnn.inference.classify import ClassMapJob, class_fractions, class_fractions_of, classify
+from satcnn.inference.engine import Model, PredictStats, RasterJob, StreamSettings, stream_raster
 from satcnn.inference.input_rule import InputRule
 from satcnn.inference.model_io import LoadedModel, SlidingPatchClassifier, StridedFCN
 from satcnn.inference.options import InferenceOptions
@@ -56,8 +56,10 @@ class TileJob(ABC):
             class polygons, which follow their class map.
         params: Settings to record in the manifest and the MLflow run.
         classes: Class names whose fractions are recorded (classifiers), else empty.
+        settings: The streaming engine's settings of the run's rasters.
     """
 
+    settings: StreamSettings
     suffixes: list[str]
     roles: list[str]
     expected: list[OutputTags | VectorTags | None]
@@ -97,6 +99,23 @@ class TileJob(ABC):
     @abstractmethod
     def process(self, src: Path, outs: list[Path]) -> TileResult:
         """Compute the outputs ``outs`` of ``src``."""
+
+    @property
+    @abstractmethod
+    def raster(self) -> RasterJob:
+        """What the streaming engine computes for a tile's first output (its window plan)."""
+
+    @property
+    @abstractmethod
+    def model(self) -> Model:
+        """The model the plan's windows go through."""
+
+    @abstractmethod
+    def finish(
+        self, src: Path, outs: list[Path], stats: PredictStats, counts: dict[str, int] | None = None
+    ) -> TileResult:
+        """The result of ``src`` once its first output is published: its derived outputs written
+        (the mask of ``both``, vectors), ``counts`` its class pixels (class maps)."""
 
     def batched(self, src: Path) -> bool:
         """Whether ``src`` is computed with its neighbours in batches (``process_many``)."""
@@ -189,8 +208,21 @@ class SegmentationTiles(TileJob):
             "vector": options.vector,
         }
 
+    @property
+    def raster(self) -> RasterJob:
+        return self.job
+
+    @property
+    def model(self) -> Model:
+        return self.module
+
     def process(self, src: Path, outs: list[Path]) -> TileResult:
         stats, _ = stream_raster(self.module, src, outs[0], self.job, self.settings)
+        return self.finish(src, outs, stats)
+
+    def finish(
+        self, src: Path, outs: list[Path], stats: PredictStats, counts: dict[str, int] | None = None
+    ) -> TileResult:
         self._note_crs(stats.georeferenced, src)
         t = time.perf_counter()
         if self.both:
@@ -300,7 +332,21 @@ class ClassificationTiles(TileJob):
         if self.gets_label(src):
             return self._label(src)
         stats = classify(self.scorer, src, outs[0], self.job, self.settings)
+        return self.finish(src, outs, stats, stats.class_counts)
+
+    @property
+    def raster(self) -> RasterJob:
+        return self.job
+
+    @property
+    def model(self) -> Model:
+        return self.scorer
+
+    def finish(
+        self, src: Path, outs: list[Path], stats: PredictStats, counts: dict[str, int] | None = None
+    ) -> TileResult:
         self._note_crs(stats.georeferenced, src)
+        fractions = class_fractions(counts or {})
         seconds = stats.seconds
         if self.vector:
             from satcnn.vector import vectorize_classes
@@ -308,7 +354,7 @@ class ClassificationTiles(TileJob):
             t = time.perf_counter()
             vectorize_classes(outs[0], outs[-1], classes=self.classes, progress=False)
             seconds += time.perf_counter() - t
-        return TileResult(src, outs, "done", stats.pixels, seconds, class_fractions=stats.class_fractions)
+        return TileResult(src, outs, "done", stats.pixels, seconds, class_fractions=fractions)
 
     def _label(self, src: Path) -> TileResult:
         ((_, outcome),) = self.process_many([src])

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
-from satcnn.checks import OptionError, require_at_least, require_choice
+from satcnn.checks import OptionError, require_above, require_at_least, require_choice
 from satcnn.flags import option
 from satcnn.io.bands import BandSpec, parse_band_spec
 from satcnn.io.radiometry import Rescale, parse_rescale
@@ -31,10 +31,12 @@ if TYPE_CHECKING:
     from satcnn.inference.model_io import LoadedModel
 
 __all__ = [
+    "ENGINES",
     "OUTPUT_TYPES",
     "PRECISIONS",
     "TTA",
     "TTA_KINDS",
+    "EngineKind",
     "InferenceOptions",
     "OptionError",
     "OutputType",
@@ -47,6 +49,8 @@ Precision = Literal["32", "bf16-mixed", "16-mixed"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 TTA = Literal["none", "flip", "d4"]
 TTA_KINDS: tuple[str, ...] = get_args(TTA)
+EngineKind = Literal["local", "ray"]
+ENGINES: tuple[str, ...] = get_args(EngineKind)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,16 @@ class InferenceOptions:
         asset: STAC inputs: the assets to read (default: chosen by the band names).
         resample_to: STAC inputs: the asset whose grid assets on other grids are resampled to
             (default: such items are refused, naming the assets).
+        engine: ``local`` (this process) or ``ray`` (a Ray Data pipeline over a cluster, see
+            ``satcnn.inference.ray_engine``); the outputs are the same.
+        address: Ray engine: ``auto`` (the cluster this machine belongs to), ``ray://host:port``
+            (Ray Client), ``host:port`` (a cluster's GCS) or ``local``; default (``None``): a
+            local cluster that the run starts and stops itself.
+        workers: Ray engine: most model actors (default: one per GPU of the cluster with
+            ``gpus_per_worker``, else one per CPU left after a reader's).
+        gpus_per_worker: Ray engine: GPUs per model actor (0: the actors run on CPU).
+        cpus_per_reader: Ray engine: CPUs per window-reading task (reserved so that reads always
+            get one).
 
     Raises:
         OptionError: A value is out of range or not one of its choices.
@@ -221,6 +235,19 @@ class InferenceOptions:
         metavar="ASSET",
         help="STAC inputs: resample assets on other grids to this asset's grid (default: refuse them)",
     )
+    engine: EngineKind = option(
+        "local", choices=ENGINES, help="local (this process) or ray (a Ray cluster; default local)"
+    )
+    address: str | None = option(
+        None,
+        help="ray engine: auto | ray://host:port | host:port | local "
+        "(default: a local cluster started and stopped by the run)",
+    )
+    workers: int | None = option(
+        None, type=int, help="ray engine: most model actors (default: one per GPU, else per spare CPU)"
+    )
+    gpus_per_worker: float = option(0.0, help="ray engine: GPUs per model actor (default 0: CPU)")
+    cpus_per_reader: float = option(1.0, help="ray engine: CPUs per window-reading task (default 1)")
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str | Path) and not str(self.model).strip():
@@ -245,6 +272,12 @@ class InferenceOptions:
         require_at_least("shard_index", self.shard_index, 0)
         require_at_least("num_shards", self.num_shards, 1)
         require_choice("tta", self.tta, TTA_KINDS)
+        require_choice("engine", self.engine, ENGINES)
+        require_at_least("workers", self.workers, 1)
+        require_at_least("gpus_per_worker", self.gpus_per_worker, 0)
+        require_above("cpus_per_reader", self.cpus_per_reader, 0)
+        if self.address is not None and not self.address.strip():
+            raise OptionError("address", "must be auto, local, ray://host:port or host:port, got ''")
         if (self.shard_index is None) != (self.num_shards is None):
             given, other = (
                 ("shard_index", "num_shards") if self.num_shards is None else ("num_shards", "shard_index")

@@ -47,7 +47,7 @@ import time
 import warnings
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from tqdm.auto import tqdm
@@ -70,7 +70,15 @@ from satcnn.io.stac_inputs import StacRequest, is_stac_spec
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_inference"]
+__all__ = [
+    "Engine",
+    "Failure",
+    "LocalEngine",
+    "failed_result",
+    "outcomes",
+    "run_inference",
+    "write_records",
+]
 
 Failure = tuple[TileResult, SatcnnError]
 
@@ -86,7 +94,7 @@ def _named(err: SatcnnError, src: Path) -> SatcnnError:
     return named
 
 
-def _failed(src: Path, err: Exception, seconds: float) -> tuple[TileResult, SatcnnError]:
+def failed_result(src: Path, err: Exception, seconds: float) -> tuple[TileResult, SatcnnError]:
     """A failed result and the error naming the tile (a rasterio error becomes a ``RasterError``)."""
     if not isinstance(err, SatcnnError):
         err = RasterError(f"cannot read or write: {err}", src)
@@ -101,13 +109,16 @@ def _process(job: TileJob, src: Path, outs: list[Path]) -> tuple[TileResult, Sat
     try:
         return job.process(src, outs), None
     except (SatcnnError, RasterioError) as err:
-        return _failed(src, err, time.perf_counter() - t)
+        return failed_result(src, err, time.perf_counter() - t)
 
 
-def _outcomes(
+def outcomes(
     job: TileJob, inputs: list[Path], options: InferenceOptions
 ) -> Generator[TileResult | Failure, None, None]:
-    """Each input's result, in order: runs of ``batched`` inputs go through ``process_many``."""
+    """Each input's result or failure, in order: runs of ``batched`` inputs go through ``process_many``.
+
+    An input whose outputs are current is skipped (unless ``overwrite``).
+    """
     i = 0
     while i < len(inputs):
         j = i
@@ -119,7 +130,7 @@ def _outcomes(
             try:
                 for src, outcome in many:
                     yield (
-                        _failed(src, outcome, time.perf_counter() - t)
+                        failed_result(src, outcome, time.perf_counter() - t)
                         if isinstance(outcome, Exception)
                         else outcome
                     )
@@ -143,21 +154,21 @@ def _run_tiles(
     job: TileJob, inputs: list[Path], options: InferenceOptions, report: InferenceReport
 ) -> SatcnnError | None:
     """Process this shard's inputs into ``report``; the error that stopped the run, if any."""
-    outcomes = _outcomes(job, inputs, options)
+    outcomes_ = outcomes(job, inputs, options)
     try:
         for outcome in tqdm(
-            outcomes, total=len(inputs), unit="tile", desc="infer", disable=not options.progress
+            outcomes_, total=len(inputs), unit="tile", desc="infer", disable=not options.progress
         ):
             result, error = outcome if isinstance(outcome, tuple) else (outcome, None)
             report.results.append(result)
             if error is not None and not options.keep_going:
                 return error
     finally:
-        outcomes.close()
+        outcomes_.close()
     return None
 
 
-def _records(
+def write_records(
     report: InferenceReport,
     job: TileJob,
     lm: LoadedModel,
@@ -195,11 +206,44 @@ def stac_request(options: InferenceOptions, model_bands: Sequence[str]) -> StacR
     return StacRequest(names, tuple(options.asset or ()), options.resample_to, options.stac_search)
 
 
-def run_inference(options: InferenceOptions) -> InferenceReport:
+class Engine(Protocol):
+    """How a run computes its tiles: this process (``LocalEngine``) or a Ray cluster (``--engine ray``).
+
+    Attributes:
+        params: Settings of the engine, recorded with the run's parameters.
+        stages: Per-stage figures of the run (seconds, throughput), logged as MLflow metrics.
+    """
+
+    params: dict[str, Any]
+    stages: dict[str, float]
+
+    def run(
+        self, job: TileJob, inputs: list[Path], options: InferenceOptions, report: InferenceReport
+    ) -> SatcnnError | None:
+        """Process ``inputs`` into ``report``; the error that stopped the run, if any."""
+
+
+class LocalEngine:
+    """Every tile in this process, one after the other (the streaming engine overlaps its stages)."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {}
+        self.stages: dict[str, float] = {}
+
+    def run(
+        self, job: TileJob, inputs: list[Path], options: InferenceOptions, report: InferenceReport
+    ) -> SatcnnError | None:
+        """Process ``inputs`` into ``report`` in input order (see ``outcomes``)."""
+        return _run_tiles(job, inputs, options, report)
+
+
+def run_inference(options: InferenceOptions, engine: Engine | None = None) -> InferenceReport:
     """Run a satcnn model over many rasters and write one COG per raster (see the module docstring).
 
     Args:
         options: The run's options, checked when they were made.
+        engine: Where the tiles are computed (default: this process, ``LocalEngine``); everything
+            else (inputs, model, output names, skipping, records, tracking) is the same for all.
 
     Returns:
         The report; per-input failures are in ``report.failures`` when ``keep_going``.
@@ -234,7 +278,7 @@ def run_inference(options: InferenceOptions) -> InferenceReport:
     with warnings.catch_warnings(), collecting() as notes:
         if options.allow_no_crs:  # the run warns once itself
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        first_error = _run_tiles(job, mine, options, report)
+        first_error = (engine or LocalEngine()).run(job, mine, options, report)
     for r in report.results:
         r.warnings = notes.of(r.input)
     params: dict[str, Any] = {
@@ -250,10 +294,11 @@ def run_inference(options: InferenceOptions) -> InferenceReport:
         "num_shards": count,
         "num_inputs": len(all_inputs),
         **job.params,
+        **(engine.params if engine else {}),
     }
     report.seconds = time.perf_counter() - t0
     try:
-        _records(report, job, lm, digest, mine, params, out_dir)
+        write_records(report, job, lm, digest, mine, params, out_dir)
     except OutputError:
         if first_error is None:
             raise
@@ -262,7 +307,8 @@ def run_inference(options: InferenceOptions) -> InferenceReport:
     finally:
         notes.flush(logger, report.manifest if report.manifest and report.manifest.exists() else None)
     if options.track:
-        report.mlflow_run_id = track_run(report, lm, params, start_ms, options.tracking_uri)
+        stages = engine.stages if engine else {}
+        report.mlflow_run_id = track_run(report, lm, params, start_ms, options.tracking_uri, stages)
     try:
         report.stac_collection = write_stac(report, lm, options.tracking_uri, out_dir)
     except OutputError:

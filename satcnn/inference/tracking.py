@@ -20,7 +20,9 @@ __all__ = ["EXPERIMENT", "track_run"]
 EXPERIMENT = "satcnn-inference"
 
 
-def _log(client: Any, run_id: str, report: InferenceReport, params: dict[str, Any]) -> None:
+def _log(
+    client: Any, run_id: str, report: InferenceReport, params: dict[str, Any], stages: dict[str, float]
+) -> None:
     from mlflow.entities import Metric, Param
 
     from satcnn.tracking.params import param_value
@@ -33,6 +35,7 @@ def _log(client: Any, run_id: str, report: InferenceReport, params: dict[str, An
         "megapixels": report.megapixels,
         "seconds": report.seconds,
         "megapixels_per_s": report.megapixels_per_s,
+        **stages,
     }
     client.log_batch(
         run_id,
@@ -47,9 +50,16 @@ def _log(client: Any, run_id: str, report: InferenceReport, params: dict[str, An
 
 
 def track_run(
-    report: InferenceReport, lm: LoadedModel, params: dict[str, Any], start_ms: int, tracking_uri: str | None
+    report: InferenceReport,
+    lm: LoadedModel,
+    params: dict[str, Any],
+    start_ms: int,
+    tracking_uri: str | None,
+    stages: dict[str, float] | None = None,
 ) -> str | None:
     """Log the run to MLflow and return its id; a tracking failure is logged, not raised.
+
+    ``stages`` are further metrics of the engine (per-stage seconds and throughput).
 
     The outputs are done by then, so a failing store must not lose them. A run whose logging
     fails after it was created is marked FAILED.
@@ -73,7 +83,7 @@ def track_run(
             tags["satcnn.shard"] = f"{report.shard[0]}/{report.shard[1]}"
         run = client.create_run(exp_id, start_time=start_ms, tags=tags, run_name="infer")
         run_id = str(run.info.run_id)
-        _log(client, run_id, report, params)
+        _log(client, run_id, report, params, stages or {})
         client.set_terminated(run_id, "FINISHED" if report.ok else "FAILED")
         logger.info("inference tracked as MLflow run %s in %s", run_id, store)
         return run_id

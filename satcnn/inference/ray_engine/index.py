@@ -1,0 +1,168 @@
+"""The driver's side of a Ray run: the window index it writes, and the outputs it assembles.
+
+The **window index** (``window_index.parquet`` in the output folder, written atomically before
+the pipeline starts) has one row per model batch of every raster to compute: ``raster`` (its
+position among the inputs), ``src`` (path or href), ``batch`` (the batch of the local runner's
+window plan), ``windows`` (windows in it), ``col_off``, ``row_off``, ``width``, ``height`` (the
+input pixels its windows span), ``output`` (the first output file) and the raster's grid
+(``raster_width``, ``raster_height``, ``crs`` as WKT, ``transform`` as six numbers). Workers read
+their rows' windows from ``src``, so inputs and outputs must be where every node sees them (a
+shared file system, or an object store for the inputs).
+
+Each raster to compute is a ``RasterWork``: its output is written by the same atomic COG writer,
+with the same tags, as by the local runner; the driver writes each batch's arrays as they come
+back, in any order (a batch that comes back twice, after a retry, is written once), and
+publishes the COG when its last batch is in. Only the batches in flight are in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rasterio.windows import Window, union
+
+from satcnn.inference.classify import CLASS_NODATA
+from satcnn.inference.engine import PredictStats, WindowPlan
+from satcnn.inference.jobs import TileJob
+from satcnn.inference.report import TileResult
+from satcnn.io.atomic import atomic_output
+from satcnn.io.cog import AtomicCOGWriter
+from satcnn.io.raster import RasterInfo
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["INDEX_NAME", "RasterWork", "write_index"]
+
+INDEX_NAME = "window_index.parquet"
+
+
+@dataclass
+class RasterWork:
+    """One raster computed on the cluster, assembled on the driver.
+
+    Attributes:
+        position: Its place among the run's inputs.
+        src: The input.
+        outs: Its outputs (the first is assembled here; the others are derived from it).
+        info: Its header.
+        plan: The local runner's window plan of it.
+        writer: The atomic writer of its first output.
+        pending: Batches not yet written.
+        read_s, model_s, write_s: Seconds its batches spent in each stage.
+    """
+
+    position: int
+    src: Path
+    outs: list[Path]
+    info: RasterInfo
+    plan: WindowPlan[Any]
+    writer: AtomicCOGWriter
+    pending: set[int] = field(default_factory=set)
+    started: float = 0.0
+    read_s: float = 0.0
+    model_s: float = 0.0
+    write_s: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.pending = set(range(len(self.plan.batches)))
+
+    @property
+    def windows(self) -> int:
+        """Windows (or blocks) of the plan."""
+        return sum(len(b) for b in self.plan.batches)
+
+    def add(
+        self, index: int, arrays: list[tuple[np.ndarray, tuple[int, int, int, int]]], classes: list[str]
+    ) -> bool:
+        """Write batch ``index``'s arrays (once; a repeat is ignored); whether every batch is in.
+
+        Raises:
+            OutputError: The temporary cannot be written.
+        """
+        if index not in self.pending:
+            return not self.pending
+        t = time.perf_counter()
+        if not self.started:
+            self.started = t
+            self.writer.open()
+        for array, (col, row, width, height) in arrays:
+            self.writer.write(array, Window(col, row, width, height))  # type: ignore[call-arg]
+            if classes:
+                kept = array[array != CLASS_NODATA]
+                for i, n in enumerate(np.bincount(kept.ravel(), minlength=len(classes))[: len(classes)]):
+                    self.counts[classes[i]] = self.counts.get(classes[i], 0) + int(n)
+        self.pending.discard(index)
+        self.write_s += time.perf_counter() - t
+        return not self.pending
+
+    def finish(self, job: TileJob, classes: list[str]) -> TileResult:
+        """Publish the COG, write its derived outputs, and return the raster's result."""
+        t = time.perf_counter()
+        if not self.started:
+            self.started = t
+            self.writer.open()
+        self.writer.close()
+        finalize = time.perf_counter() - t
+        stats = PredictStats(
+            path=self.outs[0],
+            pixels=self.info.width * self.info.height,
+            windows=self.windows,
+            seconds=time.perf_counter() - self.started,
+            model_seconds=self.model_s,
+            read_seconds=self.read_s,
+            write_seconds=self.write_s,
+            finalize_seconds=finalize,
+            georeferenced=self.info.crs is not None,
+        )
+        counts = {c: self.counts.get(c, 0) for c in classes} if classes else None
+        return job.finish(self.src, self.outs, stats, counts)
+
+    def abort(self) -> None:
+        """Drop the temporaries of an output that will not be published."""
+        self.writer.abort()
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Its rows of the window index."""
+        info, plan = self.info, self.plan
+        crs = info.crs.to_wkt() if info.crs is not None else ""
+        transform = [float(v) for v in tuple(info.transform)[:6]]
+        out = []
+        for b, units in enumerate(plan.batches):
+            span = union(*[plan.window(u) for u in units])
+            out.append(
+                {
+                    "raster": self.position,
+                    "src": str(self.src),
+                    "batch": b,
+                    "windows": len(units),
+                    "col_off": int(span.col_off),
+                    "row_off": int(span.row_off),
+                    "width": int(span.width),
+                    "height": int(span.height),
+                    "output": str(self.outs[0]),
+                    "raster_width": info.width,
+                    "raster_height": info.height,
+                    "crs": crs,
+                    "transform": transform,
+                }
+            )
+        return out
+
+
+def write_index(path: Path, works: list[RasterWork]) -> list[dict[str, Any]]:
+    """Write the window index of ``works`` to ``path`` (Parquet, atomically) and return its rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [r for w in works for r in w.rows()]
+    table = pa.Table.from_pylist(rows) if rows else pa.table({"raster": pa.array([], pa.int64())})
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp)
+    logger.info("window index: %d batches of %d rasters in %s", len(rows), len(works), path)
+    return rows

@@ -1,0 +1,275 @@
+"""``satcnn infer --engine ray`` on a real Ray cluster on loopback: a head and two worker nodes.
+
+One cluster (``ray.cluster_utils.Cluster``) serves the whole module and is stopped at its end with
+every process it started (checked). The CLI joins it with ``--address``; runs that need to act
+during the job (a node killed) drive it from this process. The local runner's outputs are the
+reference: the Ray engine must write the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pyarrow.parquet as pq
+import pyogrio
+import pytest
+from mlflow import MlflowClient
+
+from satcnn.inference import InferenceOptions, run_inference
+from satcnn.inference.ray_engine import RayEngine
+from tests.factories import NAIP, ROOT, crop, satcnn, write_checkpoint
+
+ROAD = {"window": 64, "margin": 8, "output_type": "both", "vector": True}
+"""Windows of 64 px on a 160 x 200 raster: 12 batches, more than one per worker."""
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A head (2 CPUs) and two worker nodes (1 CPU each); every process stopped at the end."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    c.workers = [c.add_node(num_cpus=1) for _ in range(2)]
+    c.wait_for_nodes()
+    started = {p.pid for p in _descendants(c)}
+    try:
+        yield c
+    finally:
+        started |= {p.pid for p in _descendants(c)}
+        ray.shutdown()
+        c.shutdown()
+        alive = [p for p in _alive(started)]
+        deadline = time.monotonic() + 20
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.5)
+            alive = _alive(started)
+        assert not alive, f"Ray processes left running: {[(p.pid, p.name()) for p in alive]}"
+
+
+def _descendants(c: Any) -> list[psutil.Process]:
+    procs = []
+    for node in [c.head_node, *c.worker_nodes]:
+        for infos in node.all_processes.values():
+            for info in infos:
+                try:
+                    p = psutil.Process(info.process.pid)
+                    procs += [p, *p.children(recursive=True)]
+                except psutil.NoSuchProcess:
+                    pass
+    return procs
+
+
+def _alive(pids: set[int]) -> list[psutil.Process]:
+    out = []
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            if p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+@pytest.fixture(scope="module")
+def road(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("road")
+    ckpt = write_checkpoint(
+        d / "road.ckpt",
+        name="unet",
+        kwargs={"in_channels": 4, "num_classes": 1, "base_filters": 4, "depth": 2},
+        task="segmentation",
+        patch_size=32,
+        std=[5.0] * 4,
+    )
+    return ckpt, crop(NAIP, d / "tile.tif", 160, 200)
+
+
+def _cli(cluster: Any, *args: Any) -> subprocess.CompletedProcess[str]:
+    return satcnn(
+        "infer",
+        "--engine",
+        "ray",
+        "--address",
+        cluster.address,
+        "--no-track",
+        "--no-progress",
+        *map(str, args),
+    )
+
+
+def _same_files(a: Path, b: Path, names: list[str]) -> None:
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def _same_manifest(a: Path, b: Path) -> None:
+    """The manifests agree but for timings, the output folder and the engine's parameters."""
+    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))
+    for m in (ma, mb):
+        del m["timings"]
+        for r in m["outputs"]:
+            r["seconds"] = 0
+            r["outputs"] = [Path(o).name for o in r["outputs"]]
+        m["parameters"] = {
+            k: v
+            for k, v in m["parameters"].items()
+            if "ray" not in k and k not in ("engine", "workers", "gpus_per_worker", "cpus_per_reader")
+        }
+    assert ma == mb
+
+
+@pytest.mark.slow
+def test_road_outputs_equal_the_local_runners_and_a_rerun_skips(
+    cluster: Any, road: tuple[Path, Path], tmp_path: Path
+) -> None:
+    ckpt, tile = road
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    run_inference(InferenceOptions(ckpt, tile, local, track=False, progress=False, **ROAD))
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in ROAD.items() if k != "vector"]
+    done = _cli(
+        cluster, "--model", ckpt, "--input", tile, "--output", remote, "--workers", 2, "--vector", *flags
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 tiles done, 0 skipped, 0 failed" in done.stdout
+    _same_files(local, remote, ["tile.tif", "tile_mask.tif"])
+    for layer in ("lines", "nodes"):
+        assert pyogrio.read_dataframe(local / "tile_roads.gpkg", layer=layer).equals(
+            pyogrio.read_dataframe(remote / "tile_roads.gpkg", layer=layer)
+        )
+    _same_manifest(local, remote)
+    params = json.loads((remote / "manifest.json").read_text())["parameters"]
+    assert (params["engine"], params["workers"]) == ("ray", 2)
+    index = pq.read_table(remote / "window_index.parquet").to_pylist()
+    assert sorted(r["batch"] for r in index) == list(range(12))  # the local plan's batches
+    assert {r["src"] for r in index} == {str(tile)}
+
+    before = (remote / "tile.tif").stat().st_mtime_ns
+    again = _cli(cluster, "--model", ckpt, "--input", tile, "--output", remote, "--vector", *flags)
+    assert again.returncode == 0, again.stderr
+    assert "0 tiles done, 1 skipped, 0 failed" in again.stdout
+    assert (remote / "tile.tif").stat().st_mtime_ns == before
+
+
+@pytest.mark.slow
+def test_class_maps_equal_the_local_runners(cluster: Any, tmp_path: Path) -> None:
+    ckpt = write_checkpoint(tmp_path / "sat6.ckpt")
+    (tmp_path / "in").mkdir()
+    for i in range(2):
+        crop(NAIP, tmp_path / "in" / f"t{i}.tif", 120 + 28 * i, 150)
+    opts = {"stride": 14, "block": 56, "track": False, "progress": False}
+    local = run_inference(InferenceOptions(ckpt, tmp_path / "in", tmp_path / "local", **opts))
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    ray_opts = {**opts, "track": True, "tracking_uri": store}
+    options = InferenceOptions(
+        ckpt, tmp_path / "in", tmp_path / "ray", engine="ray", address=cluster.address, workers=2, **ray_opts
+    )
+    remote = run_inference(options, RayEngine(options))
+    assert [r.status for r in remote.results] == ["done", "done"]
+    run = MlflowClient(store).get_run(remote.mlflow_run_id)  # type: ignore[arg-type]
+    assert run.data.params["engine"] == "ray" and run.data.metrics["tiles"] == 2
+    assert run.data.metrics["ray_model_megapixels_per_s"] > 0 and run.data.metrics["ray_windows"] > 2
+    assert [r.class_fractions for r in remote.results] == [r.class_fractions for r in local.results]
+    _same_files(tmp_path / "local", tmp_path / "ray", ["t0.tif", "t1.tif", "class_fractions.csv"])
+    _same_manifest(tmp_path / "local", tmp_path / "ray")
+
+
+@pytest.mark.slow
+def test_a_bad_tile_is_reported_once(cluster: Any, road: tuple[Path, Path], tmp_path: Path) -> None:
+    ckpt, _ = road
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    tile = crop(NAIP, tmp_path / "tile.tif", 96)  # 4 windows
+    for name in ("a", "c"):
+        (inputs / f"{name}.tif").write_bytes(tile.read_bytes())
+    (inputs / "b.tif").write_bytes(tile.read_bytes()[:2000])  # cut short: a tile bad in itself
+    outputs = {}
+    for keep_going in (False, True):
+        out = tmp_path / f"ray{keep_going}"
+        extra = ["--keep-going"] if keep_going else []
+        remote = _cli(
+            cluster,
+            "--model",
+            ckpt,
+            "--input",
+            inputs,
+            "--output",
+            out,
+            "--window",
+            64,
+            "--margin",
+            8,
+            *extra,
+        )
+        assert remote.returncode == 1, remote.stderr
+        errors = [line for line in remote.stderr.splitlines() if line.startswith("satcnn: error:")]
+        assert len(errors) == 1 and errors[0].startswith(f"satcnn: error: {inputs / 'b.tif'}: "), (
+            remote.stderr
+        )
+        assert "Traceback" not in remote.stderr
+        failures = json.loads((out / "manifest.json").read_text())["failures"]
+        assert [f["input"] for f in failures] == [str(inputs / "b.tif")]
+        outputs[keep_going] = {p.name for p in out.glob("*.tif")}
+    # as on one process: without --keep-going the inputs before the bad one are finished (those after
+    # it only when done before its error came back); with it, all the others
+    assert "a.tif" in outputs[False] and "b.tif" not in outputs[False]
+    assert outputs[True] == {"a.tif", "c.tif"}
+
+
+@pytest.mark.slow
+def test_a_worker_node_killed_mid_run_changes_nothing(
+    cluster: Any, road: tuple[Path, Path], tmp_path: Path
+) -> None:
+    ckpt, _ = road
+    tile = crop(NAIP, tmp_path / "big.tif", 288)  # 36 batches
+    opts: dict[str, Any] = {"window": 64, "margin": 8, "track": False, "progress": False}
+    run_inference(InferenceOptions(ckpt, tile, tmp_path / "local", **opts))
+    options = InferenceOptions(
+        ckpt, tile, tmp_path / "ray", engine="ray", address=cluster.address, workers=2, **opts
+    )
+    import ray
+
+    ray.init(address=cluster.address, log_to_driver=False)  # here: the run's thread keeps it
+    outcome: dict[str, Any] = {}
+    job = threading.Thread(target=lambda: outcome.update(report=run_inference(options, RayEngine(options))))
+    job.start()
+    partial = tmp_path / "ray" / ".big.tif.tmp.tif"
+    deadline = time.monotonic() + 120
+    while not partial.exists() and job.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert partial.exists(), "the run ended before any window was written"
+    cluster.remove_node(cluster.workers[0], allow_graceful=False)  # with its worker processes
+    job.join(timeout=300)
+    ray.shutdown()
+    assert not job.is_alive()
+    assert [r.status for r in outcome["report"].results] == ["done"]
+    _same_files(tmp_path / "local", tmp_path / "ray", ["big.tif"])
+
+
+def test_without_ray_the_engine_is_one_line(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['ray'] = None; from satcnn.cli import main; sys.exit(main(['infer', "
+        "'--model', 'm.ckpt', '--input', 'x.tif', '--output', 'o', '--engine', 'ray']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "satcnn: error: --engine ray needs Ray, which is not installed: pip install 'satcnn[ray]'"
+    ]
