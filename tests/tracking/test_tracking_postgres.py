@@ -99,7 +99,7 @@ def _earlier_training_run(client: MlflowClient, tmp_path: Path) -> str:
 
 @pytest.mark.ddp
 @pytest.mark.slow
-def test_ddp_fit_and_inference_log_to_a_postgres_backed_server_at_once(
+def test_ddp_fit_local_and_ray_inference_log_to_a_postgres_backed_server_at_once(
     tracking_server: TrackingServer, tmp_path: Path
 ) -> None:
     uri = tracking_server.uri
@@ -115,8 +115,11 @@ def test_ddp_fit_and_inference_log_to_a_postgres_backed_server_at_once(
     infer = ["infer", "--model", f"runs:/{model_run}", "--input", str(tile), "--output", "out"]
     infer += ["--stride", "4", "--no-progress"]
     trainer = Job("fit", fit, tmp_path / "fit")
-    # the writers that join while the fit's run is open (one line each; the Ray engine's job goes here)
-    writers = [Job("infer", infer, tmp_path / "infer")]
+    # the writers that join while the fit's run is open: one process, and a Ray job (a local cluster)
+    writers = [
+        Job("infer", infer, tmp_path / "infer"),
+        Job("ray", [*infer, "--engine", "ray"], tmp_path / "ray"),
+    ]
     jobs = [trainer, *writers]
     try:
         trainer.start(env)
@@ -154,6 +157,7 @@ def test_ddp_fit_and_inference_log_to_a_postgres_backed_server_at_once(
     assert inference is not None
     infer_runs = client.search_runs([inference.experiment_id])
     assert len(infer_runs) == len(writers)
+    assert sorted(r.data.params.get("engine", "local") for r in infer_runs) == ["local", "ray"]
     for infer_run in infer_runs:
         assert infer_run.info.status == "FINISHED"
         assert infer_run.data.tags["satcnn.source_run_id"] == model_run
