@@ -3,7 +3,7 @@
 Tests import these from here, never from another test module (``tests/test_layout.py``).
 """
 
-from tests.factories.checkpoints import CLASSES, write_checkpoint
+from tests.factories.checkpoints import CLASSES, pan_road_checkpoint, write_checkpoint
 from tests.factories.fault_proxy import FaultProxy, fault_proxy
 from tests.factories.graphs import (
     CLASS_NAMES,
@@ -80,6 +80,7 @@ __all__ = [
     "known_graph",
     "make_dm",
     "noise_bands",
+    "pan_road_checkpoint",
     "patch_classifier",
     "put_files",
     "range_server",

@@ -49,3 +49,18 @@ def write_checkpoint(
         input_dtype=input_dtype,
     )
     return save_checkpoint(path, model, meta, extra={"epoch": 1})
+
+
+def pan_road_checkpoint(path: Path, *, base_filters: int = 4, patch_size: int = 64) -> Path:
+    """A tiny single-band (``pan``, uint16) U-Net road checkpoint for the SpaceNet Vegas tile."""
+    return write_checkpoint(
+        path,
+        name="unet",
+        kwargs={"in_channels": 1, "num_classes": 1, "base_filters": base_filters, "depth": 2},
+        task="segmentation",
+        bands=["pan"],
+        patch_size=patch_size,
+        input_dtype="uint16",
+        mean=[400.0],
+        std=[150.0],
+    )

@@ -38,6 +38,7 @@ from tests.factories import (
     ROOT,
     VEGAS,
     crop,
+    pan_road_checkpoint,
     write_checkpoint,
 )
 from tests.factories.fits import TrackedFit, copy_store
@@ -89,17 +90,7 @@ def test_classifier_on_naip_tile(classifier: Path, tmp_path: Path) -> None:
 
 
 def test_road_model_on_spacenet_tile_keeps_the_grid(tmp_path: Path) -> None:
-    ckpt = write_checkpoint(
-        tmp_path / "road.ckpt",
-        name="unet",
-        kwargs={"in_channels": 1, "num_classes": 1, "base_filters": 8, "depth": 2},
-        task="segmentation",
-        bands=["pan"],
-        patch_size=256,
-        input_dtype="uint16",
-        mean=[400.0],
-        std=[150.0],
-    )
+    ckpt = pan_road_checkpoint(tmp_path / "road.ckpt", base_filters=8, patch_size=256)
     out = tmp_path / "out"
     code = main(
         [
@@ -342,17 +333,7 @@ def test_two_ranks_split_the_inputs(classifier: Path, tmp_path: Path) -> None:
 
 
 def test_rerun_recomputes_outputs_of_other_settings(tmp_path: Path) -> None:
-    ckpt = write_checkpoint(
-        tmp_path / "road.ckpt",
-        name="unet",
-        kwargs={"in_channels": 1, "num_classes": 1, "base_filters": 4, "depth": 2},
-        task="segmentation",
-        bands=["pan"],
-        patch_size=64,
-        input_dtype="uint16",
-        mean=[400.0],
-        std=[150.0],
-    )
+    ckpt = pan_road_checkpoint(tmp_path / "road.ckpt")
     tile = crop(VEGAS, tmp_path / "tile.tif", 96)
     out = tmp_path / "out"
     kw: dict[str, object] = {"track": False, "progress": False, "window": 64, "margin": 8}
@@ -493,17 +474,7 @@ def test_rerun_recomputes_when_the_alias_moves_to_other_weights(
 
 @pytest.mark.slow
 def test_both_outputs_colliding_with_another_input_fail_up_front(tmp_path: Path) -> None:
-    ckpt = write_checkpoint(
-        tmp_path / "road.ckpt",
-        name="unet",
-        kwargs={"in_channels": 1, "num_classes": 1, "base_filters": 4, "depth": 2},
-        task="segmentation",
-        bands=["pan"],
-        patch_size=64,
-        input_dtype="uint16",
-        mean=[400.0],
-        std=[150.0],
-    )
+    ckpt = pan_road_checkpoint(tmp_path / "road.ckpt")
     tiles = tmp_path / "tiles"
     tiles.mkdir()
     crop(VEGAS, tiles / "a.tif", 64)

@@ -23,21 +23,11 @@ from rasterio.warp import transform_bounds
 from satcnn.inference import InferenceOptions, run_inference
 from satcnn.io.stac_collection import write_output_collection
 from satcnn.io.stac_outputs import Provenance
-from tests.factories import INFER, NAIP, ROOT, VEGAS, crop, write_checkpoint
+from tests.factories import INFER, NAIP, ROOT, VEGAS, crop, pan_road_checkpoint, write_checkpoint
 
 
 def _road_checkpoint(path: Path) -> Path:
-    return write_checkpoint(
-        path,
-        name="unet",
-        kwargs={"in_channels": 1, "num_classes": 1, "base_filters": 4, "depth": 2},
-        task="segmentation",
-        bands=["pan"],
-        patch_size=64,
-        input_dtype="uint16",
-        mean=[400.0],
-        std=[150.0],
-    )
+    return pan_road_checkpoint(path)
 
 
 def _infer_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ import torch
 from satcnn.inference import InferenceOptions, OptionError, run_inference
 from satcnn.inference.cli import infer_main
 from satcnn.tasks.segmentation import SegmentationTask
-from tests.factories import INFER, VEGAS, crop, write_checkpoint
+from tests.factories import INFER, VEGAS, crop, pan_road_checkpoint
 
 
 @pytest.fixture
@@ -29,17 +29,7 @@ def eager_compile(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _road_checkpoint(tmp_path: Path) -> Path:
-    return write_checkpoint(
-        tmp_path / "road.ckpt",
-        name="unet",
-        kwargs={"in_channels": 1, "num_classes": 1, "base_filters": 4, "depth": 2},
-        task="segmentation",
-        bands=["pan"],
-        patch_size=64,
-        input_dtype="uint16",
-        mean=[400.0],
-        std=[150.0],
-    )
+    return pan_road_checkpoint(tmp_path / "road.ckpt")
 
 
 def _prob(out: Path) -> np.ndarray:

@@ -22,25 +22,15 @@ from tests.factories import (
     crop,
     free_port,
     http_open,
+    pan_road_checkpoint,
     satcnn,
     wait_http,
-    write_checkpoint,
 )
 
 
 @pytest.mark.slow
 def test_view_serves_a_stac_collection_of_outputs(tmp_path: Path) -> None:
-    ckpt = write_checkpoint(
-        tmp_path / "road.ckpt",
-        name="unet",
-        kwargs={"in_channels": 1, "num_classes": 1, "base_filters": 4, "depth": 2},
-        task="segmentation",
-        bands=["pan"],
-        patch_size=64,
-        input_dtype="uint16",
-        mean=[400.0],
-        std=[150.0],
-    )
+    ckpt = pan_road_checkpoint(tmp_path / "road.ckpt")
     tile = crop(VEGAS, tmp_path / "tile.tif", 64)
     out = tmp_path / "out"
     options = InferenceOptions(
