@@ -104,7 +104,8 @@ bench: install
 		--json bench/results/infer_core.json
 	$(BENCH) bench/bench_view.py
 	$(BENCH) bench/bench_remote.py
-	$(BENCH) bench/report.py --benches tiling augment precision infer_1024 infer_4096 export deepsat view per_tile remote
+	$(BENCH) bench/bench_ray.py --size 4096 --workers 1 2 --running-cluster
+	$(BENCH) bench/report.py --benches tiling augment precision infer_1024 infer_4096 export deepsat view per_tile remote ray
 
 ## bench-quick: every bench of `make bench` at tiny sizes, in one process, into a temporary folder
 ## (bench/quick.py: a smoke run for CI, 17 s in a fresh-clone CI run on the idle 2-core machine; compile is left to `make bench`)
