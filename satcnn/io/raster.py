@@ -219,7 +219,8 @@ def check_raster(
     if require_crs and info.crs is None:
         raise RasterError(
             "has no coordinate reference system (CRS); assign one, e.g. "
-            f"`rio edit-info --crs EPSG:<code> {p}`, so outputs can be georeferenced",
+            f"`rio edit-info --crs EPSG:<code> {p}`, so outputs can be georeferenced (commands with "
+            "--allow-no-crs can work on its pixel grid instead)",
             p,
         )
     if bands is not None:
