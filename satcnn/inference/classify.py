@@ -24,6 +24,7 @@ from satcnn.checks import require_at_least, require_choice
 from satcnn.errors import ConfigError, ModelError
 from satcnn.inference.device import torch_device
 from satcnn.inference.engine import (
+    ASK_VERSION,
     Model,
     PredictStats,
     StreamSettings,
@@ -284,10 +285,16 @@ def classify_raster(
 
 
 def classify(
-    model: Model, src: str | Path, dst: str | Path, job: ClassMapJob, settings: StreamSettings
+    model: Model,
+    src: str | Path,
+    dst: str | Path,
+    job: ClassMapJob,
+    settings: StreamSettings,
+    version: str | object | None = ASK_VERSION,
 ) -> ClassifyStats:
-    """``classify_raster`` with settings already checked (the runner's entry)."""
-    stats, plan = stream_raster(model, src, dst, job, settings)
+    """``classify_raster`` with settings already checked (the runner's entry, which passes the
+    ``version`` of a remote source it asked already; see ``stream_raster``)."""
+    stats, plan = stream_raster(model, src, dst, job, settings, version)
     assert isinstance(plan, _ClassMapPlan)
     counts = {name: int(c) for name, c in zip(job.classes, plan.counts, strict=True)}
     return ClassifyStats(**vars(stats), class_counts=counts)

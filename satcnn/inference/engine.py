@@ -47,6 +47,7 @@ from satcnn.io.remote import as_path, is_href, source_key, source_version
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ASK_VERSION",
     "InputReader",
     "Model",
     "PredictStats",
@@ -415,8 +416,17 @@ def output_writer(
     )
 
 
+ASK_VERSION = object()
+"""``stream_raster``'s default ``version``: ask the server (``source_version``) before the read."""
+
+
 def stream_raster(
-    model: Model, src: str | Path, dst: str | Path, job: RasterJob, settings: StreamSettings
+    model: Model,
+    src: str | Path,
+    dst: str | Path,
+    job: RasterJob,
+    settings: StreamSettings,
+    version: str | object | None = ASK_VERSION,
 ) -> tuple[PredictStats, WindowPlan[Any]]:
     """Run ``model`` over ``src`` as ``job`` plans it and publish the result at ``dst`` as a COG.
 
@@ -426,6 +436,9 @@ def stream_raster(
         dst: Output COG (replaced atomically).
         job: What to compute (see ``satcnn.inference.segment`` and ``satcnn.inference.classify``).
         settings: Device, input checks, prefetch, output tags and COG settings.
+        version: A remote source's version, already asked before this read (the runner's
+            staleness check asks it); by default it is asked here, before the bytes are read, so a
+            file replaced during the read is redone on a rerun.
 
     Returns:
         Timings and sizes, and the plan (for what it counted, e.g. class pixels).
@@ -436,12 +449,12 @@ def stream_raster(
     """
     t0 = time.perf_counter()
     src, dst = as_path(src), Path(dst)
-    # a remote source's version before its bytes: a file replaced during the read is redone on a rerun
-    version = source_version(src)
+    if version is ASK_VERSION:
+        version = source_version(src)
     info = open_input(src, dst, job, settings)
     plan = job.plan(info)
     model = prepare_model(model, settings.device, settings.compile)
-    writer = output_writer(src, dst, plan, settings, version)
+    writer = output_writer(src, dst, plan, settings, version if isinstance(version, str) else None)
     announce(src, dst, plan, writer)
     with gdal_cache_env(settings.gdal_cache_mb), open_dataset(src) as ds:
         reader = InputReader(ds, settings, src)  # the input rule's checks, before any output

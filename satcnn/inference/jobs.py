@@ -66,6 +66,9 @@ class TileJob(ABC):
     params: dict[str, Any]
     classes: list[str]
 
+    def __init__(self) -> None:
+        self._versions: dict[str, str | None] = {}  # remote inputs' versions, asked once a run
+
     def outputs(self, src: Path, out_dir: Path) -> list[Path]:
         """The output files of ``src`` (none for a tile that gets one label)."""
         return output_paths(src, out_dir, self.suffixes)
@@ -74,16 +77,23 @@ class TileJob(ABC):
         """The inputs that write output files (whose names must not collide)."""
         return list(inputs)
 
+    def version_of(self, src: Path) -> str | None:
+        """A remote input's version (``satcnn.io.remote.source_version``: one request, kept for the
+        run once answered, asked before its bytes are read); ``None`` for a local file."""
+        key = source_key(src)
+        if key is None:
+            return None
+        if self._versions.get(key) is None:  # not asked yet, or not answered (asked again)
+            self._versions[key] = source_version(src)
+        return self._versions[key]
+
     def expected_for(self, src: Path) -> list[OutputTags | VectorTags | None]:
         """``expected`` for the outputs of ``src``: a remote input's are also keyed on its href and
-        on the version the server gives now (``satcnn.io.remote.source_version``: one HEAD)."""
+        on its version (``version_of``)."""
         key = source_key(src)
         if key is None:
             return list(self.expected)
-        versions: dict[str, str | None] = self.__dict__.setdefault("_versions", {})
-        if key not in versions:  # asked once a run
-            versions[key] = source_version(src)
-        version = versions[key]
+        version = self.version_of(src)
         return [
             replace(e, source_href=key, source_version=version) if isinstance(e, OutputTags) else e
             for e in self.expected
@@ -164,6 +174,7 @@ class SegmentationTiles(TileJob):
     """Road models: a probability or mask COG per tile, or both (the mask thresholded from it)."""
 
     def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, run: RunTags) -> None:
+        super().__init__()
         m = lm.size_multiple
         win = options.window or default_window(device, lm.patch_size, m)
         axis_spans(win, win, options.margin, m)  # the window against the model, before any compute
@@ -217,7 +228,7 @@ class SegmentationTiles(TileJob):
         return self.module
 
     def process(self, src: Path, outs: list[Path]) -> TileResult:
-        stats, _ = stream_raster(self.module, src, outs[0], self.job, self.settings)
+        stats, _ = stream_raster(self.module, src, outs[0], self.job, self.settings, self.version_of(src))
         return self.finish(src, outs, stats)
 
     def finish(
@@ -254,6 +265,7 @@ class ClassificationTiles(TileJob):
     """Classifiers: a class-map COG per tile and its class fractions, or one label per patch-sized tile."""
 
     def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, run: RunTags) -> None:
+        super().__init__()
         patch = lm.patch_size  # recorded, or the model's own (load_model)
         if not patch:
             raise ModelError("the classifier checkpoint records no patch_size", lm.path)
@@ -331,7 +343,7 @@ class ClassificationTiles(TileJob):
     def process(self, src: Path, outs: list[Path]) -> TileResult:
         if self.gets_label(src):
             return self._label(src)
-        stats = classify(self.scorer, src, outs[0], self.job, self.settings)
+        stats = classify(self.scorer, src, outs[0], self.job, self.settings, self.version_of(src))
         return self.finish(src, outs, stats, stats.class_counts)
 
     @property

@@ -41,7 +41,6 @@ from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.inference.runner import Failure, failed_result, outcomes
 from satcnn.io.output_tags import is_current
 from satcnn.io.raster import open_dataset
-from satcnn.io.remote import source_version
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +117,7 @@ class RayEngine:
                 continue
             t = time.perf_counter()
             try:
-                version = source_version(src)  # a remote source's version before its bytes
+                version = job.version_of(src)  # asked by the staleness check, before the bytes
                 info = open_input(src, outs[0], job.raster, job.settings)
                 with open_dataset(src) as ds:
                     InputReader(ds, job.settings, src)  # the input rule's checks, before any output
