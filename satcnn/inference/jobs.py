@@ -31,7 +31,8 @@ from satcnn.inference.input_rule import InputRule
 from satcnn.inference.model_io import LoadedModel, SlidingPatchClassifier, StridedFCN
 from satcnn.inference.options import InferenceOptions
 from satcnn.inference.outputs import output_paths
-from satcnn.inference.per_tile import TileClassifier, folder_labels
+from satcnn.inference.per_tile import Outcome, TileClassifier, TileRead, TileReader
+from satcnn.inference.per_tile_records import folder_labels
 from satcnn.inference.report import TileResult
 from satcnn.inference.segment import DEFAULT_NODATA, RoadOutput, SegmentationJob, mask_from_probability
 from satcnn.inference.windows import axis_spans, default_batch_size, default_window
@@ -287,15 +288,17 @@ class ClassificationTiles(TileJob):
         self.tiles = TileClassifier(
             self.scorer,
             lm.classes,
-            int(patch),
+            TileReader(
+                int(patch),
+                len(lm.bands),
+                tuple(self.settings.dtypes) if self.settings.dtypes else None,
+                require_crs=not options.allow_no_crs,
+                rule=self.settings.inputs,
+            ),
             stride,
-            len(lm.bands),
-            self.settings.dtypes,
             torch.device(device),
             options.precision,
             options.tta,
-            require_crs=not options.allow_no_crs,
-            rule=self.settings.inputs,
         )
         self.labels = folder_labels(options.input_specs, lm.classes)
         self.out_dir, self.overwrite = options.out_dir, options.overwrite
@@ -383,25 +386,25 @@ class ClassificationTiles(TileJob):
         """One label per tile, read ahead and classified in batches (``TileClassifier.stream``)."""
         t = time.perf_counter()
         for read, outcome in self.tiles.stream(srcs):
-            if isinstance(outcome, SatcnnError):
-                yield read.src, outcome
-                continue
-            assert read.info is not None
-            self._note_crs(read.info.crs is not None, read.src)
             now = time.perf_counter()
-            yield (
-                read.src,
-                TileResult(
-                    read.src,
-                    [],
-                    "done",
-                    read.info.width * read.info.height,
-                    now - t,  # the tile's share of the wall time: readers work ahead in parallel
-                    label=self.labels.get(os.path.abspath(read.src)),
-                    probabilities=outcome,
-                ),
-            )
+            yield read.src, self.labelled(read, outcome, now - t)  # its share: readers work ahead
             t = now
+
+    def labelled(self, read: TileRead, outcome: Outcome, seconds: float) -> TileResult | SatcnnError:
+        """The result of a tile given one label (``outcome``: its probabilities or its problem)."""
+        if isinstance(outcome, SatcnnError):
+            return outcome
+        assert read.info is not None
+        self._note_crs(read.info.crs is not None, read.src)
+        return TileResult(
+            read.src,
+            [],
+            "done",
+            read.info.width * read.info.height,
+            seconds,
+            label=self.labels.get(os.path.abspath(read.src)),
+            probabilities=outcome,
+        )
 
     def skipped(self, src: Path, outs: list[Path]) -> TileResult:
         return TileResult(src, outs, "skipped", class_fractions=class_fractions_of(outs[0], self.classes))

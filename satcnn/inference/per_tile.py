@@ -7,25 +7,18 @@ are all valid, and their argmax. Test-time augmentation averages each window's p
 first, as for class maps. A tile is read whole, so ``per_tile`` takes tiles of at most
 ``MAX_SIDE`` pixels a side; larger rasters get class maps.
 
-The run writes ``predictions.csv`` (``predictions.rank<r>.csv`` per shard): one row per tile of
-this run, in input order, with the tile path, its true class (``label``, when known), the
-predicted class and the probability of every class. When every tile comes from a per-class
-folder (``--input root/`` with ``root/<class>/*.tif``; folder names are matched to the model's
-classes with ``satcnn.data.class_names.match_class``, so ``roads`` is ``road``), the run also
-writes ``metrics.json`` (accuracy, per-class precision, recall, F1 and support, the confusion
-matrix) and ``confusion_matrix.png``. All are written atomically.
+``TileReader`` checks and reads tiles (it holds no model, so it can be sent to processes that
+only read); ``TileClassifier`` runs the model over batches of tiles of one shape, which
+``starts_batch`` delimits the same way for a stream of reads and for a plan made from headers
+(the Ray engine's). The records a run writes are in ``satcnn.inference.per_tile_records``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
-import os
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass
@@ -38,21 +31,25 @@ import torch.nn.functional as F
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from satcnn.data.class_names import match_class
 from satcnn.errors import RasterError, SatcnnError
 from satcnn.inference.device import autocast
 from satcnn.inference.engine import check_crs
 from satcnn.inference.input_rule import InputRule
-from satcnn.inference.report import TileResult
 from satcnn.inference.tta import tta_mean
-from satcnn.io.atomic import atomic_output, write_text_atomic
-from satcnn.io.inputs import RASTER_SUFFIXES
 from satcnn.io.raster import RasterInfo, open_raster, opened_raster
 from satcnn.io.reader import WindowReader
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_SIDE", "TileClassifier", "TileRead", "folder_labels", "write_per_tile_records"]
+__all__ = [
+    "MAX_SIDE",
+    "TileClassifier",
+    "TileRead",
+    "TileReader",
+    "plan_batches",
+    "read_ahead",
+    "starts_batch",
+]
 
 MAX_SIDE = 2048
 READERS = 2
@@ -61,35 +58,6 @@ BATCH_PIXELS = 1 << 20
 """Input values (bands x pixels) of one model pass over tiles of one shape: 334 SAT-6 patches."""
 MAX_AHEAD = 1024
 """Most tiles read ahead of the model."""
-
-
-def _key(path: Path) -> str:
-    return os.path.abspath(path)  # as resolve_inputs deduplicates: symlinked copies stay distinct
-
-
-def folder_labels(specs: Sequence[str | Path], classes: Sequence[str]) -> dict[str, str]:
-    """True classes of the tiles in per-class folders: ``{absolute tile path: class}``.
-
-    A spec that is a folder holding sub-folders gives each sub-folder's rasters the class its
-    name matches (``match_class``); a sub-folder that matches no class is reported once and its
-    tiles stay unlabelled.
-    """
-    labels: dict[str, str] = {}
-    for spec in specs:
-        root = Path(spec).expanduser()
-        if not root.is_dir():
-            continue
-        for sub in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
-            cls = match_class(sub.name, classes)
-            if cls is None:
-                logger.warning(
-                    "%s: folder name matches none of the classes %s; no labels", sub, list(classes)
-                )
-                continue
-            for tile in sub.iterdir():
-                if tile.suffix.lower() in RASTER_SUFFIXES and not tile.name.startswith("."):
-                    labels[_key(tile)] = cls
-    return labels
 
 
 @dataclass
@@ -113,44 +81,44 @@ class TileRead:
     error: SatcnnError | None = None
 
 
-class TileClassifier:
-    """Classify whole tiles: mean window probabilities (see the module docstring).
+def starts_batch(first: tuple[int, ...], count: int, shape: tuple[int, ...]) -> bool:
+    """Whether a tile of ``shape`` starts a new batch after ``count`` tiles of shape ``first``:
+    another shape, or the batch would hold more than ``BATCH_PIXELS`` input values."""
+    return shape != first or (count + 1) * int(np.prod(shape)) > BATCH_PIXELS
 
-    Args:
-        scorer: Dense scorer ``(1, C, H, W) -> (1, K, (H - P) // S + 1, (W - P) // S + 1)``
-            (``jobs._scorer``), on ``device``.
-        classes: The ``K`` class names.
-        patch_size: ``P``.
-        stride: ``S``.
+
+def plan_batches(shapes: Sequence[tuple[int, ...] | None]) -> list[list[int]]:
+    """The batches (positions in ``shapes``) that ``TileClassifier.stream`` makes of tiles of
+    these input shapes; ``None`` is a tile that fails, which ends the batch before it."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i, shape in enumerate(shapes):
+        if current and (shape is None or starts_batch(shapes[current[0]], len(current), shape)):  # type: ignore[arg-type]
+            batches.append(current)
+            current = []
+        if shape is not None:
+            current.append(i)
+    return [*batches, current] if current else batches
+
+
+@dataclass(frozen=True)
+class TileReader:
+    """Check and read whole tiles for a classifier (no model: it can go to processes that only read).
+
+    Attributes:
+        patch_size: ``P``: the smallest side a tile may have.
         bands: Bands the model consumes.
         dtypes: Allowed input data types (``None``: any).
-        device: Where the scorer runs.
-        precision: As ``InferenceOptions.precision``.
-        tta: ``none``, ``flip`` or ``d4``.
         require_crs: Refuse tiles without a CRS (``allow_no_crs`` off).
         rule: The model's input rule (band selection, checks, radiometry), as the engine's
             ``StreamSettings.inputs``; when set it replaces the ``bands`` and ``dtypes`` checks.
     """
 
-    def __init__(
-        self,
-        scorer: torch.nn.Module,
-        classes: Sequence[str],
-        patch_size: int,
-        stride: int,
-        bands: int,
-        dtypes: Sequence[str] | None,
-        device: torch.device,
-        precision: str = "32",
-        tta: str = "none",
-        require_crs: bool = True,
-        rule: InputRule | None = None,
-    ) -> None:
-        self.scorer = scorer.to(device).eval()
-        self.classes = list(classes)
-        self.patch_size, self.stride, self.bands, self.dtypes = patch_size, stride, bands, dtypes
-        self.device, self.precision, self.tta, self.require_crs = device, precision, tta, require_crs
-        self.rule = rule
+    patch_size: int
+    bands: int
+    dtypes: tuple[str, ...] | None = None
+    require_crs: bool = True
+    rule: InputRule | None = None
 
     def _checks(self) -> dict[str, Any]:
         checks = self.rule is None  # else the input rule checks bands and type
@@ -171,10 +139,24 @@ class TileClassifier:
             )
 
     def open(self, src: Path) -> RasterInfo:
-        """Check ``src`` as an input of this classifier (bands, dtype, size, CRS) and return its header."""
+        """Check ``src``'s header as an input of this classifier (bands, dtype, size, CRS)."""
         info = open_raster(src, **self._checks())
         self._check(info)
         return info
+
+    def check(self, src: Path) -> tuple[int, int, int]:
+        """Every check that ``read`` makes but reading the pixels; the shape ``read`` gives.
+
+        Raises:
+            SatcnnError: ``src`` cannot be used (names it).
+        """
+        try:
+            with opened_raster(src, **self._checks()) as (ds, info):
+                self._check(info)
+                reader = WindowReader(ds, self.bands) if self.rule is None else self.rule.reader(ds, src)
+                return (len(reader.indexes), info.height, info.width)
+        except RasterioError as err:
+            raise RasterError(f"cannot read or write: {err}", src) from err
 
     def read(self, src: Path) -> TileRead:
         """Check and read ``src`` whole; a problem with it is returned, not raised (it names the tile)."""
@@ -191,13 +173,46 @@ class TileClassifier:
             return TileRead(src, None, None, None, time.perf_counter() - t, err)
         return TileRead(src, data, valid, info, time.perf_counter() - t)
 
+
+Outcome = dict[str, float] | SatcnnError
+
+
+class TileClassifier:
+    """Classify whole tiles: mean window probabilities (see the module docstring).
+
+    Args:
+        scorer: Dense scorer ``(1, C, H, W) -> (1, K, (H - P) // S + 1, (W - P) // S + 1)``
+            (``jobs._scorer``), on ``device``.
+        classes: The ``K`` class names.
+        reader: Checks and reads the tiles.
+        stride: ``S``.
+        device: Where the scorer runs.
+        precision: As ``InferenceOptions.precision``.
+        tta: ``none``, ``flip`` or ``d4``.
+    """
+
+    def __init__(
+        self,
+        scorer: torch.nn.Module,
+        classes: Sequence[str],
+        reader: TileReader,
+        stride: int,
+        device: torch.device,
+        precision: str = "32",
+        tta: str = "none",
+    ) -> None:
+        self.scorer = scorer.to(device).eval()
+        self.classes = list(classes)
+        self.reader, self.stride = reader, stride
+        self.device, self.precision, self.tta = device, precision, tta
+
     def classify(self, reads: Sequence[TileRead]) -> list[dict[str, float] | RasterError]:
         """Per tile, its class probabilities (mean over its valid windows), or why it has none.
 
         Args:
             reads: Tiles read without error, all of one shape: one model pass over them.
         """
-        P, S = self.patch_size, self.stride
+        P, S = self.reader.patch_size, self.stride
         x = torch.from_numpy(np.stack([r.data for r in reads])).to(self.device)  # type: ignore[misc]
         with torch.inference_mode(), autocast(self.device, self.precision):
             probs = tta_mean(lambda z: self.scorer(z).float().softmax(1), x, self.tta).float().cpu()
@@ -220,7 +235,7 @@ class TileClassifier:
         Raises:
             RasterError: The tile cannot be used, or none of its windows is wholly valid.
         """
-        read = self.read(src)
+        read = self.reader.read(src)
         if read.error is not None:
             raise read.error
         (result,) = self.classify([read])
@@ -229,131 +244,53 @@ class TileClassifier:
         assert read.info is not None
         return result, read.info
 
-    def stream(
-        self, srcs: Sequence[Path], readers: int = READERS
-    ) -> Iterator[tuple[TileRead, dict[str, float] | SatcnnError]]:
-        """Each tile of ``srcs``, in order, with its probabilities or its problem.
+    def label(self, reads: Iterable[TileRead]) -> Iterator[tuple[TileRead, Outcome]]:
+        """Each of ``reads``, in order, with its probabilities or its problem.
 
-        ``readers`` threads read the tiles ahead (GDAL releases the GIL while it reads); tiles of
-        one shape are classified in batches of up to ``BATCH_PIXELS`` input pixels. A tile that
-        cannot be used is reported alone and leaves the others of its batch as they are.
+        Tiles of one shape are classified in batches (``starts_batch``); a tile that cannot be
+        used is reported alone and ends the batch before it.
         """
-        ahead: deque[Future[TileRead]] = deque()
-        todo = iter(srcs)
-        limit = 2 * readers
         batch: list[TileRead] = []
-        with ThreadPoolExecutor(readers, thread_name_prefix="satcnn-tiles") as pool:
-            try:
-                while True:
-                    while len(ahead) < limit and (src := next(todo, None)) is not None:
-                        ahead.append(pool.submit(copy_context().run, self.read, src))
-                    read = ahead.popleft().result() if ahead else None
-                    if batch and (read is None or read.error is not None or _full(batch, read)):
-                        yield from zip(batch, self.classify(batch), strict=True)
-                        batch = []
-                    if read is None:
-                        return
-                    if read.error is not None:
-                        yield read, read.error
-                        continue
-                    batch.append(read)
-                    pixels = read.data.size if read.data is not None else 1
-                    limit = max(2 * readers, min(MAX_AHEAD, BATCH_PIXELS // max(pixels, 1)))
-            finally:
-                for f in ahead:
-                    f.cancel()
+        for read in reads:
+            if batch and (read.data is None or _starts(batch, read)):
+                yield from zip(batch, self.classify(batch), strict=True)
+                batch = []
+            if read.error is not None:
+                yield read, read.error
+                continue
+            batch.append(read)
+        if batch:
+            yield from zip(batch, self.classify(batch), strict=True)
+
+    def stream(self, srcs: Sequence[Path], readers: int = READERS) -> Iterator[tuple[TileRead, Outcome]]:
+        """Each tile of ``srcs``, in order, with its probabilities or its problem (see ``label``).
+
+        ``readers`` threads read the tiles ahead (GDAL releases the GIL while it reads).
+        """
+        return self.label(read_ahead(self.reader, srcs, readers))
 
 
-def _full(batch: list[TileRead], read: TileRead) -> bool:
-    """Whether ``read`` starts a new batch: another shape, or the batch holds enough pixels."""
+def read_ahead(reader: TileReader, srcs: Sequence[Path], readers: int = READERS) -> Iterator[TileRead]:
+    """The reads of ``srcs`` in order, by ``readers`` threads working ahead (by up to one batch)."""
+    ahead: deque[Future[TileRead]] = deque()
+    todo = iter(srcs)
+    limit = 2 * readers
+    with ThreadPoolExecutor(readers, thread_name_prefix="satcnn-tiles") as pool:
+        try:
+            while True:
+                while len(ahead) < limit and (src := next(todo, None)) is not None:
+                    ahead.append(pool.submit(copy_context().run, reader.read, src))
+                if not ahead:
+                    return
+                read = ahead.popleft().result()
+                pixels = read.data.size if read.data is not None else 1
+                limit = max(2 * readers, min(MAX_AHEAD, BATCH_PIXELS // max(pixels, 1)))
+                yield read
+        finally:
+            for f in ahead:
+                f.cancel()
+
+
+def _starts(batch: list[TileRead], read: TileRead) -> bool:
     assert read.data is not None and batch[0].data is not None
-    return read.data.shape != batch[0].data.shape or (len(batch) + 1) * read.data.size > BATCH_PIXELS
-
-
-def _predicted(r: TileResult) -> str:
-    assert r.probabilities is not None
-    return max(r.probabilities, key=r.probabilities.__getitem__)
-
-
-def _write_predictions(path: Path, classes: list[str], rows: list[TileResult], labelled: bool) -> None:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["tile", *(["label"] if labelled else []), "predicted", *classes])
-    for r in rows:
-        assert r.probabilities is not None
-        label = [r.label or ""] if labelled else []
-        writer.writerow(
-            [str(r.input), *label, _predicted(r), *(f"{r.probabilities[c]:.6f}" for c in classes)]
-        )
-    write_text_atomic(path, buf.getvalue())
-
-
-def tile_metrics(classes: list[str], labels: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, per-class precision, recall, F1 and support, and the confusion matrix (true by row).
-
-    Computed from the confusion matrix by hand: importing torchmetrics (torchvision, dynamo) takes
-    longer than a whole run over a patch folder. A ratio with a zero denominator is 0, as in
-    torchmetrics and scikit-learn's ``zero_division=0``.
-    """
-    index = {c: i for i, c in enumerate(classes)}
-    k = len(classes)
-    target = np.array([index[c] for c in labels], np.int64)
-    preds = np.array([index[c] for c in predicted], np.int64)
-    matrix = np.bincount(target * k + preds, minlength=k * k).reshape(k, k)
-    hits = np.diag(matrix).astype(np.float64)
-    support, claimed = matrix.sum(axis=1), matrix.sum(axis=0)
-    precision = np.divide(hits, claimed, out=np.zeros(k), where=claimed > 0)
-    recall = np.divide(hits, support, out=np.zeros(k), where=support > 0)
-    both = precision + recall
-    f1 = np.divide(2 * precision * recall, both, out=np.zeros(k), where=both > 0)
-    return {
-        "tiles": len(target),
-        "accuracy": float(hits.sum() / max(len(target), 1)),
-        "per_class": {
-            c: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, c in enumerate(classes)
-        },
-        "classes": classes,
-        "confusion_matrix": matrix.tolist(),
-    }
-
-
-def _write_figure(path: Path, matrix: list[list[int]], classes: list[str]) -> None:
-    from satcnn.tasks.figures import close, confusion_matrix_figure
-
-    fig = confusion_matrix_figure(np.asarray(matrix), classes, title="Per-tile confusion matrix")
-    try:
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, dpi=100)
-    finally:
-        close(fig)
-
-
-def write_per_tile_records(
-    out_dir: Path, shard: tuple[int, int], classes: list[str], results: list[TileResult]
-) -> tuple[Path | None, Path | None]:
-    """Write ``predictions.csv`` and, for fully labelled tiles, ``metrics.json`` and the figure.
-
-    Returns:
-        The predictions and metrics paths (``None`` where not written).
-    """
-    rows = [r for r in results if r.status == "done" and r.probabilities is not None]
-    if not rows:
-        return None, None
-    suffix = f".rank{shard[0]}" if shard[1] > 1 else ""
-    labelled = all(r.label is not None for r in rows)
-    predictions = out_dir / f"predictions{suffix}.csv"
-    _write_predictions(predictions, classes, rows, labelled or any(r.label for r in rows))
-    if not labelled:
-        return predictions, None
-    metrics = tile_metrics(classes, [str(r.label) for r in rows], [_predicted(r) for r in rows])
-    metrics_path = out_dir / f"metrics{suffix}.json"
-    write_text_atomic(metrics_path, json.dumps(metrics, indent=2) + "\n")
-    _write_figure(out_dir / f"confusion_matrix{suffix}.png", metrics["confusion_matrix"], classes)
-    logger.info("per-tile accuracy %.4f over %d tiles", metrics["accuracy"], metrics["tiles"])
-    return predictions, metrics_path
+    return starts_batch(batch[0].data.shape, len(batch), read.data.shape)

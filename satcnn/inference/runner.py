@@ -10,7 +10,7 @@ computing on it, and writes ``<output_dir>/<input stem>.tif``:
 * classifiers: a class-map COG (see ``classify_raster``) and ``class_fractions.csv`` with one row
   per tile (``tile, input, <class>...``), merged with the rows of earlier runs in the same folder;
   tiles of the model's patch size (every tile with ``per_tile``) get one label each instead, in
-  ``predictions.csv``, with metrics for per-class input folders (``satcnn.inference.per_tile``);
+  ``predictions.csv``, with metrics for per-class input folders (``satcnn.inference.per_tile_records``);
 * with ``vector``, road graphs or class polygons beside the COGs (``<stem>_roads.gpkg``,
   ``<stem>_classes.gpkg``); with ``allow_no_crs``, inputs without a CRS get outputs on their
   pixel grid without one.
@@ -59,7 +59,7 @@ from satcnn.inference.manifest import record_names, write_fractions, write_manif
 from satcnn.inference.model_io import LoadedModel, load_model
 from satcnn.inference.options import InferenceOptions
 from satcnn.inference.outputs import check_output_names
-from satcnn.inference.per_tile import write_per_tile_records
+from satcnn.inference.per_tile_records import write_per_tile_records
 from satcnn.inference.report import InferenceReport, TileResult
 from satcnn.inference.tracking import track_run
 from satcnn.io.atomic import check_writable
