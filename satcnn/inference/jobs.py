@@ -66,6 +66,8 @@ class TileJob(ABC):
     expected: list[OutputTags | VectorTags | None]
     params: dict[str, Any]
     classes: list[str]
+    tiles: TileClassifier | None = None
+    """Gives tiles one label each (classifiers); ``batched`` tiles go to it."""
 
     def __init__(self) -> None:
         self._versions: dict[str, str | None] = {}  # remote inputs' versions, asked once a run
@@ -384,6 +386,7 @@ class ClassificationTiles(TileJob):
         self, srcs: Sequence[Path]
     ) -> Generator[tuple[Path, TileResult | SatcnnError], None, None]:
         """One label per tile, read ahead and classified in batches (``TileClassifier.stream``)."""
+        assert self.tiles is not None
         t = time.perf_counter()
         for read, outcome in self.tiles.stream(srcs):
             now = time.perf_counter()

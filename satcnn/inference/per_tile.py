@@ -144,8 +144,9 @@ class TileReader:
         self._check(info)
         return info
 
-    def check(self, src: Path) -> tuple[int, int, int]:
-        """Every check that ``read`` makes but reading the pixels; the shape ``read`` gives.
+    def check(self, src: Path) -> tuple[RasterInfo, tuple[int, int, int]]:
+        """Every check that ``read`` makes but reading the pixels; the header, and the shape of
+        the data ``read`` gives.
 
         Raises:
             SatcnnError: ``src`` cannot be used (names it).
@@ -154,7 +155,7 @@ class TileReader:
             with opened_raster(src, **self._checks()) as (ds, info):
                 self._check(info)
                 reader = WindowReader(ds, self.bands) if self.rule is None else self.rule.reader(ds, src)
-                return (len(reader.indexes), info.height, info.width)
+                return info, (len(reader.indexes), info.height, info.width)
         except RasterioError as err:
             raise RasterError(f"cannot read or write: {err}", src) from err
 

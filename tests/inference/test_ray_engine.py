@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -26,7 +27,7 @@ from mlflow import MlflowClient
 
 from satcnn.inference import InferenceOptions, run_inference
 from satcnn.inference.ray_engine import RayEngine
-from tests.factories import NAIP, ROOT, crop, satcnn, write_checkpoint
+from tests.factories import NAIP, ROOT, SAT6_TIFS, crop, satcnn, write_checkpoint
 
 ROAD = {"window": 64, "margin": 8, "output_type": "both", "vector": True}
 """Windows of 64 px on a 160 x 200 raster: 12 batches, more than one per worker."""
@@ -161,27 +162,51 @@ def test_road_outputs_equal_the_local_runners_and_a_rerun_skips(
     assert (remote / "tile.tif").stat().st_mtime_ns == before
 
 
+def _mixed_folder(root: Path) -> Path:
+    """The 48 real SAT-6 patches in per-class folders (one label each), three larger NAIP crops among
+    them (class maps, which split the runs of label tiles), and a bad patch."""
+    for src in sorted((SAT6_TIFS / "trn").glob("*/*.tif")):
+        (root / src.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, root / src.parent.name / src.name)
+    for i in range(3):
+        crop(NAIP, root / "trees" / f"naip{i}.tif", 120 + 28 * i, 150)
+    (root / "roads" / "0_bad.tif").write_bytes(b"II*\x00" + b"\x00" * 60)  # a header, nothing readable
+    return root
+
+
 @pytest.mark.slow
-def test_class_maps_equal_the_local_runners(cluster: Any, tmp_path: Path) -> None:
+def test_class_maps_and_labels_equal_the_local_runners(cluster: Any, tmp_path: Path) -> None:
     ckpt = write_checkpoint(tmp_path / "sat6.ckpt")
-    (tmp_path / "in").mkdir()
-    for i in range(2):
-        crop(NAIP, tmp_path / "in" / f"t{i}.tif", 120 + 28 * i, 150)
-    opts = {"stride": 14, "block": 56, "track": False, "progress": False}
-    local = run_inference(InferenceOptions(ckpt, tmp_path / "in", tmp_path / "local", **opts))
+    inputs = _mixed_folder(tmp_path / "in")
+    opts = {
+        "stride": 14,
+        "block": 56,
+        "track": False,
+        "progress": False,
+        "keep_going": True,
+        "allow_no_crs": True,
+    }
+    local = run_inference(InferenceOptions(ckpt, inputs, tmp_path / "local", **opts))
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     ray_opts = {**opts, "track": True, "tracking_uri": store}
     options = InferenceOptions(
-        ckpt, tmp_path / "in", tmp_path / "ray", engine="ray", address=cluster.address, workers=2, **ray_opts
+        ckpt, inputs, tmp_path / "ray", engine="ray", address=cluster.address, workers=2, **ray_opts
     )
     remote = run_inference(options, RayEngine(options))
-    assert [r.status for r in remote.results] == ["done", "done"]
+    assert [r.status for r in remote.results] == [r.status for r in local.results]
+    assert [str(r.input) for r in remote.failures] == [str(inputs / "roads" / "0_bad.tif")]
     run = MlflowClient(store).get_run(remote.mlflow_run_id)  # type: ignore[arg-type]
-    assert run.data.params["engine"] == "ray" and run.data.metrics["tiles"] == 2
-    assert run.data.metrics["ray_model_megapixels_per_s"] > 0 and run.data.metrics["ray_windows"] > 2
+    assert run.data.params["engine"] == "ray" and run.data.metrics["tiles"] == 51
+    assert run.data.metrics["ray_model_megapixels_per_s"] > 0 and run.data.metrics["ray_windows"] > 51
     assert [r.class_fractions for r in remote.results] == [r.class_fractions for r in local.results]
-    _same_files(tmp_path / "local", tmp_path / "ray", ["t0.tif", "t1.tif", "class_fractions.csv"])
+    maps = [f"naip{i}.tif" for i in range(3)]
+    _same_files(tmp_path / "local", tmp_path / "ray", [*maps, "class_fractions.csv", "predictions.csv"])
+    _same_files(tmp_path / "local", tmp_path / "ray", ["metrics.json"])
     _same_manifest(tmp_path / "local", tmp_path / "ray")
+    index = pq.read_table(tmp_path / "ray" / "window_index.parquet").to_pylist()
+    tiles = [r for r in index if r["kind"] == "tile"]
+    assert len(tiles) == 48 and {Path(r["src"]).name for r in index if r["kind"] == "windows"} == set(maps)
+    assert len({r["batch"] for r in tiles}) >= 3  # the class maps and the bad patch split the batches
 
 
 @pytest.mark.slow

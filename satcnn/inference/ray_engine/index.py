@@ -1,24 +1,30 @@
 """The driver's side of a Ray run: the window index it writes, and the outputs it assembles.
 
 The **window index** (``window_index.parquet`` in the output folder, written atomically before
-the pipeline starts) has one row per model batch of every raster to compute: ``raster`` (its
+the pipeline starts) has one row per model batch of every raster to compute (``kind`` is
+``windows``), and one row per tile that gets one label (``kind`` is ``tile``): ``raster`` (its
 position among the inputs), ``src`` (path or href), ``batch`` (the batch of the local runner's
-window plan), ``windows`` (windows in it), ``col_off``, ``row_off``, ``width``, ``height`` (the
-input pixels its windows span), ``output`` (the first output file) and the raster's grid
-(``raster_width``, ``raster_height``, ``crs`` as WKT, ``transform`` as six numbers). Workers read
+window plan; for a tile, its batch among the run's tile batches), ``windows`` (windows in it),
+``col_off``, ``row_off``, ``width``, ``height`` (the input pixels its windows span), ``bands``,
+``output`` (the first output file; empty for a tile) and the raster's grid (``raster_width``,
+``raster_height``, ``crs`` as WKT, ``transform`` as six numbers). Workers read
 their rows' windows from ``src``, so inputs and outputs must be where every node sees them (a
 shared file system, or an object store for the inputs).
 
-Each raster to compute is a ``RasterWork``: its output is written by the same atomic COG writer,
-with the same tags, as by the local runner; the driver writes each batch's arrays as they come
-back, in any order (a batch that comes back twice, after a retry, is written once), and
-publishes the COG when its last batch is in. Only the batches in flight are in memory.
+Tiles that get one label are checked on the driver and planned into the batches that
+``TileClassifier.stream`` would make of them (``TileBatch``): one Ray row each, their results
+made on the driver. Each raster to compute is a ``RasterWork``: its output is written by the
+same atomic COG writer, with the same tags, as by the local runner; the driver writes each
+batch's arrays as they come back, in any order (a batch that comes back twice, after a retry,
+is written once), and publishes the COG when its last batch is in. Only the batches in flight are in memory.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +42,7 @@ from satcnn.io.raster import RasterInfo
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["INDEX_NAME", "RasterWork", "write_index"]
+__all__ = ["INDEX_NAME", "RasterWork", "TileBatch", "Work", "read_memory", "write_index"]
 
 INDEX_NAME = "window_index.parquet"
 
@@ -76,6 +82,28 @@ class RasterWork:
     def windows(self) -> int:
         """Windows (or blocks) of the plan."""
         return sum(len(b) for b in self.plan.batches)
+
+    @property
+    def positions(self) -> list[int]:
+        """Its place among the inputs, as a list."""
+        return [self.position]
+
+    @property
+    def pixels(self) -> int:
+        """Input pixels."""
+        return self.info.width * self.info.height
+
+    @property
+    def read_bytes(self) -> int:
+        """Most bytes a read task holds for it: a batch as float32, and that batch pickled."""
+        return max(2 * 4 * r["bands"] * r["width"] * r["height"] for r in self.rows())
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Its rows of the Ray dataset: one per batch."""
+        return [
+            {"raster": self.position, "src": str(self.src), "batch": b, "tiles": ""}
+            for b in range(len(self.plan.batches))
+        ]
 
     def add(
         self, index: int, arrays: list[tuple[np.ndarray, tuple[int, int, int, int]]], classes: list[str]
@@ -137,6 +165,7 @@ class RasterWork:
             span = union(*[plan.window(u) for u in units])
             out.append(
                 {
+                    "kind": "windows",
                     "raster": self.position,
                     "src": str(self.src),
                     "batch": b,
@@ -145,6 +174,7 @@ class RasterWork:
                     "row_off": int(span.row_off),
                     "width": int(span.width),
                     "height": int(span.height),
+                    "bands": info.count,
                     "output": str(self.outs[0]),
                     "raster_width": info.width,
                     "raster_height": info.height,
@@ -155,7 +185,87 @@ class RasterWork:
         return out
 
 
-def write_index(path: Path, works: list[RasterWork]) -> list[dict[str, Any]]:
+@dataclass
+class TileBatch:
+    """Tiles that get one label each, classified in one model batch on the cluster.
+
+    Attributes:
+        number: Its place among the run's tile batches.
+        positions: The tiles' places among the run's inputs.
+        srcs: The tiles.
+        infos: Their headers (checked by the driver).
+        bands: Bands the model reads from each.
+        read_s, model_s, write_s: Seconds spent in each stage.
+    """
+
+    number: int
+    positions: list[int]
+    srcs: list[Path]
+    infos: list[RasterInfo]
+    bands: int
+    read_s: float = 0.0
+    model_s: float = 0.0
+    write_s: float = 0.0
+
+    @property
+    def position(self) -> int:
+        """The place of its first tile among the inputs."""
+        return self.positions[0]
+
+    @property
+    def windows(self) -> int:
+        """Tiles in it."""
+        return len(self.srcs)
+
+    @property
+    def pixels(self) -> int:
+        """Input pixels."""
+        return sum(i.width * i.height for i in self.infos)
+
+    @property
+    def read_bytes(self) -> int:
+        """Most bytes its read task holds: the tiles as float32, and pickled."""
+        return 2 * 4 * self.bands * self.pixels
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Its row of the Ray dataset."""
+        srcs = [str(s) for s in self.srcs]
+        return [{"raster": self.position, "src": srcs[0], "batch": self.number, "tiles": json.dumps(srcs)}]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Its rows of the window index: one per tile."""
+        out = []
+        for pos, src, info in zip(self.positions, self.srcs, self.infos, strict=True):
+            crs = info.crs.to_wkt() if info.crs is not None else ""
+            out.append(
+                {
+                    "kind": "tile",
+                    "raster": pos,
+                    "src": str(src),
+                    "batch": self.number,
+                    "windows": 1,
+                    "col_off": 0,
+                    "row_off": 0,
+                    "width": info.width,
+                    "height": info.height,
+                    "bands": self.bands,
+                    "output": "",
+                    "raster_width": info.width,
+                    "raster_height": info.height,
+                    "crs": crs,
+                    "transform": [float(v) for v in tuple(info.transform)[:6]],
+                }
+            )
+        return out
+
+    def abort(self) -> None:
+        """Nothing to drop: its results are made on the driver."""
+
+
+Work = RasterWork | TileBatch
+
+
+def write_index(path: Path, works: Sequence[Work]) -> list[dict[str, Any]]:
     """Write the window index of ``works`` to ``path`` (Parquet, atomically) and return its rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -166,3 +276,14 @@ def write_index(path: Path, works: list[RasterWork]) -> list[dict[str, Any]]:
         pq.write_table(table, tmp)
     logger.info("window index: %d batches of %d rasters in %s", len(rows), len(works), path)
     return rows
+
+
+def read_memory(works: Sequence[Work]) -> int:
+    """Bytes a read task holds at most (``read_bytes`` of the largest work).
+
+    Given to Ray as the read stage's ``memory``, so that a node is not given more reads than its
+    memory holds. It also keeps the reads out of the model actors: Ray Data fuses a task stage
+    into the actor stage after it when their resources are the same, and the actors would then
+    read each batch themselves, in turn with the model, instead of being fed by tasks beside it.
+    """
+    return max(w.read_bytes for w in works)

@@ -12,8 +12,13 @@ Ray retries what a lost worker or node was doing: Ray Data's defaults retry a ta
 system failure and restart a lost actor (and retry its calls) without limit, and its no-progress
 guard fails a job that stops moving (``RAY_DATA_EXECUTION_NO_PROGRESS_TIMEOUT_S``, 30 minutes),
 which the driver reports in one line. A tile's own problem comes back as a row and fails that
-tile once; an error in satcnn's own code is not retried (Ray Data's ``max_map_retries`` is 0). Tiles that get
-one label (classifiers) are classified on the driver, as by the local runner.
+tile once; an error in satcnn's own code is not retried (Ray Data's ``max_map_retries`` is 0).
+
+Tiles that get one label (a classifier's patch-sized tiles, every tile with ``per_tile``) are
+checked on the driver (their headers and the input rule, so a bad tile is reported as on one
+process), planned into the batches that the local runner would make of them, read by tasks and
+classified by the same actors; their records (``predictions.csv``, metrics) are written by the
+driver.
 """
 
 from __future__ import annotations
@@ -32,15 +37,24 @@ from satcnn import errors
 from satcnn.errors import ConfigError, SatcnnError
 from satcnn.inference.budget import announce
 from satcnn.inference.engine import InputReader, open_input, output_writer
-from satcnn.inference.jobs import TileJob
+from satcnn.inference.jobs import ClassificationTiles, TileJob
 from satcnn.inference.options import InferenceOptions
+from satcnn.inference.per_tile import Outcome as LabelOutcome
+from satcnn.inference.per_tile import TileRead, plan_batches
 from satcnn.inference.ray_engine.cluster import Resources, connect, plan_resources
-from satcnn.inference.ray_engine.index import INDEX_NAME, RasterWork, write_index
-from satcnn.inference.ray_engine.stages import Predict, StageSpec, read_windows
+from satcnn.inference.ray_engine.index import (
+    INDEX_NAME,
+    RasterWork,
+    TileBatch,
+    Work,
+    read_memory,
+    write_index,
+)
+from satcnn.inference.ray_engine.stages import Predict, StageSpec, TileSpec, read_windows
 from satcnn.inference.report import InferenceReport, TileResult
-from satcnn.inference.runner import Failure, failed_result, outcomes
+from satcnn.inference.runner import Failure, failed_result
 from satcnn.io.output_tags import is_current
-from satcnn.io.raster import open_dataset
+from satcnn.io.raster import RasterInfo, open_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +90,7 @@ class RayEngine:
     ) -> SatcnnError | None:
         """Process ``inputs`` into ``report`` (in input order); the error that stopped the run, if any."""
         results: dict[int, Outcome] = {}
-        works, labels = self._check(job, inputs, options, results)
-        if labels:
-            for pos, outcome in zip(labels, outcomes(job, [inputs[p] for p in labels], options), strict=True):
-                results[pos] = outcome
+        works = self._check(job, inputs, options, results)
         t = time.perf_counter()
         if works:
             try:
@@ -95,27 +106,37 @@ class RayEngine:
             report.results.append(result)
             error = error or err
         self._figures(works, wall)
-        return error
+        return None if options.keep_going else error  # as on one process: failures are in the report
 
     def _check(
         self, job: TileJob, inputs: list[Path], options: InferenceOptions, results: dict[int, Outcome]
-    ) -> tuple[list[RasterWork], list[int]]:
-        """Check the inputs in order; the rasters to compute and the positions of label tiles.
+    ) -> list[Work]:
+        """Check the inputs in order; the rasters and the batches of label tiles to compute.
 
         Without ``keep_going`` nothing after the first failing input is done, as on one process.
         """
-        works: list[RasterWork] = []
-        labels: list[int] = []
+        works: list[Work] = []
+        run: list[tuple[int, Path, RasterInfo | None, tuple[int, int, int] | None]] = []  # label tiles
         for pos, src in enumerate(inputs):
+            t = time.perf_counter()
             if job.batched(src):
-                labels.append(pos)
+                assert job.tiles is not None
+                try:
+                    info, shape = job.tiles.reader.check(src)
+                    run.append((pos, src, info, shape))
+                except (SatcnnError, RasterioError) as err:
+                    results[pos] = failed_result(src, err, time.perf_counter() - t)
+                    run.append((pos, src, None, None))
+                    if not options.keep_going:
+                        break
                 continue
+            works += _tile_batches(run, len([w for w in works if isinstance(w, TileBatch)]))
+            run = []
             outs = job.outputs(src, options.out_dir)
             if outs and not options.overwrite and is_current(outs, job.expected_for(src)):
                 logger.info("skipping %s: %s exists (use overwrite to redo)", src, outs[0])
                 results[pos] = job.skipped(src, outs)
                 continue
-            t = time.perf_counter()
             try:
                 version = job.version_of(src)  # asked by the staleness check, before the bytes
                 info = open_input(src, outs[0], job.raster, job.settings)
@@ -130,66 +151,68 @@ class RayEngine:
                     break
                 continue
             works.append(RasterWork(pos, src, outs, info, plan, writer))
-        return works, labels
+        return works + _tile_batches(run, len([w for w in works if isinstance(w, TileBatch)]))
 
     def _pipeline(
         self,
         job: TileJob,
-        works: list[RasterWork],
+        works: list[Work],
         options: InferenceOptions,
         results: dict[int, Outcome],
         stop: bool,
     ) -> None:
         rows = write_index(options.out_dir / INDEX_NAME, works)
-        by_pos = {w.position: w for w in works}
+        by_key = {w.position: w for w in works}
+        todo = {p for w in works for p in w.positions}
         classes = list(job.classes)
-        limit, stopped = max(by_pos), False  # the last input to finish; lowered by a failure
+        limit, stopped = max(todo), False  # the last input to finish; lowered by a failure
         with connect(options.address) as ray:
             res = plan_resources(
                 ray.cluster_resources(), options.workers, options.gpus_per_worker, options.cpus_per_reader
             )
             self.params["workers"] = res.workers
             logger.info("ray: %d batches, %s", len(rows), res)
-            stream = self._dataset(ray, job, rows, res).iter_rows()
-            bar = tqdm(total=len(rows), unit="batch", desc="infer (ray)", disable=not options.progress)
+            stream = self._dataset(ray, job, works, res).iter_rows()
+            bar = tqdm(
+                total=sum(len(w.tasks()) for w in works),
+                unit="batch",
+                desc="infer (ray)",
+                disable=not options.progress,
+            )
             try:
                 for row in _guarded(stream):
                     bar.update(1)
-                    work = by_pos[int(row["raster"])]
-                    if work.position in results or work.position > limit:
+                    work = by_key[int(row["raster"])]
+                    if all(p in results for p in work.positions) or work.position > limit:
                         continue  # failed or done already (a repeat after a retry), or after a stop
                     work.read_s += float(row["read_s"])
                     work.model_s += float(row["model_s"])
-                    try:
-                        if row["error"]:
-                            raise _error(str(row["error"]))
-                        arrays = pickle.loads(row["payload"])
-                        if work.add(int(row["batch"]), arrays, classes):
-                            results[work.position] = work.finish(job, classes)
-                    except (SatcnnError, RasterioError) as err:
-                        work.abort()
-                        results[work.position] = failed_result(work.src, err, 0.0)
-                        if stop:  # as on one process: finish the inputs before it, drop those after
-                            limit, stopped = min(limit, work.position), True
-                    if stopped and all(p in results for p in by_pos if p <= limit):
+                    if isinstance(work, TileBatch):
+                        failed = _label(job, work, pickle.loads(row["payload"]), results)
+                    else:
+                        failed = _assemble(job, work, row, classes, results)
+                    if failed is not None and stop:  # as on one process: finish the inputs before it
+                        limit, stopped = min(limit, failed), True
+                    if stopped and all(p in results for p in todo if p <= limit):
                         return
             finally:
                 bar.close()
 
-    def _dataset(self, ray: Any, job: TileJob, rows: list[dict[str, Any]], res: Resources) -> Any:
+    def _dataset(self, ray: Any, job: TileJob, works: list[Work], res: Resources) -> Any:
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # the driver shows its own bar and errors
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
         ctx.max_errored_blocks = 0
-        spec = StageSpec(job.raster, job.settings)
-        keep = [{k: r[k] for k in ("raster", "src", "batch")} for r in rows]
-        ds = ray.data.from_items(keep, override_num_blocks=len(keep))
+        spec = StageSpec(job.raster, job.settings, TileSpec.of(job.tiles) if job.tiles else None)
+        tasks = [t for w in works for t in w.tasks()]
+        ds = ray.data.from_items(tasks, override_num_blocks=len(tasks))
         ds = ds.map_batches(
             read_windows,
             batch_size=1,
             fn_kwargs={"spec": spec},
             num_cpus=res.reader_cpus,
+            memory=read_memory(works),
         )
         return ds.map_batches(
             Predict,
@@ -205,15 +228,64 @@ class RayEngine:
             num_gpus=res.actor_gpus or None,
         )
 
-    def _figures(self, works: list[RasterWork], wall: float) -> None:
+    def _figures(self, works: list[Work], wall: float) -> None:
         """Per-stage seconds (summed over workers) and megapixels per second of each."""
-        mp = sum(w.info.width * w.info.height for w in works) / 1e6
+        mp = sum(w.pixels for w in works) / 1e6
         for stage in ("read", "model", "write"):
             seconds = sum(getattr(w, f"{stage}_s") for w in works)
             self.stages[f"ray_{stage}_seconds"] = seconds
             self.stages[f"ray_{stage}_megapixels_per_s"] = mp / seconds if seconds > 0 else 0.0
         self.stages["ray_pipeline_seconds"] = wall
         self.stages["ray_windows"] = float(sum(w.windows for w in works))
+
+
+def _tile_batches(
+    run: list[tuple[int, Path, RasterInfo | None, tuple[int, int, int] | None]], first: int
+) -> list[TileBatch]:
+    """The batches ``TileClassifier.stream`` makes of a run of consecutive label tiles (checked:
+    a tile without a header failed), numbered from ``first``."""
+    batches = plan_batches([shape for *_, shape in run])
+    out = []
+    for i, batch in enumerate(batches):
+        tiles = [run[k] for k in batch]
+        infos = [info for _, _, info, _ in tiles if info is not None]
+        bands = run[batch[0]][3][0]  # type: ignore[index]
+        out.append(TileBatch(first + i, [p for p, *_ in tiles], [s for _, s, *_ in tiles], infos, bands))
+    return out
+
+
+def _assemble(
+    job: TileJob, work: RasterWork, row: dict[str, Any], classes: list[str], results: dict[int, Outcome]
+) -> int | None:
+    """Write a row's arrays into its raster's output (published with its last batch); the
+    raster's position when it failed."""
+    try:
+        if row["error"]:
+            raise _error(str(row["error"]))
+        if work.add(int(row["batch"]), pickle.loads(row["payload"]), classes):
+            results[work.position] = work.finish(job, classes)
+    except (SatcnnError, RasterioError) as err:
+        work.abort()
+        results[work.position] = failed_result(work.src, err, 0.0)
+        return work.position
+    return None
+
+
+def _label(
+    job: TileJob, work: TileBatch, labelled: list[tuple[TileRead, LabelOutcome]], results: dict[int, Outcome]
+) -> int | None:
+    """The results of a batch's label tiles (as ``process_many`` makes them); the first failed."""
+    assert isinstance(job, ClassificationTiles)
+    failed = None
+    share = work.model_s / max(len(labelled), 1)
+    for pos, (read, outcome) in zip(work.positions, labelled, strict=True):
+        result = job.labelled(read, outcome, read.seconds + share)
+        if isinstance(result, SatcnnError):
+            results[pos] = failed_result(read.src, result, read.seconds)
+            failed = pos if failed is None else failed
+        else:
+            results[pos] = result
+    return failed
 
 
 def _guarded(stream: Any) -> Any:

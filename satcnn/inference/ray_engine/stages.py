@@ -1,11 +1,13 @@
 """The two stages that run on the Ray cluster: read a batch of windows (tasks), predict it (actors).
 
 Both take and give Ray Data batches of rows (``dict`` of columns). A row is one batch of the
-local runner's window plan (``WindowPlan.batches[batch]``) of one raster, so the model sees the
-same batches as on one process. Arrays travel pickled in a ``payload`` column (window sizes vary
-between rasters and plans). A problem of the tile itself (``SatcnnError``, or a rasterio error
-turned into one) is returned in the ``error`` column rather than raised, so Ray does not retry
-it; anything else (a worker killed, a node lost) is Ray's to retry.
+local runner's window plan (``WindowPlan.batches[batch]``) of one raster, or (``tiles`` holds
+their paths) one batch of tiles that get one label each, as ``TileClassifier.stream`` batches
+them; so the model sees the same batches as on one process. Arrays travel pickled in a
+``payload`` column (window sizes vary between rasters and plans). A problem of the tile itself
+(``SatcnnError``, or a rasterio error turned into one) is returned in the ``error`` column (in
+the ``TileRead`` of a tile given a label) rather than raised, so Ray does not retry it; anything
+else (a worker killed, a node lost) is Ray's to retry.
 
 Each worker process keeps the plans and the opened inputs of its last few rasters, so the input
 rule (band selection, percentiles) runs once per raster and process, not once per batch.
@@ -13,6 +15,7 @@ rule (band selection, percentiles) runs once per raster and process, not once pe
 
 from __future__ import annotations
 
+import json
 import pickle
 import time
 import warnings
@@ -30,14 +33,31 @@ from rasterio.io import DatasetReader
 from satcnn.errors import RasterError, SatcnnError
 from satcnn.inference.device import prepare_model
 from satcnn.inference.engine import InputReader, Model, RasterJob, StreamSettings, WindowPlan, compute_batch
+from satcnn.inference.per_tile import TileClassifier, TileReader, read_ahead
 from satcnn.io.raster import RasterInfo, gdal_cache_env, open_dataset
 from satcnn.io.remote import as_path
 
-__all__ = ["Predict", "StageSpec", "error_of", "read_windows"]
+__all__ = ["Predict", "StageSpec", "TileSpec", "error_of", "read_windows"]
 
 Batch = dict[str, Any]
 KEEP = 4
 """Rasters whose plan and opened input a worker process keeps."""
+
+
+@dataclass(frozen=True)
+class TileSpec:
+    """How the run gives tiles one label each: ``TileClassifier``'s settings, without its model."""
+
+    reader: TileReader
+    classes: tuple[str, ...]
+    stride: int
+    precision: str
+    tta: str
+
+    @classmethod
+    def of(cls, tiles: TileClassifier) -> TileSpec:
+        """The settings of ``tiles``."""
+        return cls(tiles.reader, tuple(tiles.classes), tiles.stride, tiles.precision, tiles.tta)
 
 
 @dataclass(frozen=True)
@@ -47,10 +67,12 @@ class StageSpec:
     Attributes:
         raster: Plans a raster's windows (``SegmentationJob`` or ``ClassMapJob``).
         settings: The streaming engine's settings of the run (input rule, precision, device).
+        tiles: How tiles get one label (classifiers), else ``None``.
     """
 
     raster: RasterJob
     settings: StreamSettings
+    tiles: TileSpec | None = None
 
 
 def error_of(err: BaseException, src: str) -> str:
@@ -110,10 +132,24 @@ def _columns(rows: list[dict[str, Any]]) -> Batch:
     return {k: np.array([r[k] for r in rows], dtype=object) for k in rows[0]}
 
 
+def _read_tiles(row: dict[str, Any], spec: StageSpec) -> dict[str, Any]:
+    """Read a row's tiles whole: ``payload`` holds their ``TileRead``s (a tile's problem in it) pickled."""
+    assert spec.tiles is not None
+    t = time.perf_counter()
+    with warnings.catch_warnings():  # the driver gave them when it checked the inputs
+        warnings.simplefilter("ignore")
+        reads = list(read_ahead(spec.tiles.reader, [as_path(s) for s in json.loads(row["tiles"])]))
+    payload = pickle.dumps(reads, protocol=pickle.HIGHEST_PROTOCOL)
+    return {**row, "payload": payload, "error": "", "read_s": time.perf_counter() - t}
+
+
 def read_windows(batch: Batch, spec: StageSpec) -> Batch:
     """Read each row's windows (a Ray task): ``payload`` holds ``(info, x, valid)`` pickled."""
     out = []
     for row in _rows(batch):
+        if row["tiles"]:
+            out.append(_read_tiles(row, spec))
+            continue
         src, index = str(row["src"]), int(row["batch"])
         t = time.perf_counter()
         payload, error = b"", ""
@@ -164,6 +200,19 @@ class Predict:
         self.model: Callable[[torch.Tensor], torch.Tensor] = prepare_model(
             model, device, spec.settings.compile
         )
+        t = spec.tiles
+        self.tiles = None
+        if t is not None and isinstance(model, torch.nn.Module):
+            self.tiles = TileClassifier(model, t.classes, t.reader, t.stride, device, t.precision, t.tta)
+
+    def _label(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Label a row's tiles: ``payload`` holds ``[(TileRead without pixels, outcome)]`` pickled."""
+        assert self.tiles is not None
+        t = time.perf_counter()
+        reads = pickle.loads(row["payload"])
+        labelled = [(replace(r, data=None, valid=None), o) for r, o in self.tiles.label(reads)]
+        payload = pickle.dumps(labelled, protocol=pickle.HIGHEST_PROTOCOL)
+        return {**row, "payload": payload, "error": "", "model_s": time.perf_counter() - t}
 
     def __call__(self, batch: Batch) -> Batch:
         """Each row's arrays: ``payload`` holds ``[(array, (col_off, row_off, width, height))]`` pickled."""
@@ -171,6 +220,9 @@ class Predict:
         for row in _rows(batch):
             if row["error"]:
                 out.append({**row, "payload": b"", "model_s": 0.0})
+                continue
+            if row["tiles"]:
+                out.append(self._label(row))
                 continue
             src, index = str(row["src"]), int(row["batch"])
             t = time.perf_counter()
