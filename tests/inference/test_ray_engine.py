@@ -27,7 +27,7 @@ from mlflow import MlflowClient
 
 from satcnn.inference import InferenceOptions, run_inference
 from satcnn.inference.ray_engine import RayEngine
-from tests.factories import NAIP, ROOT, SAT6_TIFS, crop, satcnn, write_checkpoint
+from tests.factories import NAIP, ROOT, SAT6_TIFS, crop, free_port, satcnn, write_checkpoint
 
 ROAD = {"window": 64, "margin": 8, "output_type": "both", "vector": True}
 """Windows of 64 px on a 160 x 200 raster: 12 batches, more than one per worker."""
@@ -279,6 +279,22 @@ def test_a_worker_node_killed_mid_run_changes_nothing(
     assert not job.is_alive()
     assert [r.status for r in outcome["report"].results] == ["done"]
     _same_files(tmp_path / "local", tmp_path / "ray", ["big.tif"])
+
+
+def test_an_address_where_nothing_listens_is_one_line_at_once(
+    road: tuple[Path, Path], tmp_path: Path
+) -> None:
+    ckpt, tile = road
+    address = f"127.0.0.1:{free_port()}"  # Ray alone retries it for about 14 minutes
+    done = satcnn(
+        "infer", "--model", ckpt, "--input", tile, "--output", tmp_path / "out", "--engine", "ray",
+        "--address", address, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"satcnn: error: cannot reach the Ray cluster at '{address}': Connection refused (is it running?)"
+    ]
+    assert not (tmp_path / "out").exists()  # no model loaded, no index written
 
 
 def test_without_ray_the_engine_is_one_line(tmp_path: Path) -> None:

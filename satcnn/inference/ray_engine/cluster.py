@@ -9,6 +9,7 @@ after one reader's.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from satcnn.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["INSTALL_HINT", "Resources", "connect", "plan_resources", "require_ray"]
+__all__ = ["INSTALL_HINT", "Resources", "check_reachable", "connect", "plan_resources", "require_ray"]
 
 INSTALL_HINT = "--engine ray needs Ray, which is not installed: pip install 'satcnn[ray]'"
 
@@ -36,6 +37,29 @@ def require_ray() -> ModuleType:
     except ImportError:
         raise ConfigError(INSTALL_HINT) from None
     return ray
+
+
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail at once when nothing answers at the cluster ``address`` names (``host:port`` or
+    ``ray://host:port``); ``None``, ``local`` and ``auto`` are left to Ray.
+
+    Ray itself retries an address where nothing listens for about 14 minutes (20 tries of its
+    GCS client, each waiting about 40 s), printing warnings as it goes.
+
+    Raises:
+        ConfigError: The address is not ``host:port``, or its port does not accept a connection.
+    """
+    if address in (None, "local", "auto"):
+        return
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address {address!r} is not auto, local, host:port or ray://host:port")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise ConfigError(f"cannot reach the Ray cluster at {address!r}: {reason} (is it running?)") from None
 
 
 @contextmanager

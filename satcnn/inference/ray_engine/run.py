@@ -41,7 +41,7 @@ from satcnn.inference.jobs import ClassificationTiles, TileJob
 from satcnn.inference.options import InferenceOptions
 from satcnn.inference.per_tile import Outcome as LabelOutcome
 from satcnn.inference.per_tile import TileRead, plan_batches
-from satcnn.inference.ray_engine.cluster import Resources, connect, plan_resources
+from satcnn.inference.ray_engine.cluster import Resources, check_reachable, connect, plan_resources
 from satcnn.inference.ray_engine.index import (
     INDEX_NAME,
     RasterWork,
@@ -76,6 +76,7 @@ class RayEngine:
     """The tiles of a run on a Ray cluster (``satcnn infer --engine ray``); see the module docstring."""
 
     def __init__(self, options: InferenceOptions) -> None:
+        check_reachable(options.address)  # before the model is loaded or anything written
         self.options = options
         self.params: dict[str, Any] = {
             "engine": "ray",
@@ -161,12 +162,12 @@ class RayEngine:
         results: dict[int, Outcome],
         stop: bool,
     ) -> None:
-        rows = write_index(options.out_dir / INDEX_NAME, works)
         by_key = {w.position: w for w in works}
         todo = {p for w in works for p in w.positions}
         classes = list(job.classes)
         limit, stopped = max(todo), False  # the last input to finish; lowered by a failure
         with connect(options.address) as ray:
+            rows = write_index(options.out_dir / INDEX_NAME, works)  # once the cluster answered
             res = plan_resources(
                 ray.cluster_resources(), options.workers, options.gpus_per_worker, options.cpus_per_reader
             )
