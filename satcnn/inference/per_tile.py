@@ -41,9 +41,9 @@ from rasterio.windows import Window
 from satcnn.data.class_names import match_class
 from satcnn.errors import RasterError, SatcnnError
 from satcnn.inference.device import autocast
-from satcnn.inference.engine import check_crs
 from satcnn.inference.input_rule import InputRule
 from satcnn.inference.report import TileResult
+from satcnn.inference.stream_input import check_crs
 from satcnn.inference.tta import tta_mean
 from satcnn.io.atomic import atomic_output, write_text_atomic
 from satcnn.io.inputs import RASTER_SUFFIXES
