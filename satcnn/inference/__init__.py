@@ -3,10 +3,10 @@
 Modules, one concept each: ``options`` (the run's options, checked once), ``inputs`` (input
 specs to rasters), ``launch`` (shard and device), ``budget`` (window count, output size and
 free disk, before the first window), ``engine`` (the streaming read -> compute -> write
-pipeline), ``segment`` and ``classify`` (what the engine computes for each task), ``outputs``
-(output names; their tags and staleness are ``satcnn.io.output_tags``), ``jobs`` (the per-tile
-work of a run), ``report``, ``manifest``, ``tracking`` (the inference's MLflow run), ``runner``
-(the batch run), ``cli``.
+pipeline; its parts are ``window_plan``, ``stream_input`` and ``stream_steps``), ``segment`` and
+``classify`` (what the engine computes for each task), ``outputs`` (output names; their tags and
+staleness are ``satcnn.io.output_tags``), ``jobs`` (the per-tile work of a run), ``report``,
+``manifest``, ``tracking`` (the inference's MLflow run), ``runner`` (the batch run), ``cli``.
 """
 
 from satcnn.inference.classify import ClassifyStats, class_map_transform, classify_raster

@@ -23,16 +23,10 @@ from rasterio.windows import Window
 from satcnn.checks import require_at_least, require_choice
 from satcnn.errors import ConfigError, ModelError
 from satcnn.inference.device import torch_device
-from satcnn.inference.engine import (
-    ASK_VERSION,
-    Model,
-    PredictStats,
-    StreamSettings,
-    WindowPlan,
-    stream_raster,
-)
+from satcnn.inference.engine import ASK_VERSION, PredictStats, stream_raster
 from satcnn.inference.options import TTA_KINDS
 from satcnn.inference.tta import tta_mean
+from satcnn.inference.window_plan import Model, StreamSettings, WindowPlan
 from satcnn.io.cog import Colormap
 from satcnn.io.output_tags import OutputTags
 from satcnn.io.raster import RasterInfo
@@ -256,7 +250,7 @@ def classify_raster(
         align: ``"center"`` or ``"corner"`` (see ``class_map_transform``).
         colormap: Colour table ``{class index: (r, g, b[, a])}``; default tab10.
         device, progress, bands, dtypes, prefetch, gdal_cache_mb, tags, overviews, blocksize:
-            As in ``satcnn.inference.engine.StreamSettings`` (``tags`` are extra output tags).
+            As in ``satcnn.inference.window_plan.StreamSettings`` (``tags`` are extra output tags).
         tta: ``none``, ``flip`` or ``d4`` (see ``ClassMapJob``).
 
     Returns:

@@ -11,6 +11,10 @@ grid. ``stream_raster`` does the rest (validation of the input, the reader, the 
 the progress bar, the atomic COG) once for both.
 
 Windows without any valid pixel are not given to the model; the plan encodes them as nodata.
+
+This module is the engine's public face: it also re-exports the names its parts define
+(``window_plan``: the plan and the settings; ``stream_input``: opening and reading the input;
+``stream_steps``: the batch compute and the output writer), which the Ray engine shares.
 """
 
 from __future__ import annotations
@@ -18,31 +22,25 @@ from __future__ import annotations
 import logging
 import math
 import time
-from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
-import torch
-from rasterio.errors import RasterioError
-from rasterio.io import DatasetReader
-from rasterio.windows import Window
 from tqdm.auto import tqdm
 
-from satcnn.errors import ConfigError, RasterError
 from satcnn.inference.budget import Estimate, announce
-from satcnn.inference.device import autocast, prepare_model, sync
-from satcnn.inference.input_rule import InputRule
-from satcnn.io.cog import AtomicCOGWriter, gdal_cause
-from satcnn.io.output_tags import OutputTags, RunTags
-from satcnn.io.raster import RasterInfo, gdal_cache_env, open_dataset, open_raster
-from satcnn.io.reader import WindowReader
-from satcnn.io.remote import as_path, is_href, source_key, source_version
+from satcnn.inference.device import prepare_model
+from satcnn.inference.stream_input import InputReader, check_crs, open_input
+from satcnn.inference.stream_steps import compute_batch, output_writer
+from satcnn.inference.window_plan import Model, RasterJob, StreamSettings, WindowPlan
+from satcnn.io.cog import AtomicCOGWriter
+from satcnn.io.raster import gdal_cache_env, open_dataset
+from satcnn.io.remote import as_path, source_version
 
 logger = logging.getLogger(__name__)
 
@@ -61,8 +59,6 @@ __all__ = [
     "stream_raster",
 ]
 
-Model = Callable[[torch.Tensor], torch.Tensor]
-U = TypeVar("U")
 B = TypeVar("B")
 R = TypeVar("R")
 C = TypeVar("C")
@@ -98,103 +94,6 @@ class PredictStats:
     def megapixels_per_s(self) -> float:
         """End-to-end throughput in input megapixels per second."""
         return self.pixels / 1e6 / self.seconds if self.seconds > 0 else math.inf
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    """How to run the engine on one raster, whatever the plan.
-
-    Attributes:
-        device: Where the model runs.
-        precision: ``32``, or ``bf16-mixed`` / ``16-mixed``: the model runs under
-            ``torch.autocast`` to that type; results come back as float32.
-        compile: Compile the model in place with ``torch.compile`` (once per model object).
-        transform_input: Applied to each batch on the device before the model (e.g. normalise).
-        progress: Show a tqdm bar.
-        bands: Expected band count or names, checked before any compute.
-        dtypes: Allowed input data types.
-        min_size: Smallest allowed raster side (in addition to the plan's own minimum).
-        prefetch: Batches in flight between stages.
-        gdal_cache_mb: GDAL block cache for this run (GDAL's default is 5% of RAM, which fills up
-            on large rasters); ``None`` keeps the current setting.
-        tags: Extra dataset tags for the output (override the plan's).
-        run: The run's tags (model identity), written on the output (``satcnn infer``).
-        overviews: Build COG overviews.
-        blocksize: COG tile size.
-        inputs: The model's input rule (band selection and checks, radiometry); when set it
-            replaces the ``bands`` and ``dtypes`` checks.
-        require_crs: Refuse an input without a CRS; otherwise its output is on its pixel grid
-            without one.
-    """
-
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    precision: str = "32"
-    compile: bool = False
-    transform_input: Callable[[torch.Tensor], torch.Tensor] | None = None
-    progress: bool = True
-    bands: int | Sequence[str] | None = None
-    dtypes: Sequence[str] | None = None
-    min_size: int | None = None
-    prefetch: int = 2
-    gdal_cache_mb: int | None = 64
-    tags: Mapping[str, Any] = field(default_factory=dict)
-    run: RunTags | None = None
-    overviews: bool = True
-    blocksize: int = 512
-    inputs: InputRule | None = None
-    require_crs: bool = True
-
-
-class WindowPlan(ABC, Generic[U]):
-    """One raster's work for the engine: the window plan, the compute and the encoding.
-
-    Attributes:
-        batches: Units of work in model batches (a unit is one read window).
-        profile: Output grid and type (``crs``, ``transform``, ``width``, ``height``, ``count``,
-            ``dtype``, ``nodata``).
-        output_tags: What the output is (its kind and the plan's settings); the engine adds
-            the source name and the run's tags.
-        writer_options: Further ``AtomicCOGWriter`` arguments (band descriptions, ...).
-        unit_name: Progress bar unit.
-    """
-
-    batches: list[list[U]]
-    profile: dict[str, Any]
-    output_tags: OutputTags
-    writer_options: dict[str, Any]
-    unit_name: str = "win"
-
-    @abstractmethod
-    def window(self, unit: U) -> Window:
-        """The input window a unit reads (may extend beyond the raster)."""
-
-    @abstractmethod
-    def compute(self, model: Model, x: torch.Tensor, batch: Sequence[U]) -> torch.Tensor:
-        """The results of ``x`` (the windows of ``batch`` that hold valid pixels), on the device."""
-
-    @abstractmethod
-    def encode(
-        self, batch: Sequence[U], out: np.ndarray, keep: np.ndarray, valid: np.ndarray | None
-    ) -> Iterable[tuple[np.ndarray, Window]]:
-        """Output arrays and where they go, from the results ``out`` of the ``keep`` windows.
-
-        Args:
-            batch: The units.
-            out: ``compute``'s results, one per kept window.
-            keep: Per window of ``batch``: whether it held a valid pixel (and was computed).
-            valid: ``(n, h, w)`` valid-pixel masks, or ``None`` when every pixel is valid.
-        """
-
-
-class RasterJob(Protocol):
-    """Settings that plan the work on any raster (segmentation or classification)."""
-
-    @property
-    def min_size(self) -> int | None:
-        """Smallest raster side the job can handle."""
-
-    def plan(self, info: RasterInfo) -> WindowPlan[Any]:
-        """The plan for the raster ``info``."""
 
 
 @dataclass
@@ -239,71 +138,6 @@ def _pipeline(
             for g in writes:
                 g.cancel()
             raise
-
-
-class InputReader:
-    """The one place where inference reads input pixels, through the pixel contract's reader."""
-
-    def __init__(self, ds: DatasetReader, settings: StreamSettings, path: Path) -> None:
-        rule = settings.inputs
-        self.path = path
-        self.reader = WindowReader(ds, settings.bands) if rule is None else rule.reader(ds, path)
-
-    def read(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(n, C, h, w)`` float32 windows and their ``(n, h, w)`` valid masks (``None``: all valid).
-
-        Raises:
-            RasterError: GDAL cannot read the pixels (naming the input and what to do).
-        """
-        try:
-            pairs = [self.reader.read(w) for w in windows]
-        except RasterioError as err:
-            if is_href(self.path):
-                raise RasterError(
-                    f"cannot read its pixels over the network after GDAL's retries ({gdal_cause(err)}); "
-                    "rerun later (current outputs are kept) or allow more retries (GDAL_HTTP_MAX_RETRY)",
-                    self.path,
-                ) from None
-            raise RasterError(
-                f"cannot read its pixels, the file is truncated or damaged ({gdal_cause(err)}); "
-                "re-download or re-export it",
-                self.path,
-            ) from None
-        x = np.stack([p[0] for p in pairs])
-        valid = np.stack([p[1] for p in pairs])
-        return x, (None if valid.all() else valid)
-
-
-def check_crs(info: RasterInfo, required: bool) -> None:
-    """Refuse an input without a CRS when ``required``, naming the file and the option that allows it.
-
-    Raises:
-        RasterError: ``info`` has no CRS and one is required.
-    """
-    if info.crs is None and required:
-        raise RasterError(
-            "has no coordinate reference system (CRS); assign one (e.g. `rio edit-info --crs "
-            f"EPSG:<code> {info.path}`), or pass --allow-no-crs (allow_no_crs=True) to write outputs on its "
-            "pixel grid without a CRS",
-            info.path,
-        )
-
-
-def open_input(src: Path, dst: Path, job: RasterJob, settings: StreamSettings) -> RasterInfo:
-    """Open and check the input ``src`` of ``job`` (sizes, CRS, bands and type), refusing ``dst == src``."""
-    sizes = [s for s in (job.min_size, settings.min_size) if s]
-    checks = settings.inputs is None  # else the input rule checks bands and type, per raster
-    info = open_raster(
-        src,
-        bands=settings.bands if checks else None,
-        dtypes=settings.dtypes if checks else None,
-        min_size=max(sizes, default=None),
-        require_crs=False,
-    )
-    check_crs(info, settings.require_crs)
-    if not is_href(src) and src.resolve() == dst.resolve():
-        raise ConfigError(f"output {dst} is the input raster; choose another output path")
-    return info
 
 
 Read = tuple[list[Any], np.ndarray, np.ndarray | None]  # units, windows, valid masks
@@ -357,63 +191,6 @@ class _Stages:
         for array, window in self.plan.encode(*data):
             self.writer.write(array, window)
         self.timers.write += time.perf_counter() - t
-
-
-def compute_batch(
-    plan: WindowPlan[Any],
-    model: Model,
-    settings: StreamSettings,
-    batch: Sequence[Any],
-    x: np.ndarray,
-    valid: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``plan``'s results for the windows ``x`` of ``batch`` that hold a valid pixel, and which those are.
-
-    Returns:
-        ``(out, keep)``: float32 (or the plan's type) results on the host, one per kept window,
-        and per window of ``batch`` whether it was kept.
-    """
-    keep = np.ones(len(batch), bool) if valid is None else np.asarray(valid.any(axis=(1, 2)))
-    out: np.ndarray = np.zeros((0,), np.float32)
-    if keep.any():
-        dev = settings.device
-        with torch.inference_mode(), autocast(dev, settings.precision):
-            xt = torch.from_numpy(x[keep]).to(dev, non_blocking=True)
-            if settings.transform_input is not None:
-                xt = settings.transform_input(xt)
-            kept = [u for u, k in zip(batch, keep.tolist(), strict=True) if k]
-            result = plan.compute(model, xt, kept)
-            if result.is_floating_point() and result.dtype != torch.float32:  # autocast
-                result = result.float()
-            out = result.cpu().numpy()
-        sync(dev)
-    return out, keep
-
-
-def output_writer(
-    src: Path, dst: Path, plan: WindowPlan[Any], settings: StreamSettings, version: str | None = None
-) -> AtomicCOGWriter:
-    """The (unopened) atomic COG writer of ``plan``'s output at ``dst``, with its tags and COG settings.
-
-    ``version``: a remote source's version (``satcnn.io.remote.source_version``), asked before its
-    bytes are read, so that a file replaced during the read is redone on a rerun.
-    """
-    made = replace(
-        plan.output_tags,
-        source=src.name,
-        source_href=source_key(src),
-        source_version=version,
-        run=settings.run,
-    )
-    tags = {**made.to_tags(), **settings.tags}
-    return AtomicCOGWriter(
-        dst,
-        plan.profile,
-        overviews=settings.overviews,
-        blocksize=settings.blocksize,
-        tags=tags,
-        **plan.writer_options,
-    )
 
 
 ASK_VERSION = object()

@@ -26,7 +26,7 @@ from torch import nn
 
 from satcnn.errors import ModelError, RasterError, SatcnnError
 from satcnn.inference.classify import ClassMapJob, class_fractions, class_fractions_of, classify
-from satcnn.inference.engine import Model, PredictStats, RasterJob, StreamSettings, stream_raster
+from satcnn.inference.engine import PredictStats, stream_raster
 from satcnn.inference.input_rule import InputRule
 from satcnn.inference.model_io import LoadedModel, SlidingPatchClassifier, StridedFCN
 from satcnn.inference.options import InferenceOptions
@@ -35,6 +35,7 @@ from satcnn.inference.per_tile import Outcome, TileClassifier, TileRead, TileRea
 from satcnn.inference.per_tile_records import folder_labels
 from satcnn.inference.report import TileResult
 from satcnn.inference.segment import DEFAULT_NODATA, RoadOutput, SegmentationJob, mask_from_probability
+from satcnn.inference.window_plan import Model, RasterJob, StreamSettings
 from satcnn.inference.windows import axis_spans, default_batch_size, default_window
 from satcnn.io.notes import note
 from satcnn.io.output_tags import OutputTags, RunTags, VectorTags, stale_reason

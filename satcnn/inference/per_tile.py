@@ -33,8 +33,8 @@ from rasterio.windows import Window
 
 from satcnn.errors import RasterError, SatcnnError
 from satcnn.inference.device import autocast
-from satcnn.inference.engine import check_crs
 from satcnn.inference.input_rule import InputRule
+from satcnn.inference.stream_input import check_crs
 from satcnn.inference.tta import tta_mean
 from satcnn.io.raster import RasterInfo, open_raster, opened_raster
 from satcnn.io.reader import WindowReader

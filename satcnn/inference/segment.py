@@ -34,15 +34,10 @@ from rasterio.windows import Window
 from satcnn.checks import require_at_least, require_choice
 from satcnn.errors import ConfigError, ModelError
 from satcnn.inference.device import torch_device
-from satcnn.inference.engine import (
-    Model,
-    PredictStats,
-    StreamSettings,
-    WindowPlan,
-    stream_raster,
-)
+from satcnn.inference.engine import PredictStats, stream_raster
 from satcnn.inference.options import TTA_KINDS
 from satcnn.inference.tta import tta_mean
+from satcnn.inference.window_plan import Model, StreamSettings, WindowPlan
 from satcnn.inference.windows import Tile, tile_grid
 from satcnn.io.cog import AtomicCOGWriter
 from satcnn.io.output_tags import OutputTags, read_output_tags
@@ -230,7 +225,7 @@ def predict_raster(
         threshold: Probability threshold for ``output="mask"`` (road where ``p >= threshold``).
         nodata: Output nodata value; ``None`` takes the default of ``output``.
         device, progress, bands, dtypes, prefetch, gdal_cache_mb, tags, overviews, blocksize:
-            As in ``satcnn.inference.engine.StreamSettings`` (``tags`` are extra output tags).
+            As in ``satcnn.inference.window_plan.StreamSettings`` (``tags`` are extra output tags).
         tta: ``none``, ``flip`` or ``d4``: average the probabilities of each window over these
             transforms (see ``satcnn.inference.tta``).
 

@@ -9,50 +9,31 @@ unanswered, or a stall longer than the client's timeout. Every request is logged
 from __future__ import annotations
 
 import http.client
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tests.factories.http_faults import Fault, Faults, act_out, serve
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
 
 
 @dataclass
-class FaultProxy:
-    """What the proxy saw, and the faults it injects (change them between runs).
+class FaultProxy(Faults):
+    """What the proxy saw, and the faults it injects per path (``/bucket/key``; see ``Faults``).
 
     Attributes:
         upstream: ``http://host:port`` of the real server.
         url: ``http://127.0.0.1:PORT`` of the proxy.
-        fail_first: Per path (``/bucket/key``), how many of its next requests answer 503.
-        reset_first: Per path, how many of its next requests get the connection closed unanswered.
-        stall_first: Per path, how many of its next requests wait ``stall`` seconds before answering.
-        stall: Seconds a stalled request waits (longer than the client's timeout).
-        latency: Seconds every answer waits.
         log: Every request as ``(method, path, Range header or None, status)``; the status is 0 for a
             reset, -1 for a stalled request (answered after the stall, if the client still waits).
     """
 
     upstream: str
     url: str = ""
-    fail_first: dict[str, int] = field(default_factory=dict)
-    reset_first: dict[str, int] = field(default_factory=dict)
-    stall_first: dict[str, int] = field(default_factory=dict)
-    stall: float = 3.0
-    latency: float = 0.0
     log: list[tuple[str, str, str | None, int]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def due(self, faults: dict[str, int], path: str) -> bool:
-        """Whether a fault of ``faults`` is due for ``path`` (and count it; the caller holds ``lock``)."""
-        left = faults.get(path, 0)
-        if left:
-            faults[path] = left - 1
-        return bool(left)
 
     def requests(self, path: str, method: str | None = None) -> list[tuple[str, str, str | None, int]]:
         """The logged requests for ``path`` (of ``method`` when given)."""
@@ -74,20 +55,10 @@ def _handler(state: FaultProxy) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             with state.lock:
-                reset = state.due(state.reset_first, path)
-                failing = not reset and state.due(state.fail_first, path)
-                stalled = not reset and not failing and state.due(state.stall_first, path)
-            if reset:  # a dropped connection: no status line at all
-                self._log(path, 0)
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            time.sleep(state.latency + (state.stall if stalled else 0.0))
-            if failing:
-                self._log(path, 503)
-                self.send_response(503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                fault = state.take(path)
+            if fault in (Fault.RESET, Fault.FAIL):
+                self._log(path, 0 if fault is Fault.RESET else 503)
+            if act_out(self, state, fault):
                 return
             conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=30)
             try:
@@ -97,7 +68,7 @@ def _handler(state: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 data = answer.read()
             finally:
                 conn.close()
-            self._log(path, -1 if stalled else answer.status)
+            self._log(path, -1 if fault is Fault.STALL else answer.status)
             self.send_response(answer.status)
             for k, v in answer.getheaders():
                 if k.lower() not in _HOP and k.lower() != "content-length":
@@ -123,14 +94,7 @@ def _handler(state: FaultProxy) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
     """A proxy in front of ``upstream`` (``http://host:port``) on a free loopback port, for the body."""
-    state = FaultProxy(upstream.rstrip("/"))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    state = FaultProxy(upstream=upstream.rstrip("/"))
+    with serve(_handler(state)) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

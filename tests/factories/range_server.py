@@ -1,8 +1,9 @@
 """A real HTTP server on loopback that honours Range requests, for remote reads, downloads and benches.
 
-It serves a folder, counts requests and bytes per file, and can inject faults: the first N
-requests of a file answer 503 or have their connection dropped, a response is cut short, or each
-response waits ``latency`` seconds.
+It serves a folder, counts requests and bytes per file, and can inject faults (``http_faults``):
+the first N requests of a file answer 503, have their connection dropped or stall, each response
+waits ``latency`` seconds; and its own: all requests of a file after the first N answer 503, or a
+response is cut short.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,19 +18,18 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.factories.http_faults import Fault, Faults, act_out, answer_empty, serve
+
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
 @dataclass
-class RangeServer:
-    """What the server saw, and the faults it injects (change them between runs).
+class RangeServer(Faults):
+    """What the server saw, and the faults it injects per file name (see ``Faults``).
 
     Attributes:
         root: The folder served.
         url: ``http://127.0.0.1:PORT``.
-        latency: Seconds each response waits before its body.
-        fail_first: Per file name, how many of its next requests answer 503.
-        reset_first: Per file name, how many of its next requests get the connection closed unanswered.
         fail_after: Per file name, how many requests succeed before all later ones answer 503.
         cut_once: Per file name, a body length after which its next response is cut (connection
             closed): an interrupted download.
@@ -44,16 +41,12 @@ class RangeServer:
 
     root: Path
     url: str = ""
-    latency: float = 0.0
-    fail_first: dict[str, int] = field(default_factory=dict)
-    reset_first: dict[str, int] = field(default_factory=dict)
     fail_after: dict[str, int] = field(default_factory=dict)
     cut_once: dict[str, int] = field(default_factory=dict)
     log: list[tuple[str, str | None]] = field(default_factory=list)
     requests: Counter[str] = field(default_factory=Counter)
     heads: Counter[str] = field(default_factory=Counter)
     sent: Counter[str] = field(default_factory=Counter)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
         """Forget the counts."""
@@ -90,24 +83,14 @@ def _handler(state: RangeServer) -> type[BaseHTTPRequestHandler]:
                 state.heads[name] += not body
                 state.log.append((name, self.headers.get("Range")))
                 cut = state.cut_once.pop(name, None) if body else None
-                failing = state.fail_first.get(name, 0)
-                if failing:
-                    state.fail_first[name] = failing - 1
-                failing = failing or state.requests[name] > state.fail_after.get(name, 1 << 62)
-                resetting = state.reset_first.get(name, 0)
-                if resetting:
-                    state.reset_first[name] = resetting - 1
-            if resetting:  # a dropped connection: no status line at all
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
+                fault = state.take(name)
+                if fault is None and state.requests[name] > state.fail_after.get(name, 1 << 62):
+                    fault = Fault.FAIL
+            if act_out(self, state, fault):
                 return
-            if state.latency:
-                time.sleep(state.latency)
             path = state.root / name
-            if failing or not path.is_file():
-                self.send_response(503 if failing else 404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+            if not path.is_file():
+                answer_empty(self, 404)
                 return
             total = path.stat().st_size
             start, end, status = 0, total - 1, 200
@@ -153,17 +136,10 @@ def _handler(state: RangeServer) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def range_server(root: Path) -> Iterator[RangeServer]:
     """Serve ``root`` on a free loopback port for the ``with`` body (a thread per request)."""
-    state = RangeServer(root)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    state = RangeServer(root=root)
+    with serve(_handler(state)) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def write_cog(src: Path, dst: Path, blocksize: int = 128) -> Path:
@@ -184,7 +160,7 @@ def main() -> None:
     ap.add_argument("port", type=int)
     ap.add_argument("--latency", type=float, default=0.0)
     args = ap.parse_args()
-    state = RangeServer(args.root, url=f"http://127.0.0.1:{args.port}", latency=args.latency)
+    state = RangeServer(root=args.root, url=f"http://127.0.0.1:{args.port}", latency=args.latency)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(state))
     server.daemon_threads = True
     server.serve_forever()
