@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.factories import satcnn, write_tif
+from satcnn.flags import satcnn_command
+from tests.factories import satcnn, write_checkpoint, write_tif
+
+ROAD = {"name": "resunet", "kwargs": {"in_channels": 3, "num_classes": 1, "filters": [4, 8, 16]}}
 
 
 def _infer(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -26,3 +29,21 @@ def test_a_missing_input_is_refused_before_anything_is_written(tmp_path: Path) -
     ], run.stderr
     assert "Traceback" not in run.stderr and run.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.tif"]  # no folder, manifest or MLflow store
+
+
+def test_the_map_hint_only_for_a_folder_that_view_takes_and_runnable_from_here(tmp_path: Path) -> None:
+    model = write_checkpoint(
+        tmp_path / "road.ckpt", **ROAD, task="segmentation", bands=["red", "green", "blue"]
+    )
+    located = write_tif(tmp_path / "located.tif", count=3, height=32, width=32, res=1.0)
+    unlocated = write_tif(tmp_path / "unlocated.tif", count=3, height=32, width=32, georeferenced=False)
+    args = ("--model", str(model), "--allow-no-crs", "--no-track")
+    mixed = _infer(
+        *args, "--input", str(located), "--input", str(unlocated), "--output", "mixed", cwd=tmp_path
+    )
+    assert mixed.returncode == 0, mixed.stderr
+    assert "manifest:" in mixed.stdout and "on a map" not in mixed.stdout  # view refuses a CRS mix
+    pixel = _infer(*args, "--input", str(unlocated), "--output", "pixel", cwd=tmp_path)
+    assert pixel.returncode == 0, pixel.stderr
+    # the same PATH and interpreter as the child's: `satcnn`, `python -m satcnn` or this python's path
+    assert f"see them on a map: {satcnn_command('view', 'pixel')}\n" in pixel.stdout
