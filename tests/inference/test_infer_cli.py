@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 from satcnn.flags import satcnn_command
+from satcnn.models.pretrained import package_dir
 from tests.factories import satcnn, write_checkpoint, write_tif
 
 ROAD = {"name": "resunet", "kwargs": {"in_channels": 3, "num_classes": 1, "filters": [4, 8, 16]}}
@@ -48,3 +50,16 @@ def test_the_map_hint_only_for_a_folder_that_view_takes_and_runnable_from_here(t
     assert pixel.returncode == 0, pixel.stderr
     # the same PATH and interpreter as the child's: `satcnn`, `python -m satcnn` or this python's path
     assert f"see them on a map: {satcnn_command('view', 'pixel')}\n" in pixel.stdout
+
+
+def test_stac_items_of_a_shipped_model_link_its_card(tmp_path: Path) -> None:
+    tile = write_tif(tmp_path / "tile.tif", count=3, height=32, width=32, res=1.0)
+    run = _infer("--model", "pretrained:roads-massachusetts", "--input", str(tile), "--output", "out",
+                 "--no-track", cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    item = json.loads((tmp_path / "out" / "items" / "tile.json").read_text())
+    [via] = [link for link in item["links"] if link["rel"] == "via"]
+    card = package_dir() / "roads-massachusetts.json"
+    assert via["href"] == str(card.resolve()) and via["type"] == "application/json"
+    assert via["title"].startswith("pretrained:roads-massachusetts")
+    assert json.loads(Path(via["href"]).read_text())["resolution_m"] == 1.0  # it resolves, to the card
