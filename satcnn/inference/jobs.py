@@ -33,11 +33,12 @@ from satcnn.inference.options import InferenceOptions
 from satcnn.inference.outputs import output_paths
 from satcnn.inference.per_tile import TileClassifier, folder_labels
 from satcnn.inference.report import TileResult
+from satcnn.inference.resolution import resolution_mismatch
 from satcnn.inference.segment import DEFAULT_NODATA, RoadOutput, SegmentationJob, mask_from_probability
 from satcnn.inference.windows import axis_spans, default_batch_size, default_window
 from satcnn.io.notes import note
 from satcnn.io.output_tags import OutputTags, RunTags, VectorTags, stale_reason
-from satcnn.io.raster import open_dataset
+from satcnn.io.raster import RasterInfo, open_dataset
 from satcnn.io.remote import source_key, source_version
 
 logger = logging.getLogger(__name__)
@@ -66,8 +67,9 @@ class TileJob(ABC):
     params: dict[str, Any]
     classes: list[str]
 
-    def __init__(self) -> None:
+    def __init__(self, resolution_m: float | None = None) -> None:
         self._versions: dict[str, str | None] = {}  # remote inputs' versions, asked once a run
+        self.resolution_m = resolution_m  # the model's training resolution, when its card has one
 
     def outputs(self, src: Path, out_dir: Path) -> list[Path]:
         """The output files of ``src`` (none for a tile that gets one label)."""
@@ -98,6 +100,22 @@ class TileJob(ABC):
             replace(e, source_href=key, source_version=version) if isinstance(e, OutputTags) else e
             for e in self.expected
         ]
+
+    def _note_resolution(self, src: Path, info: RasterInfo | None = None) -> None:
+        """Note (once per run for all such inputs) an input far from the model's training resolution
+        (``satcnn.inference.resolution``); only for models whose card records one."""
+        if self.resolution_m is None:
+            return
+        if info is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                with open_dataset(src) as ds:
+                    grid = (ds.transform, ds.crs, ds.height, ds.width)
+        else:
+            grid = (info.transform, info.crs, info.height, info.width)
+        message = resolution_mismatch(*grid, self.resolution_m)
+        if message is not None:
+            note(src, message)
 
     def _note_crs(self, georeferenced: bool, src: Path) -> None:
         """Note (once per run for all such inputs) that an input without a CRS gets outputs without one."""
@@ -174,7 +192,7 @@ class SegmentationTiles(TileJob):
     """Road models: a probability or mask COG per tile, or both (the mask thresholded from it)."""
 
     def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, run: RunTags) -> None:
-        super().__init__()
+        super().__init__(lm.resolution_m)
         m = lm.size_multiple
         win = options.window or default_window(device, lm.patch_size, m)
         axis_spans(win, win, options.margin, m)  # the window against the model, before any compute
@@ -235,6 +253,7 @@ class SegmentationTiles(TileJob):
         self, src: Path, outs: list[Path], stats: PredictStats, counts: dict[str, int] | None = None
     ) -> TileResult:
         self._note_crs(stats.georeferenced, src)
+        self._note_resolution(src)
         t = time.perf_counter()
         if self.both:
             mask_from_probability(outs[0], outs[1], self.threshold)
@@ -265,7 +284,7 @@ class ClassificationTiles(TileJob):
     """Classifiers: a class-map COG per tile and its class fractions, or one label per patch-sized tile."""
 
     def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, run: RunTags) -> None:
-        super().__init__()
+        super().__init__(lm.resolution_m)
         patch = lm.patch_size  # recorded, or the model's own (load_model)
         if not patch:
             raise ModelError("the classifier checkpoint records no patch_size", lm.path)
@@ -358,6 +377,7 @@ class ClassificationTiles(TileJob):
         self, src: Path, outs: list[Path], stats: PredictStats, counts: dict[str, int] | None = None
     ) -> TileResult:
         self._note_crs(stats.georeferenced, src)
+        self._note_resolution(src)
         fractions = class_fractions(counts or {})
         seconds = stats.seconds
         if self.vector:
@@ -388,6 +408,7 @@ class ClassificationTiles(TileJob):
                 continue
             assert read.info is not None
             self._note_crs(read.info.crs is not None, read.src)
+            self._note_resolution(read.src, read.info)
             now = time.perf_counter()
             yield (
                 read.src,

@@ -63,3 +63,22 @@ def test_stac_items_of_a_shipped_model_link_its_card(tmp_path: Path) -> None:
     assert via["href"] == str(card.resolve()) and via["type"] == "application/json"
     assert via["title"].startswith("pretrained:roads-massachusetts")
     assert json.loads(Path(via["href"]).read_text())["resolution_m"] == 1.0  # it resolves, to the card
+
+
+def test_an_input_far_from_the_model_cards_resolution_is_warned_of_once(tmp_path: Path) -> None:
+    fine = write_tif(tmp_path / "fine.tif", count=3, height=64, width=64, res=0.25)  # the card: 1 m
+    near = write_tif(tmp_path / "near.tif", count=3, height=64, width=64, res=1.2)
+    run = _infer("--model", "pretrained:roads-massachusetts", "--input", str(fine), "--input", str(near),
+                 "--output", "out", "--no-track", cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    [warning] = [line for line in run.stderr.splitlines() if "resolution" in line]
+    assert warning.startswith(f"WARNING satcnn.inference.runner: {fine}: has a ground resolution of 0.25 m")
+    assert (
+        "4.0x finer than the 1 m the model was trained at" in warning
+        and "rio warp in.tif resampled.tif --res 1 --resampling average" in warning
+    )
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    noted = {Path(o["input"]).name: o["warnings"] for o in manifest["outputs"]}
+    assert noted["near.tif"] == [] and [w.split(":")[0] for w in noted["fine.tif"]] == [
+        "has a ground resolution of 0.25 m, 4.0x finer than the 1 m the model was trained at"
+    ]
