@@ -6,6 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from satcnn.flags import satcnn_command
 from satcnn.models.pretrained import package_dir
 from tests.factories import satcnn, write_checkpoint, write_tif
@@ -33,6 +35,8 @@ def test_a_missing_input_is_refused_before_anything_is_written(tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.tif"]  # no folder, manifest or MLflow store
 
 
+@pytest.mark.slow  # two infer runs (one with --vector): ~6 s
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # writing the no-CRS tile
 def test_the_map_hint_only_for_a_folder_that_view_takes_and_runnable_from_here(tmp_path: Path) -> None:
     model = write_checkpoint(
         tmp_path / "road.ckpt", **ROAD, task="segmentation", bands=["red", "green", "blue"]
