@@ -33,7 +33,7 @@ from satcnn.inference.options import InferenceOptions
 from satcnn.inference.outputs import output_paths
 from satcnn.inference.per_tile import TileClassifier, folder_labels
 from satcnn.inference.report import TileResult
-from satcnn.inference.resolution import resolution_mismatch
+from satcnn.inference.resolution import note_resolution
 from satcnn.inference.segment import DEFAULT_NODATA, RoadOutput, SegmentationJob, mask_from_probability
 from satcnn.inference.windows import axis_spans, default_batch_size, default_window
 from satcnn.io.notes import note
@@ -102,20 +102,9 @@ class TileJob(ABC):
         ]
 
     def _note_resolution(self, src: Path, info: RasterInfo | None = None) -> None:
-        """Note (once per run for all such inputs) an input far from the model's training resolution
-        (``satcnn.inference.resolution``); only for models whose card records one."""
-        if self.resolution_m is None:
-            return
-        if info is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                with open_dataset(src) as ds:
-                    grid = (ds.transform, ds.crs, ds.height, ds.width)
-        else:
-            grid = (info.transform, info.crs, info.height, info.width)
-        message = resolution_mismatch(*grid, self.resolution_m)
-        if message is not None:
-            note(src, message)
+        """Note an input far from the model's training resolution (``note_resolution``)."""
+        if self.resolution_m is not None:
+            note_resolution(src, self.resolution_m, info)
 
     def _note_crs(self, georeferenced: bool, src: Path) -> None:
         """Note (once per run for all such inputs) that an input without a CRS gets outputs without one."""

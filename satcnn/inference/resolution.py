@@ -17,12 +17,22 @@ MLflow models, exports), are not checked.
 
 from __future__ import annotations
 
+import logging
+import warnings
+from pathlib import Path
+
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
+from satcnn.errors import SatcnnError
+from satcnn.io.notes import note
+from satcnn.io.raster import RasterInfo, open_dataset
 from satcnn.vector.graph import Metric
 
-__all__ = ["COARSER", "FINER", "resolution_mismatch"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["COARSER", "FINER", "note_resolution", "resolution_mismatch"]
 
 # Where the shipped road model loses about a tenth of its IoU (0.60 at 1 m) on the first 600 x 600 m
 # of held-out Massachusetts tile 13, resampled from 1 m (bilinear up, box down) and scored at 1 m:
@@ -58,3 +68,28 @@ def resolution_mismatch(
         f"(`rio warp in.tif resampled.tif{target} --res {model_m:g} --resampling "
         f"{'average' if finer else 'bilinear'}`, or gdalwarp -tr)"
     )
+
+
+def note_resolution(src: Path, model_m: float, info: RasterInfo | None = None) -> None:
+    """Note (``satcnn.io.notes``: once per run for all such inputs) that ``src`` is far from ``model_m``.
+
+    Args:
+        src: The input.
+        model_m: The model's training resolution in metres.
+        info: The input's header when already read; else the header is read (a local file's, or one
+            request for a remote one).
+    """
+    if info is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)  # no CRS: not checked
+                with open_dataset(src) as ds:
+                    grid = (ds.transform, ds.crs, ds.height, ds.width)
+        except (RasterioError, SatcnnError) as err:  # the outputs are written: not worth a failure
+            logger.debug("%s: resolution not checked: %s", src, err)
+            return
+    else:
+        grid = (info.transform, info.crs, info.height, info.width)
+    message = resolution_mismatch(*grid, model_m)
+    if message is not None:
+        note(src, message)
