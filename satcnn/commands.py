@@ -49,8 +49,9 @@ def data_main(argv: list[str]) -> int:
 def infer_main(argv: list[str]) -> int:
     """``satcnn infer --model M --input I --output DIR``: georeferenced masks and class maps."""
     from satcnn.inference.cli import infer_main as run
+    from satcnn.view.catalog import view_command
 
-    return run(argv)
+    return run(argv, view_command)
 
 
 def export_main(argv: list[str]) -> int:

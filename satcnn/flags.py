@@ -16,6 +16,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import os
+import shlex
+import shutil
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -31,6 +35,7 @@ __all__ = [
     "option",
     "parse_options",
     "parse_subcommand",
+    "satcnn_command",
     "stage_keys",
     "values",
 ]
@@ -219,3 +224,26 @@ def check_keys(keys: Iterable[str], known: Sequence[str], where: str) -> None:
         raise ConfigError(
             f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}{hint}"
         )
+
+
+def satcnn_command(*words: str | os.PathLike[str]) -> str:
+    """A ``satcnn`` command line as the user can run it from this shell, for the hints a command prints.
+
+    ``satcnn ...`` when the ``satcnn`` on ``PATH`` is this environment's (an activated virtual
+    environment), else ``python -m satcnn ...`` when ``python`` on ``PATH`` is this interpreter, else
+    this interpreter's path and ``-m satcnn`` (``.venv/bin/python -m satcnn ...``). The words are
+    shell-quoted.
+    """
+    bin_dir = os.path.dirname(os.path.abspath(sys.executable))
+
+    def here(program: str) -> bool:  # on PATH and in this interpreter's folder, not merely the same binary
+        found = shutil.which(program)
+        return found is not None and os.path.dirname(os.path.abspath(found)) == bin_dir
+
+    if here("satcnn"):
+        head = "satcnn"
+    elif here("python"):
+        head = "python -m satcnn"
+    else:
+        head = f"{shlex.quote(sys.executable)} -m satcnn"
+    return " ".join([head, *(shlex.quote(os.fspath(w)) for w in words)])

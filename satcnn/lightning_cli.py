@@ -26,6 +26,7 @@ from satcnn.errors import (
     Interrupted,
     SatcnnError,
 )
+from satcnn.flags import satcnn_command
 from satcnn.lightning_parser import SatcnnArgumentParser
 from satcnn.models.checkpoint import read_checkpoint
 from satcnn.tasks.base import SatcnnTask
@@ -397,6 +398,6 @@ def _summary(
         from satcnn.tracking.ui import UiOptions
 
         page = UiOptions().training_view(logger.experiment_id if logger.run_id else None)
-        lines.append(f"open the MLflow UI: python -m satcnn ui  (then browse {page})")
+        lines.append(f"open the MLflow UI: {satcnn_command('ui')}  (then browse {page})")
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
 import signal
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from satcnn.errors import Interrupted, SatcnnError, interrupt_signal
 from satcnn.flags import command_parser, parse_options
@@ -58,8 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def infer_main(argv: list[str]) -> int:
-    """Run ``satcnn infer``; 0 when every input succeeded, 1 when any failed, 2 on usage errors."""
+def infer_main(argv: list[str], view_command: Callable[[Path], str | None] | None = None) -> int:
+    """Run ``satcnn infer``; 0 when every input succeeded, 1 when any failed, 2 on usage errors.
+
+    Args:
+        argv: The arguments after ``infer``.
+        view_command: The command that maps an output folder, ``None`` when ``satcnn view`` would
+            refuse it (``satcnn.view.catalog.view_command``, a layer above this one); printed as a
+            hint after the run.
+    """
     parser = build_parser()
     options = parse_options(parser, InferenceOptions, parser.parse_args(argv))
 
@@ -89,8 +97,10 @@ def infer_main(argv: list[str]) -> int:
         f"{report.megapixels:.2f} MP in {report.seconds:.1f} s ({report.megapixels_per_s:.3f} MP/s)\n"
         f"manifest: {report.manifest}\n"
     )
-    if report.manifest is not None and report.done + report.skipped:
-        sys.stdout.write(f"see them on a map: satcnn view {shlex.quote(str(report.manifest.parent))}\n")
+    if view_command is not None and report.manifest is not None and report.done + report.skipped:
+        command = view_command(report.manifest.parent)
+        if command is not None:
+            sys.stdout.write(f"see them on a map: {command}\n")
     if report.stac_collection:
         sys.stdout.write(f"stac: {report.stac_collection}\n")
     if report.predictions_csv:

@@ -34,12 +34,13 @@ from satcnn.inference.outputs import output_paths
 from satcnn.inference.per_tile import Outcome, TileClassifier, TileRead, TileReader
 from satcnn.inference.per_tile_records import folder_labels
 from satcnn.inference.report import TileResult
+from satcnn.inference.resolution import note_resolution
 from satcnn.inference.segment import DEFAULT_NODATA, RoadOutput, SegmentationJob, mask_from_probability
 from satcnn.inference.window_plan import Model, RasterJob, StreamSettings
 from satcnn.inference.windows import axis_spans, default_batch_size, default_window
 from satcnn.io.notes import note
 from satcnn.io.output_tags import OutputTags, RunTags, VectorTags, stale_reason
-from satcnn.io.raster import open_dataset
+from satcnn.io.raster import RasterInfo, open_dataset
 from satcnn.io.remote import source_key, source_version
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,9 @@ class TileJob(ABC):
     tiles: TileClassifier | None = None
     """Gives tiles one label each (classifiers); ``batched`` tiles go to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, resolution_m: float | None = None) -> None:
         self._versions: dict[str, str | None] = {}  # remote inputs' versions, asked once a run
+        self.resolution_m = resolution_m  # the model's training resolution, when its card has one
 
     def outputs(self, src: Path, out_dir: Path) -> list[Path]:
         """The output files of ``src`` (none for a tile that gets one label)."""
@@ -102,6 +104,11 @@ class TileJob(ABC):
             replace(e, source_href=key, source_version=version) if isinstance(e, OutputTags) else e
             for e in self.expected
         ]
+
+    def _note_resolution(self, src: Path, info: RasterInfo | None = None) -> None:
+        """Note an input far from the model's training resolution (``note_resolution``)."""
+        if self.resolution_m is not None:
+            note_resolution(src, self.resolution_m, info)
 
     def _note_crs(self, georeferenced: bool, src: Path) -> None:
         """Note (once per run for all such inputs) that an input without a CRS gets outputs without one."""
@@ -178,7 +185,7 @@ class SegmentationTiles(TileJob):
     """Road models: a probability or mask COG per tile, or both (the mask thresholded from it)."""
 
     def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, run: RunTags) -> None:
-        super().__init__()
+        super().__init__(lm.resolution_m)
         m = lm.size_multiple
         win = options.window or default_window(device, lm.patch_size, m)
         axis_spans(win, win, options.margin, m)  # the window against the model, before any compute
@@ -239,6 +246,7 @@ class SegmentationTiles(TileJob):
         self, src: Path, outs: list[Path], stats: PredictStats, counts: dict[str, int] | None = None
     ) -> TileResult:
         self._note_crs(stats.georeferenced, src)
+        self._note_resolution(src)
         t = time.perf_counter()
         if self.both:
             mask_from_probability(outs[0], outs[1], self.threshold)
@@ -269,7 +277,7 @@ class ClassificationTiles(TileJob):
     """Classifiers: a class-map COG per tile and its class fractions, or one label per patch-sized tile."""
 
     def __init__(self, lm: LoadedModel, options: InferenceOptions, device: str, run: RunTags) -> None:
-        super().__init__()
+        super().__init__(lm.resolution_m)
         patch = lm.patch_size  # recorded, or the model's own (load_model)
         if not patch:
             raise ModelError("the classifier checkpoint records no patch_size", lm.path)
@@ -364,6 +372,7 @@ class ClassificationTiles(TileJob):
         self, src: Path, outs: list[Path], stats: PredictStats, counts: dict[str, int] | None = None
     ) -> TileResult:
         self._note_crs(stats.georeferenced, src)
+        self._note_resolution(src)
         fractions = class_fractions(counts or {})
         seconds = stats.seconds
         if self.vector:
@@ -400,6 +409,7 @@ class ClassificationTiles(TileJob):
             return outcome
         assert read.info is not None
         self._note_crs(read.info.crs is not None, read.src)
+        self._note_resolution(read.src, read.info)
         return TileResult(
             read.src,
             [],

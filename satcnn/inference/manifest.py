@@ -28,6 +28,7 @@ from satcnn.io.atomic import write_text_atomic
 from satcnn.io.stac_collection import write_output_collection
 from satcnn.io.stac_inputs import source_item
 from satcnn.io.stac_outputs import Provenance
+from satcnn.models.pretrained import PREFIX, find_pretrained, is_pretrained_ref
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ def write_stac(
         logger.info("a sharded run writes no STAC catalogue: rerun without shards to write collection.json")
         return None
     card = card_path(lm.path)
+    shipped = find_pretrained(lm.uri.removeprefix(PREFIX)).card_path if is_pretrained_ref(lm.uri) else None
     if tracking_uri is None and report.mlflow_run_id:
         from satcnn.tracking.store import default_tracking_uri
 
@@ -157,6 +159,7 @@ def write_stac(
         model_path=lm.path,
         model_digest=lm.weights_digest,
         model_card=card if card.is_file() else None,
+        model_href=shipped,
         mlflow_run_id=report.mlflow_run_id,
         tracking_uri=tracking_uri,
     )

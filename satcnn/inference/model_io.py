@@ -43,7 +43,7 @@ from satcnn.errors import ModelError
 from satcnn.models.base import SatcnnModel
 from satcnn.models.checkpoint import CheckpointMeta, build_model, export_format, read_checkpoint
 from satcnn.models.normalize import ChannelsLast, NormalizedModel, inference_channels_last
-from satcnn.models.pretrained import is_pretrained_ref, resolve_pretrained
+from satcnn.models.pretrained import PREFIX, find_pretrained, is_pretrained_ref, resolve_pretrained
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ class LoadedModel:
         path: The local checkpoint file that was read.
         source_run_id: The MLflow run that produced the checkpoint, when known.
         registered: The registered model version (``name``, ``version``, ``source``), for ``models:/``.
+        resolution_m: The ground resolution the model was trained at, in metres, when its card
+            records one (a shipped model's ``resolution_m``); inputs far from it are warned of.
     """
 
     module: NormalizedModel[SatcnnModel]
@@ -129,6 +131,7 @@ class LoadedModel:
     path: Path
     source_run_id: str | None = None
     registered: dict[str, str] = field(default_factory=dict)
+    resolution_m: float | None = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -316,7 +319,12 @@ def load_model(
     except (RuntimeError, AssertionError) as err:
         raise ModelError(f"cannot move the model to device {str(device)!r}: {err}", path) from None
     logger.info("loaded %s model %s (%s) from %s", meta.task, meta.model.name, meta.weights_digest, path)
-    return LoadedModel(module, meta, str(uri), path.resolve(), source_run, registered)
+    lm = LoadedModel(module, meta, str(uri), path.resolve(), source_run, registered)
+    if is_pretrained_ref(str(uri)):  # its card records the resolution it was trained at, or null
+        res = find_pretrained(str(uri).removeprefix(PREFIX)).card.get("resolution_m")
+        if isinstance(res, int | float) and not isinstance(res, bool) and res > 0:
+            lm.resolution_m = float(res)
+    return lm
 
 
 def resolve_model_path(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from satcnn.checks import require_above
-from satcnn.flags import add_subcommand, command_parser, option, parse_subcommand
+from satcnn.flags import add_subcommand, command_parser, option, parse_subcommand, satcnn_command
 from satcnn.inference.pack import MAX_MB, pack_model
 from satcnn.models.pretrained import ENV_DIR, PretrainedModel, find_pretrained, list_pretrained
 
@@ -146,7 +146,8 @@ def models_main(argv: list[str]) -> int:
             f"wrote {result.checkpoint} ({result.size_bytes / 1e6:.2f} MB, {weights['dtype']} weights; max "
             f"probability difference to the checkpoint {result.max_abs_diff:.2g})\n"
             f"model card: {result.card}\n"
-            f"use it: satcnn infer --model pretrained:{options.name} --input <raster> --output <folder>\n"
+            f"use it: {satcnn_command('infer', '--model', f'pretrained:{options.name}')} --input <raster> "
+            "--output <folder>\n"
         )
     out.flush()
     return 0

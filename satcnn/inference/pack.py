@@ -12,7 +12,9 @@ it) and writes two files into a model folder (:mod:`satcnn.models.pretrained`):
   record, the scores (an ``evaluate`` ``metrics.json``, a flat JSON of numbers, or else the
   ``test_*`` metrics of the checkpoint's MLflow run), the recipe
   (a pipeline file: its fit seed and epochs are read from it) and a card file of the entries
-  only a person knows (description, training data, resolution, the data's licence).
+  only a person knows (description, training data, resolution, the data's licence). The card
+  names no path of the packing machine (:func:`_portable`): local paths are relative to the
+  working folder, or ``.../`` and their last three parts; the MLflow run id is kept.
 
 Before anything is written, the packed model's outputs (probabilities) are compared with the
 checkpoint's on a seeded input of raw digital numbers around the band means: a difference over
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import torch
 import yaml
@@ -114,17 +117,38 @@ def read_scores(path: Path) -> tuple[dict[str, float], dict[str, Any]]:
     return scores, dict(settings or {})
 
 
+def _portable(source: str | Path) -> str:
+    """A source as a card records it, with nothing of the packing machine's file system: a local path
+    (or ``file:`` URI) relative to the working folder when below it, else ``.../`` and its last three
+    parts; a URI (``runs:/``, ``models:/``, ``s3://``...) as it is."""
+    text = str(source)
+    parsed = urlsplit(text)
+    if parsed.scheme == "file":
+        text = unquote(parsed.path)
+    elif parsed.scheme and len(parsed.scheme) > 1:  # runs:/, models:/, s3://; not a drive letter
+        return text
+    path = Path(text)
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return "/".join(["...", *path.parts[-3:]])
+
+
 def _recipe_facts(recipe: Path) -> dict[str, Any]:
     """The seed, epochs and fit config of a pipeline file (what is there)."""
     spec = _read_mapping(recipe, "recipe (pipeline file)")
     fit = ((spec.get("stages") or {}).get("fit") or {}) if isinstance(spec.get("stages"), Mapping) else {}
     args = fit.get("args") or {}
-    facts: dict[str, Any] = {"recipe": str(recipe), "pipeline": spec.get("name")}
+    facts: dict[str, Any] = {"recipe": _portable(recipe), "pipeline": spec.get("name")}
     seed = args.get("seed_everything")
     config = fit.get("config")
     if seed is None and config and Path(config).is_file():
         seed = (yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}).get("seed_everything")
-    facts.update({"seed": seed, "epochs": fit.get("epochs"), "fit_config": config})
+    facts.update(
+        {"seed": seed, "epochs": fit.get("epochs"), "fit_config": _portable(config) if config else None}
+    )
     return {k: v for k, v in facts.items() if v is not None}
 
 
@@ -281,9 +305,9 @@ def pack_model(
     ckpt_path, card_path = out / f"{name}.ckpt", out / f"{name}.json"
     training = {
         **training,
-        "source": str(model),
+        "source": _portable(model),
         "source_run_id": source_run,
-        **({"registered": registered} if registered else {}),
+        **({"registered": {**registered, "source": _portable(registered["source"])}} if registered else {}),
         "source_weights_digest": ckpt.meta.weights_digest,
     }
     weights = {

@@ -52,7 +52,7 @@ from typing import Any, Protocol
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from tqdm.auto import tqdm
 
-from satcnn.errors import ConfigError, OutputError, RasterError, SatcnnError
+from satcnn.errors import ConfigError, InputFileNotFoundError, OutputError, RasterError, SatcnnError
 from satcnn.inference.jobs import TileJob, tile_job
 from satcnn.inference.launch import resolve_device, resolve_shard
 from satcnn.inference.manifest import record_names, write_fractions, write_manifest, write_stac
@@ -66,6 +66,7 @@ from satcnn.io.atomic import check_writable
 from satcnn.io.inputs import resolve_inputs
 from satcnn.io.notes import collecting
 from satcnn.io.output_tags import is_current
+from satcnn.io.remote import Href
 from satcnn.io.stac_inputs import StacRequest, is_stac_spec
 
 logger = logging.getLogger(__name__)
@@ -198,6 +199,22 @@ def write_records(
     )
 
 
+def _require_existing(inputs: Sequence[Path]) -> None:
+    """Refuse the run when a local input does not exist: a mistyped path, not a bad tile.
+
+    Checked before anything is written (no output folder, manifest or MLflow run), with or without
+    ``keep_going``, which carries on past tiles that fail when read or computed.
+
+    Raises:
+        InputFileNotFoundError: naming the first missing input, and how many more there are.
+    """
+    missing = [p for p in inputs if not isinstance(p, Href) and not p.exists()]
+    if missing:
+        n = len(missing) - 1
+        others = f"; {n:,} other input{'s' * (n > 1)} not found either (e.g. {missing[1]})" if n else ""
+        raise InputFileNotFoundError(f"raster not found{others}; nothing was run", missing[0])
+
+
 def stac_request(options: InferenceOptions, model_bands: Sequence[str]) -> StacRequest:
     """What the run asks of STAC items: ``--bands`` names, else the model's bands (``--bands``
     indexes: one asset read as it is), ``--asset``, ``--resample-to`` and the ``--stac`` search."""
@@ -251,9 +268,10 @@ def run_inference(options: InferenceOptions, engine: Engine | None = None) -> In
     Raises:
         SatcnnError: Without ``keep_going``, the first input's error (naming the file), raised
             after the manifest is written (or, when the manifest cannot be written either, alone).
-            Always, before any output is written: a model that cannot be loaded, no inputs, a list
-            file naming none, two inputs writing one output, an output folder that cannot be
-            written (``OutputError``), settings the model or the machine cannot run.
+            Always, before any output is written: a model that cannot be loaded, no inputs, a
+            local input that does not exist (``keep_going`` or not), a list file naming none, two
+            inputs writing one output, an output folder that cannot be written (``OutputError``),
+            settings the model or the machine cannot run.
     """
     t0 = time.perf_counter()
     start_ms = int(time.time() * 1000)
@@ -263,10 +281,12 @@ def run_inference(options: InferenceOptions, engine: Engine | None = None) -> In
     all_inputs = [] if stac else resolve_inputs(options.input_specs)  # STAC items need the model's bands
     if not all_inputs and not stac:
         raise ConfigError("no inputs given")
+    _require_existing(all_inputs)
     model = options.model
     lm = model if isinstance(model, LoadedModel) else load_model(model, device, options.tracking_uri)
     if stac:
         all_inputs = resolve_inputs(options.input_specs, stac_request(options, lm.bands))
+        _require_existing(all_inputs)
     digest = lm.weights_digest
     job = tile_job(lm, options, device, digest)
     out_dir = options.out_dir

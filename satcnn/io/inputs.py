@@ -91,8 +91,9 @@ def resolve_inputs(specs: Sequence[str | Path], stac: StacRequest | None = None)
     relative to the list file; ``#`` starts a comment), or a remote href (``http(s)://``, ``s3://``,
     ``gs://``, ``az://``, also as a list file's line), kept as ``satcnn.io.remote.Href`` (a folder
     URL, ending in ``/``, is refused: remote folders are not listed). Paths
-    that do not exist are kept, so each becomes a per-file error naming it, except in a list
-    file, which is refused whole, naming the list and the lines. A STAC document (``.json`` /
+    that do not exist are kept, for the command to refuse (``infer`` refuses the run, naming
+    them, before writing anything), except in a list file, which is refused whole, naming the
+    list and the lines. A STAC document (``.json`` /
     ``.geojson``, or an href without a raster suffix: an Item, ItemCollection, Catalog or
     Collection) gives its items, and ``stac.search`` the items an API search finds, each as a
     ``satcnn.io.stac_inputs.StacSource`` read as ``stac`` asks (bands by meaning, ``--asset``).

@@ -11,7 +11,9 @@
   colour table, nodata); vector outputs of the same input (``--vector``) are further assets;
 * links: ``derived_from`` the input raster (its href), ``derived_from`` the model card when the
   model is an export with one (STAC MLM, ``satcnn export``; the MLM extension's relation for
-  inference results), else ``via`` the model URI; ``related`` ``runs:/<run id>`` for the MLflow
+  inference results), else ``via`` the model: a shipped model's card (``pretrained:<name>``, the
+  absolute path of its ``<name>.json``, titled with the URI), else the model URI; ``related``
+  ``runs:/<run id>`` for the MLflow
   run; and the properties ``satcnn:model`` and ``satcnn:mlflow``.
 
 Outputs without a CRS (``--allow-no-crs``) get no Item: a footprint would be a wrong place.
@@ -66,6 +68,8 @@ class Provenance:
         model_path: The model file read.
         model_digest: SHA-256 of its weights.
         model_card: The STAC MLM card of an exported model (``<export>.json``), when there is one.
+        model_href: A resolvable description of the model when its URI is none: a shipped model's
+            card (``satcnn/pretrained/<name>.json``) for ``pretrained:<name>``.
         mlflow_run_id: The run's MLflow run, when tracked.
         tracking_uri: Its tracking store.
     """
@@ -74,6 +78,7 @@ class Provenance:
     model_path: Path | None = None
     model_digest: str | None = None
     model_card: Path | None = None
+    model_href: Path | None = None
     mlflow_run_id: str | None = None
     tracking_uri: str | None = None
 
@@ -158,6 +163,15 @@ def _model_links(item: pystac.Item, prov: Provenance) -> None:
                 str(prov.model_card.resolve()),
                 media_type=STAC_ITEM,
                 title="model card (STAC MLM) of the model that made this output",
+            )
+        )
+    elif prov.model_href is not None:
+        item.add_link(
+            pystac.Link(
+                "via",
+                str(prov.model_href.resolve()),
+                media_type=pystac.MediaType.JSON,
+                title=f"{prov.model_uri}: the card of the model that made this output",
             )
         )
     else:

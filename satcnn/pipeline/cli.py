@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import shlex
 import signal
 import sys
 from dataclasses import dataclass
 
 from satcnn.errors import Interrupted, interrupt_signal
-from satcnn.flags import add_subcommand, command_parser, option, parse_subcommand
+from satcnn.flags import add_subcommand, command_parser, option, parse_subcommand, satcnn_command
 
 __all__ = ["PipelineRunOptions", "pipeline_main"]
 
@@ -56,7 +55,7 @@ def pipeline_main(argv: list[str]) -> int:
     check_fit_options(spec)  # fit.args through `satcnn fit`'s parser, before any stage runs
 
     # the same command reuses the stages that finished (their keys are unchanged)
-    spec = dataclasses.replace(spec, command=shlex.join(["python", "-m", "satcnn", "pipeline", *argv]))
+    spec = dataclasses.replace(spec, command=satcnn_command("pipeline", *argv))
     try:
         result = run_pipeline(spec)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (satcnn.cli)
@@ -71,8 +70,8 @@ def pipeline_main(argv: list[str]) -> int:
         f"pipeline {spec.name}: done{reused}; parent MLflow run {result.parent_run_id}",
         f"report:  {result.report}  (and {result.report.with_suffix('.html').name})",
         f"outputs: {spec.out}",
-        f"map:     satcnn view {shlex.quote(str(spec.out))}",
-        f"MLflow UI: python -m satcnn ui --backend-store-uri {result.tracking_uri}",
+        f"map:     {satcnn_command('view', spec.out)}",
+        f"MLflow UI: {satcnn_command('ui', '--backend-store-uri', result.tracking_uri)}",
     ]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -52,6 +52,12 @@ def vectorize_main(argv: list[str]) -> int:
         from satcnn.vector.roads import vectorize_roads
 
         report = vectorize_roads(options.input, options.out, **values(options, "input", "out"))
+        if not report.georeferenced:  # the one warning (pyogrio's own, per layer, is silenced)
+            log.warning(
+                "%s has no CRS: the road graph is on its pixel grid, without a CRS, lengths in the "
+                "transform's units taken as metres (--allow-no-crs)",
+                options.input,
+            )
         sys.stdout.write(
             f"{report.nodes} nodes, {report.edges} edges, {report.length_m / 1000:.3f} km of road "
             f"({report.megapixels:.1f} MP in {report.seconds:.1f} s)\n"

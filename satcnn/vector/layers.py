@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,6 +23,9 @@ __all__ = ["VECTOR_SUFFIXES", "layer_paths", "read_vector", "write_layers"]
 log = logging.getLogger(__name__)
 
 VECTOR_SUFFIXES = (".gpkg", ".parquet", ".geoparquet")
+# pyogrio's warning for a layer without a CRS, once per layer: satcnn writes one only on request
+# (allow_no_crs) and says so itself, once a run
+_NO_CRS_WARNING = r"'crs' was not provided"
 _GEOMETRY_TYPES = {"lines": "LineString", "nodes": "Point", "classes": "Polygon"}
 
 
@@ -62,14 +66,17 @@ def write_layers(
                 written.append(final)
             tmp = temps[final]
             if final.suffix.lower() == ".gpkg":
-                gdf.to_file(
-                    tmp,
-                    layer=name,
-                    driver="GPKG",
-                    engine="pyogrio",
-                    geometry_type=_GEOMETRY_TYPES.get(name, "Unknown"),
-                    dataset_metadata=dict(metadata) if metadata else None,
-                )
+                with warnings.catch_warnings():
+                    if gdf.crs is None:  # on a pixel grid by request (allow_no_crs), which satcnn warns of
+                        warnings.filterwarnings("ignore", _NO_CRS_WARNING, UserWarning)
+                    gdf.to_file(
+                        tmp,
+                        layer=name,
+                        driver="GPKG",
+                        engine="pyogrio",
+                        geometry_type=_GEOMETRY_TYPES.get(name, "Unknown"),
+                        dataset_metadata=dict(metadata) if metadata else None,
+                    )
             else:
                 gdf.to_parquet(tmp)
     for path in written:

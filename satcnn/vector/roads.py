@@ -105,7 +105,8 @@ class RoadNetwork:
 
 @dataclass
 class VectorizeReport:
-    """What :func:`vectorize_roads` did."""
+    """What :func:`vectorize_roads` did; ``georeferenced`` false: the graph is on the raster's pixel
+    grid, without a CRS (``allow_no_crs``)."""
 
     files: list[Path]
     nodes: int
@@ -114,6 +115,7 @@ class VectorizeReport:
     megapixels: float
     seconds: float
     extra: dict[str, float] = field(default_factory=dict)
+    georeferenced: bool = True
 
     @property
     def megapixels_per_s(self) -> float:
@@ -228,4 +230,7 @@ def vectorize_roads(
     with rasterio.open(src) as ds:
         megapixels = ds.width * ds.height / 1e6
     log.info("%s: %d nodes, %d edges, %.0f m of road", src, len(nodes), len(lines), lines["length_m"].sum())
-    return VectorizeReport(files, len(nodes), len(lines), float(lines["length_m"].sum()), megapixels, seconds)
+    length = float(lines["length_m"].sum())
+    return VectorizeReport(
+        files, len(nodes), len(lines), length, megapixels, seconds, georeferenced=lines.crs is not None
+    )

@@ -17,18 +17,23 @@ refused: one of the two would land at a wrong place.
 from __future__ import annotations
 
 import json
+import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import rasterio
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.warp import transform_bounds
 
-from satcnn.errors import ConfigError, DataFormatError
+from satcnn.errors import ConfigError, DataFormatError, SatcnnError
+from satcnn.flags import satcnn_command
 from satcnn.io.output_tags import OutputTags, read_output_tags
 from satcnn.view.stac import find_collection, stac_entries
 
-__all__ = ["Catalog", "RasterLayer", "ViewTile", "find_manifests", "load_catalog"]
+log = logging.getLogger(__name__)
+
+__all__ = ["Catalog", "RasterLayer", "ViewTile", "find_manifests", "load_catalog", "view_command"]
 
 VECTOR_SUFFIXES = (".gpkg",)
 PIXEL_GAP = 32.0
@@ -227,3 +232,16 @@ def load_catalog(path: Path) -> Catalog:
             path,
         )
     return Catalog(path, manifests, tiles, _place(tiles))
+
+
+def view_command(path: Path) -> str | None:
+    """The ``satcnn view`` command that maps ``path`` (``satcnn_command``), or ``None`` when ``view``
+    would refuse it (:func:`load_catalog`: no outputs, or outputs with and without a CRS mixed)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a pixel grid is a map too
+            load_catalog(path)
+    except (SatcnnError, RasterioError, OSError) as err:
+        log.debug("no map of %s: %s", path, err)
+        return None
+    return satcnn_command("view", path)

@@ -37,7 +37,7 @@ def test_a_flag_value_out_of_range_is_a_usage_error_in_every_command(
 @pytest.mark.parametrize(
     "args",
     [
-        ["infer", "--model", "missing.ckpt", "--input", "a.tif", "--output", "out", "--no-track"],
+        ["infer", "--model", "missing.ckpt", "--input", "missing.tif", "--output", "out", "--no-track"],
         ["vectorize", "roads", "missing.tif", "--out", "r.gpkg"],
         ["evaluate", "graph", "--pred", "missing.gpkg", "--truth", "missing.geojson"],
         ["data", "split-scene", "missing.tif", "mask.tif", "--out", "out"],

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from satcnn.errors import ConfigError
-from satcnn.flags import flag_of, stage_keys
+from satcnn.flags import flag_of, satcnn_command, stage_keys
 from satcnn.inference.cli import build_parser
 from satcnn.inference.options import InferenceOptions
 from satcnn.pipeline.spec import INFER_OPTIONS, load_spec
@@ -75,3 +77,22 @@ def test_a_misspelt_pipeline_key_names_the_nearest_field(tmp_path: Path) -> None
         ConfigError, match=r"unknown setting\(s\) blok; known: inputs, window.*did you mean block\?"
     ):
         load_spec(_spec(tmp_path, "{blok: 512}"))
+
+
+def test_satcnn_command_names_what_runs_from_this_shell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir, other = tmp_path / "venv" / "bin", tmp_path / "elsewhere"
+    for folder, names in ((bin_dir, ("python", "satcnn")), (other, ("python", "satcnn"))):
+        folder.mkdir(parents=True)
+        for name in names:
+            (folder / name).write_text("#!/bin/sh\n")
+            (folder / name).chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{other}")  # an activated environment
+    assert satcnn_command("view", tmp_path / "my out") == f"satcnn view '{tmp_path / 'my out'}'"
+    (bin_dir / "satcnn").unlink()  # PATH's satcnn is another environment's: not this one
+    monkeypatch.setenv("PATH", f"{other}{os.pathsep}{bin_dir}")
+    assert satcnn_command("ui") == f"{bin_dir / 'python'} -m satcnn ui"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{other}")  # this python first, no satcnn script
+    assert satcnn_command("ui") == "python -m satcnn ui"

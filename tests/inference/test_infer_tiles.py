@@ -198,7 +198,6 @@ def test_no_crs_writes_the_pixel_grid_after_one_warning(
             assert (ds.height, ds.width) == ((src.height - 28) // 28 + 1, (src.width - 28) // 28 + 1)
 
 
-@pytest.mark.filterwarnings("ignore:.crs. was not provided")  # the road graph has no CRS, on purpose
 def test_no_crs_road_tile_gets_its_graph_on_the_pixel_grid(tmp_path: Path) -> None:
     """``infer --allow-no-crs --vector`` (Massachusetts Roads tiles): the graph in the raster x/y, no CRS."""
     kwargs = {"in_channels": 4, "num_classes": 1, "base_filters": 4, "depth": 2}

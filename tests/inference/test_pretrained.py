@@ -16,7 +16,7 @@ import rasterio
 import torch
 
 from satcnn.errors import ConfigError, ModelError
-from satcnn.inference import InferenceOptions, export_tracking, run_inference
+from satcnn.inference import InferenceOptions, export_tracking, pack, run_inference
 from satcnn.inference.model_io import load_model
 from satcnn.inference.pack import pack_model
 from satcnn.models.pretrained import ENV_DIR, list_pretrained, package_dir
@@ -141,6 +141,23 @@ def test_package_ships_its_model_folder() -> None:
     assert package_dir() == ROOT / "satcnn" / "pretrained"
 
 
+def _strings(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_shipped_cards_name_no_path_of_the_machine_that_packed_them() -> None:
+    models = [m for m in list_pretrained() if m.card_path.parent == package_dir()]
+    assert models, "satcnn/pretrained/ ships no model"
+    for model in models:
+        model.verify()  # the weight file still matches the card's sha256
+        absolute = [s for s in _strings(model.card) if s.startswith("/") or s.startswith("file:")]
+        assert absolute == [], f"{model.card_path}: {absolute}"
+
+
 def test_pack_classifier_takes_its_fit_test_scores(
     tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -148,8 +165,16 @@ def test_pack_classifier_takes_its_fit_test_scores(
     logged = {run: {"test_acc": 0.875, "val_acc": 0.5}}  # the run's metrics, as MLflow returns them
     monkeypatch.setattr(export_tracking, "run_metrics", lambda run_id, uri: logged.get(run_id, {}))
     ckpt = write_checkpoint(tmp_path / run / "checkpoints" / "best.ckpt")
+    store = tmp_path / "mlruns" / "1" / "models" / "m-1" / "artifacts"
+    registered = {"name": "landcover", "version": "3", "source": f"file://{store}"}
+    monkeypatch.setattr(pack, "resolve_model_path", lambda model, uri: (ckpt, run, registered))
+    monkeypatch.chdir(ROOT)
     result = pack_model(ckpt, "landcover", model_dir, recipe=ROOT / "pipelines" / "landcover.yaml")
     card = result.card_data
+    # no path of this machine: relative to the working folder, else the last three parts
+    assert card["training"]["recipe"] == "pipelines/landcover.yaml"
+    assert card["training"]["source"] == f".../{run}/checkpoints/best.ckpt"
+    assert card["training"]["registered"] == {**registered, "source": ".../models/m-1/artifacts"}
     assert card["task"] == "classification" and card["architecture"] == "DeepSat CNN"
     assert card["classes"] == CLASSES and card["patch_size"] == 28 and card["threshold"] is None
     assert card["scores"]["values"] == {"test_acc": 0.875}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from satcnn.flags import satcnn_command
 from satcnn.pipeline.runner import KILL_ENV
 from tests.factories import ROOT
 
@@ -36,7 +36,7 @@ def test_sigterm_names_the_resume_command(tmp_path: Path) -> None:
         timeout=300,
     )
     assert out.returncode == 143, out.stderr[-3000:]
-    command = shlex.join(["python", "-m", "satcnn", *argv])
+    command = satcnn_command(*argv)  # as it runs from this shell (`python -m satcnn` with this PATH)
     lines = [ln for ln in out.stderr.splitlines() if ln.startswith("satcnn")]
     assert lines == [
         f"satcnn: pipeline p interrupted by SIGTERM; finished stages are kept: resume with `{command}`"
