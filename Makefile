@@ -104,8 +104,9 @@ bench: install
 		--json bench/results/infer_core.json
 	$(BENCH) bench/bench_view.py
 	$(BENCH) bench/bench_remote.py
-	$(BENCH) bench/bench_ray.py --size 4096 --workers 1 2 --running-cluster
-	$(BENCH) bench/report.py --benches tiling augment precision infer_1024 infer_4096 export deepsat view per_tile remote ray
+	$(BENCH) bench/bench_ray.py --size 4096 8192 --workers 1 2
+	$(BENCH) bench/bench_ray.py --size 4096 8192 --workers 1 2 --running-cluster --name ray_running
+	$(BENCH) bench/report.py --benches tiling augment precision infer_1024 infer_4096 export deepsat view per_tile remote ray ray_running
 
 ## bench-quick: every bench of `make bench` at tiny sizes, in one process, into a temporary folder
 ## (bench/quick.py: a smoke run for CI, 18 s in a fresh-clone CI run on the idle 2-core machine; compile is left to `make bench`)

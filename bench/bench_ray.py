@@ -1,21 +1,26 @@
 """The local runner against ``satcnn infer --engine ray`` on one machine, on the same raster (issue 20).
 
-Writes a ``--size`` square 4-band raster (the NAIP sample tiled) and a road model checkpoint
-(the paper ResUNet's layout at ``--filters``, seeded weights), then runs, each as the whole
-``python -m satcnn infer`` command in a subprocess:
+Writes a road model checkpoint (the paper ResUNet's layout at ``--filters``, seeded weights)
+and, for each ``--size``, a square 4-band raster (the NAIP sample tiled), then runs, each as the
+whole ``python -m satcnn infer`` command in a subprocess:
 
 * local: one process;
-* ray: ``--engine ray`` on a local Ray cluster that the command starts and stops itself
-  (``--workers``), so Ray's start-up is in its wall time.
+* ray: ``--engine ray`` with each of ``--workers``, on a local Ray cluster that the command starts
+  and stops itself (so Ray's start-up is in its figures), or with ``--running-cluster`` on one
+  started once before all runs (``ray start --head``; ``--address auto``).
 
 Both outputs must be byte-identical. Figures: wall time of each command, the MP/s of its summary
 line (the run without interpreter start-up; Ray's start-up is inside the ray run's figure), and
 their ratios. The 1-minute load average is recorded before and after. Writes
-``bench/results/ray.json``.
+``bench/results/<--name>.json``.
+
+With several ``--size`` values the seconds of each engine are fitted as ``start-up + MP / rate``:
+the engine's fixed cost apart from its speed on further pixels.
 
 Usage::
 
-    .venv/bin/python bench/bench_ray.py [--size 2048] [--workers 1 2] [--device cuda --gpus-per-worker 1]
+    .venv/bin/python bench/bench_ray.py [--size 4096 8192] [--workers 1 2] [--running-cluster]
+        [--device cuda --gpus-per-worker 1]
 """
 
 from __future__ import annotations
@@ -103,9 +108,34 @@ def running_cluster() -> Iterator[str]:
         subprocess.run([ray, "stop", "--force"], capture_output=True)
 
 
+def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least squares ``seconds = fixed + megapixels / rate`` through ``(megapixels, seconds)``:
+    ``(fixed, rate)``, the start-up seconds and the MP/s of each further megapixel."""
+    mp, sec = np.array(points, dtype=float).T
+    slope, fixed = np.polyfit(mp, sec, 1)
+    return float(fixed), float(1 / slope)
+
+
+def run_size(a: argparse.Namespace, tmp: Path, size: int, ckpt: Path, address: str | None) -> dict[str, Any]:
+    """The local runner and each worker count (on ``address``, else a cluster per command) on one
+    ``size`` raster: ``{"local": .., n: ..}`` with each run's wall, MP/s and byte equality."""
+    tif = make_raster(tmp / f"scene{size}.tif", size)
+    common = ["--model", str(ckpt), "--input", str(tif)] + (["--device", a.device] if a.device else [])
+    local = infer(common, tmp / f"local{size}")
+    reference = (tmp / f"local{size}" / tif.name).read_bytes()
+    runs: dict[Any, dict[str, Any]] = {"local": local}
+    for n in a.workers:
+        args = [*common, "--engine", "ray", "--workers", str(n), "--gpus-per-worker", str(a.gpus_per_worker)]
+        out = tmp / f"ray{size}-{n}-{address is not None}"
+        runs[n] = infer([*args, *(["--address", address] if address else [])], out)
+        runs[n]["same"] = (out / tif.name).read_bytes() == reference
+    tif.unlink()
+    return runs
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, default=2048)
+    p.add_argument("--size", type=int, nargs="+", default=[4096, 8192], help="raster sides to run")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to run")
     p.add_argument("--filters", type=int, nargs="+", default=[8, 16, 32, 64])
     p.add_argument("--device", default=None, help="infer --device (cuda on a GPU machine)")
@@ -114,59 +144,69 @@ def main() -> None:
     p.add_argument(
         "--running-cluster",
         action="store_true",
-        help="also run each count against a cluster started once beforehand (`ray start --head`): "
-        "the engine's cost without Ray's start-up",
+        help="run against a cluster started once beforehand (`ray start --head`, --address auto) "
+        "instead of one that each command starts and stops: the engine's cost without Ray's start-up",
     )
     a = p.parse_args()
-    runs: dict[int, dict[str, Any]] = {}
-    warm: dict[int, dict[str, Any]] = {}
+    by_size: dict[int, dict[Any, dict[str, Any]]] = {}
+    load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        tif = make_raster(tmp / "scene.tif", a.size)
         ckpt = make_model(tmp / "road.ckpt", a.filters)
-        common = ["--model", str(ckpt), "--input", str(tif)]
-        if a.device:
-            common += ["--device", a.device]
-        load = [os.getloadavg()[0]]
-        local = infer(common, tmp / "local")
-        reference = (tmp / "local" / "scene.tif").read_bytes()
+        with running_cluster() if a.running_cluster else contextlib.nullcontext() as address:
+            for size in a.size:
+                by_size[size] = run_size(a, tmp, size, ckpt, address)
+    load.append(os.getloadavg()[0])
+    print(f"runs {by_size}, load {load}")
+    where = " on a running cluster" if a.running_cluster else ""
+    rows = []
+    for size, runs in by_size.items():
+        local = runs["local"]
+        rows += [row(f"{size}², local runner, MP/s of the run", local["mps"], "MP/s")]
+        first = min(a.workers)
         for n in a.workers:
-            ray_args = ["--engine", "ray", "--workers", str(n), "--gpus-per-worker", str(a.gpus_per_worker)]
-            runs[n] = infer([*common, *ray_args], tmp / f"ray{n}")
-            runs[n]["same"] = (tmp / f"ray{n}" / "scene.tif").read_bytes() == reference
-        if a.running_cluster:
-            with running_cluster() as address:
-                for n in a.workers:
-                    args = [*common, "--engine", "ray", "--address", address, "--workers", str(n)]
-                    warm[n] = infer([*args, "--gpus-per-worker", str(a.gpus_per_worker)], tmp / f"warm{n}")
-                    warm[n]["same"] = (tmp / f"warm{n}" / "scene.tif").read_bytes() == reference
-        load.append(os.getloadavg()[0])
-    print(f"local {local}, ray {runs}, running cluster {warm}, load {load}")
-    rows = [
-        row("local runner, whole command", local["wall"], "s"),
-        row("local runner, summary MP/s", local["mps"], "MP/s"),
-    ]
-    first = min(runs)
-    for n, r in [*((n, r) for n, r in runs.items()), *((-n, r) for n, r in warm.items())]:
-        label = f"--engine ray, {abs(n)} worker{'s' if abs(n) > 1 else ''}"
-        if n < 0:
-            label += " on a running cluster"
+            r = runs[n]
+            label = f"{size}², --engine ray{where}, {n} worker{'s' if n > 1 else ''}"
+            rows += [
+                row(f"{label}, MP/s of the run", r["mps"], "MP/s", "local", r["mps"] / local["mps"]),
+                row(f"{label}, whole command", r["wall"], "s", "local", local["wall"] / r["wall"]),
+                row(f"{label}, outputs byte-identical to local", float(r["same"]), "bool"),
+            ]
+            if n != first:  # scaling efficiency: speed-up over the first count, per added worker
+                eff = (r["mps"] / runs[first]["mps"]) / (n / first)
+                rows.append(row(f"{label}, scaling efficiency vs {first}", eff, "ratio"))
+    if len(by_size) > 1:  # seconds = fixed + MP / rate, from the runs' own seconds (MP / MP/s)
+        points = {
+            k: [(s * s / 1e6, s * s / 1e6 / r[k]["mps"]) for s, r in by_size.items()]
+            for k in ["local", *a.workers]
+        }
+        local_fixed, local_rate = fit(points["local"])
         rows += [
-            row(f"{label}, whole command", r["wall"], "s", "local", local["wall"] / r["wall"]),
-            row(f"{label}, summary MP/s", r["mps"], "MP/s", "local", r["mps"] / local["mps"]),
-            row(f"{label}, outputs byte-identical to local", float(r["same"]), "bool"),
+            row("local runner, start-up (fit)", local_fixed, "s"),
+            row("local runner, MP/s past start-up (fit)", local_rate, "MP/s"),
         ]
-        base = runs if n > 0 else warm
-        if abs(n) != first:  # scaling efficiency: speed-up over the first count, per added worker
-            eff = (r["mps"] / base[first]["mps"]) / (abs(n) / first)
-            rows.append(row(f"{label}, scaling efficiency vs {first}", eff, "ratio"))
+        for n in a.workers:
+            fixed, rate = fit(points[n])
+            label = f"--engine ray{where}, {n} worker{'s' if n > 1 else ''}"
+            rows += [
+                row(f"{label}, start-up (fit)", fixed, "s"),
+                row(f"{label}, MP/s past start-up (fit)", rate, "MP/s", "local", rate / local_rate),
+            ]
     rows.append(row("load average (1 min), max of before and after", max(load), ""))
+    sides = ", ".join(f"{s} x {s}" for s in a.size)
+    loads = ", ".join(f"{x:.2f}" for x in load)
     section = (
-        f"One {a.size} x {a.size} raster, ResUNet filters {a.filters}, on {os.cpu_count()} CPUs"
-        f"{' and device ' + a.device if a.device else ''}; each ray figure includes starting and stopping "
-        f"a local Ray cluster, except those 'on a running cluster' (`ray start --head` once before, "
-        f"`--address auto`). Outputs were compared byte for byte with the local runner's. Load average "
-        f"(1 min) before and after: {', '.join(f'{x:.2f}' for x in load)}."
+        f"One raster of each size ({sides}), ResUNet filters {a.filters}, on {os.cpu_count()} CPUs"
+        f"{' and device ' + a.device if a.device else ''}; "
+        + (
+            "every ray command joins a cluster started once before (`ray start --head`, `--address auto`)"
+            if a.running_cluster
+            else "every ray command starts and stops its own local Ray cluster (in its figures)"
+        )
+        + ". MP/s of the run is the summary line's (the whole run, model loading included, without the "
+        "interpreter's start-up); the fit splits each engine's seconds into a fixed start-up and a rate "
+        "past it (`seconds = start-up + MP / rate`, through the sizes). Outputs were compared byte for "
+        f"byte with the local runner's. Load average (1 min) before and after: {loads}."
     )
     write_json(a.name, rows, vars(a), section=section)
 

@@ -18,5 +18,5 @@ fi
 NGPU=$("$PY" -c "import torch; print(torch.cuda.device_count())")
 WORKERS=1
 if [ "$NGPU" -gt 1 ]; then WORKERS="1 $NGPU"; fi
-"$PY" bench/bench_ray.py --size 8192 --filters 64 128 256 512 --device cuda --gpus-per-worker 1 \
+"$PY" bench/bench_ray.py --size 8192 16384 --filters 64 128 256 512 --device cuda --gpus-per-worker 1 \
   --workers $WORKERS --running-cluster --name ray_gpu
