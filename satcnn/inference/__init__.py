@@ -5,7 +5,8 @@ specs to rasters), ``launch`` (shard and device), ``budget`` (window count, outp
 free disk, before the first window), ``engine`` (the streaming read -> compute -> write
 pipeline; its parts are ``window_plan``, ``stream_input`` and ``stream_steps``), ``segment`` and
 ``classify`` (what the engine computes for each task), ``outputs`` (output names; their tags and
-staleness are ``satcnn.io.output_tags``), ``jobs`` (the per-tile work of a run), ``report``,
+staleness are ``satcnn.io.output_tags``), ``jobs`` (the per-tile work of a run: its ``tile_job``
+picks ``segmentation_tiles`` or ``classification_tiles``, both ``TileJob``s of ``tile_job``), ``report``,
 ``manifest``, ``tracking`` (the inference's MLflow run), ``runner`` (the batch run), ``cli``.
 """
 

@@ -183,7 +183,7 @@ class TileClassifier:
 
     Args:
         scorer: Dense scorer ``(1, C, H, W) -> (1, K, (H - P) // S + 1, (W - P) // S + 1)``
-            (``jobs._scorer``), on ``device``.
+            (``classification_tiles._scorer``), on ``device``.
         classes: The ``K`` class names.
         reader: Checks and reads the tiles.
         stride: ``S``.
