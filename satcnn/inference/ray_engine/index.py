@@ -95,8 +95,12 @@ class RasterWork:
 
     @property
     def read_bytes(self) -> int:
-        """Most bytes a read task holds for it: a batch as float32, and that batch pickled."""
-        return max(2 * 4 * r["bands"] * r["width"] * r["height"] for r in self.rows())
+        """Most bytes a read task holds for it: a batch's windows as float32, and pickled."""
+        plan, bands = self.plan, self.info.count
+        return max(
+            2 * 4 * bands * sum(int(plan.window(u).width * plan.window(u).height) for u in batch)
+            for batch in plan.batches
+        )
 
     def tasks(self) -> list[dict[str, Any]]:
         """Its rows of the Ray dataset: one per batch."""
