@@ -339,6 +339,23 @@ def test_an_address_where_nothing_listens_is_one_line_at_once(
     assert not (tmp_path / "out").exists()  # no model loaded, no index written
 
 
+def test_auto_with_a_ray_address_where_nothing_listens_is_one_line_at_once(
+    road: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ckpt, tile = road
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("RAY_ADDRESS", address)  # what Ray joins for --address auto
+    done = satcnn(
+        "infer", "--model", ckpt, "--input", tile, "--output", tmp_path / "out", "--engine", "ray",
+        "--address", "auto", timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"satcnn: error: cannot reach the Ray cluster at '{address}': Connection refused (is it running?)"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
 def test_without_ray_the_engine_is_one_line(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['ray'] = None; from satcnn.cli import main; sys.exit(main(['infer', "
