@@ -1,4 +1,5 @@
-"""The Ray engine's read stage (``read_windows``) run in this process on the rows the driver plans.
+"""The Ray engine's read stage (``read_windows``) run in this process on the rows the driver plans,
+and the window index it writes.
 
 No cluster is needed: a stage is a plain function of a batch of rows, as Ray Data calls it on a
 worker. Runs through a real cluster are in ``test_ray_engine.py``.
@@ -6,17 +7,19 @@ worker. Runs through a real cluster are in ``test_ray_engine.py``.
 
 from __future__ import annotations
 
+import logging
 import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from satcnn.inference import InferenceOptions
 from satcnn.inference.engine import InputReader, open_input
 from satcnn.inference.jobs import tile_job
 from satcnn.inference.model_io import load_model
-from satcnn.inference.ray_engine.index import RasterWork, TileBatch
+from satcnn.inference.ray_engine.index import RasterWork, TileBatch, write_index
 from satcnn.inference.ray_engine.stages import StageSpec, TileSpec, read_windows
 from satcnn.io.inputs import resolve_inputs
 from satcnn.io.raster import open_dataset
@@ -56,3 +59,17 @@ def test_read_tasks_read_a_stac_items_assets_for_class_maps_and_labels(tmp_path:
     [tile] = pickle.loads(out["payload"][-1])
     assert tile.error is None
     np.testing.assert_array_equal(tile.data, job.tiles.reader.read(patch).data)
+
+
+def test_the_index_log_counts_tiles_apart_from_raster_batches(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ckpt = write_checkpoint(tmp_path / "sat6.ckpt")
+    job = tile_job(load_model(ckpt), InferenceOptions(ckpt, tmp_path, tmp_path, track=False), "cpu", "d")
+    assert job.tiles is not None
+    tiles = [crop(NAIP, tmp_path / f"{i}.tif", 28) for i in range(3)]
+    infos = [job.tiles.reader.check(t)[0] for t in tiles]
+    with caplog.at_level(logging.INFO, logger="satcnn.inference.ray_engine.index"):
+        rows = write_index(tmp_path / "index.parquet", [TileBatch(0, [0, 1, 2], tiles, infos, 4)])
+    assert len(rows) == 3
+    assert f"window index: 0 batches of 0 rasters, 3 tiles in 1 batches, in {tmp_path}" in caplog.text

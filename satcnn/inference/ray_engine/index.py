@@ -283,7 +283,16 @@ def write_index(path: Path, works: Sequence[Work]) -> list[dict[str, Any]]:
     table = pa.Table.from_pylist(rows) if rows else pa.table({"raster": pa.array([], pa.int64())})
     with atomic_output(path) as tmp:
         pq.write_table(table, tmp)
-    logger.info("window index: %d batches of %d rasters in %s", len(rows), len(works), path)
+    rasters = [w for w in works if isinstance(w, RasterWork)]
+    tiles = len(rows) - sum(len(w.plan.batches) for w in rasters)
+    logger.info(
+        "window index: %d batches of %d rasters, %d tiles in %d batches, in %s",
+        len(rows) - tiles,
+        len(rasters),
+        tiles,
+        len(works) - len(rasters),
+        path,
+    )
     return rows
 
 

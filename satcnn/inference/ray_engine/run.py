@@ -171,15 +171,16 @@ class RayEngine:
         classes = list(job.classes)
         limit, stopped = max(todo), False  # the last input to finish; lowered by a failure
         with connect(options.address) as ray:
-            rows = write_index(options.out_dir / INDEX_NAME, works)  # once the cluster answered
+            write_index(options.out_dir / INDEX_NAME, works)  # once the cluster answered
+            batches = sum(len(w.tasks()) for w in works)  # rows of the Ray dataset
             res = plan_resources(
                 ray.cluster_resources(), options.workers, options.gpus_per_worker, options.cpus_per_reader
             )
             self.params["workers"] = res.workers
-            logger.info("ray: %d batches, %s", len(rows), res)
+            logger.info("ray: %d batches, %s", batches, res)
             stream = self._dataset(ray, job, works, res).iter_rows()
             bar = tqdm(
-                total=sum(len(w.tasks()) for w in works),
+                total=batches,
                 unit="batch",
                 desc="infer (ray)",
                 disable=not options.progress,
