@@ -282,10 +282,16 @@ def test_labels_stop_at_a_tile_failing_on_a_worker_as_on_one_process(cluster: An
         (inputs / src.parent.name).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, inputs / src.parent.name / src.name)
     _unreadable_pixels(SAT6_TIFS / "trn" / "barren_land" / "2.tif", inputs / "barren_land" / "5.tif")
-    opts: dict[str, Any] = {"bands": "1,2,3,4", "per_tile": True, "allow_no_crs": True, "track": False}
+    opts: dict[str, Any] = {
+        "bands": "1,2,3,4",
+        "per_tile": True,
+        "allow_no_crs": True,
+        "track": False,
+        "progress": False,
+    }
     local_out, ray_out = tmp_path / "local", tmp_path / "ray"
     with pytest.raises(RasterError, match=r"5\.tif"):
-        run_inference(InferenceOptions(ckpt, inputs, local_out, progress=False, **opts))
+        run_inference(InferenceOptions(ckpt, inputs, local_out, **opts))
     options = InferenceOptions(ckpt, inputs, ray_out, engine="ray", address=cluster.address, **opts)
     with pytest.raises(RasterError, match=r"5\.tif"):
         run_inference(options, RayEngine(options))
