@@ -23,8 +23,10 @@ import psutil
 import pyarrow.parquet as pq
 import pyogrio
 import pytest
+import rasterio
 from mlflow import MlflowClient
 
+from satcnn.errors import RasterError
 from satcnn.inference import InferenceOptions, run_inference
 from satcnn.inference.ray_engine import RayEngine
 from tests.factories import NAIP, ROOT, SAT6_TIFS, crop, free_port, satcnn, write_checkpoint
@@ -251,6 +253,52 @@ def test_a_bad_tile_is_reported_once(cluster: Any, road: tuple[Path, Path], tmp_
     assert outputs[True] == {"a.tif", "c.tif"}
 
 
+def _unreadable_pixels(src: Path, dst: Path) -> Path:
+    """``src`` compressed, its pixel data overwritten: the header reads, the pixels do not."""
+    with rasterio.open(src) as ds:
+        profile, data = {**ds.profile, "compress": "deflate", "tiled": False}, ds.read()
+    with rasterio.open(dst, "w", **profile) as ds:
+        ds.write(data)
+    with rasterio.open(dst) as ds:
+        tag = ds.get_tag_item
+        blocks = {
+            (int(tag("BLOCK_OFFSET_0_0", "TIFF", bidx=b)), int(tag("BLOCK_SIZE_0_0", "TIFF", bidx=b)))
+            for b in ds.indexes
+        }
+    raw = bytearray(dst.read_bytes())
+    for offset, size in blocks:
+        raw[offset : offset + size] = b"\xff" * size
+    dst.write_bytes(bytes(raw))
+    return dst
+
+
+@pytest.mark.slow
+def test_labels_stop_at_a_tile_failing_on_a_worker_as_on_one_process(cluster: Any, tmp_path: Path) -> None:
+    """Without --keep-going, the tiles after one that fails when read (its header checked fine on the
+    driver) get no label, as on one process, though the worker classified their batch."""
+    ckpt = write_checkpoint(tmp_path / "sat6.ckpt")
+    inputs = tmp_path / "in"
+    for src in sorted((SAT6_TIFS / "trn").glob("[bw]*/*.tif")):  # barren_land, building, water
+        (inputs / src.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, inputs / src.parent.name / src.name)
+    _unreadable_pixels(SAT6_TIFS / "trn" / "barren_land" / "2.tif", inputs / "barren_land" / "5.tif")
+    opts: dict[str, Any] = {
+        "bands": "1,2,3,4",
+        "per_tile": True,
+        "allow_no_crs": True,
+        "track": False,
+        "progress": False,
+    }
+    local_out, ray_out = tmp_path / "local", tmp_path / "ray"
+    with pytest.raises(RasterError, match=r"5\.tif"):
+        run_inference(InferenceOptions(ckpt, inputs, local_out, **opts))
+    options = InferenceOptions(ckpt, inputs, ray_out, engine="ray", address=cluster.address, **opts)
+    with pytest.raises(RasterError, match=r"5\.tif"):
+        run_inference(options, RayEngine(options))
+    assert len((local_out / "predictions.csv").read_text().splitlines()) == 1 + 7  # 12, 13, 2, 20, 22, 23, 26
+    _same_files(local_out, ray_out, ["predictions.csv", "metrics.json"])
+
+
 @pytest.mark.slow
 def test_a_worker_node_killed_mid_run_changes_nothing(
     cluster: Any, road: tuple[Path, Path], tmp_path: Path
@@ -295,6 +343,23 @@ def test_an_address_where_nothing_listens_is_one_line_at_once(
         f"satcnn: error: cannot reach the Ray cluster at '{address}': Connection refused (is it running?)"
     ]
     assert not (tmp_path / "out").exists()  # no model loaded, no index written
+
+
+def test_auto_with_a_ray_address_where_nothing_listens_is_one_line_at_once(
+    road: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ckpt, tile = road
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("RAY_ADDRESS", address)  # what Ray joins for --address auto
+    done = satcnn(
+        "infer", "--model", ckpt, "--input", tile, "--output", tmp_path / "out", "--engine", "ray",
+        "--address", "auto", timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"satcnn: error: cannot reach the Ray cluster at '{address}': Connection refused (is it running?)"
+    ]
+    assert not (tmp_path / "out").exists()
 
 
 def test_without_ray_the_engine_is_one_line(tmp_path: Path) -> None:

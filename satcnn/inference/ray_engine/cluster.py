@@ -9,6 +9,7 @@ after one reader's.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,7 +42,8 @@ def require_ray() -> ModuleType:
 
 def check_reachable(address: str | None, timeout: float = 5.0) -> None:
     """Fail at once when nothing answers at the cluster ``address`` names (``host:port`` or
-    ``ray://host:port``); ``None``, ``local`` and ``auto`` are left to Ray.
+    ``ray://host:port``; for ``auto``, the ``RAY_ADDRESS`` that Ray joins when it is set);
+    ``None`` and ``local`` start a cluster, and ``auto`` without ``RAY_ADDRESS`` is left to Ray.
 
     Ray itself retries an address where nothing listens for about 14 minutes (20 tries of its
     GCS client, each waiting about 40 s), printing warnings as it goes.
@@ -49,7 +51,9 @@ def check_reachable(address: str | None, timeout: float = 5.0) -> None:
     Raises:
         ConfigError: The address is not ``host:port``, or its port does not accept a connection.
     """
-    if address in (None, "local", "auto"):
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS") or "auto"
+    if address is None or address in ("local", "auto"):
         return
     target = address.removeprefix("ray://")
     host, _, port = target.rpartition(":")
@@ -66,8 +70,10 @@ def check_reachable(address: str | None, timeout: float = 5.0) -> None:
 def connect(address: str | None) -> Iterator[ModuleType]:
     """Ray, connected to the cluster at ``address`` for the block; a cluster it starts is stopped after.
 
-    ``None`` or ``local`` start a cluster on this machine; ``auto``, ``host:port`` (a cluster's
-    GCS) and ``ray://host:port`` (Ray Client) join a running one. A process already connected
+    ``None`` or ``local`` start a cluster on this machine (Ray's ``local``: a ``ray.init()``
+    without an address would join the cluster of ``RAY_ADDRESS`` or of the machine's last ``ray
+    start``, and only disconnect from it after); ``auto``, ``host:port`` (a cluster's GCS) and
+    ``ray://host:port`` (Ray Client) join a running one. A process already connected
     (``ray.init`` called before) keeps its connection.
 
     Raises:
@@ -80,7 +86,9 @@ def connect(address: str | None) -> Iterator[ModuleType]:
     local = address in (None, "local")
     try:
         if local:
-            ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(
+                address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
+            )
         else:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as err:

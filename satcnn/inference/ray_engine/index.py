@@ -21,8 +21,8 @@ is written once), and publishes the COG when its last batch is in. Only the batc
 
 from __future__ import annotations
 
-import json
 import logging
+import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -103,9 +103,10 @@ class RasterWork:
         )
 
     def tasks(self) -> list[dict[str, Any]]:
-        """Its rows of the Ray dataset: one per batch."""
+        """Its rows of the Ray dataset: one per batch (``sources``: its input path, pickled)."""
+        sources = pickle.dumps([self.src], protocol=pickle.HIGHEST_PROTOCOL)
         return [
-            {"raster": self.position, "src": str(self.src), "batch": b, "tiles": ""}
+            {"raster": self.position, "src": str(self.src), "batch": b, "tiles": False, "sources": sources}
             for b in range(len(self.plan.batches))
         ]
 
@@ -232,9 +233,17 @@ class TileBatch:
         return 2 * 4 * self.bands * self.pixels
 
     def tasks(self) -> list[dict[str, Any]]:
-        """Its row of the Ray dataset."""
-        srcs = [str(s) for s in self.srcs]
-        return [{"raster": self.position, "src": srcs[0], "batch": self.number, "tiles": json.dumps(srcs)}]
+        """Its row of the Ray dataset (``sources``: the tiles' paths, pickled)."""
+        sources = pickle.dumps(self.srcs, protocol=pickle.HIGHEST_PROTOCOL)
+        return [
+            {
+                "raster": self.position,
+                "src": str(self.srcs[0]),
+                "batch": self.number,
+                "tiles": True,
+                "sources": sources,
+            }
+        ]
 
     def rows(self) -> list[dict[str, Any]]:
         """Its rows of the window index: one per tile."""
@@ -278,7 +287,16 @@ def write_index(path: Path, works: Sequence[Work]) -> list[dict[str, Any]]:
     table = pa.Table.from_pylist(rows) if rows else pa.table({"raster": pa.array([], pa.int64())})
     with atomic_output(path) as tmp:
         pq.write_table(table, tmp)
-    logger.info("window index: %d batches of %d rasters in %s", len(rows), len(works), path)
+    rasters = [w for w in works if isinstance(w, RasterWork)]
+    tiles = len(rows) - sum(len(w.plan.batches) for w in rasters)
+    logger.info(
+        "window index: %d batches of %d rasters, %d tiles in %d batches, in %s",
+        len(rows) - tiles,
+        len(rasters),
+        tiles,
+        len(works) - len(rasters),
+        path,
+    )
     return rows
 
 

@@ -102,7 +102,11 @@ class RayEngine:
                         w.abort()
         wall = time.perf_counter() - t
         error: SatcnnError | None = None
-        for o in (results[p] for p in sorted(results)):  # input order; tiles finished after a stop too
+        labels = {p for w in works if isinstance(w, TileBatch) for p in w.positions}
+        for pos in sorted(results):  # input order; rasters published after a stop too
+            if error is not None and not options.keep_going and pos in labels:
+                continue  # as on one process: no label after the input that stopped the run
+            o = results[pos]
             result, err = o if isinstance(o, tuple) else (o, None)
             report.results.append(result)
             error = error or err
@@ -167,15 +171,16 @@ class RayEngine:
         classes = list(job.classes)
         limit, stopped = max(todo), False  # the last input to finish; lowered by a failure
         with connect(options.address) as ray:
-            rows = write_index(options.out_dir / INDEX_NAME, works)  # once the cluster answered
+            write_index(options.out_dir / INDEX_NAME, works)  # once the cluster answered
+            batches = sum(len(w.tasks()) for w in works)  # rows of the Ray dataset
             res = plan_resources(
                 ray.cluster_resources(), options.workers, options.gpus_per_worker, options.cpus_per_reader
             )
             self.params["workers"] = res.workers
-            logger.info("ray: %d batches, %s", len(rows), res)
+            logger.info("ray: %d batches, %s", batches, res)
             stream = self._dataset(ray, job, works, res).iter_rows()
             bar = tqdm(
-                total=sum(len(w.tasks()) for w in works),
+                total=batches,
                 unit="batch",
                 desc="infer (ray)",
                 disable=not options.progress,
@@ -189,7 +194,7 @@ class RayEngine:
                     work.read_s += float(row["read_s"])
                     work.model_s += float(row["model_s"])
                     if isinstance(work, TileBatch):
-                        failed = _label(job, work, pickle.loads(row["payload"]), results)
+                        failed = _label(job, work, pickle.loads(row["payload"]), results, stop)
                     else:
                         failed = _assemble(job, work, row, classes, results)
                     if failed is not None and stop:  # as on one process: finish the inputs before it
@@ -273,20 +278,28 @@ def _assemble(
 
 
 def _label(
-    job: TileJob, work: TileBatch, labelled: list[tuple[TileRead, LabelOutcome]], results: dict[int, Outcome]
+    job: TileJob,
+    work: TileBatch,
+    labelled: list[tuple[TileRead, LabelOutcome]],
+    results: dict[int, Outcome],
+    stop: bool,
 ) -> int | None:
-    """The results of a batch's label tiles (as ``process_many`` makes them); the first failed."""
+    """The results of a batch's label tiles (as ``process_many`` makes them); the first failed.
+
+    With ``stop`` (no ``keep_going``) the tiles after the first failed get none, as on one process,
+    though the worker classified them with the rest of their batch.
+    """
     assert isinstance(job, ClassificationTiles)
-    failed = None
     share = work.model_s / max(len(labelled), 1)
     for pos, (read, outcome) in zip(work.positions, labelled, strict=True):
         result = job.labelled(read, outcome, read.seconds + share)
         if isinstance(result, SatcnnError):
             results[pos] = failed_result(read.src, result, read.seconds)
-            failed = pos if failed is None else failed
+            if stop:
+                return pos
         else:
             results[pos] = result
-    return failed
+    return None
 
 
 def _guarded(stream: Any) -> Any:

@@ -1,9 +1,10 @@
 """The two stages that run on the Ray cluster: read a batch of windows (tasks), predict it (actors).
 
 Both take and give Ray Data batches of rows (``dict`` of columns). A row is one batch of the
-local runner's window plan (``WindowPlan.batches[batch]``) of one raster, or (``tiles`` holds
-their paths) one batch of tiles that get one label each, as ``TileClassifier.stream`` batches
-them; so the model sees the same batches as on one process. Arrays travel pickled in a
+local runner's window plan (``WindowPlan.batches[batch]``) of one raster, or (``tiles`` true) one
+batch of tiles that get one label each, as ``TileClassifier.stream`` batches them; so the model
+sees the same batches as on one process. ``sources`` holds the driver's input paths pickled (a
+STAC item's path carries the assets it reads; its ``str`` is the item's href). Arrays travel pickled in a
 ``payload`` column (window sizes vary between rasters and plans). A problem of the tile itself
 (``SatcnnError``, or a rasterio error turned into one) is returned in the ``error`` column (in
 the ``TileRead`` of a tile given a label) rather than raised, so Ray does not retry it; anything
@@ -15,7 +16,6 @@ rule (band selection, percentiles) runs once per raster and process, not once pe
 
 from __future__ import annotations
 
-import json
 import pickle
 import time
 import warnings
@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,9 +93,10 @@ class _Inputs:
         ] = OrderedDict()
 
     def get(
-        self, spec: StageSpec, src: str, info: RasterInfo | None
+        self, spec: StageSpec, src: str, info: RasterInfo | None, path: Path | None = None
     ) -> tuple[WindowPlan[Any], InputReader | None, RasterInfo]:
-        """The plan of ``src`` and, without ``info`` (a read task), its opened reader and header."""
+        """The plan of ``src`` and, without ``info`` (a read task), its reader and header, opened
+        from ``path`` (the driver's input path: a STAC item's carries its assets)."""
         key = (src, repr(spec.raster))
         entry = self.entries.get(key)
         if entry is not None and (entry[1] is not None or info is not None):
@@ -104,10 +106,11 @@ class _Inputs:
         try:
             reader = None
             if info is None:
+                path = path or as_path(src)
                 stack.enter_context(gdal_cache_env(spec.settings.gdal_cache_mb))
-                ds = stack.enter_context(open_dataset(as_path(src)))
-                reader = InputReader(ds, spec.settings, as_path(src))
-                info = _info(ds, src)
+                ds = stack.enter_context(open_dataset(path))
+                reader = InputReader(ds, spec.settings, path)
+                info = _info(ds, path)
             plan = spec.raster.plan(info)
         except BaseException:
             stack.close()
@@ -138,7 +141,7 @@ def _read_tiles(row: dict[str, Any], spec: StageSpec) -> dict[str, Any]:
     t = time.perf_counter()
     with warnings.catch_warnings():  # the driver gave them when it checked the inputs
         warnings.simplefilter("ignore")
-        reads = list(read_ahead(spec.tiles.reader, [as_path(s) for s in json.loads(row["tiles"])]))
+        reads = list(read_ahead(spec.tiles.reader, pickle.loads(row["sources"])))
     payload = pickle.dumps(reads, protocol=pickle.HIGHEST_PROTOCOL)
     return {**row, "payload": payload, "error": "", "read_s": time.perf_counter() - t}
 
@@ -156,7 +159,7 @@ def read_windows(batch: Batch, spec: StageSpec) -> Batch:
         try:
             with warnings.catch_warnings():  # the driver gave them when it checked the inputs
                 warnings.simplefilter("ignore")
-                plan, reader, info = _INPUTS.get(spec, src, None)
+                plan, reader, info = _INPUTS.get(spec, src, None, pickle.loads(row["sources"])[0])
                 assert reader is not None
                 x, valid = reader.read([plan.window(u) for u in plan.batches[index]])
             payload = pickle.dumps((info, x, valid), protocol=pickle.HIGHEST_PROTOCOL)
@@ -166,10 +169,10 @@ def read_windows(batch: Batch, spec: StageSpec) -> Batch:
     return _columns(out)
 
 
-def _info(ds: DatasetReader, src: str) -> RasterInfo:
+def _info(ds: DatasetReader, path: Path) -> RasterInfo:
     """The header of the opened input ``ds`` (checked by the driver already)."""
     return RasterInfo(
-        as_path(src),
+        path,
         ds.crs,
         ds.transform,
         ds.width,
