@@ -162,6 +162,8 @@ def test_road_outputs_equal_the_local_runners_and_a_rerun_skips(
     assert again.returncode == 0, again.stderr
     assert "0 tiles done, 1 skipped, 0 failed" in again.stdout
     assert (remote / "tile.tif").stat().st_mtime_ns == before
+    assert pq.read_table(remote / "window_index.parquet").num_rows == 0  # this run's: nothing to compute
+    assert "Token authentication" not in done.stderr + again.stderr  # Ray's warning at every start
 
 
 def _mixed_folder(root: Path) -> Path:

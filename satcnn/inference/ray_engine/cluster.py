@@ -74,7 +74,9 @@ def connect(address: str | None) -> Iterator[ModuleType]:
     without an address would join the cluster of ``RAY_ADDRESS`` or of the machine's last ``ray
     start``, and only disconnect from it after); ``auto``, ``host:port`` (a cluster's GCS) and
     ``ray://host:port`` (Ray Client) join a running one. A process already connected
-    (``ray.init`` called before) keeps its connection.
+    (``ray.init`` called before) keeps its connection. Ray's own warnings (that token
+    authentication is on, at every start) are not shown: its errors are, and its logs are in the
+    session's folder (``/tmp/ray/session_latest/logs``).
 
     Raises:
         ConfigError: Ray is missing, or the cluster cannot be reached.
@@ -87,10 +89,10 @@ def connect(address: str | None) -> Iterator[ModuleType]:
     try:
         if local:
             ray.init(
-                address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
+                address="local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
             )
         else:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise ConfigError(f"cannot reach the Ray cluster at {address!r}: {_first_line(err)}") from None
     try:

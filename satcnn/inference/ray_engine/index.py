@@ -283,8 +283,22 @@ def write_index(path: Path, works: Sequence[Work]) -> list[dict[str, Any]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    ints = ("raster", "batch", "windows", "col_off", "row_off", "width", "height", "bands")
+    schema = pa.schema(
+        [
+            ("kind", pa.string()),
+            *((name, pa.int64()) for name in ints[:2]),
+            ("src", pa.string()),
+            *((name, pa.int64()) for name in ints[2:]),
+            ("output", pa.string()),
+            ("raster_width", pa.int64()),
+            ("raster_height", pa.int64()),
+            ("crs", pa.string()),
+            ("transform", pa.list_(pa.float64())),
+        ]
+    )
     rows = [r for w in works for r in w.rows()]
-    table = pa.Table.from_pylist(rows) if rows else pa.table({"raster": pa.array([], pa.int64())})
+    table = pa.Table.from_pylist(rows, schema=schema)
     with atomic_output(path) as tmp:
         pq.write_table(table, tmp)
     rasters = [w for w in works if isinstance(w, RasterWork)]

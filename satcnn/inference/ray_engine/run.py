@@ -93,7 +93,9 @@ class RayEngine:
         results: dict[int, Outcome] = {}
         works = self._check(job, inputs, options, results)
         t = time.perf_counter()
-        if works:
+        if not works:  # nothing to compute: an empty index, not the last run's
+            write_index(options.out_dir / INDEX_NAME, [])
+        else:
             try:
                 self._pipeline(job, works, options, results, stop=not options.keep_going)
             finally:
