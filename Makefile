@@ -88,7 +88,7 @@ system-deps:
 	else echo "system-deps: missing $$missing and cannot apt-get install them (need root):" \
 		"the browser test will skip and the PostgreSQL tracking test will fail"; fi
 
-## bench: speed and memory benchmarks: bench/results/*.json and docs/performance.md (one run; about 35 minutes on 2 idle cores)
+## bench: speed and memory benchmarks: bench/results/*.json and docs/performance.md (one run; about 50 minutes on 2 idle cores, 14 of them the two Ray benches)
 BENCH := PYTHONPATH=$(CURDIR) $(BIN)/python
 bench: install
 	$(BENCH) bench/bench_tiling.py
@@ -104,8 +104,8 @@ bench: install
 		--json bench/results/infer_core.json
 	$(BENCH) bench/bench_view.py
 	$(BENCH) bench/bench_remote.py
-	$(BENCH) bench/bench_ray.py --size 4096 8192 --workers 1 2
-	$(BENCH) bench/bench_ray.py --size 4096 8192 --workers 1 2 --running-cluster --name ray_running
+	$(BENCH) bench/bench_ray.py --size 4096 8192 --workers 1 2 --repeat 2
+	$(BENCH) bench/bench_ray.py --size 4096 8192 --workers 1 2 --repeat 2 --running-cluster --name ray_running
 	$(BENCH) bench/report.py --benches tiling augment precision infer_1024 infer_4096 export deepsat view per_tile remote ray ray_running
 
 ## bench-quick: every bench of `make bench` at tiny sizes, in one process, into a temporary folder
