@@ -4,7 +4,8 @@ The driver (the ``satcnn infer`` process) checks every input as the local runner
 input is reported once, naming it, and nothing is sent to the cluster for it), skips current
 outputs, writes the window index, then runs::
 
-    rows of the index -> read windows (tasks, cpus_per_reader CPUs each)
+    rows of the index -> read windows (tasks, cpus_per_reader CPUs and their batch's memory each,
+                         which keeps Ray Data from fusing them into the actors)
                       -> predict (an actor pool: the model loaded once per actor, on its GPU)
                       -> the driver: write each batch into its output, publish it when complete
 
