@@ -28,7 +28,7 @@ import logging
 import pickle
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from rasterio.errors import RasterioError
@@ -124,17 +124,16 @@ class RayEngine:
         Without ``keep_going`` nothing after the first failing input is done, as on one process.
         """
         works: list[Work] = []
-        run: list[tuple[int, Path, RasterInfo | None, tuple[int, int, int] | None]] = []  # label tiles
+        run: list[_Checked] = []  # consecutive label tiles
         for pos, src in enumerate(inputs):
             t = time.perf_counter()
             if job.batched(src):
                 assert job.tiles is not None
                 try:
-                    info, shape = job.tiles.reader.check(src)
-                    run.append((pos, src, info, shape))
+                    run.append(_Checked(pos, src, *job.tiles.reader.check(src)))
                 except (SatcnnError, RasterioError) as err:
                     results[pos] = failed_result(src, err, time.perf_counter() - t)
-                    run.append((pos, src, None, None))
+                    run.append(_Checked(pos, src, None, None))
                     if not options.keep_going:
                         break
                 continue
@@ -248,18 +247,24 @@ class RayEngine:
         self.stages["ray_windows"] = float(sum(w.windows for w in works))
 
 
-def _tile_batches(
-    run: list[tuple[int, Path, RasterInfo | None, tuple[int, int, int] | None]], first: int
-) -> list[TileBatch]:
-    """The batches ``TileClassifier.stream`` makes of a run of consecutive label tiles (checked:
-    a tile without a header failed), numbered from ``first``."""
-    batches = plan_batches([shape for *_, shape in run])
+class _Checked(NamedTuple):
+    """A label tile as the driver checked it: its header and input shape, ``None`` if it failed."""
+
+    position: int
+    src: Path
+    info: RasterInfo | None
+    shape: tuple[int, int, int] | None
+
+
+def _tile_batches(run: list[_Checked], first: int) -> list[TileBatch]:
+    """The batches ``TileClassifier.stream`` makes of a run of consecutive label tiles, numbered
+    from ``first`` (a tile that failed its check ends the batch before it)."""
     out = []
-    for i, batch in enumerate(batches):
+    for i, batch in enumerate(plan_batches([c.shape for c in run])):
         tiles = [run[k] for k in batch]
-        infos = [info for _, _, info, _ in tiles if info is not None]
-        bands = run[batch[0]][3][0]  # type: ignore[index]
-        out.append(TileBatch(first + i, [p for p, *_ in tiles], [s for _, s, *_ in tiles], infos, bands))
+        infos = [c.info for c in tiles if c.info is not None]
+        bands = tiles[0].shape[0] if tiles[0].shape else 0  # every tile of a batch has the same shape
+        out.append(TileBatch(first + i, [c.position for c in tiles], [c.src for c in tiles], infos, bands))
     return out
 
 
