@@ -296,8 +296,9 @@ def run_inference(options: InferenceOptions, engine: Engine | None = None) -> In
     mine = all_inputs[index::count]
     report = InferenceReport(lm.uri, lm.path, shard=(index, count))
     with warnings.catch_warnings(), collecting() as notes:
-        if options.allow_no_crs:  # the run warns once itself
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        # an input without a CRS or geotransform is refused in one line (check_crs), or, with
+        # allow_no_crs, noted once for the run: rasterio's warning about it would only repeat it
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
         first_error = (engine or LocalEngine()).run(job, mine, options, report)
     for r in report.results:
         r.warnings = notes.of(r.input)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
 from rasterio.errors import RasterioError
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
@@ -59,11 +60,22 @@ class InputReader:
 
 
 def check_crs(info: RasterInfo, required: bool) -> None:
-    """Refuse an input without a CRS when ``required``, naming the file and the option that allows it.
+    """Refuse an input without a CRS, or with a CRS but no geotransform, when ``required``, naming
+    the file and what to do.
+
+    These are the cases rasterio warns of (``NotGeoreferencedWarning``), so a run can leave its
+    warning out: satcnn says it once, in one line.
 
     Raises:
-        RasterError: ``info`` has no CRS and one is required.
+        RasterError: ``info`` has no CRS, or no geotransform (GDAL's identity), and one is required.
     """
+    if required and info.crs is not None and info.transform == Affine.identity():
+        raise RasterError(
+            "has a CRS but no geotransform (GDAL reads the identity, so outputs would not line up); "
+            "georeference it first (`gdalwarp` for ground control points or RPCs, `rio edit-info "
+            "--transform` for a known grid), or pass --allow-no-crs to work on its pixel grid",
+            info.path,
+        )
     if info.crs is None and required:
         raise RasterError(
             "has no coordinate reference system (CRS); assign one (e.g. `rio edit-info --crs "

@@ -6,7 +6,9 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+import rasterio
 
 from satcnn.flags import satcnn_command
 from satcnn.models.pretrained import package_dir
@@ -86,3 +88,22 @@ def test_an_input_far_from_the_model_cards_resolution_is_warned_of_once(tmp_path
     assert noted["near.tif"] == [] and [w.split(":")[0] for w in noted["fine.tif"]] == [
         "has a ground resolution of 0.25 m, 4.0x finer than the 1 m the model was trained at"
     ]
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # writing the tiles
+def test_tiles_without_a_crs_or_a_geotransform_are_one_line_each(tmp_path: Path) -> None:
+    ckpt = write_checkpoint(tmp_path / "sat6.ckpt")
+    write_tif(tmp_path / "in" / "a.tif", height=28, width=28, crs=None, georeferenced=False)  # DeepSat-like
+    with rasterio.open(tmp_path / "in" / "b.tif", "w", driver="GTiff", width=28, height=28, count=4,
+                       dtype="uint8", crs="EPSG:32614") as ds:  # fmt: skip
+        ds.write(np.full((4, 28, 28), 50, np.uint8))  # a CRS, and no geotransform: GDAL reads the identity
+    run = _infer("--model", str(ckpt), "--input", "in", "--output", "out", "--per-tile", "--keep-going",
+                 "--no-track", cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 1
+    lines = [line for line in run.stderr.splitlines() if not line.startswith("INFO ")]
+    assert [line.split(": ", 3)[:2] for line in lines] == [
+        ["satcnn", "error"],
+        ["satcnn", "error"],
+    ], run.stderr  # no rasterio NotGeoreferencedWarning before them
+    assert "has no coordinate reference system" in lines[0] and str(Path("in") / "a.tif") in lines[0]
+    assert "has a CRS but no geotransform" in lines[1] and str(Path("in") / "b.tif") in lines[1]
