@@ -109,7 +109,7 @@ bench: install
 	$(BENCH) bench/report.py --benches tiling augment precision infer_1024 infer_4096 export deepsat view per_tile remote ray ray_running
 
 ## bench-quick: every bench of `make bench` at tiny sizes, in one process, into a temporary folder
-## (bench/quick.py: a smoke run for CI, 21 s in a fresh-clone CI run on the idle 2-core machine; compile is left to `make bench`)
+## (bench/quick.py: a smoke run for CI, 24 s in a fresh-clone CI run on the idle 2-core machine; compile is left to `make bench`)
 bench-quick: install
 	$(BENCH) bench/quick.py
 
