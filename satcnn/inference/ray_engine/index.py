@@ -96,11 +96,8 @@ class RasterWork:
     @property
     def read_bytes(self) -> int:
         """Most bytes a read task holds for it: a batch's windows as float32, and pickled."""
-        plan, bands = self.plan, self.info.count
-        return max(
-            2 * 4 * bands * sum(int(plan.window(u).width * plan.window(u).height) for u in batch)
-            for batch in plan.batches
-        )
+        areas = [sum(int(w.width * w.height) for w in map(self.plan.window, b)) for b in self.plan.batches]
+        return 2 * 4 * self.info.count * max(areas)
 
     def tasks(self) -> list[dict[str, Any]]:
         """Its rows of the Ray dataset: one per batch (``sources``: its input path, pickled)."""
@@ -163,8 +160,6 @@ class RasterWork:
     def rows(self) -> list[dict[str, Any]]:
         """Its rows of the window index."""
         info, plan = self.info, self.plan
-        crs = info.crs.to_wkt() if info.crs is not None else ""
-        transform = [float(v) for v in tuple(info.transform)[:6]]
         out = []
         for b, units in enumerate(plan.batches):
             span = union(*[plan.window(u) for u in units])
@@ -183,8 +178,7 @@ class RasterWork:
                     "output": str(self.outs[0]),
                     "raster_width": info.width,
                     "raster_height": info.height,
-                    "crs": crs,
-                    "transform": transform,
+                    **_grid(info),
                 }
             )
         return out
@@ -249,7 +243,6 @@ class TileBatch:
         """Its rows of the window index: one per tile."""
         out = []
         for pos, src, info in zip(self.positions, self.srcs, self.infos, strict=True):
-            crs = info.crs.to_wkt() if info.crs is not None else ""
             out.append(
                 {
                     "kind": "tile",
@@ -265,8 +258,7 @@ class TileBatch:
                     "output": "",
                     "raster_width": info.width,
                     "raster_height": info.height,
-                    "crs": crs,
-                    "transform": [float(v) for v in tuple(info.transform)[:6]],
+                    **_grid(info),
                 }
             )
         return out
@@ -278,24 +270,24 @@ class TileBatch:
 Work = RasterWork | TileBatch
 
 
+def _grid(info: RasterInfo) -> dict[str, Any]:
+    """The index columns of a raster's CRS (WKT, empty without one) and transform (six numbers)."""
+    return {
+        "crs": info.crs.to_wkt() if info.crs is not None else "",
+        "transform": [float(v) for v in tuple(info.transform)[:6]],
+    }
+
+
 def write_index(path: Path, works: Sequence[Work]) -> list[dict[str, Any]]:
     """Write the window index of ``works`` to ``path`` (Parquet, atomically) and return its rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    ints = ("raster", "batch", "windows", "col_off", "row_off", "width", "height", "bands")
+    names = "kind raster src batch windows col_off row_off width height bands output"
+    names += " raster_width raster_height crs"
+    types = {"kind": pa.string(), "src": pa.string(), "output": pa.string(), "crs": pa.string()}
     schema = pa.schema(
-        [
-            ("kind", pa.string()),
-            *((name, pa.int64()) for name in ints[:2]),
-            ("src", pa.string()),
-            *((name, pa.int64()) for name in ints[2:]),
-            ("output", pa.string()),
-            ("raster_width", pa.int64()),
-            ("raster_height", pa.int64()),
-            ("crs", pa.string()),
-            ("transform", pa.list_(pa.float64())),
-        ]
+        [(n, types.get(n, pa.int64())) for n in names.split()] + [("transform", pa.list_(pa.float64()))]
     )
     rows = [r for w in works for r in w.rows()]
     table = pa.Table.from_pylist(rows, schema=schema)

@@ -174,19 +174,14 @@ class RayEngine:
         limit, stopped = max(todo), False  # the last input to finish; lowered by a failure
         with connect(options.address) as ray:
             write_index(options.out_dir / INDEX_NAME, works)  # once the cluster answered
-            batches = sum(len(w.tasks()) for w in works)  # rows of the Ray dataset
+            tasks = [t for w in works for t in w.tasks()]  # rows of the Ray dataset
             res = plan_resources(
                 ray.cluster_resources(), options.workers, options.gpus_per_worker, options.cpus_per_reader
             )
             self.params["workers"] = res.workers
-            logger.info("ray: %d batches, %s", batches, res)
-            stream = self._dataset(ray, job, works, res).iter_rows()
-            bar = tqdm(
-                total=batches,
-                unit="batch",
-                desc="infer (ray)",
-                disable=not options.progress,
-            )
+            logger.info("ray: %d batches, %s", len(tasks), res)
+            stream = self._dataset(ray, job, works, tasks, res).iter_rows()
+            bar = tqdm(total=len(tasks), unit="batch", desc="infer (ray)", disable=not options.progress)
             try:
                 for row in _guarded(stream):
                     bar.update(1)
@@ -206,14 +201,15 @@ class RayEngine:
             finally:
                 bar.close()
 
-    def _dataset(self, ray: Any, job: TileJob, works: list[Work], res: Resources) -> Any:
+    def _dataset(
+        self, ray: Any, job: TileJob, works: list[Work], tasks: list[dict[str, Any]], res: Resources
+    ) -> Any:
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # the driver shows its own bar and errors
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
         ctx.max_errored_blocks = 0
         spec = StageSpec(job.raster, job.settings, TileSpec.of(job.tiles) if job.tiles else None)
-        tasks = [t for w in works for t in w.tasks()]
         ds = ray.data.from_items(tasks, override_num_blocks=len(tasks))
         ds = ds.map_batches(
             read_windows,
